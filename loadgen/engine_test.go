@@ -1,0 +1,193 @@
+package loadgen
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// startEcho starts an echo server on a free loopback port and returns it
+// with that port.
+func startEcho(t *testing.T, listeners ...Listener) *Server {
+	t.Helper()
+	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// freePorts finds n free loopback ports.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for i := 0; i < n; i++ {
+		s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: 0}}, Loops: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, s.boundPort(0))
+		s.Close()
+	}
+	return ports
+}
+
+func plan(ports []int, pools ...Pool) *Plan {
+	p := &Plan{Scenario: "test", Variant: "default", Runtime: "host", Duration: time.Second,
+		Stop: Stop{On: StopNever}}
+	for _, port := range ports {
+		p.Server.Listeners = append(p.Server.Listeners, Listener{Port: port})
+	}
+	for i := range pools {
+		if pools[i].Ports == nil {
+			pools[i].Ports = ports
+		}
+		if pools[i].ConnectTimeout == 0 {
+			pools[i].ConnectTimeout = time.Second
+		}
+		if pools[i].Hold.Kind == "" {
+			pools[i].Hold.Kind = HoldFixed
+		}
+	}
+	p.Pools = pools
+	return p
+}
+
+// checkNoLeaks fails if goroutines or descriptors outlive the test body.
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			g, fd := runtime.NumGoroutine(), openFDs(t)
+			if g <= g0 && fd <= fd0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("leak: goroutines %d -> %d, descriptors %d -> %d", g0, g, fd0, fd)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func TestRunEchoesAndCloses(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	srv := startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "echo", Workers: 8, Messages: 3, Payload: 100, Close: CloseReset})
+	p.Duration = 300 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK < 10 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
+		t.Fatalf("dials %+v failures %v: want many ok, none failed", res.Dials, res.Failures)
+	}
+	if res.Latency.EchoRTT.Count < 3*res.Dials.OK-8*3 {
+		t.Errorf("echo samples %d for %d connections of 3 messages", res.Latency.EchoRTT.Count, res.Dials.OK)
+	}
+	if res.Latency.Connect.Count != res.Dials.OK {
+		t.Errorf("connect samples %d, ok dials %d", res.Latency.Connect.Count, res.Dials.OK)
+	}
+	if res.Stopped != StoppedDuration {
+		t.Errorf("stopped %q, want duration", res.Stopped)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.Accepted < res.Dials.OK || c.BytesEchoed < 300*res.Dials.OK-2400 {
+		t.Errorf("server counts %+v for %d dials", c, res.Dials.OK)
+	}
+}
+
+func TestRunRefusedIsClassified(t *testing.T) {
+	ports := freePorts(t, 1) // nobody listens there any more
+	p := plan(ports, Pool{Name: "refused", Workers: 2, Close: CloseClient})
+	p.Duration = 100 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 0 || res.Failures["ECONNREFUSED"] == 0 || res.Failures["ECONNREFUSED"] != res.Dials.Failed {
+		t.Fatalf("dials %+v failures %v: want only ECONNREFUSED", res.Dials, res.Failures)
+	}
+	if res.Exhaustion != nil {
+		t.Errorf("refused dials reported as exhaustion: %+v", res.Exhaustion)
+	}
+}
+
+func TestServerClosesFirst(t *testing.T) {
+	ports := freePorts(t, 1)
+	srv := startEcho(t, Listener{Port: ports[0], CloseFirst: true, CloseAfterBytes: 2 * 32})
+	p := plan(ports, Pool{Name: "srvclose", Workers: 4, Messages: 2, Payload: 32, Close: CloseServer})
+	p.Duration = 200 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK < 4 || len(res.Failures) != 0 {
+		t.Fatalf("dials %+v failures %v", res.Dials, res.Failures)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.ClosedByServer < res.Dials.OK-4 {
+		t.Errorf("server closed %d of %d connections first", c.ClosedByServer, res.Dials.OK)
+	}
+}
+
+func TestLeakHoldsUntilTheEnd(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "leaky", Workers: 2, Messages: 0, Close: CloseLeak})
+	p.Duration = 200 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Workers close their leaks as they stop, one after the other, so the
+	// last few dials may not all overlap.
+	if res.PeakOpen < res.Dials.OK-2 || res.Dials.OK < 10 {
+		t.Fatalf("peak open %d, ok dials %d: every leaked connection stays open", res.PeakOpen, res.Dials.OK)
+	}
+}
+
+func TestCancelReturnsPartialResult(t *testing.T) {
+	ports := freePorts(t, 1)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "holders", Workers: 5, Messages: 1, Payload: 8, Hold: Hold{Kind: HoldForever}, Close: CloseClient})
+	p.Duration = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	var events []Event
+	time.AfterFunc(200*time.Millisecond, cancel)
+	res, err := Run(ctx, p, Options{Target: loopback, Progress: 50 * time.Millisecond, OnEvent: func(e Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != StoppedInterrupted || res.Dials.OK != 5 || res.PeakOpen != 5 {
+		t.Fatalf("stopped %q dials %+v peak %d: want interrupted with 5 held", res.Stopped, res.Dials, res.PeakOpen)
+	}
+	var progress int
+	for _, e := range events {
+		if e.Type == EventProgress {
+			progress++
+		}
+	}
+	if progress < 2 || events[len(events)-1].Type != EventEnd {
+		t.Errorf("events %+v: want progress events and end last", events)
+	}
+}

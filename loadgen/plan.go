@@ -1,0 +1,238 @@
+// Package loadgen is the portex engine: it opens, holds, closes and leaks TCP
+// connections as a Plan says, classifies every failure by errno, and records
+// what happened. It also holds the bundled echo server.
+//
+// The engine never prints, exits, reads flags or knows about YAML: a Plan
+// goes in, a Result and a stream of Events come out.
+package loadgen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Plan is one variant of a scenario, fully resolved: defaults applied, units
+// parsed. It is the engine's only input and crosses process and container
+// boundaries as JSON.
+type Plan struct {
+	Scenario string        `json:"scenario"`
+	Variant  string        `json:"variant"`
+	Runtime  string        `json:"runtime"`
+	Duration time.Duration `json:"duration"` // hard upper bound of the run
+	Sandbox  Sandbox       `json:"sandbox"`
+	Server   ServerPlan    `json:"server"`
+	Pools    []Pool        `json:"pools"`
+	Stop     Stop          `json:"stop"`
+}
+
+// Sandbox is the client side's kernel settings, applied inside the sandbox.
+type Sandbox struct {
+	// PortRange is net.ipv4.ip_local_port_range; the zero value leaves the
+	// sandbox's default in place.
+	PortRange PortRange `json:"port_range"`
+	// Sysctls are further per-network-namespace sysctls, by dotted name.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Nofile is RLIMIT_NOFILE for the load; 0 keeps the inherited limit.
+	Nofile uint64 `json:"nofile,omitempty"`
+}
+
+// PortRange is an inclusive range of local ports.
+type PortRange struct {
+	Lo int `json:"lo"`
+	Hi int `json:"hi"`
+}
+
+// IsZero reports whether the range is unset.
+func (r PortRange) IsZero() bool { return r.Lo == 0 && r.Hi == 0 }
+
+// Size is the number of ports in the range.
+func (r PortRange) Size() int {
+	if r.IsZero() {
+		return 0
+	}
+	return r.Hi - r.Lo + 1
+}
+
+// String formats the range as the sysctl file does: "lo hi".
+func (r PortRange) String() string { return fmt.Sprintf("%d %d", r.Lo, r.Hi) }
+
+// ServerPlan configures the bundled echo server.
+type ServerPlan struct {
+	Listeners []Listener        `json:"listeners"`
+	Backlog   int               `json:"backlog,omitempty"` // listen(2) backlog; 0 means the default
+	Sysctls   map[string]string `json:"sysctls,omitempty"` // the server namespace's sysctls
+}
+
+// Listener is one listening port of the echo server and how it treats its
+// connections.
+type Listener struct {
+	Port int `json:"port"`
+	// CloseFirst makes the server close a connection itself, after it has
+	// echoed CloseAfterBytes bytes (0: right after accept), instead of
+	// waiting for the client to close.
+	CloseFirst      bool  `json:"close_first,omitempty"`
+	CloseAfterBytes int64 `json:"close_after_bytes,omitempty"`
+}
+
+// CloseMode says how a connection ends.
+type CloseMode string
+
+// The close modes.
+const (
+	CloseClient CloseMode = "client" // the client closes first (FIN): TIME_WAIT on the client
+	CloseServer CloseMode = "server" // the server closes first: TIME_WAIT on the server
+	CloseReset  CloseMode = "reset"  // SO_LINGER {1, 0}: RST, no TIME_WAIT
+	CloseLeak   CloseMode = "leak"   // never closed until the run ends
+)
+
+// Valid reports whether m is a known close mode.
+func (m CloseMode) Valid() bool {
+	switch m {
+	case CloseClient, CloseServer, CloseReset, CloseLeak:
+		return true
+	}
+	return false
+}
+
+// Pool is a group of workers sharing one connection lifecycle.
+type Pool struct {
+	Name           string        `json:"name"`
+	Workers        int           `json:"workers"`  // closed model: concurrent workers
+	Messages       int           `json:"messages"` // echo exchanges per connection; 0 = connect only
+	Payload        int           `json:"payload"`  // bytes per message
+	Hold           Hold          `json:"hold"`
+	Close          CloseMode     `json:"close"`
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// Ports are the server ports this pool dials, in turn. Pools that ask
+	// the server to close first dial a listener of their own.
+	Ports []int `json:"ports"`
+}
+
+// HoldKind says how a hold time is drawn.
+type HoldKind string
+
+// The hold kinds.
+const (
+	HoldFixed   HoldKind = "fixed"
+	HoldForever HoldKind = "forever"
+	HoldUniform HoldKind = "uniform" // uniform in [Min, Max]
+	HoldExp     HoldKind = "exp"     // exponential with mean Min
+)
+
+// Hold is how long a connection stays open after its messages.
+type Hold struct {
+	Kind HoldKind      `json:"kind"`
+	Min  time.Duration `json:"min,omitempty"`
+	Max  time.Duration `json:"max,omitempty"`
+}
+
+// Forever reports whether the hold never ends on its own.
+func (h Hold) Forever() bool { return h.Kind == HoldForever }
+
+// Draw returns one hold time. It is meaningless for Forever.
+func (h Hold) Draw(r *rand.Rand) time.Duration {
+	switch h.Kind {
+	case HoldUniform:
+		if h.Max <= h.Min {
+			return h.Min
+		}
+		return h.Min + time.Duration(r.Int64N(int64(h.Max-h.Min)+1))
+	case HoldExp:
+		return time.Duration(r.ExpFloat64() * float64(h.Min))
+	default:
+		return h.Min
+	}
+}
+
+// String formats the hold as a scenario would write it.
+func (h Hold) String() string {
+	switch h.Kind {
+	case HoldForever:
+		return "forever"
+	case HoldUniform:
+		return fmt.Sprintf("uniform(%s,%s)", h.Min, h.Max)
+	case HoldExp:
+		return fmt.Sprintf("exp(%s)", h.Min)
+	default:
+		return h.Min.String()
+	}
+}
+
+// StopOn names the condition that ends a run before its duration.
+type StopOn string
+
+// The stop conditions.
+const (
+	StopOnExhaustion StopOn = "exhaustion" // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
+	StopNever        StopOn = "never"      // run for the whole duration
+)
+
+// Stop says when a run ends early.
+type Stop struct {
+	On StopOn `json:"on"`
+}
+
+// DecodePlan reads a Plan from JSON and checks that the engine can run it.
+// Unknown fields are errors: a plan is a contract, not a hint.
+func DecodePlan(data []byte) (*Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("decode plan: %w", err)
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Check reports the first reason the engine cannot run p. The scenario
+// loader reports problems with file positions; Check is the engine's own
+// defence against plans from elsewhere.
+func (p *Plan) Check() error {
+	if p.Duration <= 0 {
+		return fmt.Errorf("plan: duration must be positive, got %s", p.Duration)
+	}
+	if r := p.Sandbox.PortRange; !r.IsZero() && (r.Lo < 1024 || r.Hi > 65535 || r.Lo > r.Hi) {
+		return fmt.Errorf("plan: port range %d-%d is not within 1024-65535 in increasing order", r.Lo, r.Hi)
+	}
+	listening := make(map[int]bool)
+	for _, l := range p.Server.Listeners {
+		if l.Port < 1 || l.Port > 65535 {
+			return fmt.Errorf("plan: server port %d is not within 1-65535", l.Port)
+		}
+		listening[l.Port] = true
+	}
+	if len(p.Pools) == 0 {
+		return fmt.Errorf("plan: no pools")
+	}
+	for _, pl := range p.Pools {
+		switch {
+		case pl.Workers < 1:
+			return fmt.Errorf("plan: pool %q: workers must be at least 1", pl.Name)
+		case pl.Messages < 0 || pl.Payload < 0:
+			return fmt.Errorf("plan: pool %q: messages and payload cannot be negative", pl.Name)
+		case pl.Messages > 0 && pl.Payload < 1:
+			return fmt.Errorf("plan: pool %q: messages need a payload of at least 1 byte", pl.Name)
+		case !pl.Close.Valid():
+			return fmt.Errorf("plan: pool %q: unknown close mode %q", pl.Name, pl.Close)
+		case len(pl.Ports) == 0:
+			return fmt.Errorf("plan: pool %q: no server ports to dial", pl.Name)
+		}
+		for _, port := range pl.Ports {
+			if !listening[port] {
+				return fmt.Errorf("plan: pool %q: port %d has no listener", pl.Name, port)
+			}
+		}
+	}
+	switch p.Stop.On {
+	case StopOnExhaustion, StopNever:
+	default:
+		return fmt.Errorf("plan: unknown stop condition %q", p.Stop.On)
+	}
+	return nil
+}

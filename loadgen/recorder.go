@@ -1,0 +1,159 @@
+package loadgen
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Recording follows two rules: counters are per worker (atomics written by
+// their owner only, read by the progress sampler), and latency samples are
+// batched per worker and handed to one aggregator goroutine that owns every
+// histogram. No lock is taken on the hot path, and memory is bounded: a
+// worker holds one batch; histograms have a fixed size whatever the run's
+// length.
+
+// Latency histograms cover 1 µs to 60 s with 3 significant digits.
+const (
+	histMinUs  = 1
+	histMaxUs  = 60_000_000
+	histDigits = 3
+	batchSize  = 64
+)
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMinUs, histMaxUs, histDigits)
+}
+
+// counters are one worker's tallies.
+type counters struct {
+	attempted atomic.Int64
+	ok        atomic.Int64
+	failed    atomic.Int64 // dial failures only
+	fails     [numClasses]atomic.Int64
+}
+
+type sampleKind uint8
+
+const (
+	kindConnect sampleKind = iota
+	kindEchoRTT
+	numKinds
+)
+
+type sample struct {
+	us   int64
+	pool uint16
+	kind sampleKind
+}
+
+type batch struct {
+	n int
+	s [batchSize]sample
+}
+
+// aggregator owns the histograms: one per (pool, kind).
+type aggregator struct {
+	in   chan *batch
+	free chan *batch
+	done chan struct{}
+	hist [][numKinds]*hdrhistogram.Histogram
+}
+
+func newAggregator(pools int) *aggregator {
+	a := &aggregator{
+		in:   make(chan *batch, 256),
+		free: make(chan *batch, 256),
+		done: make(chan struct{}),
+		hist: make([][numKinds]*hdrhistogram.Histogram, pools),
+	}
+	for i := range a.hist {
+		for k := range a.hist[i] {
+			a.hist[i][k] = newHistogram()
+		}
+	}
+	go a.loop()
+	return a
+}
+
+func (a *aggregator) loop() {
+	defer close(a.done)
+	for b := range a.in {
+		for _, s := range b.s[:b.n] {
+			a.hist[s.pool][s.kind].RecordValue(clampUs(s.us))
+		}
+		b.n = 0
+		select {
+		case a.free <- b:
+		default:
+		}
+	}
+}
+
+// get returns an empty batch.
+func (a *aggregator) get() *batch {
+	select {
+	case b := <-a.free:
+		return b
+	default:
+		return new(batch)
+	}
+}
+
+// close waits for every batch sent so far to be recorded.
+func (a *aggregator) close() {
+	close(a.in)
+	<-a.done
+}
+
+func clampUs(us int64) int64 {
+	switch {
+	case us < histMinUs:
+		return histMinUs
+	case us > histMaxUs:
+		return histMaxUs
+	}
+	return us
+}
+
+// recorder is a worker's end of the aggregator.
+type recorder struct {
+	agg  *aggregator
+	pool uint16
+	b    *batch
+}
+
+func (r *recorder) record(kind sampleKind, d time.Duration) {
+	if r.b == nil {
+		r.b = r.agg.get()
+	}
+	r.b.s[r.b.n] = sample{us: d.Microseconds(), pool: r.pool, kind: kind}
+	r.b.n++
+	if r.b.n == batchSize {
+		r.flush()
+	}
+}
+
+func (r *recorder) flush() {
+	if r.b != nil && r.b.n > 0 {
+		r.agg.in <- r.b
+		r.b = nil
+	}
+}
+
+// summarize reduces a histogram to its headline figures.
+func summarize(h *hdrhistogram.Histogram) LatencySummary {
+	if h.TotalCount() == 0 {
+		return LatencySummary{}
+	}
+	return LatencySummary{
+		Count:  h.TotalCount(),
+		MeanUs: h.Mean(),
+		P50Us:  h.ValueAtQuantile(50),
+		P90Us:  h.ValueAtQuantile(90),
+		P99Us:  h.ValueAtQuantile(99),
+		P999Us: h.ValueAtQuantile(99.9),
+		MaxUs:  h.Max(),
+	}
+}

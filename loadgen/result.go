@@ -1,0 +1,101 @@
+package loadgen
+
+// Schema names the version of the result contract.
+const Schema = "portex/result/v1"
+
+// ResultFile is the contents of result.json: one Result per variant run.
+type ResultFile struct {
+	Schema   string    `json:"schema"`
+	Scenario string    `json:"scenario"`
+	Runs     []*Result `json:"runs"`
+}
+
+// Result is what one plan's run produced. It is plain data: the engine fills
+// it once, at the end (or when interrupted), and renderers only read it.
+type Result struct {
+	Variant        string  `json:"variant"`
+	Runtime        string  `json:"runtime"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// Stopped says why the run ended: "exhaustion", "duration",
+	// "interrupted" or "error".
+	Stopped string `json:"stopped"`
+	// Error is set when the sandbox or the runtime failed; the counters
+	// then hold what was measured before.
+	Error string `json:"error,omitempty"`
+
+	// Sysctls are read back from inside the sandbox (client side), not
+	// copied from the scenario.
+	Sysctls map[string]string `json:"sysctls"`
+	// Nofile is the RLIMIT_NOFILE soft limit the load ran under.
+	Nofile uint64 `json:"nofile"`
+	// PortRangeSize is the number of ephemeral ports the client had.
+	PortRangeSize int `json:"port_range_size"`
+
+	Dials    Dials            `json:"dials"`
+	Failures map[string]int64 `json:"failures"`
+	// Exhaustion is the first port-exhaustion failure, nil when none.
+	Exhaustion *Exhaustion `json:"exhaustion"`
+	Latency    Latency     `json:"latency"`
+	// PeakOpen is the most connections the client held at once.
+	PeakOpen int64         `json:"peak_open_connections"`
+	Pools    []PoolResult  `json:"pools"`
+	Server   *ServerCounts `json:"server,omitempty"`
+	Events   []Event       `json:"events,omitempty"`
+}
+
+// Dials counts connect attempts. Every connect() the kernel refused is one
+// failed attempt, including those Go's net package would have retried
+// silently.
+type Dials struct {
+	Attempted int64 `json:"attempted"`
+	OK        int64 `json:"ok"`
+	Failed    int64 `json:"failed"`
+}
+
+// Exhaustion describes the moment the client ran out of local ports.
+type Exhaustion struct {
+	// Class is the errno that signalled it: EADDRNOTAVAIL from connect(),
+	// or EADDRINUSE from bind() before connect.
+	Class     string  `json:"class"`
+	AtSeconds float64 `json:"at_seconds"`
+	// DialsOKBefore counts successful dials whose connect() started before
+	// the first exhaustion failure: the ports the range actually gave.
+	DialsOKBefore int64 `json:"dials_ok_before"`
+	// OpenConnections is how many connections the client held then.
+	OpenConnections int64 `json:"open_connections"`
+}
+
+// Latency holds the run's latency summaries, in microseconds.
+type Latency struct {
+	Connect LatencySummary `json:"connect"`
+	EchoRTT LatencySummary `json:"echo_rtt"`
+}
+
+// LatencySummary is a histogram's headline figures, in microseconds.
+type LatencySummary struct {
+	Count  int64   `json:"count"`
+	MeanUs float64 `json:"mean_us"`
+	P50Us  int64   `json:"p50_us"`
+	P90Us  int64   `json:"p90_us"`
+	P99Us  int64   `json:"p99_us"`
+	P999Us int64   `json:"p999_us"`
+	MaxUs  int64   `json:"max_us"`
+}
+
+// PoolResult is one pool's share of the counters.
+type PoolResult struct {
+	Name     string           `json:"name"`
+	Dials    Dials            `json:"dials"`
+	Failures map[string]int64 `json:"failures"`
+	Latency  Latency          `json:"latency"`
+}
+
+// ServerCounts are the echo server's own counters.
+type ServerCounts struct {
+	Accepted       int64 `json:"accepted"`
+	ClosedByPeer   int64 `json:"closed_by_peer"`
+	ClosedByServer int64 `json:"closed_by_server"`
+	Errors         int64 `json:"errors"`
+	BytesEchoed    int64 `json:"bytes_echoed"`
+	PeakOpen       int64 `json:"peak_open"`
+}

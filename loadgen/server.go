@@ -1,0 +1,393 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The echo server runs a few event loops on epoll instead of a goroutine per
+// connection: an idle connection then costs the server a few dozen bytes of
+// state, not a parked goroutine's stack, so it can hold as many connections
+// as the client can open. Every loop waits on every listening socket with
+// EPOLLEXCLUSIVE; the loop that accepts a connection owns it until it closes,
+// so no state is shared between loops.
+
+// ServerConfig configures the echo server.
+type ServerConfig struct {
+	// Addr is the address to listen on; the zero value means all addresses.
+	Addr      netip.Addr
+	Listeners []Listener
+	// Backlog is the listen(2) backlog; 0 means 4096 (capped by somaxconn).
+	Backlog int
+	// Loops is the number of event loops; 0 means GOMAXPROCS.
+	Loops int
+	// LingerReset makes the server close with RST (SO_LINGER {1, 0}).
+	LingerReset bool
+}
+
+// Server is the bundled echo server: it echoes what it reads, closes when
+// the client closes, or first when its listener says so.
+type Server struct {
+	cfg       ServerConfig
+	listeners []int // fds, in the order of cfg.Listeners
+	loops     []*serverLoop
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	accepted, byPeer, byServer, errs, bytes, open, peak atomic.Int64
+}
+
+// StartServer binds every listener, then serves in the background until
+// Close. When it returns without error, every port accepts connections.
+func StartServer(cfg ServerConfig) (*Server, error) {
+	if len(cfg.Listeners) == 0 {
+		return nil, errors.New("echo server: no listeners")
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = 4096
+	}
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	s := &Server{cfg: cfg}
+	for _, l := range cfg.Listeners {
+		fd, err := listenTCP(cfg.Addr, l.Port, cfg.Backlog)
+		if err != nil {
+			s.closeFDs()
+			return nil, err
+		}
+		s.listeners = append(s.listeners, fd)
+	}
+	for i := 0; i < cfg.Loops; i++ {
+		l, err := newServerLoop(s)
+		if err != nil {
+			for _, l := range s.loops {
+				l.release()
+			}
+			s.closeFDs()
+			return nil, err
+		}
+		s.loops = append(s.loops, l)
+	}
+	for _, l := range s.loops {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			l.run()
+		}()
+	}
+	return s, nil
+}
+
+func listenTCP(addr netip.Addr, port, backlog int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("echo server: socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("echo server: SO_REUSEADDR: %w", err)
+	}
+	sa := &unix.SockaddrInet4{Port: port}
+	if addr.Is4() {
+		sa.Addr = addr.As4()
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("echo server: listen on %v:%d: %w", addr, port, err)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("echo server: listen on %v:%d: %w", addr, port, err)
+	}
+	return fd, nil
+}
+
+func (s *Server) closeFDs() {
+	for _, fd := range s.listeners {
+		unix.Close(fd)
+	}
+	s.listeners = nil
+}
+
+// Close stops the server and blocks until every connection and listening
+// socket is closed.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		for _, l := range s.loops {
+			l.wake()
+		}
+		s.wg.Wait()
+		for _, l := range s.loops {
+			l.release()
+		}
+		s.closeFDs()
+	})
+	return nil
+}
+
+// Counts returns the server's counters so far.
+func (s *Server) Counts() ServerCounts {
+	return ServerCounts{
+		Accepted:       s.accepted.Load(),
+		ClosedByPeer:   s.byPeer.Load(),
+		ClosedByServer: s.byServer.Load(),
+		Errors:         s.errs.Load(),
+		BytesEchoed:    s.bytes.Load(),
+		PeakOpen:       s.peak.Load(),
+	}
+}
+
+// Open returns the number of connections the server holds now.
+func (s *Server) Open() int64 { return s.open.Load() }
+
+// sconn is a connection's state, indexed by its descriptor.
+type sconn struct {
+	listener int   // index into cfg.Listeners; -1: not a connection of this loop
+	echoed   int64 // bytes echoed so far
+	pending  []byte
+}
+
+type serverLoop struct {
+	s      *Server
+	epfd   int
+	wakefd int
+	conns  []sconn
+	buf    []byte
+	events []unix.EpollEvent
+}
+
+func newServerLoop(s *Server) (*serverLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("echo server: epoll: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("echo server: eventfd: %w", err)
+	}
+	l := &serverLoop{s: s, epfd: epfd, wakefd: wakefd, buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, wakefd, unix.EPOLLIN); err != nil {
+		l.release()
+		return nil, err
+	}
+	for _, fd := range s.listeners {
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+			l.release()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *serverLoop) ctl(op, fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		return fmt.Errorf("echo server: epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+func (l *serverLoop) wake() {
+	var one = [8]byte{1}
+	unix.Write(l.wakefd, one[:])
+}
+
+func (l *serverLoop) release() {
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
+}
+
+func (l *serverLoop) run() {
+	defer l.closeAll()
+	for {
+		n, err := unix.EpollWait(l.epfd, l.events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			l.s.errs.Add(1)
+			return
+		}
+		for _, ev := range l.events[:n] {
+			fd := int(ev.Fd)
+			if fd == l.wakefd {
+				return
+			}
+			if li := l.listenerIndex(fd); li >= 0 {
+				l.accept(fd, li)
+				continue
+			}
+			l.serve(fd, ev.Events)
+		}
+	}
+}
+
+func (l *serverLoop) listenerIndex(fd int) int {
+	for i, lfd := range l.s.listeners {
+		if lfd == fd {
+			return i
+		}
+	}
+	return -1
+}
+
+func (l *serverLoop) conn(fd int) *sconn {
+	if fd >= len(l.conns) {
+		grown := make([]sconn, max(fd+1, 2*len(l.conns)))
+		copy(grown, l.conns)
+		for i := len(l.conns); i < len(grown); i++ {
+			grown[i].listener = -1
+		}
+		l.conns = grown
+	}
+	return &l.conns[fd]
+}
+
+// accept takes the connections waiting on a listener, a bounded number per
+// wake-up so that one busy port cannot starve the others.
+func (l *serverLoop) accept(lfd, li int) {
+	for range 64 {
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+			return
+		default:
+			// EMFILE or ENFILE: the connection stays in the backlog;
+			// back off instead of spinning on a level-triggered wake-up.
+			l.s.errs.Add(1)
+			time.Sleep(10 * time.Millisecond)
+			return
+		}
+		l.s.accepted.Add(1)
+		n := l.s.open.Add(1)
+		for peak := l.s.peak.Load(); n > peak && !l.s.peak.CompareAndSwap(peak, n); peak = l.s.peak.Load() {
+		}
+		c := l.conn(fd)
+		*c = sconn{listener: li}
+		lst := l.s.cfg.Listeners[li]
+		if lst.CloseFirst && lst.CloseAfterBytes <= 0 {
+			l.close(fd, true)
+			continue
+		}
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN); err != nil {
+			l.s.errs.Add(1)
+			l.close(fd, true)
+		}
+	}
+}
+
+// serve handles readiness on a connection.
+func (l *serverLoop) serve(fd int, events uint32) {
+	c := l.conn(fd)
+	if c.listener < 0 {
+		return
+	}
+	if len(c.pending) > 0 {
+		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			l.flush(fd, c)
+		}
+		return
+	}
+	lst := l.s.cfg.Listeners[c.listener]
+	want := len(l.buf)
+	if lst.CloseFirst {
+		want = int(min(int64(want), lst.CloseAfterBytes-c.echoed))
+	}
+	n, err := unix.Read(fd, l.buf[:want])
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return
+	case err != nil:
+		l.s.errs.Add(1)
+		l.close(fd, false)
+		return
+	case n == 0:
+		l.s.byPeer.Add(1)
+		l.close(fd, false)
+		return
+	}
+	w, err := unix.Write(fd, l.buf[:n])
+	if err != nil && err != unix.EAGAIN {
+		l.s.errs.Add(1)
+		l.close(fd, false)
+		return
+	}
+	w = max(w, 0)
+	c.echoed += int64(n)
+	l.s.bytes.Add(int64(n))
+	if w < n {
+		c.pending = append(c.pending[:0], l.buf[w:n]...)
+		if err := l.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLOUT); err != nil {
+			l.close(fd, false)
+		}
+		return
+	}
+	l.maybeCloseFirst(fd, c)
+}
+
+// flush writes what a slow reader left pending.
+func (l *serverLoop) flush(fd int, c *sconn) {
+	w, err := unix.Write(fd, c.pending)
+	if err != nil && err != unix.EAGAIN {
+		l.s.errs.Add(1)
+		l.close(fd, false)
+		return
+	}
+	c.pending = c.pending[max(w, 0):]
+	if len(c.pending) > 0 {
+		return
+	}
+	c.pending = nil
+	if err := l.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN); err != nil {
+		l.close(fd, false)
+		return
+	}
+	l.maybeCloseFirst(fd, c)
+}
+
+func (l *serverLoop) maybeCloseFirst(fd int, c *sconn) {
+	lst := l.s.cfg.Listeners[c.listener]
+	if lst.CloseFirst && c.echoed >= lst.CloseAfterBytes {
+		l.close(fd, true)
+	}
+}
+
+// close closes a connection; first says the server closes before the peer.
+func (l *serverLoop) close(fd int, first bool) {
+	if first {
+		l.s.byServer.Add(1)
+	}
+	if l.s.cfg.LingerReset {
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	unix.Close(fd) // also removes it from the epoll set
+	l.conns[fd] = sconn{listener: -1}
+	l.s.open.Add(-1)
+}
+
+func (l *serverLoop) closeAll() {
+	for fd := range l.conns {
+		if l.conns[fd].listener >= 0 {
+			l.close(fd, false)
+		}
+	}
+}
+
+// boundPort returns the port listener i is bound to (useful with port 0).
+func (s *Server) boundPort(i int) int {
+	sa, err := unix.Getsockname(s.listeners[i])
+	if err != nil {
+		return 0
+	}
+	return sa.(*unix.SockaddrInet4).Port
+}
