@@ -1,0 +1,360 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// Agent roles.
+const (
+	RoleClient = "client" // applies the client's settings and runs the load
+	RoleServer = "server" // runs the echo server
+)
+
+// Setups: who builds the sandbox around the agent.
+const (
+	// SetupNetns: the agent runs in fresh user and network namespaces and
+	// builds the rest itself: the server's namespace, the veth pair, the
+	// sysctls.
+	SetupNetns = "netns"
+	// SetupNone: the runtime built the sandbox (a container); the agent
+	// only reads the settings back and runs.
+	SetupNone = "none"
+)
+
+// Request is what an agent reads on stdin (or from $PORTEX_REQUEST).
+type Request struct {
+	Plan  *loadgen.Plan `json:"plan"`
+	Role  string        `json:"role"`
+	Setup string        `json:"setup"`
+	// Target is the echo server's address or host name (SetupNone).
+	Target string `json:"target,omitempty"`
+	// HostNetns identifies the caller's network namespace; an agent that
+	// finds itself there refuses to write any sysctl.
+	HostNetns string `json:"host_netns,omitempty"`
+}
+
+// RequestEnv names the environment variable that may carry the request
+// instead of stdin (containers).
+const RequestEnv = "PORTEX_REQUEST"
+
+// maxRequest bounds a request read from stdin.
+const maxRequest = 4 << 20
+
+// Exit codes of the agent.
+const (
+	agentOK     = 0
+	agentFailed = 3
+)
+
+// Agent runs the hidden `portex agent` command. ctx ends on SIGINT or
+// SIGTERM; the agent then stops the run and still reports what it measured.
+func Agent(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	out := newEncoder(stdout)
+	req, err := readRequest(stdin)
+	if err != nil {
+		out.send(Message{Type: MsgError, Error: err.Error()})
+		return agentFailed
+	}
+	switch req.Role {
+	case RoleServer:
+		err = serveEcho(ctx, req, out)
+	default:
+		err = runClient(ctx, req, out)
+	}
+	if err != nil {
+		out.send(Message{Type: MsgError, Error: err.Error()})
+		return agentFailed
+	}
+	return agentOK
+}
+
+func readRequest(stdin io.Reader) (*Request, error) {
+	var data []byte
+	if env := os.Getenv(RequestEnv); env != "" {
+		data = []byte(env)
+	} else {
+		var err error
+		data, err = io.ReadAll(io.LimitReader(stdin, maxRequest+1))
+		if err != nil {
+			return nil, fmt.Errorf("agent: read request: %w", err)
+		}
+		if len(data) > maxRequest {
+			return nil, fmt.Errorf("agent: request larger than %d bytes", maxRequest)
+		}
+	}
+	var req Request
+	dec := json.NewDecoder(bytesReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("agent: decode request: %w", err)
+	}
+	if req.Plan == nil {
+		return nil, errors.New("agent: request has no plan")
+	}
+	if err := req.Plan.Check(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	switch req.Role {
+	case RoleClient, RoleServer:
+	default:
+		return nil, fmt.Errorf("agent: unknown role %q", req.Role)
+	}
+	switch req.Setup {
+	case SetupNetns, SetupNone:
+	default:
+		return nil, fmt.Errorf("agent: unknown setup %q", req.Setup)
+	}
+	return &req, nil
+}
+
+// inSandbox reports an error unless the agent runs in a network namespace
+// other than its caller's: the guard in front of every sysctl write.
+func inSandbox(req *Request) error {
+	id, err := netnsID()
+	if err != nil {
+		return fmt.Errorf("agent: cannot tell which network namespace it runs in: %w", err)
+	}
+	if req.HostNetns == "" || id == req.HostNetns {
+		return fmt.Errorf("agent: refusing to write sysctls: network namespace %s is not a sandbox's", id)
+	}
+	return nil
+}
+
+// serveEcho runs the echo server until ctx ends, then reports its counters.
+func serveEcho(ctx context.Context, req *Request, out *encoder) error {
+	p := req.Plan
+	if req.Setup == SetupNetns {
+		if err := inSandbox(req); err != nil {
+			return err
+		}
+		if err := linkUp("lo"); err != nil {
+			return err
+		}
+		for _, name := range sortedNames(p.Server.Sysctls) {
+			if err := writeSysctl(name, p.Server.Sysctls[name]); err != nil {
+				return fmt.Errorf("echo server: %w", err)
+			}
+		}
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog})
+	if err != nil {
+		return err
+	}
+	out.send(Message{Type: MsgReady})
+	<-ctx.Done()
+	srv.Close()
+	c := srv.Counts()
+	return out.send(Message{Type: MsgServer, Server: &c})
+}
+
+// runClient builds the sandbox (SetupNetns), runs the load and reports.
+func runClient(ctx context.Context, req *Request, out *encoder) error {
+	p := req.Plan
+	res := &loadgen.Result{Variant: p.Variant, Runtime: p.Runtime}
+	var srv *serverProc
+	fail := func(err error) error {
+		res.Stopped, res.Error = loadgen.StoppedError, err.Error()
+		if srv != nil {
+			srv.stop()
+		}
+		out.send(Message{Type: MsgResult, Result: res})
+		return nil
+	}
+
+	var target netip.Addr
+	switch req.Setup {
+	case SetupNetns:
+		if err := inSandbox(req); err != nil {
+			return err
+		}
+		var err error
+		if srv, err = startServerProc(req); err != nil {
+			return fail(err)
+		}
+		if err := wireVeth(srv.cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+		if err := applyClientSettings(p); err != nil {
+			return fail(err)
+		}
+		target = ServerAddr
+	default:
+		var err error
+		if target, err = resolve(ctx, req.Target); err != nil {
+			return fail(err)
+		}
+	}
+	res.Sysctls = readSysctls(p.Sandbox.Sysctls)
+	if err := setNofile(p.Sandbox.Nofile); err != nil {
+		return fail(err)
+	}
+
+	run, err := loadgen.Run(ctx, p, loadgen.Options{
+		Target:   target,
+		Progress: 250 * time.Millisecond,
+		OnEvent:  func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+	})
+	if err != nil {
+		return fail(err)
+	}
+	run.Sysctls = res.Sysctls
+	run.Nofile = currentNofile()
+	run.PortRangeSize = portRangeSize(res.Sysctls["net.ipv4.ip_local_port_range"])
+	res = run
+	if srv != nil {
+		counts, err := srv.stop()
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.Server = counts
+		srv = nil
+	}
+	return out.send(Message{Type: MsgResult, Result: res})
+}
+
+func resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("agent: resolve server %q: %v", host, err)
+	}
+	return addrs[0], nil
+}
+
+// applyClientSettings writes the client's sysctls in its namespace.
+func applyClientSettings(p *loadgen.Plan) error {
+	if !p.Sandbox.PortRange.IsZero() {
+		if err := writeSysctl("net.ipv4.ip_local_port_range", p.Sandbox.PortRange.String()); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedNames(p.Sandbox.Sysctls) {
+		if err := writeSysctl(name, p.Sandbox.Sysctls[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setNofile(n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("nofile: %w", err)
+	}
+	if n > lim.Max {
+		return fmt.Errorf("nofile %d is above the hard limit %d of this machine; shard the load over several agents instead", n, lim.Max)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("nofile %d: %w", n, err)
+	}
+	return nil
+}
+
+func currentNofile() uint64 {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+func portRangeSize(v string) int {
+	var lo, hi int
+	if _, err := fmt.Sscanf(v, "%d %d", &lo, &hi); err != nil || hi < lo {
+		return 0
+	}
+	return hi - lo + 1
+}
+
+// serverProc is the echo server's process, in its own network namespace.
+type serverProc struct {
+	cmd  *exec.Cmd
+	msgs *decoder
+	done chan error
+}
+
+// startServerProc starts `portex agent` as the server in a new network
+// namespace (inside the agent's user namespace) and waits until it listens.
+func startServerProc(req *Request) (*serverProc, error) {
+	sreq := *req
+	sreq.Role = RoleServer
+	data, err := json.Marshal(&sreq)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("/proc/self/exe", "agent")
+	cmd.Stdin = bytesReader(data)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNET,
+		Setpgid:    true,
+		Pdeathsig:  syscall.SIGKILL, // the server never outlives its agent
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start echo server: %w", err)
+	}
+	s := &serverProc{cmd: cmd, msgs: newDecoder(stdout), done: make(chan error, 1)}
+	m, err := s.msgs.next()
+	switch {
+	case err != nil:
+		s.kill()
+		return nil, fmt.Errorf("echo server died while starting: %v", err)
+	case m.Type == MsgError:
+		s.kill()
+		return nil, fmt.Errorf("echo server: %s", m.Error)
+	case m.Type != MsgReady:
+		s.kill()
+		return nil, fmt.Errorf("echo server: unexpected message %q", m.Type)
+	}
+	return s, nil
+}
+
+func (s *serverProc) kill() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+// stop asks the server to finish and returns its counters.
+func (s *serverProc) stop() (*loadgen.ServerCounts, error) {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	killer := time.AfterFunc(5*time.Second, func() { s.cmd.Process.Kill() })
+	defer killer.Stop()
+	var counts *loadgen.ServerCounts
+	var msgErr error
+	for {
+		m, err := s.msgs.next()
+		if err != nil {
+			break
+		}
+		switch m.Type {
+		case MsgServer:
+			counts = m.Server
+		case MsgError:
+			msgErr = errors.New("echo server: " + m.Error)
+		}
+	}
+	if err := s.cmd.Wait(); err != nil && msgErr == nil {
+		msgErr = fmt.Errorf("echo server: %w", err)
+	}
+	return counts, msgErr
+}

@@ -1,0 +1,164 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// ErrRuntime marks failures of the sandbox or the runtime itself, as
+// opposed to failures the run measured.
+var ErrRuntime = errors.New("runtime failed")
+
+// Netns runs plans in fresh user and network namespaces: the agent (client)
+// in one, the echo server in another, joined by a veth pair. Every namespace
+// vanishes with its last process: nothing to clean on the host, nothing of
+// the host's network or sysctls touched.
+type Netns struct {
+	// Exe is the portex binary to start as the agent; empty means the
+	// running binary (/proc/self/exe).
+	Exe string
+	// Stderr receives the agent's own diagnostics; nil discards them.
+	Stderr io.Writer
+	// StopGrace is how long an interrupted agent has to report before it
+	// is killed; 0 means 10 s.
+	StopGrace time.Duration
+}
+
+// Run runs one plan and returns its result. onEvent, if set, receives the
+// agent's events as they arrive. When ctx ends the agent is asked to stop
+// and its partial result is returned with Stopped "interrupted". A failure
+// of the sandbox itself wraps ErrRuntime; a result may come with it.
+func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+	host, err := netnsID()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
+	}
+	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host})
+	if err != nil {
+		return nil, err
+	}
+	exe := n.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	cmd := exec.Command(exe, "agent")
+	cmd.Stdin = bytes.NewReader(req)
+	stderr := &tailBuffer{max: 4096, w: n.Stderr}
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		Setpgid:     true,            // terminal signals reach portex, which stops the agent itself
+		Pdeathsig:   syscall.SIGKILL, // and the agent never outlives portex
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%w: cannot create user and network namespaces (%v); is unprivileged user namespace creation allowed?", ErrRuntime, err)
+	}
+
+	grace := n.StopGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-stopped:
+			case <-time.After(grace):
+				cmd.Process.Kill()
+			}
+		}
+	}()
+
+	var res *loadgen.Result
+	var agentErr string
+	dec := newDecoder(stdout)
+	for {
+		m, err := dec.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				agentErr = err.Error()
+			}
+			break
+		}
+		switch m.Type {
+		case MsgEvent:
+			if onEvent != nil && m.Event != nil {
+				onEvent(*m.Event)
+			}
+		case MsgResult:
+			res = m.Result
+		case MsgError:
+			agentErr = m.Error
+		}
+	}
+	io.Copy(io.Discard, stdout)
+	waitErr := cmd.Wait()
+
+	if res != nil && ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
+		res.Stopped = loadgen.StoppedInterrupted
+	}
+	switch {
+	case res != nil && res.Error != "":
+		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
+	case res != nil:
+		return res, nil
+	case agentErr != "":
+		return nil, fmt.Errorf("%w: agent: %s", ErrRuntime, agentErr)
+	default:
+		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.suffix())
+	}
+}
+
+// tailBuffer passes writes on and keeps the last max bytes for error
+// messages.
+type tailBuffer struct {
+	mu  sync.Mutex // guards buf
+	max int
+	buf []byte
+	w   io.Writer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	if t.w != nil {
+		t.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}

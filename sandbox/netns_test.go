@@ -1,0 +1,144 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// TestMain lets the test binary be its own agent, as the portex binary is.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := Agent(ctx, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func holdPlan(workers int, rng loadgen.PortRange) *loadgen.Plan {
+	return &loadgen.Plan{
+		Scenario: "test", Variant: "default", Runtime: "netns", Duration: 10 * time.Second,
+		Sandbox: loadgen.Sandbox{PortRange: rng, Sysctls: map[string]string{"net.ipv4.tcp_tw_reuse": "0"}, Nofile: 8192},
+		Server:  loadgen.ServerPlan{Listeners: []loadgen.Listener{{Port: 7000}}},
+		Pools: []loadgen.Pool{{Name: "holders", Workers: workers, Messages: 1, Payload: 64,
+			Hold: loadgen.Hold{Kind: loadgen.HoldForever}, Close: loadgen.CloseClient,
+			ConnectTimeout: 5 * time.Second, Ports: []int{7000}}},
+		Stop: loadgen.Stop{On: loadgen.StopOnExhaustion},
+	}
+}
+
+func run(t *testing.T, p *loadgen.Plan) *loadgen.Result {
+	t.Helper()
+	rt := &Netns{Stderr: os.Stderr}
+	res, err := rt.Run(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// The foundation's acceptance: 200 ports, 300 holders: exactly 200
+// connections, then EADDRNOTAVAIL, and the run ends by itself.
+func TestHoldUntilExhausted(t *testing.T) {
+	host := hostSysctls(t)
+	res := run(t, holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}))
+	if res.Dials.OK != 200 {
+		t.Errorf("ok dials = %d, want 200", res.Dials.OK)
+	}
+	if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
+		t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL after 200 dials", res.Exhaustion)
+	}
+	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
+		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
+	}
+	if res.Stopped != loadgen.StoppedExhaustion || res.ElapsedSeconds > 5 {
+		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
+	}
+	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
+		t.Errorf("port range read back %q", got)
+	}
+	if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != "0" {
+		t.Errorf("tcp_tw_reuse read back %q", got)
+	}
+	if res.PortRangeSize != 200 || res.Nofile != 8192 {
+		t.Errorf("range size %d nofile %d", res.PortRangeSize, res.Nofile)
+	}
+	if res.Server == nil || res.Server.Accepted != 200 || res.Server.BytesEchoed != 200*64 {
+		t.Errorf("server counts %+v, want 200 accepted and 200*64 bytes echoed", res.Server)
+	}
+	if after := hostSysctls(t); after != host {
+		t.Errorf("host sysctls changed: %v -> %v", host, after)
+	}
+}
+
+// RST close with no hold leaves no TIME_WAIT: a 200-port range serves
+// thousands of connections.
+func TestResetChurnDoesNotExhaust(t *testing.T) {
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Duration = 2 * time.Second
+	p.Stop.On = loadgen.StopNever
+	p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed}
+	p.Pools[0].Close = loadgen.CloseReset
+	res := run(t, p)
+	if res.Exhaustion != nil || res.Dials.Failed != 0 || len(res.Failures) != 0 {
+		t.Fatalf("exhaustion %+v failures %v, want none", res.Exhaustion, res.Failures)
+	}
+	if res.Dials.OK < 2000 {
+		t.Errorf("ok dials = %d, want thousands", res.Dials.OK)
+	}
+}
+
+// With 128 descriptors the process runs out of files before ports.
+func TestFDLimitIsEMFILE(t *testing.T) {
+	p := holdPlan(300, loadgen.PortRange{Lo: 20000, Hi: 60000})
+	p.Sandbox.Nofile = 128
+	p.Duration = time.Second
+	res := run(t, p)
+	if res.Failures["EMFILE"] == 0 || res.Failures["EADDRNOTAVAIL"] != 0 || res.Exhaustion != nil {
+		t.Fatalf("failures %v exhaustion %+v: want EMFILE only", res.Failures, res.Exhaustion)
+	}
+	if res.Dials.OK < 50 || res.Dials.OK > 128 {
+		t.Errorf("ok dials = %d, want somewhat under 128", res.Dials.OK)
+	}
+}
+
+func TestInterruptReturnsPartialResult(t *testing.T) {
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Duration = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	var progress int
+	rt := &Netns{Stderr: os.Stderr}
+	res, err := rt.Run(ctx, p, func(ev loadgen.Event) {
+		if ev.Type == loadgen.EventProgress {
+			if progress++; progress == 2 {
+				cancel()
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
+		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
+	}
+}
+
+func hostSysctls(t *testing.T) [2]string {
+	t.Helper()
+	var out [2]string
+	for i, name := range []string{"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"} {
+		v, err := readSysctl(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+// Package sandbox runs plans in isolated network stacks and holds the agent
+// protocol every runtime shares.
+//
+// The agent is the portex binary itself, started as the hidden command
+// `portex agent`. It reads a loadgen.Plan as JSON on stdin and writes
+// Messages as JSON lines on stdout: events while the run goes, the Result
+// last. The netns runtime starts it in new user and network namespaces; the
+// docker runtime as a container's entrypoint.
+package sandbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// Message types on the agent's stdout.
+const (
+	MsgEvent  = "event"  // Event: something happened in the run
+	MsgResult = "result" // Result: the run is over; the last message
+	MsgReady  = "ready"  // the echo server listens
+	MsgServer = "server" // Server: the echo server's counters, at its end
+	MsgError  = "error"  // Error: the agent could not run the plan
+)
+
+// Message is one line of the agent protocol.
+type Message struct {
+	Type   string                `json:"type"`
+	Event  *loadgen.Event        `json:"event,omitempty"`
+	Result *loadgen.Result       `json:"result,omitempty"`
+	Server *loadgen.ServerCounts `json:"server,omitempty"`
+	Error  string                `json:"error,omitempty"`
+}
+
+// maxLine bounds one protocol line; a result with histograms stays far below.
+const maxLine = 64 << 20
+
+// encoder writes messages, one JSON object per line, from any goroutine.
+type encoder struct {
+	mu  sync.Mutex // guards w and enc
+	w   io.Writer
+	enc *json.Encoder
+}
+
+func newEncoder(w io.Writer) *encoder { return &encoder{w: w, enc: json.NewEncoder(w)} }
+
+func (e *encoder) send(m Message) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.enc.Encode(m)
+}
+
+// decoder reads messages line by line.
+type decoder struct{ r *bufio.Reader }
+
+func newDecoder(r io.Reader) *decoder { return &decoder{r: bufio.NewReaderSize(r, 64<<10)} }
+
+// next returns the next message, or io.EOF at the end of the stream.
+func (d *decoder) next() (Message, error) {
+	var line []byte
+	for {
+		chunk, err := d.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxLine {
+			return Message{}, fmt.Errorf("agent protocol: line longer than %d bytes", maxLine)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+			return Message{}, err
+		}
+		break
+	}
+	var m Message
+	if err := json.Unmarshal(line, &m); err != nil {
+		return Message{}, fmt.Errorf("agent protocol: %w in %.80q", err, line)
+	}
+	return m, nil
+}
