@@ -91,28 +91,7 @@ func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.E
 		}
 	}()
 
-	var res *loadgen.Result
-	var agentErr string
-	dec := newDecoder(stdout)
-	for {
-		m, err := dec.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				agentErr = err.Error()
-			}
-			break
-		}
-		switch m.Type {
-		case MsgEvent:
-			if onEvent != nil && m.Event != nil {
-				onEvent(*m.Event)
-			}
-		case MsgResult:
-			res = m.Result
-		case MsgError:
-			agentErr = m.Error
-		}
-	}
+	res, agentErr := Collect(stdout, onEvent)
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
 
@@ -124,8 +103,8 @@ func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.E
 		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
 	case res != nil:
 		return res, nil
-	case agentErr != "":
-		return nil, fmt.Errorf("%w: agent: %s", ErrRuntime, agentErr)
+	case agentErr != nil:
+		return nil, fmt.Errorf("%w: agent: %v", ErrRuntime, agentErr)
 	default:
 		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.suffix())
 	}

@@ -83,3 +83,32 @@ func (d *decoder) next() (Message, error) {
 	}
 	return m, nil
 }
+
+// Collect reads an agent's messages until the end of the stream, passes
+// events to onEvent (if set) and returns the result. The error is the
+// agent's own report of why it could not run, or a broken stream; a result
+// may come with it.
+func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+	var res *loadgen.Result
+	var agentErr error
+	dec := newDecoder(r)
+	for {
+		m, err := dec.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				agentErr = err
+			}
+			return res, agentErr
+		}
+		switch m.Type {
+		case MsgEvent:
+			if onEvent != nil && m.Event != nil {
+				onEvent(*m.Event)
+			}
+		case MsgResult:
+			res = m.Result
+		case MsgError:
+			agentErr = errors.New(m.Error)
+		}
+	}
+}
