@@ -61,9 +61,11 @@ func (r PortRange) String() string { return fmt.Sprintf("%d %d", r.Lo, r.Hi) }
 
 // ServerPlan configures the bundled echo server.
 type ServerPlan struct {
-	Listeners []Listener        `json:"listeners"`
-	Backlog   int               `json:"backlog,omitempty"` // listen(2) backlog; 0 means the default
-	Sysctls   map[string]string `json:"sysctls,omitempty"` // the server namespace's sysctls
+	Listeners []Listener `json:"listeners"`
+	Backlog   int        `json:"backlog,omitempty"` // listen(2) backlog; 0 means the default
+	// LingerReset makes the server close with RST (SO_LINGER {1, 0}).
+	LingerReset bool              `json:"linger_reset,omitempty"`
+	Sysctls     map[string]string `json:"sysctls,omitempty"` // the server namespace's sysctls
 }
 
 // Listener is one listening port of the echo server and how it treats its
@@ -75,6 +77,9 @@ type Listener struct {
 	// waiting for the client to close.
 	CloseFirst      bool  `json:"close_first,omitempty"`
 	CloseAfterBytes int64 `json:"close_after_bytes,omitempty"`
+	// IdleClose, if set, makes the server close connections that were
+	// idle that long.
+	IdleClose time.Duration `json:"idle_close,omitempty"`
 }
 
 // CloseMode says how a connection ends.
@@ -86,30 +91,88 @@ const (
 	CloseServer CloseMode = "server" // the server closes first: TIME_WAIT on the server
 	CloseReset  CloseMode = "reset"  // SO_LINGER {1, 0}: RST, no TIME_WAIT
 	CloseLeak   CloseMode = "leak"   // never closed until the run ends
+	CloseKeep   CloseMode = "keep"   // kept open and reused: the keep-alive mitigation
 )
 
 // Valid reports whether m is a known close mode.
 func (m CloseMode) Valid() bool {
 	switch m {
-	case CloseClient, CloseServer, CloseReset, CloseLeak:
+	case CloseClient, CloseServer, CloseReset, CloseLeak, CloseKeep:
 		return true
 	}
 	return false
 }
 
 // Pool is a group of workers sharing one connection lifecycle.
+//
+// Without Rate a pool is a closed model: Workers loops each open a
+// connection, use it, close it and start over. With Rate it is an open
+// model: connections arrive on an absolute schedule whatever happens to the
+// earlier ones, at most MaxInFlight at a time; an arrival that finds no free
+// slot is dropped and counted, never delayed.
 type Pool struct {
-	Name           string        `json:"name"`
-	Workers        int           `json:"workers"`  // closed model: concurrent workers
-	Messages       int           `json:"messages"` // echo exchanges per connection; 0 = connect only
-	Payload        int           `json:"payload"`  // bytes per message
+	Name    string `json:"name"`
+	Workers int    `json:"workers,omitempty"` // closed model: concurrent workers
+
+	Rate        float64 `json:"rate,omitempty"`          // open model: arrivals per second at the start
+	Ramp        []Stage `json:"ramp,omitempty"`          // then these rate stages, in order
+	MaxInFlight int     `json:"max_in_flight,omitempty"` // open model: concurrent connections at most
+
+	// Start delays the pool from the start of the run; Duration, if set,
+	// stops it that long after its start.
+	Start    time.Duration `json:"start,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
+
+	Messages       int           `json:"messages"`           // echo exchanges per connection; 0 = connect only
+	Payload        int           `json:"payload"`            // bytes per message
+	Interval       time.Duration `json:"interval,omitempty"` // pause between messages
 	Hold           Hold          `json:"hold"`
 	Close          CloseMode     `json:"close"`
 	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// PoolSize is how many connections a keep-alive pool (Close "keep")
+	// shares among its workers or arrivals.
+	PoolSize int `json:"pool_size,omitempty"`
+	// Leak is the share of connections (0..1) never closed until the run
+	// ends, as an application that forgets to close would.
+	Leak float64 `json:"leak,omitempty"`
+
 	// Ports are the server ports this pool dials, in turn. Pools that ask
 	// the server to close first dial a listener of their own.
 	Ports []int `json:"ports"`
+	// Sources is how many of the client's source addresses the pool dials
+	// from, in turn; 0 or 1: the primary address, chosen by the kernel.
+	Sources int `json:"sources,omitempty"`
+	// Bind says how a socket gets its local address.
+	Bind BindMode `json:"bind,omitempty"`
 }
+
+// Stage is one step of a rate ramp: the rate moves linearly from where the
+// previous stage ended to To over Over.
+type Stage struct {
+	To   float64       `json:"to"`
+	Over time.Duration `json:"over"`
+}
+
+// Open reports whether the pool is an open model (arrivals at a rate).
+func (p *Pool) Open() bool { return p.Rate > 0 || len(p.Ramp) > 0 }
+
+// BindMode says whether and how a socket is bound before connect().
+type BindMode string
+
+// The bind modes.
+const (
+	// BindAuto: plain connect(), the kernel picks address and port; with
+	// several source addresses, as BindNoPort.
+	BindAuto BindMode = "auto"
+	// BindBeforeConnect: bind() to port 0 first, as Go does for any
+	// Dialer.LocalAddr. The port is then reserved for every destination,
+	// and the range runs out after one range's worth of connections, with
+	// EADDRINUSE.
+	BindBeforeConnect BindMode = "before_connect"
+	// BindNoPort: bind() the address with IP_BIND_ADDRESS_NO_PORT, so that
+	// connect() picks the port and shares it across destinations.
+	BindNoPort BindMode = "no_port"
+)
 
 // HoldKind says how a hold time is drawn.
 type HoldKind string
@@ -161,18 +224,34 @@ func (h Hold) String() string {
 	}
 }
 
+// MaxSources bounds the source addresses a pool can use.
+const MaxSources = 64
+
+// Sources returns how many source addresses the plan's pools need.
+func (p *Plan) Sources() int {
+	n := 1
+	for _, pl := range p.Pools {
+		n = max(n, pl.Sources)
+	}
+	return n
+}
+
 // StopOn names the condition that ends a run before its duration.
 type StopOn string
 
 // The stop conditions.
 const (
-	StopOnExhaustion StopOn = "exhaustion" // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
-	StopNever        StopOn = "never"      // run for the whole duration
+	StopOnExhaustion   StopOn = "exhaustion"    // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
+	StopOnFirstFailure StopOn = "first_failure" // the first failure of any class
+	StopNever          StopOn = "never"         // run for the whole duration
 )
 
 // Stop says when a run ends early.
 type Stop struct {
 	On StopOn `json:"on"`
+	// AfterFailures, if positive, also ends the run after that many
+	// failures of any class.
+	AfterFailures int64 `json:"after_failures,omitempty"`
 }
 
 // DecodePlan reads a Plan from JSON and checks that the engine can run it.
@@ -212,8 +291,16 @@ func (p *Plan) Check() error {
 	}
 	for _, pl := range p.Pools {
 		switch {
-		case pl.Workers < 1:
+		case !pl.Open() && pl.Workers < 1:
 			return fmt.Errorf("plan: pool %q: workers must be at least 1", pl.Name)
+		case pl.Open() && pl.MaxInFlight < 1:
+			return fmt.Errorf("plan: pool %q: max_in_flight must be at least 1", pl.Name)
+		case pl.Rate < 0:
+			return fmt.Errorf("plan: pool %q: negative rate", pl.Name)
+		case pl.Close == CloseKeep && pl.PoolSize < 1:
+			return fmt.Errorf("plan: pool %q: a keep-alive pool needs a pool_size of at least 1", pl.Name)
+		case pl.Leak < 0 || pl.Leak > 1:
+			return fmt.Errorf("plan: pool %q: leak %v is not a share between 0 and 1", pl.Name, pl.Leak)
 		case pl.Messages < 0 || pl.Payload < 0:
 			return fmt.Errorf("plan: pool %q: messages and payload cannot be negative", pl.Name)
 		case pl.Messages > 0 && pl.Payload < 1:
@@ -222,6 +309,18 @@ func (p *Plan) Check() error {
 			return fmt.Errorf("plan: pool %q: unknown close mode %q", pl.Name, pl.Close)
 		case len(pl.Ports) == 0:
 			return fmt.Errorf("plan: pool %q: no server ports to dial", pl.Name)
+		case pl.Sources < 0 || pl.Sources > MaxSources:
+			return fmt.Errorf("plan: pool %q: sources %d is not within 0-%d", pl.Name, pl.Sources, MaxSources)
+		}
+		switch pl.Bind {
+		case "", BindAuto, BindBeforeConnect, BindNoPort:
+		default:
+			return fmt.Errorf("plan: pool %q: unknown bind mode %q", pl.Name, pl.Bind)
+		}
+		for _, st := range pl.Ramp {
+			if st.To < 0 || st.Over <= 0 {
+				return fmt.Errorf("plan: pool %q: a ramp stage needs a rate >= 0 and a positive time", pl.Name)
+			}
 		}
 		for _, port := range pl.Ports {
 			if !listening[port] {
@@ -230,7 +329,7 @@ func (p *Plan) Check() error {
 		}
 	}
 	switch p.Stop.On {
-	case StopOnExhaustion, StopNever:
+	case StopOnExhaustion, StopOnFirstFailure, StopNever:
 	default:
 		return fmt.Errorf("plan: unknown stop condition %q", p.Stop.On)
 	}
