@@ -28,8 +28,19 @@ type dialOp string
 
 const (
 	opSocket  dialOp = "socket"
+	opBind    dialOp = "bind"
 	opConnect dialOp = "connect"
 )
+
+// dialSpec is where a dial goes and where it comes from.
+type dialSpec struct {
+	dst unix.SockaddrInet4
+	// src, if set, is bound before connect(); port 0 lets the kernel pick.
+	src *unix.SockaddrInet4
+	// noPort sets IP_BIND_ADDRESS_NO_PORT: bind() takes the address only
+	// and connect() picks the port, sharing it across destinations.
+	noPort bool
+}
 
 // dialError is a failed dial: the step and the errno.
 type dialError struct {
@@ -44,14 +55,26 @@ func (e *dialError) Unwrap() error { return e.Err }
 // neither a success nor a failure.
 var errCanceled = context.Canceled
 
-// dial connects a new TCP socket to sa. It returns exactly one kernel
+// dial connects a new TCP socket as spec says. It returns exactly one kernel
 // verdict: the connected socket or the errno of the one connect() made.
-func dial(ctx context.Context, sa *unix.SockaddrInet4, timeout time.Duration) (*os.File, error) {
+func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (*os.File, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, &dialError{opSocket, err}
 	}
-	switch err := unix.Connect(fd, sa); err {
+	if spec.src != nil {
+		if spec.noPort {
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+				unix.Close(fd)
+				return nil, &dialError{opBind, err}
+			}
+		}
+		if err := unix.Bind(fd, spec.src); err != nil {
+			unix.Close(fd)
+			return nil, &dialError{opBind, err}
+		}
+	}
+	switch err := unix.Connect(fd, &spec.dst); err {
 	case nil:
 		return os.NewFile(uintptr(fd), "tcp"), nil
 	case unix.EINPROGRESS, unix.EINTR:

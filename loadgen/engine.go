@@ -1,28 +1,24 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	mrand "math/rand/v2"
 	"net/netip"
-	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Options are how the caller wires a run into its surroundings.
 type Options struct {
 	// Target is the echo server's address; the pools' ports are dialed on it.
 	Target netip.Addr
+	// Sources are the client's addresses, the primary first, for pools
+	// that dial from several or bind before connect. Empty means the
+	// unspecified address, 0.0.0.0.
+	Sources []netip.Addr
 	// OnEvent, if set, receives events as they happen: first failures,
 	// exhaustion, progress, the end. Calls never overlap.
 	OnEvent func(Event)
@@ -36,6 +32,7 @@ type Options struct {
 // Why a run stopped; see Result.Stopped.
 var (
 	errExhausted   = errors.New("exhaustion")
+	errFailures    = errors.New("failures")
 	errDurationEnd = errors.New("duration")
 )
 
@@ -74,8 +71,10 @@ type engine struct {
 	hard      context.Context // done: abandon in-flight dials too
 
 	agg     *aggregator
+	pools   []*poolRun
 	workers []*worker
 
+	failures  atomic.Int64 // of every class, for Stop.AfterFailures
 	open      atomic.Int64
 	peakOpen  atomic.Int64
 	exhaustAt atomic.Int64 // ns since start of the first exhaustion failure; MaxInt64: none
@@ -89,12 +88,66 @@ type engine struct {
 func newEngine(p *Plan, opt Options) *engine {
 	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools))}
 	e.exhaustAt.Store(math.MaxInt64)
-	for pi, pool := range p.Pools {
-		for i := 0; i < pool.Workers; i++ {
-			e.workers = append(e.workers, newWorker(e, pi, i))
+	return e
+}
+
+// startPools builds every pool's workers; it runs once the start time is
+// known, since pools are scheduled against it.
+func (e *engine) startPools(wg *sync.WaitGroup) {
+	for i := range e.plan.Pools {
+		p := &e.plan.Pools[i]
+		pr := &poolRun{e: e, index: i, p: p, ctx: e.sched, begin: e.start.Add(p.Start)}
+		if p.Duration > 0 {
+			pr.ctx, pr.cancel = context.WithDeadline(e.sched, pr.begin.Add(p.Duration))
+		}
+		if p.Close == CloseKeep {
+			pr.keep = newKeepPool(p.PoolSize)
+		}
+		e.pools = append(e.pools, pr)
+		n, loop := p.Workers, (*worker).closedLoop
+		if p.Open() {
+			pr.slots = make(chan time.Time, p.MaxInFlight)
+			n, loop = p.MaxInFlight, (*worker).openSlot
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pr.schedule()
+			}()
+		}
+		for id := 0; id < n; id++ {
+			w := newWorker(pr, id)
+			e.workers = append(e.workers, w)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				loop(w)
+			}()
 		}
 	}
-	return e
+}
+
+// schedule offers the open model's arrivals to free slots at their due
+// times; an arrival no slot takes at once is dropped, never delayed.
+func (pr *poolRun) schedule() {
+	pace := newPacer(pr.p.Rate, pr.p.Ramp)
+	for k := int64(0); ; k++ {
+		at, ok := pace.arrival(k)
+		if !ok {
+			return
+		}
+		due := pr.begin.Add(at)
+		if !sleepUntil(pr.ctx, due) {
+			return
+		}
+		if pr.inFlight.Add(1) <= int64(pr.p.MaxInFlight) {
+			pr.slots <- due // never blocks: the channel holds MaxInFlight
+			continue
+		}
+		pr.inFlight.Add(-1)
+		if pr.dropped.Add(1) == 1 {
+			pr.e.event(Event{Type: EventDropped, AtSeconds: pr.e.since(time.Now()).Seconds(), Pool: pr.p.Name})
+		}
+	}
 }
 
 func (e *engine) run(ctx context.Context) *Result {
@@ -109,20 +162,31 @@ func (e *engine) run(ctx context.Context) *Result {
 	defer deadline.Stop()
 
 	var wg sync.WaitGroup
-	for _, w := range e.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run()
-		}()
-	}
+	e.startPools(&wg)
+	allDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(allDone)
+	}()
 	samplerDone := make(chan struct{})
 	go e.sample(samplerDone)
 
-	<-sched.Done()
+	select {
+	case <-sched.Done():
+	case <-allDone: // every pool ended before the run's duration
+		stopSched(errDurationEnd)
+	}
 	grace := time.AfterFunc(e.opt.Grace, cancelHard)
 	defer grace.Stop()
-	wg.Wait()
+	<-allDone
+	for _, pr := range e.pools {
+		if pr.keep != nil {
+			e.closed(pr.keep.drain())
+		}
+		if pr.cancel != nil {
+			pr.cancel()
+		}
+	}
 	close(samplerDone)
 	e.agg.close()
 
@@ -160,8 +224,15 @@ func (e *engine) closed(n int64) { e.open.Add(-n) }
 
 // failed notes a failure's first occurrence and port exhaustion.
 func (e *engine) failed(c Class, pool string, at time.Duration) {
+	n := e.failures.Add(1)
 	if !e.seen[c].Swap(true) {
 		e.event(Event{Type: EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
+		if e.plan.Stop.On == StopOnFirstFailure {
+			e.stopSched(errFailures)
+		}
+	}
+	if limit := e.plan.Stop.AfterFailures; limit > 0 && n >= limit {
+		e.stopSched(errFailures)
 	}
 	if !c.Exhausts() || !e.exhaustAt.CompareAndSwap(math.MaxInt64, int64(at)) {
 		return
@@ -219,6 +290,8 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Stopped = StoppedInterrupted
 	case errors.Is(cause, errExhausted):
 		res.Stopped = StoppedExhaustion
+	case errors.Is(cause, errFailures):
+		res.Stopped = StoppedFailures
 	default:
 		res.Stopped = StoppedDuration
 	}
@@ -227,8 +300,10 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 	var okBefore int64
 	for pi, pool := range e.plan.Pools {
 		pr := PoolResult{Name: pool.Name, Failures: map[string]int64{}}
+		pr.Dropped = e.pools[pi].dropped.Load()
+		res.Dropped += pr.Dropped
 		for _, w := range e.workers {
-			if w.pool != pi {
+			if w.pr.index != pi {
 				continue
 			}
 			pr.Dials.Attempted += w.c.attempted.Load()
@@ -261,191 +336,4 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Exhaustion = &ex
 	}
 	return res
-}
-
-// worker runs one closed-model loop: dial, exchange, hold, close, again.
-type worker struct {
-	e    *engine
-	pool int
-	p    *Pool
-	c    counters
-	rec  recorder
-	rng  *mrand.Rand
-	dest []unix.SockaddrInet4
-	next int
-
-	okBefore int64      // dials that succeeded having started before exhaustion
-	leaked   []*os.File // connections the pool leaks, closed when the run ends
-	out, in  []byte     // payload sent and the echo read back
-}
-
-func newWorker(e *engine, pool, id int) *worker {
-	p := &e.plan.Pools[pool]
-	w := &worker{
-		e:    e,
-		pool: pool,
-		p:    p,
-		rec:  recorder{agg: e.agg, pool: uint16(pool)},
-		rng:  mrand.New(mrand.NewPCG(uint64(pool), uint64(id))),
-	}
-	for _, port := range p.Ports {
-		w.dest = append(w.dest, unix.SockaddrInet4{Port: port, Addr: e.opt.Target.As4()})
-	}
-	// Workers start at different destinations so that a pool spreads
-	// its connections evenly from the first dial on.
-	w.next = id % len(w.dest)
-	if p.Messages > 0 {
-		w.out = make([]byte, p.Payload)
-		w.in = make([]byte, p.Payload)
-		rand.Read(w.out)
-	}
-	return w
-}
-
-func (w *worker) run() {
-	defer w.finish()
-	for w.e.sched.Err() == nil {
-		w.cycle()
-	}
-}
-
-// finish closes what the worker still holds and hands in its last samples.
-func (w *worker) finish() {
-	for _, f := range w.leaked {
-		closeReset(f)
-	}
-	w.e.closed(int64(len(w.leaked)))
-	w.leaked = nil
-	w.rec.flush()
-}
-
-// cycle is one connection's life.
-func (w *worker) cycle() {
-	e := w.e
-	sa := &w.dest[w.next]
-	w.next = (w.next + 1) % len(w.dest)
-
-	t0 := time.Now()
-	f, err := dial(e.hard, sa, w.p.ConnectTimeout)
-	if errors.Is(err, errCanceled) {
-		return
-	}
-	w.c.attempted.Add(1)
-	if err != nil {
-		w.c.failed.Add(1)
-		w.fail(Classify(err))
-		w.pause()
-		return
-	}
-	connected := time.Now()
-	w.c.ok.Add(1)
-	if int64(e.since(t0)) < e.exhaustAt.Load() {
-		w.okBefore++
-	}
-	w.rec.record(kindConnect, connected.Sub(t0))
-	e.opened()
-
-	if err := w.exchange(f); err != nil {
-		w.fail(Classify(err))
-		closeReset(f)
-		e.closed(1)
-		return
-	}
-	if !w.hold() {
-		// The run is over: leave no TIME_WAIT behind in a sandbox
-		// about to vanish.
-		closeReset(f)
-		e.closed(1)
-		return
-	}
-	w.close(f)
-}
-
-func (w *worker) fail(c Class) {
-	w.c.fails[c].Add(1)
-	w.e.failed(c, w.p.Name, w.e.since(time.Now()))
-}
-
-func (w *worker) pause() {
-	t := time.NewTimer(failurePause)
-	defer t.Stop()
-	select {
-	case <-w.e.sched.Done():
-	case <-t.C:
-	}
-}
-
-// exchange sends the pool's messages and checks each echo.
-func (w *worker) exchange(f *os.File) error {
-	for i := 0; i < w.p.Messages; i++ {
-		t0 := time.Now()
-		if err := f.SetDeadline(t0.Add(ioTimeout)); err != nil {
-			return err
-		}
-		if _, err := f.Write(w.out); err != nil {
-			return err
-		}
-		if _, err := io.ReadFull(f, w.in); err != nil {
-			return err
-		}
-		w.rec.record(kindEchoRTT, time.Since(t0))
-		if !bytes.Equal(w.out, w.in) {
-			return errMismatch
-		}
-	}
-	return nil
-}
-
-// hold keeps the connection open for the pool's hold time. It reports
-// false when the run stopped first.
-func (w *worker) hold() bool {
-	if w.p.Hold.Forever() {
-		<-w.e.sched.Done()
-		return false
-	}
-	d := w.p.Hold.Draw(w.rng)
-	if d <= 0 {
-		return w.e.sched.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-w.e.sched.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// close ends the connection the way the pool says.
-func (w *worker) close(f *os.File) {
-	switch w.p.Close {
-	case CloseLeak:
-		w.leaked = append(w.leaked, f)
-		return
-	case CloseReset:
-		closeReset(f)
-	case CloseServer:
-		// The server closes first; wait for its FIN so that TIME_WAIT
-		// lands on the server, as it would in production.
-		f.SetReadDeadline(time.Now().Add(ioTimeout))
-		var b [1]byte
-		if _, err := f.Read(b[:]); !errors.Is(err, io.EOF) {
-			w.fail(ClassOther)
-		}
-		f.Close()
-	default:
-		f.Close()
-	}
-	w.e.closed(1)
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,6 +5,7 @@ const (
 	EventProgress     = "progress"      // periodic totals
 	EventFirstFailure = "first_failure" // the first failure of a class
 	EventExhaustion   = "exhaustion"    // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
+	EventDropped      = "dropped"       // the first open-model arrival that found no free slot
 	EventEnd          = "end"           // the run is over; Message says why
 )
 
@@ -12,6 +13,7 @@ const (
 const (
 	StoppedExhaustion  = "exhaustion"
 	StoppedDuration    = "duration"
+	StoppedFailures    = "failures" // stop.on first_failure or stop.after_failures
 	StoppedInterrupted = "interrupted"
 	StoppedError       = "error"
 )

@@ -36,6 +36,8 @@ type Result struct {
 	// Exhaustion is the first port-exhaustion failure, nil when none.
 	Exhaustion *Exhaustion `json:"exhaustion"`
 	Latency    Latency     `json:"latency"`
+	// Dropped counts open-model arrivals that found every slot busy.
+	Dropped int64 `json:"dropped_arrivals"`
 	// PeakOpen is the most connections the client held at once.
 	PeakOpen int64         `json:"peak_open_connections"`
 	Pools    []PoolResult  `json:"pools"`
@@ -87,6 +89,7 @@ type PoolResult struct {
 	Name     string           `json:"name"`
 	Dials    Dials            `json:"dials"`
 	Failures map[string]int64 `json:"failures"`
+	Dropped  int64            `json:"dropped_arrivals"`
 	Latency  Latency          `json:"latency"`
 }
 

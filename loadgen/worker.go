@@ -1,0 +1,340 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	mrand "math/rand/v2"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// poolRun is one pool's share of a run: its window in time and what its
+// workers share.
+type poolRun struct {
+	e      *engine
+	index  int
+	p      *Pool
+	ctx    context.Context // done when the pool stops scheduling
+	cancel context.CancelFunc
+	begin  time.Time      // the pool's start
+	keep   *keepPool      // Close "keep" only
+	slots  chan time.Time // open model: intended starts, taken by free slots
+
+	inFlight atomic.Int64 // open model: arrivals taken and not yet done
+	dropped  atomic.Int64 // open model: arrivals that found no free slot
+}
+
+// worker is one closed-model loop, or one open-model slot: it lives
+// connection after connection, each one dial, exchange, hold, close.
+type worker struct {
+	pr   *poolRun
+	e    *engine
+	p    *Pool
+	c    counters
+	rec  recorder
+	rng  *mrand.Rand
+	spec []dialSpec // every (source, destination) the pool dials, in turn
+	next int
+
+	okBefore int64      // dials that succeeded having started before exhaustion
+	leaked   []*os.File // connections never closed, until the run ends
+	out, in  []byte     // payload sent and the echo read back
+}
+
+func newWorker(pr *poolRun, id int) *worker {
+	e, p := pr.e, pr.p
+	w := &worker{
+		pr:  pr,
+		e:   e,
+		p:   p,
+		rec: recorder{agg: e.agg, pool: uint16(pr.index)},
+		rng: mrand.New(mrand.NewPCG(uint64(pr.index), uint64(id))),
+	}
+	w.spec = dialSpecs(p, e.opt.Target, e.opt.Sources)
+	// Workers start at different places so that a pool spreads its
+	// connections evenly from the first dial on.
+	w.next = id % len(w.spec)
+	if p.Messages > 0 {
+		w.out = make([]byte, p.Payload)
+		w.in = make([]byte, p.Payload)
+		rand.Read(w.out)
+	}
+	return w
+}
+
+// closedLoop runs connections back to back until the pool stops.
+func (w *worker) closedLoop() {
+	defer w.finish()
+	if !sleepUntil(w.pr.ctx, w.pr.begin) {
+		return
+	}
+	for w.pr.ctx.Err() == nil {
+		w.connection(time.Now())
+	}
+}
+
+// openSlot takes arrivals until the pool stops.
+func (w *worker) openSlot() {
+	defer w.finish()
+	for {
+		select {
+		case <-w.pr.ctx.Done():
+			return
+		case intended := <-w.pr.slots:
+			w.connection(intended)
+			w.pr.inFlight.Add(-1)
+		}
+	}
+}
+
+// finish closes what the worker still holds and hands in its last samples.
+func (w *worker) finish() {
+	for _, f := range w.leaked {
+		closeReset(f)
+	}
+	w.e.closed(int64(len(w.leaked)))
+	w.leaked = nil
+	w.rec.flush()
+}
+
+// connection is one connection's life. Latency counts from intended, the
+// moment the connection was due, so a late start shows in the figures.
+func (w *worker) connection(intended time.Time) {
+	var f *os.File
+	if w.pr.keep != nil {
+		var ok bool
+		if f, ok = w.pr.keep.acquire(w.pr.ctx); !ok {
+			return
+		}
+	}
+	if f == nil {
+		var ok bool
+		if f, ok = w.dial(intended); !ok {
+			if w.pr.keep != nil {
+				w.pr.keep.lost()
+			}
+			return
+		}
+	}
+	if err := w.exchange(f); err != nil {
+		w.fail(Classify(err))
+		w.drop(f)
+		return
+	}
+	if !w.hold() {
+		// The pool is over: leave no TIME_WAIT behind.
+		w.drop(f)
+		return
+	}
+	w.close(f)
+}
+
+// dial opens a connection and records the verdict.
+func (w *worker) dial(intended time.Time) (*os.File, bool) {
+	e := w.e
+	spec := &w.spec[w.next]
+	w.next = (w.next + 1) % len(w.spec)
+
+	t0 := time.Now()
+	f, err := dial(e.hard, spec, w.p.ConnectTimeout)
+	if errors.Is(err, errCanceled) {
+		return nil, false
+	}
+	w.c.attempted.Add(1)
+	if err != nil {
+		w.c.failed.Add(1)
+		w.fail(Classify(err))
+		w.pause()
+		return nil, false
+	}
+	w.c.ok.Add(1)
+	if int64(e.since(t0)) < e.exhaustAt.Load() {
+		w.okBefore++
+	}
+	w.rec.record(kindConnect, time.Since(intended))
+	e.opened()
+	return f, true
+}
+
+func (w *worker) fail(c Class) {
+	w.c.fails[c].Add(1)
+	w.e.failed(c, w.p.Name, w.e.since(time.Now()))
+}
+
+// pause waits a little after a failed dial, so that a refusing kernel is
+// probed, not hammered. Open-model slots do not pause: arrivals pace them.
+func (w *worker) pause() {
+	if w.p.Open() {
+		return
+	}
+	sleepFor(w.pr.ctx, failurePause)
+}
+
+// exchange sends the pool's messages and checks each echo.
+func (w *worker) exchange(f *os.File) error {
+	for i := 0; i < w.p.Messages; i++ {
+		if i > 0 && w.p.Interval > 0 && !sleepFor(w.pr.ctx, w.p.Interval) {
+			return nil
+		}
+		t0 := time.Now()
+		if err := f.SetDeadline(t0.Add(ioTimeout)); err != nil {
+			return err
+		}
+		if _, err := f.Write(w.out); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(f, w.in); err != nil {
+			return err
+		}
+		w.rec.record(kindEchoRTT, time.Since(t0))
+		if !bytes.Equal(w.out, w.in) {
+			return errMismatch
+		}
+	}
+	return nil
+}
+
+// hold keeps the connection for the pool's hold time. It reports false
+// when the pool stopped first.
+func (w *worker) hold() bool {
+	if w.p.Hold.Forever() {
+		<-w.pr.ctx.Done()
+		return false
+	}
+	return sleepFor(w.pr.ctx, w.p.Hold.Draw(w.rng))
+}
+
+// close ends the connection the way the pool says.
+func (w *worker) close(f *os.File) {
+	switch {
+	case w.p.Close == CloseKeep:
+		w.pr.keep.release(f)
+		return
+	case w.p.Close == CloseLeak || (w.p.Leak > 0 && w.rng.Float64() < w.p.Leak):
+		w.leaked = append(w.leaked, f)
+		return
+	case w.p.Close == CloseReset:
+		closeReset(f)
+	case w.p.Close == CloseServer:
+		// The server closes first; wait for its FIN so that TIME_WAIT
+		// lands on the server, as it does in production.
+		f.SetReadDeadline(time.Now().Add(ioTimeout))
+		var b [1]byte
+		if _, err := f.Read(b[:]); !errors.Is(err, io.EOF) {
+			w.fail(Classify(err))
+		}
+		f.Close()
+	default:
+		f.Close()
+	}
+	w.e.closed(1)
+}
+
+// drop closes a connection that broke or outlived its pool, with RST.
+func (w *worker) drop(f *os.File) {
+	closeReset(f)
+	w.e.closed(1)
+	if w.pr.keep != nil {
+		w.pr.keep.lost()
+	}
+}
+
+// sleepFor waits d unless ctx ends first; it reports whether d passed.
+func sleepFor(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// sleepUntil waits until t unless ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool { return sleepFor(ctx, time.Until(t)) }
+
+// keepPool is a keep-alive pool: at most size connections, shared by the
+// pool's workers, each used by one worker at a time.
+type keepPool struct {
+	idle chan *os.File
+	sem  chan struct{} // a token per connection open or being dialed
+}
+
+func newKeepPool(size int) *keepPool {
+	return &keepPool{idle: make(chan *os.File, size), sem: make(chan struct{}, size)}
+}
+
+// acquire returns an idle connection, or nil with true when the caller may
+// dial a new one, or false when ctx ended while waiting.
+func (k *keepPool) acquire(ctx context.Context) (*os.File, bool) {
+	select {
+	case f := <-k.idle:
+		return f, true
+	default:
+	}
+	select {
+	case f := <-k.idle:
+		return f, true
+	case k.sem <- struct{}{}:
+		return nil, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+func (k *keepPool) release(f *os.File) { k.idle <- f }
+
+// lost gives back the token of a connection that is gone.
+func (k *keepPool) lost() { <-k.sem }
+
+// drain closes the idle connections; it returns how many.
+func (k *keepPool) drain() int64 {
+	var n int64
+	for {
+		select {
+		case f := <-k.idle:
+			closeReset(f)
+			n++
+		default:
+			return n
+		}
+	}
+}
+
+// dialSpecs lists every (source, destination) pair a pool dials, in the
+// order that spreads connections: all destinations from one source, then
+// the next source.
+func dialSpecs(p *Pool, target netip.Addr, sources []netip.Addr) []dialSpec {
+	nsrc := max(p.Sources, 1)
+	bind := p.Bind
+	if bind == "" {
+		bind = BindAuto
+	}
+	var specs []dialSpec
+	for s := 0; s < nsrc; s++ {
+		for _, port := range p.Ports {
+			spec := dialSpec{dst: unix.SockaddrInet4{Port: port, Addr: target.As4()}}
+			if bind != BindAuto || nsrc > 1 {
+				src := netip.IPv4Unspecified()
+				if s < len(sources) {
+					src = sources[s]
+				}
+				spec.src = &unix.SockaddrInet4{Addr: src.As4()}
+				spec.noPort = bind != BindBeforeConnect
+			}
+			specs = append(specs, spec)
+		}
+	}
+	return specs
+}
