@@ -74,6 +74,12 @@ type engine struct {
 	pools   []*poolRun
 	workers []*worker
 
+	// quiesce counts workers still dialing. Once the run is over, workers
+	// close what they hold only after every worker stopped dialing, so
+	// that no in-flight connect() picks up a port freed by the stop and
+	// the counts stay exact.
+	quiesce sync.WaitGroup
+
 	failures  atomic.Int64 // of every class, for Stop.AfterFailures
 	open      atomic.Int64
 	peakOpen  atomic.Int64
@@ -94,6 +100,13 @@ func newEngine(p *Plan, opt Options) *engine {
 // startPools builds every pool's workers; it runs once the start time is
 // known, since pools are scheduled against it.
 func (e *engine) startPools(wg *sync.WaitGroup) {
+	for _, p := range e.plan.Pools {
+		if p.Open() {
+			e.quiesce.Add(p.MaxInFlight)
+		} else {
+			e.quiesce.Add(p.Workers)
+		}
+	}
 	for i := range e.plan.Pools {
 		p := &e.plan.Pools[i]
 		pr := &poolRun{e: e, index: i, p: p, ctx: e.sched, begin: e.start.Add(p.Start)}
@@ -103,6 +116,7 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 		if p.Close == CloseKeep {
 			pr.keep = newKeepPool(p.PoolSize)
 		}
+		pr.refused = make([]atomic.Bool, max(p.Sources, 1)*len(p.Ports))
 		e.pools = append(e.pools, pr)
 		n, loop := p.Workers, (*worker).closedLoop
 		if p.Open() {
@@ -223,7 +237,7 @@ func (e *engine) opened() {
 func (e *engine) closed(n int64) { e.open.Add(-n) }
 
 // failed notes a failure's first occurrence and port exhaustion.
-func (e *engine) failed(c Class, pool string, at time.Duration) {
+func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) {
 	n := e.failures.Add(1)
 	if !e.seen[c].Swap(true) {
 		e.event(Event{Type: EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
@@ -234,7 +248,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration) {
 	if limit := e.plan.Stop.AfterFailures; limit > 0 && n >= limit {
 		e.stopSched(errFailures)
 	}
-	if !c.Exhausts() || !e.exhaustAt.CompareAndSwap(math.MaxInt64, int64(at)) {
+	if !exhausted || !e.exhaustAt.CompareAndSwap(math.MaxInt64, int64(at)) {
 		return
 	}
 	ex := &Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}

@@ -191,3 +191,21 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 		t.Errorf("events %+v: want progress events and end last", events)
 	}
 }
+
+func TestServerClosesIdleConnections(t *testing.T) {
+	ports := freePorts(t, 1)
+	srv := startEcho(t, Listener{Port: ports[0], IdleClose: 100 * time.Millisecond})
+	// Held 300 ms, idle after the echo: the server closes each first.
+	p := plan(ports, Pool{Name: "idle", Workers: 3, Messages: 1, Payload: 8, Hold: Hold{Kind: HoldFixed, Min: 300 * time.Millisecond}, Close: CloseServer})
+	p.Duration = 700 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK < 6 || len(res.Failures) != 0 {
+		t.Fatalf("ok %d failures %v", res.Dials.OK, res.Failures)
+	}
+	if c := srv.Counts(); c.ClosedByServer < 6 {
+		t.Errorf("server closed %d idle connections first, want every one (%d)", c.ClosedByServer, res.Dials.OK)
+	}
+}

@@ -152,11 +152,15 @@ func (s *Server) Open() int64 { return s.open.Load() }
 type sconn struct {
 	listener int   // index into cfg.Listeners; -1: not a connection of this loop
 	echoed   int64 // bytes echoed so far
+	active   int64 // when it last read or wrote, ns since the loop's epoch
 	pending  []byte
 }
 
 type serverLoop struct {
 	s      *Server
+	epoch  time.Time
+	idle   bool  // some listener closes idle connections
+	swept  int64 // ns since epoch of the last idle sweep
 	epfd   int
 	wakefd int
 	conns  []sconn
@@ -174,7 +178,10 @@ func newServerLoop(s *Server) (*serverLoop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("echo server: eventfd: %w", err)
 	}
-	l := &serverLoop{s: s, epfd: epfd, wakefd: wakefd, buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+	l := &serverLoop{s: s, epoch: time.Now(), epfd: epfd, wakefd: wakefd, buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+	for _, lst := range s.cfg.Listeners {
+		l.idle = l.idle || lst.IdleClose > 0
+	}
 	if err := l.ctl(unix.EPOLL_CTL_ADD, wakefd, unix.EPOLLIN); err != nil {
 		l.release()
 		return nil, err
@@ -208,8 +215,12 @@ func (l *serverLoop) release() {
 
 func (l *serverLoop) run() {
 	defer l.closeAll()
+	timeout := -1
+	if l.idle {
+		timeout = int(idleSweep / time.Millisecond)
+	}
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, -1)
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -227,6 +238,32 @@ func (l *serverLoop) run() {
 				continue
 			}
 			l.serve(fd, ev.Events)
+		}
+		if l.idle {
+			l.sweep()
+		}
+	}
+}
+
+// idleSweep is how often a loop looks for idle connections to close.
+const idleSweep = 50 * time.Millisecond
+
+func (l *serverLoop) now() int64 { return int64(time.Since(l.epoch)) }
+
+// sweep closes connections idle for longer than their listener allows.
+func (l *serverLoop) sweep() {
+	now := l.now()
+	if now-l.swept < int64(idleSweep) {
+		return
+	}
+	l.swept = now
+	for fd := range l.conns {
+		c := &l.conns[fd]
+		if c.listener < 0 {
+			continue
+		}
+		if idle := l.s.cfg.Listeners[c.listener].IdleClose; idle > 0 && now-c.active >= int64(idle) {
+			l.close(fd, true)
 		}
 	}
 }
@@ -273,7 +310,7 @@ func (l *serverLoop) accept(lfd, li int) {
 		for peak := l.s.peak.Load(); n > peak && !l.s.peak.CompareAndSwap(peak, n); peak = l.s.peak.Load() {
 		}
 		c := l.conn(fd)
-		*c = sconn{listener: li}
+		*c = sconn{listener: li, active: l.now()}
 		lst := l.s.cfg.Listeners[li]
 		if lst.CloseFirst && lst.CloseAfterBytes <= 0 {
 			l.close(fd, true)
@@ -324,6 +361,9 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	}
 	w = max(w, 0)
 	c.echoed += int64(n)
+	if l.idle {
+		c.active = l.now()
+	}
 	l.s.bytes.Add(int64(n))
 	if w < n {
 		c.pending = append(c.pending[:0], l.buf[w:n]...)

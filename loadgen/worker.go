@@ -27,6 +27,14 @@ type poolRun struct {
 	keep   *keepPool      // Close "keep" only
 	slots  chan time.Time // open model: intended starts, taken by free slots
 
+	// refused marks the dial specs whose last dial failed for want of a
+	// port; the pool is exhausted when all of them are marked. A plain
+	// connect() runs out per destination, so with three destination ports
+	// the first EADDRNOTAVAIL is not yet exhaustion: two thirds of the
+	// ports are still there for the others.
+	refused  []atomic.Bool
+	nRefused atomic.Int64
+
 	inFlight atomic.Int64 // open model: arrivals taken and not yet done
 	dropped  atomic.Int64 // open model: arrivals that found no free slot
 }
@@ -96,6 +104,10 @@ func (w *worker) openSlot() {
 
 // finish closes what the worker still holds and hands in its last samples.
 func (w *worker) finish() {
+	w.e.quiesce.Done()
+	if w.e.sched.Err() != nil {
+		w.e.quiesce.Wait()
+	}
 	for _, f := range w.leaked {
 		closeReset(f)
 	}
@@ -129,6 +141,12 @@ func (w *worker) connection(intended time.Time) {
 		return
 	}
 	if !w.hold() {
+		if w.e.sched.Err() != nil {
+			// The run is over: close with the others, after the last
+			// dial (see engine.quiesce).
+			w.leaked = append(w.leaked, f)
+			return
+		}
 		// The pool is over: leave no TIME_WAIT behind.
 		w.drop(f)
 		return
@@ -139,8 +157,9 @@ func (w *worker) connection(intended time.Time) {
 // dial opens a connection and records the verdict.
 func (w *worker) dial(intended time.Time) (*os.File, bool) {
 	e := w.e
-	spec := &w.spec[w.next]
-	w.next = (w.next + 1) % len(w.spec)
+	si := w.next
+	spec := &w.spec[si]
+	w.next = (si + 1) % len(w.spec)
 
 	t0 := time.Now()
 	f, err := dial(e.hard, spec, w.p.ConnectTimeout)
@@ -150,10 +169,13 @@ func (w *worker) dial(intended time.Time) (*os.File, bool) {
 	w.c.attempted.Add(1)
 	if err != nil {
 		w.c.failed.Add(1)
-		w.fail(Classify(err))
+		c := Classify(err)
+		w.c.fails[c].Add(1)
+		e.failed(c, w.p.Name, e.since(time.Now()), c.Exhausts() && w.pr.refuse(si))
 		w.pause()
 		return nil, false
 	}
+	w.pr.accept(si)
 	w.c.ok.Add(1)
 	if int64(e.since(t0)) < e.exhaustAt.Load() {
 		w.okBefore++
@@ -163,9 +185,26 @@ func (w *worker) dial(intended time.Time) (*os.File, bool) {
 	return f, true
 }
 
+// fail records a failure after the dial: of the exchange or the close.
 func (w *worker) fail(c Class) {
 	w.c.fails[c].Add(1)
-	w.e.failed(c, w.p.Name, w.e.since(time.Now()))
+	w.e.failed(c, w.p.Name, w.e.since(time.Now()), false)
+}
+
+// refuse marks spec i as out of ports and reports whether that makes every
+// spec of the pool out of ports.
+func (pr *poolRun) refuse(i int) bool {
+	if pr.refused[i].CompareAndSwap(false, true) {
+		return pr.nRefused.Add(1) == int64(len(pr.refused))
+	}
+	return false
+}
+
+// accept clears spec i's mark: a port was found after all.
+func (pr *poolRun) accept(i int) {
+	if pr.refused[i].Load() && pr.refused[i].CompareAndSwap(true, false) {
+		pr.nRefused.Add(-1)
+	}
 }
 
 // pause waits a little after a failed dial, so that a refusing kernel is

@@ -148,7 +148,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 			}
 		}
 	}
-	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog})
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog, LingerReset: p.Server.LingerReset})
 	if err != nil {
 		return err
 	}
@@ -174,6 +174,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	}
 
 	var target netip.Addr
+	var sources []netip.Addr
 	switch req.Setup {
 	case SetupNetns:
 		if err := inSandbox(req); err != nil {
@@ -183,7 +184,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		if srv, err = startServerProc(req); err != nil {
 			return fail(err)
 		}
-		if err := wireVeth(srv.cmd.Process.Pid); err != nil {
+		if sources, err = wireVeth(srv.cmd.Process.Pid, p.Sources()); err != nil {
 			return fail(err)
 		}
 		if err := applyClientSettings(p); err != nil {
@@ -203,6 +204,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 
 	run, err := loadgen.Run(ctx, p, loadgen.Options{
 		Target:   target,
+		Sources:  sources,
 		Progress: 250 * time.Millisecond,
 		OnEvent:  func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
 	})
