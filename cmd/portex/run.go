@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/report"
+	"github.com/portex/portex/sandbox"
+	"github.com/portex/portex/scenarios"
+)
+
+// runtime runs one plan somewhere; see package sandbox.
+type runtime interface {
+	Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error)
+}
+
+// newRuntime returns the runtime of the given name.
+func newRuntime(e *env, name string) (runtime, error) {
+	switch name {
+	case "", "netns":
+		return &sandbox.Netns{Stderr: e.stderr}, nil
+	}
+	return nil, fmt.Errorf("unknown runtime %q (available: netns)", name)
+}
+
+func cmdRun(e *env, args []string) int {
+	fs := newFlags(e, "run", "[SCENARIO] [flags]",
+		"Run a scenario, bundled (by name) or from a file, print a summary and write\n"+
+			"result.json. Without a scenario, runs "+scenarios.Default+".")
+	out := fs.String("out", "", "folder for the report files (default: a new folder under ./portex-results/)")
+	force := fs.Bool("force", false, "write into --out even if it holds a result already")
+	runtimeName := fs.String("runtime", "", "where to run: netns (default: the scenario's runtime, else netns)")
+	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(e.stderr, "portex run: one scenario at a time, got %d\n", fs.NArg())
+		return exitUsage
+	}
+	name := scenarios.Default
+	if fs.NArg() == 1 {
+		name = fs.Arg(0)
+	}
+	sc, err := scenarios.Open(name)
+	if err != nil {
+		return scenarioError(e, err)
+	}
+	plans, err := sc.Plans()
+	if err != nil {
+		return scenarioError(e, err)
+	}
+	for _, p := range plans {
+		if *runtimeName != "" {
+			p.Runtime = *runtimeName
+		}
+	}
+	rt, err := newRuntime(e, plans[0].Runtime)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+		return exitUsage
+	}
+	dir, err := outputDir(*out, sc.Name, *force)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+		return exitUsage
+	}
+
+	result := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: sc.Name}
+	var runErr error
+	for i, p := range plans {
+		if !*quiet {
+			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
+		}
+		var onEvent func(loadgen.Event)
+		if !*quiet {
+			onEvent = progressPrinter(e.stderr)
+		}
+		res, err := rt.Run(e.ctx, p, onEvent)
+		if res != nil {
+			result.Runs = append(result.Runs, res)
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+		if e.ctx.Err() != nil {
+			break
+		}
+	}
+	return finish(e, dir, result, runErr)
+}
+
+// finish writes what was measured, whatever happened, and picks the exit
+// code.
+func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
+	path := filepath.Join(dir, "result.json")
+	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, result) })
+	files := []string{path}
+	if writeErr != nil {
+		files = nil
+	}
+	report.WriteText(e.stdout, result, report.TextOptions{Files: files})
+	if writeErr != nil {
+		fmt.Fprintf(e.stderr, "portex run: cannot write %s: %v; the result follows on stdout\n", path, writeErr)
+		report.WriteJSON(e.stdout, result)
+	}
+	switch {
+	case e.ctx.Err() != nil:
+		fmt.Fprintf(e.stderr, "portex: interrupted; the partial result is in %s\n", dir)
+		return exitInterrupted
+	case runErr != nil:
+		fmt.Fprintf(e.stderr, "portex run: %v\n", runErr)
+		return exitRuntime
+	case writeErr != nil:
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// outputDir prepares the folder the report goes to. An explicit folder
+// that already holds a result is refused unless force is set.
+func outputDir(out, scenario string, force bool) (string, error) {
+	if out == "" {
+		base := filepath.Join("portex-results", scenario+"-"+time.Now().Format("20060102-150405"))
+		out = base
+		for i := 2; ; i++ {
+			if _, err := os.Stat(out); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			out = fmt.Sprintf("%s-%d", base, i)
+		}
+	} else if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil && !force {
+		return "", fmt.Errorf("%s already holds a result; choose another --out, or pass --force to replace it", out)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("output folder: %w", err)
+	}
+	// Find out now, not after the run, whether the folder takes files.
+	probe, err := os.CreateTemp(out, ".portex-probe-*")
+	if err != nil {
+		return "", fmt.Errorf("output folder %s is not writable: %w", out, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return out, nil
+}
+
+// scenarioError prints a scenario's problems and returns exit code 2.
+func scenarioError(e *env, err error) int {
+	var ps scenarios.Problems
+	if errors.As(err, &ps) {
+		fmt.Fprintln(e.stderr, ps.Error())
+	} else {
+		fmt.Fprintf(e.stderr, "portex: %v\n", err)
+	}
+	return exitUsage
+}
+
+// progressPrinter prints the run's notable events as they happen.
+func progressPrinter(w io.Writer) func(loadgen.Event) {
+	return func(ev loadgen.Event) {
+		switch ev.Type {
+		case loadgen.EventFirstFailure:
+			fmt.Fprintf(w, "portex: %6.2fs first %s (pool %s)\n", ev.AtSeconds, ev.Class, ev.Pool)
+		case loadgen.EventExhaustion:
+			fmt.Fprintf(w, "portex: %6.2fs ports exhausted (%s) with %d connections open\n", ev.AtSeconds, ev.Class, ev.Progress.Open)
+		case loadgen.EventProgress:
+			p := ev.Progress
+			fmt.Fprintf(w, "portex: %6.2fs dials ok %d · failed %d · open %d\n", ev.AtSeconds, p.OK, p.Failed, p.Open)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// TextOptions adds what the result itself does not know.
+type TextOptions struct {
+	// Files are the paths written, listed at the end.
+	Files []string
+}
+
+// WriteText writes the summary a person reads first: for each run, whether
+// the ports ran out, after how many connections and how long, the failures
+// by class, latency percentiles, and where the files are.
+func WriteText(w io.Writer, r *loadgen.ResultFile, opt TextOptions) error {
+	tw := &textWriter{w: w}
+	for i, run := range r.Runs {
+		if i > 0 {
+			tw.line("")
+		}
+		tw.run(r.Scenario, run)
+	}
+	if len(opt.Files) > 0 {
+		tw.line("")
+		tw.line("  files      %s", strings.Join(opt.Files, "\n             "))
+	}
+	return tw.err
+}
+
+type textWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *textWriter) line(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format+"\n", args...)
+	}
+}
+
+func (t *textWriter) run(scenario string, r *loadgen.Result) {
+	t.line("portex: %s · variant %s · %s · %s (stopped: %s)",
+		scenario, r.Variant, r.Runtime, seconds(r.ElapsedSeconds), r.Stopped)
+	if r.Error != "" {
+		t.line("  ERROR      %s", r.Error)
+	}
+	t.line("")
+	t.line("  %s", verdict(r))
+	t.line("")
+	t.line("  dials      attempted %d · ok %d · failed %d · peak open %d",
+		r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
+	t.line("  failures   %s", failures(r.Failures))
+	t.line("  connect    %s", latency(r.Latency.Connect))
+	if r.Latency.EchoRTT.Count > 0 {
+		t.line("  echo rtt   %s", latency(r.Latency.EchoRTT))
+	}
+	if len(r.Pools) > 1 {
+		for _, p := range r.Pools {
+			t.line("  pool %-8s ok %d · failed %d · %s", p.Name, p.Dials.OK, p.Dials.Failed, failures(p.Failures))
+		}
+	}
+	if len(r.Sysctls) > 0 {
+		t.line("  sysctls    %s", sysctls(r.Sysctls))
+	}
+	if s := r.Server; s != nil {
+		t.line("  server     accepted %d · closed first %d · closed by client %d · echoed %s",
+			s.Accepted, s.ClosedByServer, s.ClosedByPeer, bytesIEC(s.BytesEchoed))
+	}
+}
+
+// verdict is the one line that answers "did the ports run out, and why".
+func verdict(r *loadgen.Result) string {
+	ports := "the port range"
+	if r.PortRangeSize > 0 {
+		ports = fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
+	}
+	if ex := r.Exhaustion; ex != nil {
+		return fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connections open",
+			ex.DialsOKBefore, seconds(ex.AtSeconds), exhaustedCall(ex.Class), ex.Class, ports, ex.OpenConnections)
+	}
+	if n := r.Failures["EMFILE"] + r.Failures["ENFILE"]; n > 0 {
+		return fmt.Sprintf("NOT EXHAUSTED, but out of file descriptors: %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
+			n, r.Nofile, ports)
+	}
+	if r.Dials.Failed > 0 {
+		return fmt.Sprintf("NOT EXHAUSTED: %s held, but %d dials failed (%s)", ports, r.Dials.Failed, failures(r.Failures))
+	}
+	return fmt.Sprintf("NOT EXHAUSTED: %s served %d connections without a failure", ports, r.Dials.OK)
+}
+
+func exhaustedCall(class string) string {
+	if class == "EADDRINUSE" {
+		return "bind()"
+	}
+	return "connect()"
+}
+
+func failures(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if m[names[i]] != m[names[j]] {
+			return m[names[i]] > m[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, m[n])
+	}
+	return strings.Join(parts, " · ")
+}
+
+func latency(s loadgen.LatencySummary) string {
+	if s.Count == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %s · p90 %s · p99 %s · max %s (%d samples)",
+		micros(s.P50Us), micros(s.P90Us), micros(s.P99Us), micros(s.MaxUs), s.Count)
+}
+
+func sysctls(m map[string]string) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = strings.TrimPrefix(strings.TrimPrefix(n, "net.ipv4."), "net.") + "=" + m[n]
+	}
+	return strings.Join(parts, " ")
+}
+
+func micros(us int64) string {
+	d := time.Duration(us) * time.Microsecond
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", us)
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(us)/1e3)
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
+
+func bytesIEC(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+}

@@ -1,0 +1,50 @@
+package scenarios
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that no input makes Parse panic (not even into its own
+// recover), that every error is a Problems value with sane positions, and
+// that every scenario it accepts compiles.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
+	for _, path := range seeds {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	bundled, _ := fs.Glob(library, "library/*.yaml")
+	for _, path := range bundled {
+		data, _ := library.ReadFile(path)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) == 0 {
+				t.Fatalf("error is not a non-empty Problems: %T %v", err, err)
+			}
+			for _, p := range ps {
+				if p.Line < 0 || p.Col < 0 || (p.Line > 0) != (p.Col > 0) || p.Msg == "" {
+					t.Errorf("bad problem %#v", p)
+				}
+				if strings.HasPrefix(p.Msg, "internal error") {
+					t.Errorf("Parse recovered from a panic: %v", p)
+				}
+			}
+			return
+		}
+		if _, err := s.Plans(); err != nil {
+			t.Errorf("Parse accepted a scenario that Plans refuses: %v", err)
+		}
+	})
+}

@@ -1,0 +1,97 @@
+package scenarios
+
+import (
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portex/portex/loadgen"
+)
+
+func TestLibraryScenariosParseAndCompile(t *testing.T) {
+	files, err := fs.Glob(library, "library/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bundled scenarios: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "library/"), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			s, err := Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Name != name {
+				t.Errorf("name %q, want the file's name %q", s.Name, name)
+			}
+			if n := strings.Count(s.Description, ". "); s.Description == "" || n < 1 || n > 3 {
+				t.Errorf("description should be 2-3 sentences: %q", s.Description)
+			}
+			plans, err := s.Plans()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(plans) != 1 || plans[0].Variant != "default" {
+				t.Errorf("got %d plans, want one named default", len(plans))
+			}
+		})
+	}
+}
+
+func TestDefaultScenario(t *testing.T) {
+	s, err := Open(Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := s.Plans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plans[0]
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"a 200-port range", p.Sandbox.PortRange, loadgen.PortRange{Lo: 50000, Hi: 50199}},
+		{"more holders than ports", p.Pools[0].Workers, 300},
+		{"held forever", p.Pools[0].Hold.Forever(), true},
+		{"no TIME_WAIT reuse", p.Sandbox.Sysctls["net.ipv4.tcp_tw_reuse"], "0"},
+		{"stops at exhaustion", p.Stop.On, loadgen.StopOnExhaustion},
+		{"bounded", p.Duration.String(), "10s"},
+		{"description names the errno", strings.Contains(s.Description, "EADDRNOTAVAIL"), true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestLibraryAndBundled(t *testing.T) {
+	entries := Library()
+	if !slices.IsSortedFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Errorf("Library is not sorted: %v", entries)
+	}
+	i := slices.IndexFunc(entries, func(e Entry) bool { return e.Name == Default })
+	if i < 0 || entries[i].Description == "" || strings.HasPrefix(entries[i].Description, "(broken") {
+		t.Fatalf("Library lacks a described %q: %v", Default, entries)
+	}
+	tests := []struct {
+		name string
+		ok   bool
+		why  string
+	}{
+		{Default, true, "by name"},
+		{Default + ".yaml", true, "with the suffix"},
+		{"library/" + Default, false, "a path is not a name"},
+		{"../scenarios/library/" + Default, false, "no escaping the library"},
+		{"", false, "empty"},
+		{"nope", false, "unknown"},
+	}
+	for _, tt := range tests {
+		data, ok := Bundled(tt.name)
+		if ok != tt.ok || (ok && !strings.Contains(string(data), "name: "+Default)) {
+			t.Errorf("%s: Bundled(%q) = %d bytes, %v; want ok=%v", tt.why, tt.name, len(data), ok, tt.ok)
+		}
+	}
+}
