@@ -24,6 +24,11 @@ type Options struct {
 	OnEvent func(Event)
 	// Progress is the interval between progress events; 0 means none.
 	Progress time.Duration
+	// Interval is the time series' resolution; 0 means 100 ms.
+	Interval time.Duration
+	// Sockets, if set, samples the client's socket states into the time
+	// series and at exhaustion.
+	Sockets *SocketSampler
 	// Grace is how long in-flight dials and exchanges may take to finish
 	// once the run stops scheduling new ones; 0 means one second.
 	Grace time.Duration
@@ -57,6 +62,9 @@ func Run(ctx context.Context, p *Plan, opt Options) (*Result, error) {
 	if opt.Grace <= 0 {
 		opt.Grace = time.Second
 	}
+	if opt.Interval <= 0 {
+		opt.Interval = 100 * time.Millisecond
+	}
 	e := newEngine(p, opt)
 	return e.run(ctx), nil
 }
@@ -86,9 +94,12 @@ type engine struct {
 	exhaustAt atomic.Int64 // ns since start of the first exhaustion failure; MaxInt64: none
 	seen      [numClasses]atomic.Bool
 
+	recovered atomic.Bool // a dial started after exhaustion succeeded
+
 	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
 	exhaustion *Exhaustion
 	events     []Event
+	series     TimeSeries // written by the sampler goroutine only, read at the end
 }
 
 func newEngine(p *Plan, opt Options) *engine {
@@ -182,8 +193,8 @@ func (e *engine) run(ctx context.Context) *Result {
 		wg.Wait()
 		close(allDone)
 	}()
-	samplerDone := make(chan struct{})
-	go e.sample(samplerDone)
+	samplerDone, samplerFinished := make(chan struct{}), make(chan struct{})
+	go e.sample(samplerDone, samplerFinished)
 
 	select {
 	case <-sched.Done():
@@ -202,11 +213,13 @@ func (e *engine) run(ctx context.Context) *Result {
 		}
 	}
 	close(samplerDone)
+	<-samplerFinished
 	e.agg.close()
 
 	res := e.result(context.Cause(sched), ctx.Err() != nil)
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
+	res.TimeSeries = &e.series
 	return res
 }
 
@@ -252,49 +265,103 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 		return
 	}
 	ex := &Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
+	if e.opt.Sockets != nil {
+		if st, err := e.opt.Sockets.Sample(); err == nil {
+			ex.Sockets = &st
+		}
+	}
 	e.mu.Lock()
 	e.exhaustion = ex
 	e.mu.Unlock()
 	e.event(Event{Type: EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
-		Progress: &Progress{Open: ex.OpenConnections}})
+		Progress: &Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
 	if e.plan.Stop.On == StopOnExhaustion {
 		e.stopSched(errExhausted)
 	}
 }
 
-// sample emits progress events until done is closed.
-func (e *engine) sample(done <-chan struct{}) {
-	if e.opt.Progress <= 0 || e.opt.OnEvent == nil {
-		return
-	}
-	t := time.NewTicker(e.opt.Progress)
+// sample records the time series and emits progress events until done is
+// closed, then records the last, partial interval.
+func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
+	defer close(finished)
+	e.series.IntervalSeconds = e.opt.Interval.Seconds()
+	t := time.NewTicker(e.opt.Interval)
 	defer t.Stop()
+	var prev totals
+	lastProgress := e.start
 	for {
 		select {
 		case <-done:
+			e.point(time.Now(), &prev)
 			return
 		case now := <-t.C:
-			pr := e.progress()
-			e.event(Event{Type: EventProgress, AtSeconds: e.since(now).Seconds(), Progress: &pr})
+			pt := e.point(now, &prev)
+			if e.opt.OnEvent != nil && e.opt.Progress > 0 && now.Sub(lastProgress) >= e.opt.Progress {
+				lastProgress = now
+				pr := Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
+				e.event(Event{Type: EventProgress, AtSeconds: pt.T, Progress: &pr})
+			}
 		}
 	}
 }
 
-func (e *engine) progress() Progress {
-	var p Progress
+// totals are the run's cumulative counters at one moment.
+type totals struct {
+	attempted, ok, failed, dropped int64
+	fails                          [numClasses]int64
+}
+
+func (e *engine) totals() totals {
+	var t totals
 	for _, w := range e.workers {
-		p.Attempted += w.c.attempted.Load()
-		p.OK += w.c.ok.Load()
-		p.Failed += w.c.failed.Load()
+		t.attempted += w.c.attempted.Load()
+		t.ok += w.c.ok.Load()
+		t.failed += w.c.failed.Load()
+		for c := range w.c.fails {
+			t.fails[c] += w.c.fails[c].Load()
+		}
 	}
-	p.Open = e.open.Load()
-	return p
+	for _, pr := range e.pools {
+		t.dropped += pr.dropped.Load()
+	}
+	return t
+}
+
+// point appends one interval to the time series: what happened since prev,
+// and the gauges now.
+func (e *engine) point(now time.Time, prev *totals) *Point {
+	cur := e.totals()
+	pt := Point{
+		T:         e.since(now).Seconds(),
+		Attempted: cur.attempted - prev.attempted,
+		OK:        cur.ok - prev.ok,
+		Failed:    cur.failed - prev.failed,
+		Dropped:   cur.dropped - prev.dropped,
+		Open:      e.open.Load(),
+	}
+	for c := range cur.fails {
+		if n := cur.fails[c] - prev.fails[c]; n > 0 {
+			if pt.Failures == nil {
+				pt.Failures = make(map[string]int64)
+			}
+			pt.Failures[Class(c).String()] = n
+		}
+	}
+	if e.opt.Sockets != nil {
+		if st, err := e.opt.Sockets.Sample(); err == nil {
+			pt.Client = &st
+		}
+	}
+	*prev = cur
+	e.series.Points = append(e.series.Points, pt)
+	return &e.series.Points[len(e.series.Points)-1]
 }
 
 func (e *engine) result(cause error, interrupted bool) *Result {
 	res := &Result{
 		Variant:        e.plan.Variant,
 		Runtime:        e.plan.Runtime,
+		StartedAt:      e.start,
 		ElapsedSeconds: e.since(time.Now()).Seconds(),
 		Failures:       map[string]int64{},
 		PeakOpen:       e.peakOpen.Load(),

@@ -209,3 +209,40 @@ func TestServerClosesIdleConnections(t *testing.T) {
 		t.Errorf("server closed %d idle connections first, want every one (%d)", c.ClosedByServer, res.Dials.OK)
 	}
 }
+
+func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
+	ports := freePorts(t, 1)
+	startEcho(t, Listener{Port: ports[0]})
+	sampler, err := NewSocketSampler(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sampler.Close()
+	p := plan(ports, Pool{Name: "churn", Workers: 4, Messages: 1, Payload: 16, Close: CloseReset})
+	p.Duration = 500 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback, Interval: 50 * time.Millisecond, Sockets: sampler})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := res.TimeSeries
+	if ts == nil || len(ts.Points) < 9 || len(ts.Points) > 12 || ts.IntervalSeconds != 0.05 {
+		t.Fatalf("time series %+v: want about 10 points of 50 ms", ts)
+	}
+	var ok int64
+	for _, pt := range ts.Points {
+		ok += pt.OK
+		if pt.Client == nil || pt.Client.Listen < 1 {
+			t.Fatalf("point %+v has no socket states", pt)
+		}
+	}
+	if ok != res.Dials.OK {
+		t.Errorf("time series adds up to %d ok dials, the result says %d", ok, res.Dials.OK)
+	}
+	h, err := res.Latency.Connect.DecodeHDR()
+	if err != nil || h == nil {
+		t.Fatalf("decode connect histogram: %v", err)
+	}
+	if h.TotalCount() != res.Latency.Connect.Count || h.ValueAtQuantile(99) != res.Latency.Connect.P99Us {
+		t.Errorf("decoded histogram: count %d p99 %d, summary %+v", h.TotalCount(), h.ValueAtQuantile(99), res.Latency.Connect)
+	}
+}

@@ -5,6 +5,7 @@ const (
 	EventProgress     = "progress"      // periodic totals
 	EventFirstFailure = "first_failure" // the first failure of a class
 	EventExhaustion   = "exhaustion"    // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
+	EventRecovery     = "recovery"      // the first successful dial started after exhaustion
 	EventDropped      = "dropped"       // the first open-model arrival that found no free slot
 	EventEnd          = "end"           // the run is over; Message says why
 )
@@ -31,8 +32,29 @@ type Event struct {
 
 // Progress is a snapshot of the run's totals.
 type Progress struct {
-	Attempted int64 `json:"attempted"`
-	OK        int64 `json:"ok"`
-	Failed    int64 `json:"failed"`
-	Open      int64 `json:"open"`
+	Attempted int64         `json:"attempted"`
+	OK        int64         `json:"ok"`
+	Failed    int64         `json:"failed"`
+	Open      int64         `json:"open"`
+	Client    *SocketStates `json:"client,omitempty"`
+}
+
+// TimeSeries is the run, interval by interval.
+type TimeSeries struct {
+	IntervalSeconds float64 `json:"interval_seconds"`
+	Points          []Point `json:"points"`
+}
+
+// Point is one interval: counts of what happened in it, gauges at its end.
+type Point struct {
+	T         float64          `json:"t"` // seconds from the start to the end of the interval
+	Attempted int64            `json:"attempted"`
+	OK        int64            `json:"ok"`
+	Failed    int64            `json:"failed"`
+	Failures  map[string]int64 `json:"failures,omitempty"` // by class
+	Dropped   int64            `json:"dropped,omitempty"`
+	Open      int64            `json:"open"` // connections the client holds
+	// Client and Server are the socket states of each side's namespace.
+	Client *SocketStates `json:"client,omitempty"`
+	Server *SocketStates `json:"server,omitempty"`
 }

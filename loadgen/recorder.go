@@ -147,7 +147,12 @@ func summarize(h *hdrhistogram.Histogram) LatencySummary {
 	if h.TotalCount() == 0 {
 		return LatencySummary{}
 	}
+	var hdr string
+	if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+		hdr = string(enc)
+	}
 	return LatencySummary{
+		HDR:    hdr,
 		Count:  h.TotalCount(),
 		MeanUs: h.Mean(),
 		P50Us:  h.ValueAtQuantile(50),
@@ -156,4 +161,12 @@ func summarize(h *hdrhistogram.Histogram) LatencySummary {
 		P999Us: h.ValueAtQuantile(99.9),
 		MaxUs:  h.Max(),
 	}
+}
+
+// DecodeHDR returns the histogram a summary carries, nil if none.
+func (s LatencySummary) DecodeHDR() (*hdrhistogram.Histogram, error) {
+	if s.HDR == "" {
+		return nil, nil
+	}
+	return hdrhistogram.Decode([]byte(s.HDR))
 }

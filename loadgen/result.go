@@ -1,5 +1,7 @@
 package loadgen
 
+import "time"
+
 // Schema names the version of the result contract.
 const Schema = "portex/result/v1"
 
@@ -13,9 +15,10 @@ type ResultFile struct {
 // Result is what one plan's run produced. It is plain data: the engine fills
 // it once, at the end (or when interrupted), and renderers only read it.
 type Result struct {
-	Variant        string  `json:"variant"`
-	Runtime        string  `json:"runtime"`
-	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Variant        string    `json:"variant"`
+	Runtime        string    `json:"runtime"`
+	StartedAt      time.Time `json:"started_at"`
+	ElapsedSeconds float64   `json:"elapsed_seconds"`
 	// Stopped says why the run ended: "exhaustion", "duration",
 	// "interrupted" or "error".
 	Stopped string `json:"stopped"`
@@ -43,6 +46,8 @@ type Result struct {
 	Pools    []PoolResult  `json:"pools"`
 	Server   *ServerCounts `json:"server,omitempty"`
 	Events   []Event       `json:"events,omitempty"`
+	// TimeSeries is the run interval by interval.
+	TimeSeries *TimeSeries `json:"timeseries,omitempty"`
 }
 
 // Dials counts connect attempts. Every connect() the kernel refused is one
@@ -65,6 +70,8 @@ type Exhaustion struct {
 	DialsOKBefore int64 `json:"dials_ok_before"`
 	// OpenConnections is how many connections the client held then.
 	OpenConnections int64 `json:"open_connections"`
+	// Sockets are the client's socket states at that moment.
+	Sockets *SocketStates `json:"sockets,omitempty"`
 }
 
 // Latency holds the run's latency summaries, in microseconds.
@@ -82,6 +89,10 @@ type LatencySummary struct {
 	P99Us  int64   `json:"p99_us"`
 	P999Us int64   `json:"p999_us"`
 	MaxUs  int64   `json:"max_us"`
+	// HDR is the whole histogram, lossless: HdrHistogram's V2 compressed
+	// encoding, base64. Histograms merge without loss, so runs and shards
+	// can be combined and re-rendered later.
+	HDR string `json:"hdr,omitempty"`
 }
 
 // PoolResult is one pool's share of the counters.

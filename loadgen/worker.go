@@ -177,8 +177,10 @@ func (w *worker) dial(intended time.Time) (*os.File, bool) {
 	}
 	w.pr.accept(si)
 	w.c.ok.Add(1)
-	if int64(e.since(t0)) < e.exhaustAt.Load() {
+	if started := int64(e.since(t0)); started < e.exhaustAt.Load() {
 		w.okBefore++
+	} else if !e.recovered.Load() && e.recovered.CompareAndSwap(false, true) {
+		e.event(Event{Type: EventRecovery, AtSeconds: e.since(time.Now()).Seconds(), Pool: w.p.Name})
 	}
 	w.rec.record(kindConnect, time.Since(intended))
 	e.opened()

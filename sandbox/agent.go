@@ -153,10 +153,42 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		return err
 	}
 	out.send(Message{Type: MsgReady})
+	series := sampleUntil(ctx, seriesInterval)
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
-	return out.send(Message{Type: MsgServer, Server: &c})
+	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series})
+}
+
+// seriesInterval is the time series' resolution on both sides.
+const seriesInterval = 100 * time.Millisecond
+
+// sampleUntil samples the namespace's socket states every interval until
+// ctx ends, then delivers the samples.
+func sampleUntil(ctx context.Context, interval time.Duration) <-chan []TimedStates {
+	out := make(chan []TimedStates, 1)
+	go func() {
+		var samples []TimedStates
+		defer func() { out <- samples }()
+		s, err := loadgen.NewSocketSampler(0, 0)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if st, err := s.Sample(); err == nil {
+					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st})
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // runClient builds the sandbox (SetupNetns), runs the load and reports.
@@ -198,6 +230,12 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		}
 	}
 	res.Sysctls = readSysctls(p.Sandbox.Sysctls)
+	lo, hi := portRange(res.Sysctls["net.ipv4.ip_local_port_range"])
+	sampler, err := loadgen.NewSocketSampler(lo, hi)
+	if err != nil {
+		return fail(err)
+	}
+	defer sampler.Close()
 	if err := setNofile(p.Sandbox.Nofile); err != nil {
 		return fail(err)
 	}
@@ -205,6 +243,8 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	run, err := loadgen.Run(ctx, p, loadgen.Options{
 		Target:   target,
 		Sources:  sources,
+		Sockets:  sampler,
+		Interval: seriesInterval,
 		Progress: 250 * time.Millisecond,
 		OnEvent:  func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
 	})
@@ -213,14 +253,17 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	}
 	run.Sysctls = res.Sysctls
 	run.Nofile = currentNofile()
-	run.PortRangeSize = portRangeSize(res.Sysctls["net.ipv4.ip_local_port_range"])
+	if hi > 0 {
+		run.PortRangeSize = hi - lo + 1
+	}
 	res = run
 	if srv != nil {
-		counts, err := srv.stop()
+		counts, series, err := srv.stop()
 		if err != nil {
 			res.Error = err.Error()
 		}
 		res.Server = counts
+		alignServer(res.TimeSeries, res.StartedAt, series)
 		srv = nil
 	}
 	return out.send(Message{Type: MsgResult, Result: res})
@@ -276,12 +319,32 @@ func currentNofile() uint64 {
 	return lim.Cur
 }
 
-func portRangeSize(v string) int {
-	var lo, hi int
+// portRange parses "lo hi"; 0, 0 if it cannot.
+func portRange(v string) (lo, hi int) {
 	if _, err := fmt.Sscanf(v, "%d %d", &lo, &hi); err != nil || hi < lo {
-		return 0
+		return 0, 0
 	}
-	return hi - lo + 1
+	return lo, hi
+}
+
+// alignServer puts the server's samples into the client's time series: each
+// point gets the last server sample taken at or before its end. The run
+// started at start (the client's clock; both sides share the machine's).
+func alignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
+	if ts == nil || len(series) == 0 {
+		return
+	}
+	j := -1
+	for i := range ts.Points {
+		end := start.Add(time.Duration(ts.Points[i].T * float64(time.Second))).UnixNano()
+		for j+1 < len(series) && series[j+1].UnixNano <= end {
+			j++
+		}
+		if j >= 0 {
+			st := series[j].States
+			ts.Points[i].Server = &st
+		}
+	}
 }
 
 // serverProc is the echo server's process, in its own network namespace.
@@ -336,12 +399,13 @@ func (s *serverProc) kill() {
 	s.cmd.Wait()
 }
 
-// stop asks the server to finish and returns its counters.
-func (s *serverProc) stop() (*loadgen.ServerCounts, error) {
+// stop asks the server to finish and returns its counters and samples.
+func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	killer := time.AfterFunc(5*time.Second, func() { s.cmd.Process.Kill() })
 	defer killer.Stop()
 	var counts *loadgen.ServerCounts
+	var series []TimedStates
 	var msgErr error
 	for {
 		m, err := s.msgs.next()
@@ -350,7 +414,7 @@ func (s *serverProc) stop() (*loadgen.ServerCounts, error) {
 		}
 		switch m.Type {
 		case MsgServer:
-			counts = m.Server
+			counts, series = m.Server, m.Series
 		case MsgError:
 			msgErr = errors.New("echo server: " + m.Error)
 		}
@@ -358,5 +422,5 @@ func (s *serverProc) stop() (*loadgen.ServerCounts, error) {
 	if err := s.cmd.Wait(); err != nil && msgErr == nil {
 		msgErr = fmt.Errorf("echo server: %w", err)
 	}
-	return counts, msgErr
+	return counts, series, msgErr
 }

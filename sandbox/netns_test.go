@@ -142,3 +142,31 @@ func hostSysctls(t *testing.T) [2]string {
 	}
 	return out
 }
+
+// The time series holds both sides' socket states: during TIME_WAIT churn
+// the client's TIME_WAIT count climbs to the range size.
+func TestTimeSeriesShowsBothSides(t *testing.T) {
+	p := holdPlan(0, range100())
+	p.Duration = 3 * time.Second
+	p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 100, MaxInFlight: 20, Messages: 1, Payload: 64,
+		Hold: loadgen.Hold{Kind: loadgen.HoldFixed}, Close: loadgen.CloseClient, ConnectTimeout: time.Second, Ports: []int{7000}}
+	res := run(t, p)
+	if res.Exhaustion == nil || res.Exhaustion.Sockets == nil || res.Exhaustion.Sockets.TimeWait < 95 {
+		t.Fatalf("exhaustion %+v: want a socket snapshot with ~100 in TIME_WAIT", res.Exhaustion)
+	}
+	if res.Exhaustion.Sockets.PortsInUse != 100 {
+		t.Errorf("ports in use at exhaustion = %d, want all 100", res.Exhaustion.Sockets.PortsInUse)
+	}
+	var peakTW, serverListen int
+	for _, pt := range res.TimeSeries.Points {
+		if pt.Client != nil {
+			peakTW = max(peakTW, pt.Client.TimeWait)
+		}
+		if pt.Server != nil {
+			serverListen = max(serverListen, pt.Server.Listen)
+		}
+	}
+	if peakTW < 95 || serverListen != 1 {
+		t.Errorf("peak client TIME_WAIT %d, server listeners %d: want ~100 and 1", peakTW, serverListen)
+	}
+}

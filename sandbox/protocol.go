@@ -34,7 +34,9 @@ type Message struct {
 	Event  *loadgen.Event        `json:"event,omitempty"`
 	Result *loadgen.Result       `json:"result,omitempty"`
 	Server *loadgen.ServerCounts `json:"server,omitempty"`
-	Error  string                `json:"error,omitempty"`
+	// Series is the server namespace's socket states over time (MsgServer).
+	Series []TimedStates `json:"series,omitempty"`
+	Error  string        `json:"error,omitempty"`
 }
 
 // maxLine bounds one protocol line; a result with histograms stays far below.
@@ -111,4 +113,11 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 			agentErr = errors.New(m.Error)
 		}
 	}
+}
+
+// TimedStates is one socket-state sample, stamped with the wall clock so
+// that samples of different processes line up.
+type TimedStates struct {
+	UnixNano int64                `json:"unix_nano"`
+	States   loadgen.SocketStates `json:"states"`
 }
