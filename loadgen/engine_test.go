@@ -174,7 +174,7 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var events []Event
 	time.AfterFunc(200*time.Millisecond, cancel)
-	res, err := Run(ctx, p, Options{Target: loopback, Progress: 50 * time.Millisecond, OnEvent: func(e Event) { events = append(events, e) }})
+	res, err := Run(ctx, p, Options{Target: loopback, Interval: 10 * time.Millisecond, Progress: 50 * time.Millisecond, OnEvent: func(e Event) { events = append(events, e) }})
 	if err != nil {
 		t.Fatal(err)
 	}
