@@ -46,6 +46,10 @@ type Result struct {
 	Pools    []PoolResult  `json:"pools"`
 	Server   *ServerCounts `json:"server,omitempty"`
 	Events   []Event       `json:"events,omitempty"`
+	// Expectations are the scenario's expectations, checked.
+	Expectations []Expectation `json:"expectations,omitempty"`
+	// Model is the capacity model's prediction for this run.
+	Model *Model `json:"model,omitempty"`
 	// TimeSeries is the run interval by interval.
 	TimeSeries *TimeSeries `json:"timeseries,omitempty"`
 }
@@ -112,4 +116,25 @@ type ServerCounts struct {
 	Errors         int64 `json:"errors"`
 	BytesEchoed    int64 `json:"bytes_echoed"`
 	PeakOpen       int64 `json:"peak_open"`
+}
+
+// Model is the capacity model's prediction for a run, next to what it
+// measured; see package report.
+type Model struct {
+	// PortsNeeded is the ports one destination tuple needs at steady state.
+	PortsNeeded float64 `json:"ports_needed"`
+	// PortBudget is the ports available: range size × destinations ×
+	// sources (or the range alone when bind() reserves ports).
+	PortBudget int `json:"port_budget"`
+	// ExhaustionAtSeconds is when the model says the ports run out; nil
+	// when it says they never do.
+	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
+	// MaxSustainableRatePerS is the highest rate of new connections the
+	// budget sustains.
+	MaxSustainableRatePerS float64 `json:"max_sustainable_rate_per_s"`
+	// RelativeError compares the predicted and measured times to
+	// exhaustion, when both exist.
+	RelativeError *float64 `json:"relative_error,omitempty"`
+	// Assumptions lists what the model took for granted.
+	Assumptions []string `json:"assumptions,omitempty"`
 }

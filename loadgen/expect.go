@@ -1,0 +1,39 @@
+package loadgen
+
+import "time"
+
+// Expect is what a scenario expects of a run; portex checks it after the
+// run and exits 1 when any expectation fails. Nil fields are not checked.
+type Expect struct {
+	Exhausted *bool `json:"exhausted,omitempty"`
+	// Within: exhaustion no later than this.
+	Within time.Duration `json:"within,omitempty"`
+	// DialsOK bounds the successful dials.
+	DialsOK *Bounds `json:"dials_ok,omitempty"`
+	// Failures bounds the failures of each class, by class name.
+	Failures map[string]Bounds `json:"failures,omitempty"`
+	// P99Connect: the 99th percentile of connect latency stays below it.
+	P99Connect time.Duration `json:"p99_connect,omitempty"`
+	// MaxTimeWait: the client's TIME_WAIT count never exceeds it.
+	MaxTimeWait *int64 `json:"max_time_wait,omitempty"`
+}
+
+// Bounds is an inclusive range; a nil end is open.
+type Bounds struct {
+	Min *int64 `json:"min,omitempty"`
+	Max *int64 `json:"max,omitempty"`
+}
+
+// Contains reports whether n is within the bounds.
+func (b Bounds) Contains(n int64) bool {
+	return (b.Min == nil || n >= *b.Min) && (b.Max == nil || n <= *b.Max)
+}
+
+// Expectation is one checked expectation: what was expected, what was
+// measured, and whether they agree.
+type Expectation struct {
+	Name     string `json:"name"`
+	Expected string `json:"expected"`
+	Measured string `json:"measured"`
+	Pass     bool   `json:"pass"`
+}
