@@ -1,6 +1,9 @@
 package loadgen
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Expect is what a scenario expects of a run; portex checks it after the
 // run and exits 1 when any expectation fails. Nil fields are not checked.
@@ -22,6 +25,21 @@ type Expect struct {
 type Bounds struct {
 	Min *int64 `json:"min,omitempty"`
 	Max *int64 `json:"max,omitempty"`
+}
+
+// String formats the bounds: "200", ">= 1", ">= 10 and <= 20".
+func (b Bounds) String() string {
+	switch {
+	case b.Min != nil && b.Max != nil && *b.Min == *b.Max:
+		return fmt.Sprint(*b.Min)
+	case b.Min != nil && b.Max != nil:
+		return fmt.Sprintf(">= %d and <= %d", *b.Min, *b.Max)
+	case b.Min != nil:
+		return fmt.Sprintf(">= %d", *b.Min)
+	case b.Max != nil:
+		return fmt.Sprintf("<= %d", *b.Max)
+	}
+	return "any"
 }
 
 // Contains reports whether n is within the bounds.

@@ -213,6 +213,14 @@ func (h Hold) Draw(r *rand.Rand) time.Duration {
 	}
 }
 
+// Mean is the hold's average; meaningless for Forever.
+func (h Hold) Mean() time.Duration {
+	if h.Kind == HoldUniform {
+		return (h.Min + h.Max) / 2
+	}
+	return h.Min
+}
+
 // String formats the hold as a scenario would write it.
 func (h Hold) String() string {
 	switch h.Kind {

@@ -123,15 +123,18 @@ type ServerCounts struct {
 type Model struct {
 	// PortsNeeded is the ports one destination tuple needs at steady state.
 	PortsNeeded float64 `json:"ports_needed"`
-	// PortBudget is the ports available: range size × destinations ×
-	// sources (or the range alone when bind() reserves ports).
+	// PortBudget is the ports one destination tuple (source address,
+	// destination address and port) can use: the range size. The load is
+	// spread over the tuples, so PortsNeeded is per tuple too.
 	PortBudget int `json:"port_budget"`
 	// ExhaustionAtSeconds is when the model says the ports run out; nil
 	// when it says they never do.
 	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
-	// MaxSustainableRatePerS is the highest rate of new connections the
-	// budget sustains.
-	MaxSustainableRatePerS float64 `json:"max_sustainable_rate_per_s"`
+	// MaxSustainableRatePerS is the highest rate of new connections per
+	// destination tuple the budget sustains at steady state; nil when the
+	// model sets no bound (nothing pins a port after its hold) or when
+	// leaks exhaust any budget in time.
+	MaxSustainableRatePerS *float64 `json:"max_sustainable_rate_per_s"`
 	// RelativeError compares the predicted and measured times to
 	// exhaustion, when both exist.
 	RelativeError *float64 `json:"relative_error,omitempty"`

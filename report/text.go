@@ -73,6 +73,42 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		t.line("  server     accepted %d · closed first %d · closed by client %d · echoed %s",
 			s.Accepted, s.ClosedByServer, s.ClosedByPeer, bytesIEC(s.BytesEchoed))
 	}
+	if m := r.Model; m != nil {
+		t.line("  model      %s", modelLine(m, r))
+	}
+	for i, x := range r.Expectations {
+		label := "expect    "
+		if i > 0 {
+			label = "          "
+		}
+		mark := "✓"
+		if !x.Pass {
+			mark = "✗ FAILED"
+		}
+		t.line("  %s %s %s: expected %s, measured %s", label, mark, x.Name, x.Expected, x.Measured)
+	}
+}
+
+// modelLine puts the capacity model's prediction next to the measurement.
+func modelLine(m *loadgen.Model, r *loadgen.Result) string {
+	var b strings.Builder
+	switch {
+	case m.ExhaustionAtSeconds == nil && r.Exhaustion == nil:
+		b.WriteString("predicts no exhaustion, and none was measured")
+	case m.ExhaustionAtSeconds == nil:
+		fmt.Fprintf(&b, "predicts no exhaustion, but the ports ran out at %s", seconds(r.Exhaustion.AtSeconds))
+	case r.Exhaustion == nil:
+		fmt.Fprintf(&b, "predicts exhaustion at %s; none was measured in %s", seconds(*m.ExhaustionAtSeconds), seconds(r.ElapsedSeconds))
+	default:
+		fmt.Fprintf(&b, "predicts exhaustion at %s, measured %s", seconds(*m.ExhaustionAtSeconds), seconds(r.Exhaustion.AtSeconds))
+		if m.RelativeError != nil {
+			fmt.Fprintf(&b, " (%+.1f%%)", *m.RelativeError*100)
+		}
+	}
+	if m.MaxSustainableRatePerS != nil {
+		fmt.Fprintf(&b, "; %d ports sustain at most %.1f new connections/s per destination", m.PortBudget, *m.MaxSustainableRatePerS)
+	}
+	return b.String()
 }
 
 // verdict is the one line that answers "did the ports run out, and why".

@@ -1,0 +1,83 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// Check evaluates a run against its expectations, in a fixed order.
+func Check(e *loadgen.Expect, r *loadgen.Result) []loadgen.Expectation {
+	if e == nil {
+		return nil
+	}
+	var out []loadgen.Expectation
+	add := func(name, expected, measured string, pass bool) {
+		out = append(out, loadgen.Expectation{Name: name, Expected: expected, Measured: measured, Pass: pass})
+	}
+	exhausted := r.Exhaustion != nil
+	if e.Exhausted != nil {
+		add("exhausted", fmt.Sprint(*e.Exhausted), fmt.Sprint(exhausted), exhausted == *e.Exhausted)
+	}
+	if e.Within > 0 {
+		measured, pass := "never", false
+		if exhausted {
+			at := time.Duration(r.Exhaustion.AtSeconds * float64(time.Second))
+			measured, pass = at.Round(time.Millisecond).String(), at <= e.Within
+		}
+		add("within", "exhaustion by "+e.Within.String(), measured, pass)
+	}
+	if b := e.DialsOK; b != nil {
+		add("dials_ok", b.String(), fmt.Sprint(r.Dials.OK), b.Contains(r.Dials.OK))
+	}
+	classes := make([]string, 0, len(e.Failures))
+	for c := range e.Failures {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		b := e.Failures[c]
+		n := r.Failures[c]
+		add("failures."+c, b.String(), fmt.Sprint(n), b.Contains(n))
+	}
+	if e.P99Connect > 0 {
+		p99 := time.Duration(r.Latency.Connect.P99Us) * time.Microsecond
+		add("p99_connect", "< "+e.P99Connect.String(), p99.String(), r.Latency.Connect.Count > 0 && p99 < e.P99Connect)
+	}
+	if e.MaxTimeWait != nil {
+		peak := PeakTimeWait(r)
+		add("max_time_wait", fmt.Sprintf("<= %d", *e.MaxTimeWait), fmt.Sprint(peak), peak <= *e.MaxTimeWait)
+	}
+	return out
+}
+
+// Failed returns the expectations that failed across a result file.
+func Failed(f *loadgen.ResultFile) []string {
+	var failed []string
+	for _, r := range f.Runs {
+		for _, x := range r.Expectations {
+			if !x.Pass {
+				failed = append(failed, fmt.Sprintf("%s: %s: expected %s, measured %s", r.Variant, x.Name, x.Expected, x.Measured))
+			}
+		}
+	}
+	return failed
+}
+
+// PeakTimeWait is the most client sockets in TIME_WAIT the run saw.
+func PeakTimeWait(r *loadgen.Result) int64 {
+	var peak int
+	if r.TimeSeries != nil {
+		for _, p := range r.TimeSeries.Points {
+			if p.Client != nil {
+				peak = max(peak, p.Client.TimeWait)
+			}
+		}
+	}
+	if r.Exhaustion != nil && r.Exhaustion.Sockets != nil {
+		peak = max(peak, r.Exhaustion.Sockets.TimeWait)
+	}
+	return int64(peak)
+}
