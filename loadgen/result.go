@@ -50,6 +50,9 @@ type Result struct {
 	Expectations []Expectation `json:"expectations,omitempty"`
 	// Model is the capacity model's prediction for this run.
 	Model *Model `json:"model,omitempty"`
+	// Scaled is the model's prediction for the same load in another range
+	// (run --scale-to): what a narrowed CI run means in production.
+	Scaled *Model `json:"scaled,omitempty"`
 	// TimeSeries is the run interval by interval.
 	TimeSeries *TimeSeries `json:"timeseries,omitempty"`
 }

@@ -218,3 +218,14 @@ func AttachModel(p *loadgen.Plan, r *loadgen.Result) {
 	}
 	r.Model = &m
 }
+
+// AttachScaled predicts what the plan's load means in a range of another
+// size: the same rate per destination against rangeSize ports.
+func AttachScaled(p *loadgen.Plan, r *loadgen.Result, rangeSize int) {
+	in := ModelInputFor(p, rangeSize)
+	if v, ok := r.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
+		fmt.Sscanf(v, "%d", &in.TwReuse)
+	}
+	m := Predict(in)
+	r.Scaled = &m
+}

@@ -76,6 +76,9 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 	if m := r.Model; m != nil {
 		t.line("  model      %s", modelLine(m, r))
 	}
+	if m := r.Scaled; m != nil {
+		t.line("  scaled     %s", scaledLine(m))
+	}
 	for i, x := range r.Expectations {
 		label := "expect    "
 		if i > 0 {
@@ -87,6 +90,21 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		}
 		t.line("  %s %s %s: expected %s, measured %s", label, mark, x.Name, x.Expected, x.Measured)
 	}
+}
+
+// scaledLine says what the same load means in another range.
+func scaledLine(m *loadgen.Model) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "with %d ports the same load ", m.PortBudget)
+	if m.ExhaustionAtSeconds != nil {
+		fmt.Fprintf(&b, "runs out after %s", time.Duration(*m.ExhaustionAtSeconds*float64(time.Second)).Round(time.Millisecond))
+	} else {
+		b.WriteString("never runs out")
+	}
+	if m.MaxSustainableRatePerS != nil {
+		fmt.Fprintf(&b, "; it sustains at most %.1f new connections/s per destination", *m.MaxSustainableRatePerS)
+	}
+	return b.String()
 }
 
 // modelLine puts the capacity model's prediction next to the measurement.
