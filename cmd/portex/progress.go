@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// progress shows a run as it goes: on a terminal one live line, rewritten
+// in place (ports in use / range, dials/s, failures, elapsed, variant i of
+// n); elsewhere (CI logs) plain periodic lines. Notable events (first
+// failures, exhaustion, recovery) always get a line of their own.
+type progress struct {
+	w        io.Writer
+	live     bool
+	variant  string
+	i, n     int
+	rng      int
+	lastT    float64
+	lastOK   int64
+	printed  float64 // when the last plain line was printed
+	dirty    bool    // a live line is on screen
+	interval float64 // seconds between plain lines
+}
+
+func newProgress(w io.Writer, p *loadgen.Plan, i, n int) *progress {
+	return &progress{w: w, live: isTerminal(w), variant: p.Variant, i: i, n: n,
+		rng: p.Sandbox.PortRange.Size(), interval: 1}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func (p *progress) event(ev loadgen.Event) {
+	switch ev.Type {
+	case loadgen.EventProgress:
+		p.progressLine(ev)
+	case loadgen.EventFirstFailure:
+		p.note("%6.2fs first %s (pool %s)", ev.AtSeconds, ev.Class, ev.Pool)
+	case loadgen.EventExhaustion:
+		var open int64
+		var sockets string
+		if ev.Progress != nil {
+			open = ev.Progress.Open
+			if c := ev.Progress.Client; c != nil {
+				sockets = fmt.Sprintf("; %d ports in use, %d sockets in TIME_WAIT, %d in CLOSE_WAIT", c.PortsInUse, c.TimeWait, c.CloseWait)
+			}
+		}
+		p.note("%6.2fs ports exhausted (%s) with %d connections open%s", ev.AtSeconds, ev.Class, open, sockets)
+	case loadgen.EventRecovery:
+		p.note("%6.2fs recovered: a new connection got a port (pool %s)", ev.AtSeconds, ev.Pool)
+	case loadgen.EventDropped:
+		p.note("%6.2fs first dropped arrival: every slot busy (pool %s)", ev.AtSeconds, ev.Pool)
+	case loadgen.EventEnd:
+		p.clear()
+	}
+}
+
+func (p *progress) progressLine(ev loadgen.Event) {
+	pr := ev.Progress
+	if pr == nil {
+		return
+	}
+	rate := 0.0
+	if dt := ev.AtSeconds - p.lastT; dt > 0 {
+		rate = float64(pr.OK-p.lastOK) / dt
+	}
+	p.lastT, p.lastOK = ev.AtSeconds, pr.OK
+	var b strings.Builder
+	fmt.Fprintf(&b, "%6.2fs [%d/%d %s] ", ev.AtSeconds, p.i, p.n, p.variant)
+	if pr.Client != nil {
+		if p.rng > 0 {
+			fmt.Fprintf(&b, "ports %d/%d · ", pr.Client.PortsInUse, p.rng)
+		} else {
+			fmt.Fprintf(&b, "ports %d · ", pr.Client.PortsInUse)
+		}
+		fmt.Fprintf(&b, "TIME_WAIT %d · ", pr.Client.TimeWait)
+	}
+	fmt.Fprintf(&b, "%.0f dials/s · ok %d · failed %d · open %d", rate, pr.OK, pr.Failed, pr.Open)
+	if p.live {
+		fmt.Fprintf(p.w, "\r\033[K%s", b.String())
+		p.dirty = true
+		return
+	}
+	if ev.AtSeconds-p.printed >= p.interval {
+		p.printed = ev.AtSeconds
+		fmt.Fprintf(p.w, "portex: %s\n", b.String())
+	}
+}
+
+// note prints an event on a line of its own, above the live line.
+func (p *progress) note(format string, args ...any) {
+	p.clear()
+	fmt.Fprintf(p.w, "portex: "+format+"\n", args...)
+}
+
+func (p *progress) clear() {
+	if p.dirty {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.dirty = false
+	}
+}
