@@ -52,6 +52,9 @@ const RequestEnv = "PORTEX_REQUEST"
 // maxRequest bounds a request read from stdin.
 const maxRequest = 4 << 20
 
+// errServerDied ends a run whose echo server is gone.
+var errServerDied = errors.New("echo server died")
+
 // Exit codes of the agent.
 const (
 	agentOK     = 0
@@ -240,7 +243,18 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		return fail(err)
 	}
 
-	run, err := loadgen.Run(ctx, p, loadgen.Options{
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	if srv != nil {
+		go func() {
+			select {
+			case <-srv.exited:
+				cancelRun(errServerDied)
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	run, err := loadgen.Run(runCtx, p, loadgen.Options{
 		Target:   target,
 		Sources:  sources,
 		Sockets:  sampler,
@@ -251,6 +265,10 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	if err != nil {
 		return fail(err)
 	}
+	if errors.Is(context.Cause(runCtx), errServerDied) && ctx.Err() == nil {
+		<-srv.exited
+		run.Stopped, run.Error = loadgen.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", srv.err)
+	}
 	run.Sysctls = res.Sysctls
 	run.Nofile = currentNofile()
 	if hi > 0 {
@@ -259,7 +277,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	res = run
 	if srv != nil {
 		counts, series, err := srv.stop()
-		if err != nil {
+		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
 		res.Server = counts
@@ -349,9 +367,13 @@ func alignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) 
 
 // serverProc is the echo server's process, in its own network namespace.
 type serverProc struct {
-	cmd  *exec.Cmd
-	msgs *decoder
-	done chan error
+	cmd    *exec.Cmd
+	msgs   *decoder
+	exited chan struct{} // closed when the process is gone; then the fields below are set
+
+	counts *loadgen.ServerCounts
+	series []TimedStates
+	err    error
 }
 
 // startServerProc starts `portex agent` as the server in a new network
@@ -378,7 +400,7 @@ func startServerProc(req *Request) (*serverProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start echo server: %w", err)
 	}
-	s := &serverProc{cmd: cmd, msgs: newDecoder(stdout), done: make(chan error, 1)}
+	s := &serverProc{cmd: cmd, msgs: newDecoder(stdout), exited: make(chan struct{})}
 	m, err := s.msgs.next()
 	switch {
 	case err != nil:
@@ -391,6 +413,7 @@ func startServerProc(req *Request) (*serverProc, error) {
 		s.kill()
 		return nil, fmt.Errorf("echo server: unexpected message %q", m.Type)
 	}
+	go s.watch()
 	return s, nil
 }
 
@@ -399,14 +422,10 @@ func (s *serverProc) kill() {
 	s.cmd.Wait()
 }
 
-// stop asks the server to finish and returns its counters and samples.
-func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	killer := time.AfterFunc(5*time.Second, func() { s.cmd.Process.Kill() })
-	defer killer.Stop()
-	var counts *loadgen.ServerCounts
-	var series []TimedStates
-	var msgErr error
+// watch reads the server's last messages and waits for it to exit; exited
+// closes then, whether it was asked to stop or died.
+func (s *serverProc) watch() {
+	defer close(s.exited)
 	for {
 		m, err := s.msgs.next()
 		if err != nil {
@@ -414,13 +433,24 @@ func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
 		}
 		switch m.Type {
 		case MsgServer:
-			counts, series = m.Server, m.Series
+			s.counts, s.series = m.Server, m.Series
 		case MsgError:
-			msgErr = errors.New("echo server: " + m.Error)
+			s.err = errors.New("echo server: " + m.Error)
 		}
 	}
-	if err := s.cmd.Wait(); err != nil && msgErr == nil {
-		msgErr = fmt.Errorf("echo server: %w", err)
+	if err := s.cmd.Wait(); err != nil && s.err == nil {
+		s.err = fmt.Errorf("echo server: %w", err)
 	}
-	return counts, series, msgErr
+}
+
+// stop asks the server to finish and returns its counters and samples.
+func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	return s.counts, s.series, s.err
 }

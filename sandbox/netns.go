@@ -98,6 +98,11 @@ func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.E
 	if res != nil && ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
 		res.Stopped = loadgen.StoppedInterrupted
 	}
+	if res != nil && res.Error == "" && res.Stopped == loadgen.StoppedError {
+		// A partial result rebuilt from events: the agent died.
+		res.Variant, res.Runtime = p.Variant, p.Runtime
+		res.Error = fmt.Sprintf("the agent (the client side of the sandbox) died mid-run (%v)%s", waitErr, stderr.suffix())
+	}
 	switch {
 	case res != nil && res.Error != "":
 		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)

@@ -88,11 +88,14 @@ func (d *decoder) next() (Message, error) {
 
 // Collect reads an agent's messages until the end of the stream, passes
 // events to onEvent (if set) and returns the result. The error is the
-// agent's own report of why it could not run, or a broken stream; a result
-// may come with it.
+// agent's own report of why it could not run, or a broken stream. When the
+// stream ends without a result (the agent died), Collect returns a partial
+// result made of what the events told: the last progress totals, the peak
+// of open connections, the notable events; its Stopped is "error".
 func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
 	var res *loadgen.Result
 	var agentErr error
+	var partial partialResult
 	dec := newDecoder(r)
 	for {
 		m, err := dec.next()
@@ -100,11 +103,18 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 			if !errors.Is(err, io.EOF) {
 				agentErr = err
 			}
+			if res == nil && partial.seen {
+				res = partial.result()
+			}
 			return res, agentErr
 		}
 		switch m.Type {
 		case MsgEvent:
-			if onEvent != nil && m.Event != nil {
+			if m.Event == nil {
+				continue
+			}
+			partial.add(*m.Event)
+			if onEvent != nil {
 				onEvent(*m.Event)
 			}
 		case MsgResult:
@@ -112,6 +122,47 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 		case MsgError:
 			agentErr = errors.New(m.Error)
 		}
+	}
+}
+
+// partialResult rebuilds what it can of a result from the event stream.
+type partialResult struct {
+	seen   bool
+	last   loadgen.Progress
+	at     float64
+	peak   int64
+	events []loadgen.Event
+	ex     *loadgen.Exhaustion
+}
+
+func (p *partialResult) add(ev loadgen.Event) {
+	p.seen = true
+	p.at = max(p.at, ev.AtSeconds)
+	switch ev.Type {
+	case loadgen.EventProgress:
+		if ev.Progress != nil {
+			p.last = *ev.Progress
+			p.peak = max(p.peak, ev.Progress.Open)
+		}
+		return
+	case loadgen.EventExhaustion:
+		p.ex = &loadgen.Exhaustion{Class: ev.Class, AtSeconds: ev.AtSeconds}
+		if ev.Progress != nil {
+			p.ex.OpenConnections, p.ex.Sockets = ev.Progress.Open, ev.Progress.Client
+		}
+	}
+	p.events = append(p.events, ev)
+}
+
+func (p *partialResult) result() *loadgen.Result {
+	return &loadgen.Result{
+		Stopped:        loadgen.StoppedError,
+		ElapsedSeconds: p.at,
+		Dials:          loadgen.Dials{Attempted: p.last.Attempted, OK: p.last.OK, Failed: p.last.Failed},
+		Failures:       map[string]int64{},
+		Exhaustion:     p.ex,
+		PeakOpen:       p.peak,
+		Events:         p.events,
 	}
 }
 
