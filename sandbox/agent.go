@@ -281,7 +281,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 			res.Error = err.Error()
 		}
 		res.Server = counts
-		alignServer(res.TimeSeries, res.StartedAt, series)
+		AlignServer(res.TimeSeries, res.StartedAt, series)
 		srv = nil
 	}
 	return out.send(Message{Type: MsgResult, Result: res})
@@ -345,10 +345,10 @@ func portRange(v string) (lo, hi int) {
 	return lo, hi
 }
 
-// alignServer puts the server's samples into the client's time series: each
+// AlignServer puts the server's samples into the client's time series: each
 // point gets the last server sample taken at or before its end. The run
 // started at start (the client's clock; both sides share the machine's).
-func alignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
+func AlignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
 	if ts == nil || len(series) == 0 {
 		return
 	}

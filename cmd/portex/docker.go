@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/portex/portex/docker"
+)
+
+// cmdDocker groups the docker runtime's housekeeping: docker prune.
+func cmdDocker(e *env, args []string) int {
+	fs := newFlags(e, "docker", "prune [--images]",
+		"Remove the containers and networks portex runs left behind (a crash, a\n"+
+			"kill -9), found by their io.portex.run label; nothing else is touched.\n"+
+			"Runs still going lose theirs too. With --images, also remove the images\n"+
+			"the docker runtime built (they are otherwise kept for reuse).")
+	images := fs.Bool("images", false, "also remove the portex images")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "prune" {
+		fs.Usage()
+		return exitUsage
+	}
+	eng, err := docker.Connect(e.ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex docker prune: %v\n", err)
+		return exitRuntime
+	}
+	defer eng.Close()
+	n, err := eng.Prune(e.ctx, *images)
+	msg := fmt.Sprintf("removed %d containers, %d networks", n.Containers, n.Networks)
+	if *images {
+		msg += fmt.Sprintf(", %d images", n.Images)
+	}
+	fmt.Fprintln(e.stdout, msg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex docker prune: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}

@@ -1,0 +1,464 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/sandbox"
+)
+
+// The containers run a static build of docker/testdata/agent: the agent
+// alone, which is all they need. TestMain builds it once.
+var (
+	agentBin  string  // its path
+	engine    *Engine // nil when no engine answers
+	engineErr error   // why not
+	image     string  // the agent's image, built once
+	testImage = "io.portex.test"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if os.Getenv("PORTEX_TEST_NO_ENGINE_CHILD") != "" {
+		return m.Run() // TestNoEngine's child: it needs nothing else
+	}
+	dir, err := os.MkdirTemp("", "portex-docker-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	agentBin = filepath.Join(dir, "agent")
+	if err := buildStatic(agentBin, "./docker/testdata/agent"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	engine, engineErr = Connect(ctx)
+	if engine != nil {
+		defer engine.Close()
+		engine.imageLabels = map[string]string{testImage: "agent"}
+		bin, err := StaticBinary(agentBin)
+		if err == nil {
+			image, err = engine.Image(ctx, bin)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer removeStaleTestImages(bin)
+	}
+	return m.Run()
+}
+
+// buildStatic builds a package of this module (a path relative to its root)
+// with cgo off.
+func buildStatic(out, pkg string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// removeStaleTestImages removes the images of older test agents; the
+// current one stays for the next run.
+func removeStaleTestImages(current *Binary) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli := engine.client()
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", testImage)})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs.Items {
+		if img.Labels[LabelBinary] == current.SHA256 {
+			continue
+		}
+		for _, ref := range img.RepoTags {
+			cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+		}
+	}
+}
+
+// needEngine skips a test when no Docker engine answers, except in CI
+// (PORTEX_CI=1), where containers must be exercised.
+func needEngine(tb testing.TB) *Engine {
+	tb.Helper()
+	if engine != nil {
+		return engine
+	}
+	if os.Getenv("PORTEX_CI") == "1" {
+		tb.Fatalf("PORTEX_CI=1 and no Docker engine: %v", engineErr)
+	}
+	tb.Skipf("no Docker engine: %v", engineErr)
+	return nil
+}
+
+// holdPlan is the foundation's acceptance shape: workers dial, echo once,
+// and hold their connection for ever, until the range runs out.
+func holdPlan(workers int, rng loadgen.PortRange, ports ...int) *loadgen.Plan {
+	if len(ports) == 0 {
+		ports = []int{7000}
+	}
+	var ls []loadgen.Listener
+	for _, port := range ports {
+		ls = append(ls, loadgen.Listener{Port: port})
+	}
+	return &loadgen.Plan{
+		Scenario: "test", Variant: "default", Runtime: "docker", Duration: 10 * time.Second,
+		Sandbox: loadgen.Sandbox{PortRange: rng, Sysctls: map[string]string{"net.ipv4.tcp_tw_reuse": "0"}, Nofile: 8192},
+		Server:  loadgen.ServerPlan{Listeners: ls},
+		Pools: []loadgen.Pool{{Name: "holders", Workers: workers, Messages: 1, Payload: 64,
+			Hold: loadgen.Hold{Kind: loadgen.HoldForever}, Close: loadgen.CloseClient,
+			ConnectTimeout: 5 * time.Second, Ports: ports}},
+		Stop: loadgen.Stop{On: loadgen.StopOnExhaustion},
+	}
+}
+
+// runPlan runs p in a sandbox of its own and checks that the sandbox left
+// nothing behind.
+func runPlan(t *testing.T, ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) *loadgen.Result {
+	t.Helper()
+	e := needEngine(t)
+	s := NewUnstartedSandbox(e, image, p)
+	s.Stderr = testWriter{t}
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	res, err := s.Run(ctx, onEvent)
+	if cerr := s.Close(); cerr != nil {
+		t.Error(cerr)
+	}
+	assertRemoved(t, LabelRun+"="+s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// testWriter sends the containers' diagnostics to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("container: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// assertRemoved checks that no container or network with the label is left.
+func assertRemoved(t *testing.T, label string) {
+	t.Helper()
+	ctx := context.Background()
+	f := make(client.Filters).Add("label", label)
+	cs, err := engine.client().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := engine.client().NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items) > 0 || len(ns.Items) > 0 {
+		t.Errorf("left behind: %d containers, %d networks labelled %s", len(cs.Items), len(ns.Items), label)
+	}
+}
+
+// The foundation's acceptance in containers: 200 ports, 300 holders:
+// exactly 200 connections, then EADDRNOTAVAIL, and the run ends by itself.
+func TestHoldUntilExhausted(t *testing.T) {
+	res := runPlan(t, context.Background(), holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}), nil)
+	if res.Runtime != "docker" {
+		t.Errorf("runtime %q, want docker", res.Runtime)
+	}
+	if res.Dials.OK != 200 {
+		t.Errorf("ok dials = %d, want 200", res.Dials.OK)
+	}
+	if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
+		t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL after 200 dials", res.Exhaustion)
+	}
+	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
+		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
+	}
+	if res.Stopped != loadgen.StoppedExhaustion || res.ElapsedSeconds > 5 {
+		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
+	}
+	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
+		t.Errorf("port range read back %q", got)
+	}
+	if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != "0" {
+		t.Errorf("tcp_tw_reuse read back %q", got)
+	}
+	if res.PortRangeSize != 200 || res.Nofile != 8192 {
+		t.Errorf("range size %d nofile %d, want 200 and 8192", res.PortRangeSize, res.Nofile)
+	}
+	if res.Server == nil || res.Server.Accepted != 200 || res.Server.BytesEchoed != 200*64 {
+		t.Errorf("server counts %+v, want 200 accepted and 200*64 bytes echoed", res.Server)
+	}
+}
+
+// The time-wait-churn shape: 100 ports, 50 new connections a second, each
+// echoing once and closed by the client, so each leaves its port in
+// TIME_WAIT for 60 s. The ports in use after t seconds are all the dials
+// made, 50 t: the range is gone when the 101st dial comes, at
+// t = 100 / 50 = 2.0 s, with about 100 sockets in TIME_WAIT. With
+// tcp_tw_reuse=1 a port whose TIME_WAIT is over a second old can serve a
+// new connection to the same destination, so only the last second's 50 are
+// blocked, well within 100: no exhaustion in 5 s.
+//
+// The scenario's open model (arrivals at 50/s) and a closed model of the
+// same physics: five workers each dial, echo, hold 100 ms and close, then
+// dial again: 5 / 100 ms = 50 new connections a second. Every port a worker
+// has used is then held (at most 5) or in TIME_WAIT, which outlasts the
+// run, so here too the ports in use after t seconds are the 50 t dials
+// made. (Fifty workers holding 1 s would also make 50 a second, but in
+// bursts of 50, with half the range held at once, and with tcp_tw_reuse=1
+// the 50 held plus the 50 in TIME_WAIT for under a second would fill the
+// range.)
+func TestTimeWaitChurn(t *testing.T) {
+	needEngine(t)
+	open := func(p *loadgen.Plan) {
+		p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 50, MaxInFlight: 20, Messages: 1, Payload: 64,
+			Hold: loadgen.Hold{Kind: loadgen.HoldFixed}, Close: loadgen.CloseClient,
+			ConnectTimeout: time.Second, Ports: []int{7000}}
+	}
+	closed := func(p *loadgen.Plan) {
+		p.Pools[0].Name = "churn"
+		p.Pools[0].Workers = 5
+		p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 100 * time.Millisecond}
+	}
+	tests := []struct {
+		name      string
+		model     func(p *loadgen.Plan)
+		twReuse   string
+		exhausted bool
+	}{
+		{"open model exhausts at about 2 s", open, "0", true},
+		{"open model with tcp_tw_reuse=1 does not exhaust", open, "1", false},
+		{"closed model exhausts at about 2 s", closed, "0", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := holdPlan(1, loadgen.PortRange{Lo: 50000, Hi: 50099})
+			p.Variant = "tw_reuse_" + tt.twReuse
+			p.Duration = 5 * time.Second
+			p.Sandbox.Sysctls = map[string]string{"net.ipv4.tcp_tw_reuse": tt.twReuse}
+			tt.model(p)
+			res := runPlan(t, context.Background(), p, nil)
+			if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != tt.twReuse {
+				t.Errorf("tcp_tw_reuse read back %q, want %s", got, tt.twReuse)
+			}
+			if !tt.exhausted {
+				if res.Exhaustion != nil || res.Dials.Failed != 0 {
+					t.Fatalf("exhaustion %+v failures %v, want none in 5 s", res.Exhaustion, res.Failures)
+				}
+				if res.Stopped != loadgen.StoppedDuration || res.Dials.OK < 240 {
+					t.Errorf("stopped %q after %d dials, want the whole 5 s at 50 a second", res.Stopped, res.Dials.OK)
+				}
+				return
+			}
+			if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" {
+				t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL", res.Exhaustion)
+			}
+			if at := res.Exhaustion.AtSeconds; at < 1.5 || at > 3 {
+				t.Errorf("exhausted at %.2fs, want between 1.5 s and 3 s", at)
+			}
+			if got := res.Exhaustion.DialsOKBefore; got != 100 {
+				t.Errorf("%d dials before exhaustion, want 100: the range, all in TIME_WAIT or held", got)
+			}
+			t.Logf("exhausted at %.2fs after %d dials", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
+		})
+	}
+}
+
+// Parity: the same plan in the netns runtime and in containers gives the
+// same count and the same failure classes. Two destination ports on a
+// 100-port range: connect() shares a local port across destinations, so
+// both give 200.
+func TestParityWithNetns(t *testing.T) {
+	needEngine(t)
+	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50099}, 7000, 7001)
+	inDocker := runPlan(t, context.Background(), p, nil)
+
+	np := *p
+	np.Runtime = "netns"
+	netns := &sandbox.Netns{Exe: agentBin, Stderr: testWriter{t}}
+	inNetns, err := netns.Run(context.Background(), &np, nil)
+	if err != nil {
+		if os.Getenv("PORTEX_CI") != "1" {
+			t.Skipf("netns runtime unavailable: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if inDocker.Dials.OK != 200 || inNetns.Dials.OK != 200 {
+		t.Errorf("ok dials: docker %d, netns %d, want 200 both", inDocker.Dials.OK, inNetns.Dials.OK)
+	}
+	if inDocker.Exhaustion == nil || inNetns.Exhaustion == nil {
+		t.Fatalf("exhaustion: docker %+v, netns %+v, want both", inDocker.Exhaustion, inNetns.Exhaustion)
+	}
+	if d, n := *inDocker.Exhaustion, *inNetns.Exhaustion; d.Class != n.Class || d.DialsOKBefore != n.DialsOKBefore {
+		t.Errorf("exhaustion: docker %s after %d, netns %s after %d", d.Class, d.DialsOKBefore, n.Class, n.DialsOKBefore)
+	}
+	dc, nc := slices.Sorted(maps.Keys(inDocker.Failures)), slices.Sorted(maps.Keys(inNetns.Failures))
+	if !slices.Equal(dc, nc) {
+		t.Errorf("failure classes: docker %v, netns %v", dc, nc)
+	}
+}
+
+// Ctrl-C: the client gets SIGTERM, reports what it measured, and the
+// containers and the network go.
+func TestInterruptReturnsPartialResult(t *testing.T) {
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Duration = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var progress int
+	res := runPlan(t, ctx, p, func(ev loadgen.Event) {
+		if ev.Type == loadgen.EventProgress {
+			if progress++; progress == 2 {
+				cancel()
+			}
+		}
+	})
+	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
+		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
+	}
+	if res.Server == nil || res.Server.Accepted != 50 {
+		t.Errorf("server counts %+v, want 50 accepted", res.Server)
+	}
+}
+
+// The Runtime (what `portex run --runtime docker` uses) builds or reuses
+// the image, runs, and removes everything.
+func TestRuntime(t *testing.T) {
+	needEngine(t)
+	r := &Runtime{Binary: agentBin, Stderr: testWriter{t}}
+	defer r.Close()
+	var id string
+	r.started = func(s *Sandbox) { id = s.ID() }
+	p := holdPlan(30, loadgen.PortRange{Lo: 50000, Hi: 50019})
+	var events int
+	res, err := r.Run(context.Background(), p, func(loadgen.Event) { events++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 20 || res.Runtime != "docker" || events == 0 {
+		t.Errorf("ok %d runtime %q events %d, want 20 docker and some", res.Dials.OK, res.Runtime, events)
+	}
+	if r.image != image {
+		t.Errorf("image %q, want the one built already, %q", r.image, image)
+	}
+	assertRemoved(t, LabelRun+"="+id)
+}
+
+// A sysctl the engine refuses fails the run with ErrRuntime and a message
+// that names it; nothing is left behind.
+func TestBadSysctlIsRuntimeError(t *testing.T) {
+	needEngine(t)
+	r := &Runtime{Binary: agentBin}
+	defer r.Close()
+	var id string
+	r.started = func(s *Sandbox) { id = s.ID() }
+	p := holdPlan(3, loadgen.PortRange{Lo: 50000, Hi: 50019})
+	p.Sandbox.Sysctls["net.ipv4.no_such_knob"] = "1"
+	_, err := r.Run(context.Background(), p, nil)
+	if !errors.Is(err, sandbox.ErrRuntime) || !strings.Contains(err.Error(), "no_such_knob") {
+		t.Fatalf("err = %v, want ErrRuntime naming the sysctl", err)
+	}
+	t.Log(err)
+	assertRemoved(t, LabelRun+"="+id)
+}
+
+func TestStaticBinary(t *testing.T) {
+	b, err := StaticBinary(agentBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.SHA256) != 64 || !strings.HasPrefix(b.Tag(), ImageRepo+":"+b.SHA256[:16]) {
+		t.Errorf("binary %+v tag %s", b, b.Tag())
+	}
+	for _, path := range []string{"Dockerfile", "/bin/sh"} {
+		if _, err := StaticBinary(path); !errors.Is(err, ErrNotStatic) || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+			t.Errorf("StaticBinary(%s) = %v, want ErrNotStatic saying how to build one", path, err)
+		}
+	}
+}
+
+// With no engine at DOCKER_HOST, the runtime says so in one line, wrapping
+// ErrNoEngine and ErrRuntime, and fast. Testcontainers caches the engine it
+// found for the whole process, so this runs in a child.
+func TestNoEngine(t *testing.T) {
+	if os.Getenv("PORTEX_TEST_NO_ENGINE_CHILD") != "" {
+		r := &Runtime{Binary: os.Getenv("PORTEX_TEST_AGENT")}
+		start := time.Now()
+		_, err := r.Run(context.Background(), holdPlan(1, loadgen.PortRange{}), nil)
+		if !errors.Is(err, ErrNoEngine) || !errors.Is(err, sandbox.ErrRuntime) {
+			t.Fatalf("err = %v, want ErrNoEngine and ErrRuntime", err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "/nonexistent.sock") {
+			t.Errorf("message %q, want one line naming the socket", msg)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %s to find no engine", d)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoEngine$", "-test.v")
+	cmd.Env = append(os.Environ(), "PORTEX_TEST_NO_ENGINE_CHILD=1", "PORTEX_TEST_AGENT="+agentBin,
+		"DOCKER_HOST=unix:///nonexistent.sock")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestNoEngine") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// Prune removes what carries portex's label and nothing else.
+func TestPrune(t *testing.T) {
+	e := needEngine(t)
+	ctx := context.Background()
+	s, err := NewSandbox(ctx, e, image, holdPlan(1, loadgen.PortRange{}))
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	// A crashed run: portex is gone, its echo server and network are not.
+	// (Prune itself would also remove the containers of other packages'
+	// tests running at the same time: prune this run only.)
+	n, err := e.remove(ctx, LabelRun+"="+s.ID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Containers != 1 || n.Networks != 1 || n.Images != 0 {
+		t.Errorf("pruned %+v, want the server and the network", n)
+	}
+	assertRemoved(t, LabelRun+"="+s.ID())
+	if err := s.Close(); err != nil {
+		t.Errorf("close after prune: %v", err)
+	}
+	if ok, err := e.HasImage(ctx, image); !ok || err != nil {
+		t.Errorf("image %s gone (%v); prune without images must keep it", image, err)
+	}
+}

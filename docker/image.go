@@ -1,0 +1,191 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"strings"
+
+	"debug/elf"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// dockerfile is docker/Dockerfile, the one people build by hand: the
+// runtime builds from the same file.
+//
+//go:embed Dockerfile
+var dockerfile []byte
+
+// ImageRepo is the repository of portex images; the tag is the start of the
+// binary's sha256.
+const ImageRepo = "portex-agent"
+
+// ErrNotStatic says the portex binary cannot run in a FROM scratch image.
+var ErrNotStatic = errors.New("not a static Linux binary")
+
+// Binary is a static portex binary, ready to go into an image.
+type Binary struct {
+	Path   string
+	SHA256 string // hex
+	GOARCH string // the architecture it was built for, as Go spells it
+}
+
+// Tag is the image reference for the binary: ImageRepo and the start of its
+// hash.
+func (b *Binary) Tag() string { return ImageRepo + ":" + b.SHA256[:16] }
+
+// StaticBinary checks that path is a statically linked Linux executable
+// (an ELF file without a program interpreter, as CGO_ENABLED=0 builds give)
+// and hashes it. Otherwise the error wraps ErrNotStatic and says how to
+// build one.
+func StaticBinary(path string) (*Binary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	defer f.Close()
+	how := "build or go run portex with CGO_ENABLED=0 (and GOOS=linux where the engine runs Linux)"
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %s is %w (%v); %s", path, ErrNotStatic, err, how)
+	}
+	for _, prog := range ef.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return nil, fmt.Errorf("docker: %s is dynamically linked, %w, and cannot run in a FROM scratch image; %s", path, ErrNotStatic, how)
+		}
+	}
+	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
+		return nil, fmt.Errorf("docker: %s is %w (ELF type %s); %s", path, ErrNotStatic, ef.Type, how)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
+		return nil, fmt.Errorf("docker: hash %s: %w", path, err)
+	}
+	return &Binary{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), GOARCH: goarch(ef.Machine)}, nil
+}
+
+func goarch(m elf.Machine) string {
+	switch m {
+	case elf.EM_X86_64:
+		return "amd64"
+	case elf.EM_AARCH64:
+		return "arm64"
+	case elf.EM_386:
+		return "386"
+	case elf.EM_ARM:
+		return "arm"
+	case elf.EM_PPC64:
+		return "ppc64le"
+	case elf.EM_S390:
+		return "s390x"
+	case elf.EM_RISCV:
+		return "riscv64"
+	}
+	return m.String()
+}
+
+// Image returns the image that runs b, building it unless an image with its
+// tag is there already. The image stays for later runs; Prune with images
+// removes it.
+func (e *Engine) Image(ctx context.Context, b *Binary) (string, error) {
+	tag := b.Tag()
+	if ok, err := e.HasImage(ctx, tag); err != nil || ok {
+		return tag, err
+	}
+	if err := e.BuildImage(ctx, b); err != nil {
+		return "", err
+	}
+	return tag, nil
+}
+
+// HasImage reports whether the engine has an image of that name.
+func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
+	_, err := e.client().ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case errdefs.IsNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("docker: inspect image %s: %w", ref, err)
+}
+
+// BuildImage builds b's image from docker/Dockerfile, whatever is there.
+func (e *Engine) BuildImage(ctx context.Context, b *Binary) error {
+	return e.build(ctx, b, b.Tag(), false)
+}
+
+// build builds b's image under tag; noCache skips the engine's build cache.
+func (e *Engine) build(ctx context.Context, b *Binary, tag string, noCache bool) error {
+	goos, arch, err := e.Platform(ctx)
+	if err != nil {
+		return err
+	}
+	if goos != "linux" || arch != b.GOARCH {
+		return fmt.Errorf("docker: the engine runs %s/%s but %s is built for linux/%s; build portex for the engine's platform", goos, arch, b.Path, b.GOARCH)
+	}
+	buildContext, err := contextArchive(b.Path)
+	if err != nil {
+		return err
+	}
+	repo, version, _ := strings.Cut(tag, ":")
+	req := &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+		ContextArchive: buildContext,
+		Repo:           repo,
+		Tag:            version,
+		KeepImage:      true,
+		BuildLogWriter: io.Discard,
+		BuildOptionsModifier: func(o *client.ImageBuildOptions) {
+			o.Labels = map[string]string{LabelBinary: b.SHA256}
+			maps.Copy(o.Labels, e.imageLabels)
+			o.NoCache = noCache
+		},
+	}}
+	if _, err := e.provider.BuildImage(ctx, req); err != nil {
+		return fmt.Errorf("docker: build image %s: %s", tag, oneLine(err))
+	}
+	return nil
+}
+
+// contextArchive is the build context: the Dockerfile first (testcontainers
+// reads it for the base images' credentials), then the binary as "portex".
+func contextArchive(binary string) (io.ReadSeeker, error) {
+	f, err := os.Open(binary)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(dockerfile); err != nil {
+		return nil, err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "portex", Mode: 0o755, Size: st.Size()}); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(tw, f); err != nil {
+		return nil, fmt.Errorf("docker: read %s: %w", binary, err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(buf.Bytes()), nil
+}

@@ -1,0 +1,462 @@
+package docker
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/sandbox"
+)
+
+// echoAlias is the echo server's host name on a sandbox's network.
+const echoAlias = "echo"
+
+// Sandbox is one plan's containers on a network of its own: the echo
+// server, started with the sandbox, and the client agent, which Run starts.
+// No port is published: the client reaches the server by its network alias.
+//
+// It has the shape of httptest.Server: NewSandbox is NewUnstartedSandbox
+// and Start; Close blocks until every container and the network are gone.
+type Sandbox struct {
+	// Plan is what runs; nothing changes it.
+	Plan *loadgen.Plan
+	// Image runs both agents; see Engine.Image.
+	Image string
+	// Stderr receives the containers' diagnostics (their stderr); nil
+	// discards them.
+	Stderr io.Writer
+	// StopGrace is how long an interrupted agent has to report before its
+	// container is killed; 0 means 10 s.
+	StopGrace time.Duration
+
+	engine *Engine
+	id     string
+	stderr *tailBuffer
+
+	// logCtx carries the log streams; Close ends it. It is not the run's
+	// context: an interrupted agent's last words must still come through.
+	logCtx    context.Context
+	logCancel context.CancelFunc
+
+	mu      sync.Mutex // guards network, server, started and closed
+	network string
+	server  *serverAgent
+	started bool
+	closed  bool
+}
+
+// NewUnstartedSandbox returns a sandbox for p that is not started yet: set
+// its fields, then call Start.
+func NewUnstartedSandbox(e *Engine, image string, p *loadgen.Plan) *Sandbox {
+	logCtx, cancel := context.WithCancel(context.Background())
+	return &Sandbox{Plan: p, Image: image, engine: e, id: newRunID(), logCtx: logCtx, logCancel: cancel}
+}
+
+// NewSandbox creates and starts a sandbox for p: its network and its echo
+// server, listening. The caller must Close it, even after an error.
+func NewSandbox(ctx context.Context, e *Engine, image string, p *loadgen.Plan) (*Sandbox, error) {
+	s := NewUnstartedSandbox(e, image, p)
+	return s, s.Start(ctx)
+}
+
+func newRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ID is the run id: the value of LabelRun on everything the sandbox
+// creates, and part of its containers' names.
+func (s *Sandbox) ID() string { return s.id }
+
+// Endpoint is the echo server's host name on the sandbox's network, as the
+// client dials it (the ports are the plan's listeners).
+func (s *Sandbox) Endpoint() string { return echoAlias }
+
+// Network is the name of the sandbox's network, once started.
+func (s *Sandbox) Network() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.network
+}
+
+func (s *Sandbox) labels(role string) map[string]string {
+	l := map[string]string{LabelRun: s.id}
+	if role != "" {
+		l[LabelRole] = role
+	}
+	return l
+}
+
+// Start creates the network and starts the echo server, and returns when it
+// listens.
+func (s *Sandbox) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started || s.closed {
+		s.mu.Unlock()
+		return errors.New("docker: sandbox already started or closed")
+	}
+	s.started = true
+	s.stderr = &tailBuffer{max: 4096, w: s.Stderr}
+	s.mu.Unlock()
+	if n := s.Plan.Sources(); n > 1 {
+		// A container has one address on a network; extra source
+		// addresses would need the agent to add them (see README).
+		return fmt.Errorf("docker: a pool dials from %d source addresses; the client container has one (use the netns runtime)", n)
+	}
+
+	nw, err := network.New(ctx, network.WithLabels(s.labels("")))
+	if err != nil {
+		return fmt.Errorf("docker: create network: %w", err)
+	}
+	s.mu.Lock()
+	s.network = nw.Name
+	s.mu.Unlock()
+
+	id, err := s.startContainer(ctx, sandbox.RoleServer, s.Plan.Server.Sysctls, nil)
+	if err != nil {
+		return fmt.Errorf("docker: echo server: %w", err)
+	}
+	srv := &serverAgent{ready: make(chan error, 1), done: make(chan struct{}), id: id}
+	s.mu.Lock()
+	s.server = srv
+	s.mu.Unlock()
+	go srv.read(s.engine.follow(s.logCtx, id, s.stderr))
+
+	select {
+	case err := <-srv.ready:
+		if err != nil {
+			return fmt.Errorf("docker: echo server: %w%s", err, s.stderr.suffix())
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(readyTimeout):
+		return fmt.Errorf("docker: echo server not listening after %s%s", readyTimeout, s.stderr.suffix())
+	}
+}
+
+// readyTimeout bounds the wait for a started echo server to listen.
+const readyTimeout = 30 * time.Second
+
+// startContainer creates and starts an agent's container on the sandbox's
+// network and returns its id.
+func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[string]string, ulimits []*container.Ulimit) (string, error) {
+	plan := *s.Plan
+	plan.Runtime = "docker"
+	req := sandbox.Request{Plan: &plan, Role: role, Setup: sandbox.SetupNone}
+	if role == sandbox.RoleClient {
+		req.Target = echoAlias
+	}
+	data, err := json.Marshal(&req)
+	if err != nil {
+		return "", err
+	}
+	nw := s.Network()
+	cr := testcontainers.ContainerRequest{
+		Image:          s.Image,
+		Name:           "portex-" + s.id + "-" + role,
+		Cmd:            []string{"agent"},
+		Env:            map[string]string{sandbox.RequestEnv: string(data)},
+		Labels:         s.labels(role),
+		Networks:       []string{nw},
+		NetworkAliases: map[string][]string{nw: aliases(role)},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.Sysctls = sysctls
+			hc.Ulimits = ulimits
+			// The agents need no privilege: the engine sets the
+			// sysctls and limits, the agents only read them back.
+			hc.CapDrop = []string{"ALL"}
+			hc.ReadonlyRootfs = true
+		},
+	}
+	c, err := s.engine.provider.CreateContainer(ctx, cr)
+	if err != nil {
+		return "", fmt.Errorf("create container: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		return "", fmt.Errorf("start container: %s", oneLine(err))
+	}
+	return c.GetContainerID(), nil
+}
+
+func aliases(role string) []string {
+	if role == sandbox.RoleServer {
+		return []string{echoAlias}
+	}
+	return nil
+}
+
+// clientSettings are the client container's sysctls and ulimits: the port
+// range first, then the plan's other sysctls, which win, as in the netns
+// runtime.
+func clientSettings(p *loadgen.Plan) (map[string]string, []*container.Ulimit) {
+	sysctls := make(map[string]string)
+	if !p.Sandbox.PortRange.IsZero() {
+		sysctls["net.ipv4.ip_local_port_range"] = p.Sandbox.PortRange.String()
+	}
+	maps.Copy(sysctls, p.Sandbox.Sysctls)
+	var ulimits []*container.Ulimit
+	if n := int64(p.Sandbox.Nofile); n > 0 {
+		ulimits = []*container.Ulimit{{Name: "nofile", Soft: n, Hard: n}}
+	}
+	return sysctls, ulimits
+}
+
+// Run starts the client agent, streams its events to onEvent (if set) as
+// they arrive and returns its result, with the echo server's counters. When
+// ctx ends the agent is sent SIGTERM and its partial result is returned with
+// Stopped "interrupted". A failure of the containers themselves wraps
+// sandbox.ErrRuntime; a result may come with it. Run once per sandbox.
+func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+	s.mu.Lock()
+	srv := s.server
+	s.mu.Unlock()
+	if srv == nil {
+		return nil, fmt.Errorf("%w: docker: sandbox not started", sandbox.ErrRuntime)
+	}
+	sysctls, ulimits := clientSettings(s.Plan)
+	id, err := s.startContainer(ctx, sandbox.RoleClient, sysctls, ulimits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: docker: client: %v", sandbox.ErrRuntime, err)
+	}
+
+	grace := s.StopGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	stopped := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watch(ctx, id, grace, stopped)
+	}()
+
+	stdout := s.engine.follow(s.logCtx, id, s.stderr)
+	res, agentErr := sandbox.Collect(stdout, onEvent)
+	io.Copy(io.Discard, stdout)
+	status, waitErr := s.engine.wait(id)
+	close(stopped)
+	<-watched
+
+	counts, srvErr := s.stopServer(srv, grace)
+	if res != nil {
+		res.Runtime = "docker"
+		if res.Server == nil {
+			res.Server = counts
+			sandbox.AlignServer(res.TimeSeries, res.StartedAt, srv.series)
+		}
+		if ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
+			res.Stopped = loadgen.StoppedInterrupted
+		}
+	}
+	switch {
+	case res != nil && res.Error != "":
+		return res, fmt.Errorf("%w: %s", sandbox.ErrRuntime, res.Error)
+	case res != nil && waitErr != nil:
+		return res, fmt.Errorf("%w: docker: client container: %v", sandbox.ErrRuntime, waitErr)
+	case res != nil && status != 0:
+		return res, fmt.Errorf("%w: docker: the client agent exited with status %d%s", sandbox.ErrRuntime, status, s.stderr.suffix())
+	case res != nil && srvErr != nil:
+		return res, fmt.Errorf("%w: docker: %v", sandbox.ErrRuntime, srvErr)
+	case res != nil:
+		return res, nil
+	case agentErr != nil:
+		return nil, fmt.Errorf("%w: docker: agent: %v", sandbox.ErrRuntime, agentErr)
+	default:
+		return nil, fmt.Errorf("%w: docker: the client agent ended without a result (exit status %d)%s", sandbox.ErrRuntime, status, s.stderr.suffix())
+	}
+}
+
+// watch stops the client container when ctx ends, or when the run overstays
+// its plan's duration: SIGTERM first, so the agent reports, then SIGKILL
+// after grace.
+func (s *Sandbox) watch(ctx context.Context, id string, grace time.Duration, stopped <-chan struct{}) {
+	// The agent ends the run itself at the plan's duration; the slack
+	// covers its start and its report.
+	overstay := time.NewTimer(s.Plan.Duration + grace + 30*time.Second)
+	defer overstay.Stop()
+	select {
+	case <-stopped:
+		return
+	case <-ctx.Done():
+	case <-overstay.C:
+	}
+	s.engine.signal(id, "SIGTERM")
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.engine.signal(id, "SIGKILL")
+	}
+}
+
+// stopServer asks the echo server to finish and returns its counters.
+func (s *Sandbox) stopServer(srv *serverAgent, grace time.Duration) (*loadgen.ServerCounts, error) {
+	s.engine.signal(srv.id, "SIGTERM")
+	select {
+	case <-srv.done:
+	case <-time.After(grace):
+		s.engine.signal(srv.id, "SIGKILL")
+		<-srv.done
+	}
+	return srv.counts, srv.err
+}
+
+// Close removes the sandbox's containers (killing them if they still run)
+// and its network, and returns when they are gone. It finds them by their
+// LabelRun, so that a container whose creation was interrupted goes too.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.started
+	srv := s.server
+	s.mu.Unlock()
+	defer s.logCancel()
+	if !started {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := s.engine.remove(ctx, LabelRun+"="+s.id, false)
+	s.logCancel()
+	if srv != nil {
+		<-srv.done
+	}
+	if err != nil {
+		return fmt.Errorf("docker: remove run %s: %w; 'portex docker prune' removes leftovers", s.id, err)
+	}
+	return nil
+}
+
+// serverAgent follows the echo server's messages.
+type serverAgent struct {
+	id     string
+	ready  chan error    // one value: nil once it listens, or why not
+	done   chan struct{} // closed at the end of its stream; counts and err are set then
+	counts *loadgen.ServerCounts
+	series []sandbox.TimedStates
+	err    error
+}
+
+func (a *serverAgent) read(stdout io.ReadCloser) {
+	defer close(a.done)
+	defer stdout.Close()
+	isReady := false
+	notReady := func(err error) {
+		if !isReady {
+			isReady = true
+			a.ready <- err
+		}
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var m sandbox.Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue
+		}
+		switch m.Type {
+		case sandbox.MsgReady:
+			notReady(nil)
+		case sandbox.MsgServer:
+			a.counts, a.series = m.Server, m.Series
+		case sandbox.MsgError:
+			a.err = errors.New("echo server: " + m.Error)
+			notReady(a.err)
+		}
+	}
+	notReady(errors.New("the echo server ended before it listened"))
+}
+
+// follow streams a container's logs from its start until it stops: stdout
+// through the returned reader, stderr to stderr.
+func (e *Engine) follow(ctx context.Context, id string, stderr io.Writer) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		rc, err := e.client().ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+		if err != nil {
+			pw.CloseWithError(fmt.Errorf("docker: logs: %w", err))
+			return
+		}
+		defer rc.Close()
+		_, err = stdcopy.StdCopy(pw, stderr, rc)
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// wait returns the container's exit status once it has stopped.
+func (e *Engine) wait(id string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := e.client().ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case r := <-w.Result:
+		if r.Error != nil && r.Error.Message != "" {
+			return r.StatusCode, errors.New(r.Error.Message)
+		}
+		return r.StatusCode, nil
+	case err := <-w.Error:
+		return -1, err
+	}
+}
+
+// signal sends a signal to a container; a container that is gone already
+// is no error worth reporting.
+func (e *Engine) signal(id, sig string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.client().ContainerKill(ctx, id, client.ContainerKillOptions{Signal: sig})
+}
+
+// tailBuffer passes writes on and keeps the last max bytes for error
+// messages.
+type tailBuffer struct {
+	mu  sync.Mutex // guards buf
+	max int
+	buf []byte
+	w   io.Writer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	if t.w != nil {
+		t.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
