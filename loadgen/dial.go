@@ -9,19 +9,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The engine dials with its own non-blocking sockets on Go's poller instead
-// of net.Dialer, for two reasons:
+// The engine dials with its own non-blocking sockets instead of net.Dialer,
+// for two reasons:
 //
 //   - net.Dialer retries a connect() that failed with EADDRNOTAVAIL up to
 //     twice, silently (see spuriousENOTAVAIL in net/tcpsock_posix.go). Port
 //     exhaustion is exactly what portex measures, so every connect() the
 //     kernel refuses must count once, with its own timing.
-//   - It skips the resolver, the address lists and the per-dial allocations
-//     net.Dial carries, which matters when churning tens of thousands of
-//     connections a second.
+//   - It skips the resolver, the address lists, the poller registration and
+//     the per-dial allocations net.Dial carries, which matters when churning
+//     tens of thousands of connections a second.
 //
-// A connected socket is an *os.File: pollable (reads, writes and deadlines
-// park on the runtime's netpoller) and closed by its finalizer if lost.
+// Over a veth pair or loopback the handshake usually completes inside the
+// connect() call itself (the SYN-ACK is processed when the socket lock is
+// released), so a second connect() that answers EISCONN finishes most dials
+// with no wait at all. Only a dial still in progress, or a connection that
+// exchanges messages, is handed to Go's netpoller as an *os.File.
 
 // dialOp names the step of a dial that failed.
 type dialOp string
@@ -55,46 +58,98 @@ func (e *dialError) Unwrap() error { return e.Err }
 // neither a success nor a failure.
 var errCanceled = context.Canceled
 
+// conn is a connected socket: a bare descriptor while nothing needs to wait
+// on it (a held or churned connection costs no more than that), and an
+// *os.File on the netpoller once something does.
+type conn struct {
+	fd int
+	f  *os.File
+}
+
+// file returns the connection on the netpoller, wrapping it on first use.
+func (c *conn) file() *os.File {
+	if c.f == nil {
+		c.f = os.NewFile(uintptr(c.fd), "tcp")
+	}
+	return c.f
+}
+
+// close closes with FIN.
+func (c *conn) close() error {
+	if c.f != nil {
+		return c.f.Close()
+	}
+	return unix.Close(c.fd)
+}
+
+// reset closes with SO_LINGER {1, 0}: the kernel sends RST and the socket
+// skips TIME_WAIT.
+func (c *conn) reset() error {
+	err := unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	if cerr := c.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // dial connects a new TCP socket as spec says. It returns exactly one kernel
 // verdict: the connected socket or the errno of the one connect() made.
-func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (*os.File, error) {
+func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (conn, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, &dialError{opSocket, err}
+		return conn{}, &dialError{opSocket, err}
 	}
 	if spec.src != nil {
 		if spec.noPort {
 			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
 				unix.Close(fd)
-				return nil, &dialError{opBind, err}
+				return conn{}, &dialError{opBind, err}
 			}
 		}
 		if err := unix.Bind(fd, spec.src); err != nil {
 			unix.Close(fd)
-			return nil, &dialError{opBind, err}
+			return conn{}, &dialError{opBind, err}
 		}
 	}
 	switch err := unix.Connect(fd, &spec.dst); err {
 	case nil:
-		return os.NewFile(uintptr(fd), "tcp"), nil
+		return conn{fd: fd}, nil
 	case unix.EINPROGRESS, unix.EINTR:
 	default:
 		unix.Close(fd)
-		return nil, &dialError{opConnect, err}
+		return conn{}, &dialError{opConnect, err}
 	}
+	// Done already? connect() again answers without blocking: EISCONN
+	// when established, EALREADY while the handshake goes on, or the
+	// handshake's own error (the kernel hands it over once).
+	switch err := unix.Connect(fd, &spec.dst); err {
+	case unix.EISCONN, nil:
+		return conn{fd: fd}, nil
+	case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
+	default:
+		unix.Close(fd)
+		return conn{}, &dialError{opConnect, err}
+	}
+	return waitConnected(ctx, fd, timeout)
+}
 
+// waitConnected parks on the netpoller until the handshake of fd ends.
+func waitConnected(ctx context.Context, fd int, timeout time.Duration) (conn, error) {
 	// os.NewFile sees a non-blocking descriptor and registers it with the
 	// netpoller; its edge-triggered registration reports writability even
 	// if the handshake finished before this point.
-	f := os.NewFile(uintptr(fd), "tcp")
+	c := conn{fd: fd}
+	f := c.file()
+	fail := func(err error) (conn, error) {
+		f.Close()
+		return conn{}, err
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
-		f.Close()
-		return nil, &dialError{opConnect, err}
+		return fail(&dialError{opConnect, err})
 	}
 	if err := f.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		f.Close()
-		return nil, &dialError{opConnect, err}
+		return fail(&dialError{opConnect, err})
 	}
 	stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Unix(1, 0)) })
 	var soErr error
@@ -116,33 +171,14 @@ func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (*os.File,
 	canceled := !stop() && ctx.Err() != nil
 	switch {
 	case soErr != nil:
-		f.Close()
-		return nil, &dialError{opConnect, soErr}
+		return fail(&dialError{opConnect, soErr})
 	case werr != nil && canceled:
-		f.Close()
-		return nil, errCanceled
+		return fail(errCanceled)
 	case werr != nil:
-		f.Close()
-		return nil, &dialError{opConnect, werr} // os.ErrDeadlineExceeded: ETIMEDOUT
+		return fail(&dialError{opConnect, werr}) // os.ErrDeadlineExceeded: ETIMEDOUT
 	}
 	if err := f.SetWriteDeadline(time.Time{}); err != nil {
-		f.Close()
-		return nil, &dialError{opConnect, err}
+		return fail(&dialError{opConnect, err})
 	}
-	return f, nil
-}
-
-// closeReset closes f with SO_LINGER {1, 0}: the kernel sends RST and the
-// socket skips TIME_WAIT.
-func closeReset(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err == nil {
-		rc.Control(func(fd uintptr) {
-			err = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-		})
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return c, nil
 }

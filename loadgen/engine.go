@@ -124,6 +124,18 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 		if p.Duration > 0 {
 			pr.ctx, pr.cancel = context.WithDeadline(e.sched, pr.begin.Add(p.Duration))
 		}
+		// The pool lasts until its window ends, even when every worker
+		// has parked its connection. A pool that ends before the run
+		// closes what it held forever; at the end of the run, the engine
+		// does, after the last dial.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-pr.ctx.Done()
+			if e.sched.Err() == nil {
+				pr.closeParked()
+			}
+		}()
 		if p.Close == CloseKeep {
 			pr.keep = newKeepPool(p.PoolSize)
 		}
@@ -205,6 +217,7 @@ func (e *engine) run(ctx context.Context) *Result {
 	defer grace.Stop()
 	<-allDone
 	for _, pr := range e.pools {
+		pr.closeParked()
 		if pr.keep != nil {
 			e.closed(pr.keep.drain())
 		}

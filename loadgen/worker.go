@@ -8,7 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/netip"
-	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +35,9 @@ type poolRun struct {
 	refused  []atomic.Bool
 	nRefused atomic.Int64
 
+	parkMu sync.Mutex // guards parked
+	parked []conn     // connections held forever
+
 	inFlight atomic.Int64 // open model: arrivals taken and not yet done
 	dropped  atomic.Int64 // open model: arrivals that found no free slot
 }
@@ -51,9 +54,9 @@ type worker struct {
 	spec []dialSpec // every (source, destination) the pool dials, in turn
 	next int
 
-	okBefore int64      // dials that succeeded having started before exhaustion
-	leaked   []*os.File // connections never closed, until the run ends
-	out, in  []byte     // payload sent and the echo read back
+	okBefore int64  // dials that succeeded having started before exhaustion
+	leaked   []conn // connections never closed, until the run ends
+	out, in  []byte // payload sent and the echo read back
 }
 
 func newWorker(pr *poolRun, id int) *worker {
@@ -77,18 +80,23 @@ func newWorker(pr *poolRun, id int) *worker {
 	return w
 }
 
-// closedLoop runs connections back to back until the pool stops.
+// closedLoop runs connections back to back until the pool stops, or until
+// a connection is held forever: then the worker is done, and its goroutine
+// with it.
 func (w *worker) closedLoop() {
 	defer w.finish()
 	if !sleepUntil(w.pr.ctx, w.pr.begin) {
 		return
 	}
 	for w.pr.ctx.Err() == nil {
-		w.connection(time.Now())
+		if w.connection(time.Now()) == parked {
+			return
+		}
 	}
 }
 
-// openSlot takes arrivals until the pool stops.
+// openSlot takes arrivals until the pool stops. A connection held forever
+// keeps its slot taken (in inFlight) after the goroutine is gone.
 func (w *worker) openSlot() {
 	defer w.finish()
 	for {
@@ -96,7 +104,9 @@ func (w *worker) openSlot() {
 		case <-w.pr.ctx.Done():
 			return
 		case intended := <-w.pr.slots:
-			w.connection(intended)
+			if w.connection(intended) == parked {
+				return
+			}
 			w.pr.inFlight.Add(-1)
 		}
 	}
@@ -104,76 +114,90 @@ func (w *worker) openSlot() {
 
 // finish closes what the worker still holds and hands in its last samples.
 func (w *worker) finish() {
+	w.rec.flush()
 	w.e.quiesce.Done()
 	if w.e.sched.Err() != nil {
 		w.e.quiesce.Wait()
 	}
-	for _, f := range w.leaked {
-		closeReset(f)
+	for _, c := range w.leaked {
+		c.reset()
 	}
 	w.e.closed(int64(len(w.leaked)))
 	w.leaked = nil
-	w.rec.flush()
 }
+
+// outcome is how a connection's life ended for its worker.
+type outcome int
+
+const (
+	done   outcome = iota // closed (or failed): the worker goes on
+	parked                // held forever by the pool: the worker is done
+)
 
 // connection is one connection's life. Latency counts from intended, the
 // moment the connection was due, so a late start shows in the figures.
-func (w *worker) connection(intended time.Time) {
-	var f *os.File
+func (w *worker) connection(intended time.Time) outcome {
+	var c conn
+	fresh := true
 	if w.pr.keep != nil {
 		var ok bool
-		if f, ok = w.pr.keep.acquire(w.pr.ctx); !ok {
-			return
+		if c, fresh, ok = w.pr.keep.acquire(w.pr.ctx); !ok {
+			return done
 		}
 	}
-	if f == nil {
+	if fresh {
 		var ok bool
-		if f, ok = w.dial(intended); !ok {
+		if c, ok = w.dial(intended); !ok {
 			if w.pr.keep != nil {
 				w.pr.keep.lost()
 			}
-			return
+			return done
 		}
 	}
-	if err := w.exchange(f); err != nil {
+	if err := w.exchange(&c); err != nil {
 		w.fail(Classify(err))
-		w.drop(f)
-		return
+		w.drop(c)
+		return done
+	}
+	if w.p.Hold.Forever() && w.p.Close != CloseKeep {
+		w.pr.park(c)
+		return parked
 	}
 	if !w.hold() {
 		if w.e.sched.Err() != nil {
 			// The run is over: close with the others, after the last
 			// dial (see engine.quiesce).
-			w.leaked = append(w.leaked, f)
-			return
+			w.leaked = append(w.leaked, c)
+			return done
 		}
 		// The pool is over: leave no TIME_WAIT behind.
-		w.drop(f)
-		return
+		w.drop(c)
+		return done
 	}
-	w.close(f)
+	w.close(c)
+	return done
 }
 
 // dial opens a connection and records the verdict.
-func (w *worker) dial(intended time.Time) (*os.File, bool) {
+func (w *worker) dial(intended time.Time) (conn, bool) {
 	e := w.e
 	si := w.next
 	spec := &w.spec[si]
 	w.next = (si + 1) % len(w.spec)
 
 	t0 := time.Now()
-	f, err := dial(e.hard, spec, w.p.ConnectTimeout)
+	c, err := dial(e.hard, spec, w.p.ConnectTimeout)
 	if errors.Is(err, errCanceled) {
-		return nil, false
+		return conn{}, false
 	}
 	w.c.attempted.Add(1)
 	if err != nil {
 		w.c.failed.Add(1)
-		c := Classify(err)
-		w.c.fails[c].Add(1)
-		e.failed(c, w.p.Name, e.since(time.Now()), c.Exhausts() && w.pr.refuse(si))
+		cl := Classify(err)
+		w.c.fails[cl].Add(1)
+		e.failed(cl, w.p.Name, e.since(time.Now()), cl.Exhausts() && w.pr.refuse(si))
 		w.pause()
-		return nil, false
+		return conn{}, false
 	}
 	w.pr.accept(si)
 	w.c.ok.Add(1)
@@ -184,7 +208,7 @@ func (w *worker) dial(intended time.Time) (*os.File, bool) {
 	}
 	w.rec.record(kindConnect, time.Since(intended))
 	e.opened()
-	return f, true
+	return c, true
 }
 
 // fail records a failure after the dial: of the exchange or the close.
@@ -209,6 +233,25 @@ func (pr *poolRun) accept(i int) {
 	}
 }
 
+// park keeps a connection held forever, with no goroutine of its own: a
+// descriptor in a list, closed when the pool or the run ends.
+func (pr *poolRun) park(c conn) {
+	pr.parkMu.Lock()
+	defer pr.parkMu.Unlock()
+	pr.parked = append(pr.parked, c)
+}
+
+// closeParked closes the pool's parked connections.
+func (pr *poolRun) closeParked() {
+	pr.parkMu.Lock()
+	defer pr.parkMu.Unlock()
+	for _, c := range pr.parked {
+		c.reset()
+	}
+	pr.e.closed(int64(len(pr.parked)))
+	pr.parked = nil
+}
+
 // pause waits a little after a failed dial, so that a refusing kernel is
 // probed, not hammered. Open-model slots do not pause: arrivals pace them.
 func (w *worker) pause() {
@@ -219,7 +262,11 @@ func (w *worker) pause() {
 }
 
 // exchange sends the pool's messages and checks each echo.
-func (w *worker) exchange(f *os.File) error {
+func (w *worker) exchange(c *conn) error {
+	if w.p.Messages == 0 {
+		return nil
+	}
+	f := c.file()
 	for i := 0; i < w.p.Messages; i++ {
 		if i > 0 && w.p.Interval > 0 && !sleepFor(w.pr.ctx, w.p.Interval) {
 			return nil
@@ -253,34 +300,35 @@ func (w *worker) hold() bool {
 }
 
 // close ends the connection the way the pool says.
-func (w *worker) close(f *os.File) {
+func (w *worker) close(c conn) {
 	switch {
 	case w.p.Close == CloseKeep:
-		w.pr.keep.release(f)
+		w.pr.keep.release(c)
 		return
 	case w.p.Close == CloseLeak || (w.p.Leak > 0 && w.rng.Float64() < w.p.Leak):
-		w.leaked = append(w.leaked, f)
+		w.leaked = append(w.leaked, c)
 		return
 	case w.p.Close == CloseReset:
-		closeReset(f)
+		c.reset()
 	case w.p.Close == CloseServer:
 		// The server closes first; wait for its FIN so that TIME_WAIT
 		// lands on the server, as it does in production.
+		f := c.file()
 		f.SetReadDeadline(time.Now().Add(ioTimeout))
 		var b [1]byte
 		if _, err := f.Read(b[:]); !errors.Is(err, io.EOF) {
 			w.fail(Classify(err))
 		}
-		f.Close()
+		c.close()
 	default:
-		f.Close()
+		c.close()
 	}
 	w.e.closed(1)
 }
 
 // drop closes a connection that broke or outlived its pool, with RST.
-func (w *worker) drop(f *os.File) {
-	closeReset(f)
+func (w *worker) drop(c conn) {
+	c.reset()
 	w.e.closed(1)
 	if w.pr.keep != nil {
 		w.pr.keep.lost()
@@ -308,33 +356,33 @@ func sleepUntil(ctx context.Context, t time.Time) bool { return sleepFor(ctx, ti
 // keepPool is a keep-alive pool: at most size connections, shared by the
 // pool's workers, each used by one worker at a time.
 type keepPool struct {
-	idle chan *os.File
+	idle chan conn
 	sem  chan struct{} // a token per connection open or being dialed
 }
 
 func newKeepPool(size int) *keepPool {
-	return &keepPool{idle: make(chan *os.File, size), sem: make(chan struct{}, size)}
+	return &keepPool{idle: make(chan conn, size), sem: make(chan struct{}, size)}
 }
 
-// acquire returns an idle connection, or nil with true when the caller may
-// dial a new one, or false when ctx ended while waiting.
-func (k *keepPool) acquire(ctx context.Context) (*os.File, bool) {
+// acquire returns an idle connection, or fresh when the caller may dial a
+// new one; ok is false when ctx ended while waiting.
+func (k *keepPool) acquire(ctx context.Context) (c conn, fresh, ok bool) {
 	select {
-	case f := <-k.idle:
-		return f, true
+	case c := <-k.idle:
+		return c, false, true
 	default:
 	}
 	select {
-	case f := <-k.idle:
-		return f, true
+	case c := <-k.idle:
+		return c, false, true
 	case k.sem <- struct{}{}:
-		return nil, true
+		return conn{}, true, true
 	case <-ctx.Done():
-		return nil, false
+		return conn{}, false, false
 	}
 }
 
-func (k *keepPool) release(f *os.File) { k.idle <- f }
+func (k *keepPool) release(c conn) { k.idle <- c }
 
 // lost gives back the token of a connection that is gone.
 func (k *keepPool) lost() { <-k.sem }
@@ -344,8 +392,8 @@ func (k *keepPool) drain() int64 {
 	var n int64
 	for {
 		select {
-		case f := <-k.idle:
-			closeReset(f)
+		case c := <-k.idle:
+			c.reset()
 			n++
 		default:
 			return n
