@@ -43,6 +43,10 @@ type Request struct {
 	// HostNetns identifies the caller's network namespace; an agent that
 	// finds itself there refuses to write any sysctl.
 	HostNetns string `json:"host_netns,omitempty"`
+	// Exec, if set, runs this command in the client's namespace instead of
+	// the plan's load, with $PORTEX_TARGET and $PORTEX_PORT naming the echo
+	// server: how benchmarks run other tools in the very same sandbox.
+	Exec []string `json:"exec,omitempty"`
 }
 
 // RequestEnv names the environment variable that may carry the request
@@ -196,6 +200,7 @@ func sampleUntil(ctx context.Context, interval time.Duration) <-chan []TimedStat
 
 // runClient builds the sandbox (SetupNetns), runs the load and reports.
 func runClient(ctx context.Context, req *Request, out *encoder) error {
+	outMsg := out
 	p := req.Plan
 	res := &loadgen.Result{Variant: p.Variant, Runtime: p.Runtime}
 	var srv *serverProc
@@ -233,6 +238,19 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		}
 	}
 	res.Sysctls = readSysctls(p.Sandbox.Sysctls)
+	if len(req.Exec) > 0 {
+		if err := setNofile(p.Sandbox.Nofile); err != nil {
+			return fail(err)
+		}
+		out, err := execIn(ctx, req.Exec, target, p.Server.Listeners[0].Port)
+		if srv != nil {
+			srv.stop()
+		}
+		if err != nil {
+			return err
+		}
+		return outMsg.send(Message{Type: MsgExec, Output: out})
+	}
 	lo, hi := portRange(res.Sysctls["net.ipv4.ip_local_port_range"])
 	sampler, err := loadgen.NewSocketSampler(lo, hi)
 	if err != nil {
@@ -453,4 +471,19 @@ func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
 		<-s.exited
 	}
 	return s.counts, s.series, s.err
+}
+
+// execIn runs argv against the echo server and returns its output.
+func execIn(ctx context.Context, argv []string, target netip.Addr, port int) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "PORTEX_TARGET="+target.String(), fmt.Sprintf("PORTEX_PORT=%d", port))
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("exec %s: %v: %s", argv[0], err, ee.Stderr)
+		}
+		return "", fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	return string(out), nil
 }

@@ -41,11 +41,33 @@ type Netns struct {
 // and its partial result is returned with Stopped "interrupted". A failure
 // of the sandbox itself wraps ErrRuntime; a result may come with it.
 func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+	return n.run(ctx, p, nil, onEvent)
+}
+
+// Exec runs argv in the client's namespace of a sandbox built for p, with
+// the echo server up and $PORTEX_TARGET, $PORTEX_PORT naming it, and
+// returns what it printed. Benchmarks use it to measure other tools in the
+// same conditions as portex.
+func (n *Netns) Exec(ctx context.Context, p *loadgen.Plan, argv []string) (string, error) {
+	var out string
+	var got bool
+	_, err := n.run(ctx, p, argv, nil, func(m Message) {
+		if m.Type == MsgExec {
+			out, got = m.Output, true
+		}
+	})
+	if err == nil && !got {
+		err = fmt.Errorf("%w: exec %s: no output", ErrRuntime, argv[0])
+	}
+	return out, err
+}
+
+func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent func(loadgen.Event), onMsg ...func(Message)) (*loadgen.Result, error) {
 	host, err := netnsID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
 	}
-	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host})
+	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host, Exec: argv})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +113,11 @@ func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.E
 		}
 	}()
 
-	res, agentErr := Collect(stdout, onEvent)
+	var tap func(Message)
+	if len(onMsg) > 0 {
+		tap = onMsg[0]
+	}
+	res, agentErr := collect(stdout, onEvent, tap)
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
 
@@ -110,6 +136,8 @@ func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.E
 		return res, nil
 	case agentErr != nil:
 		return nil, fmt.Errorf("%w: agent: %v", ErrRuntime, agentErr)
+	case len(argv) > 0 && waitErr == nil:
+		return nil, nil
 	default:
 		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.suffix())
 	}

@@ -26,6 +26,7 @@ const (
 	MsgReady  = "ready"  // the echo server listens
 	MsgServer = "server" // Server: the echo server's counters, at its end
 	MsgError  = "error"  // Error: the agent could not run the plan
+	MsgExec   = "exec"   // Output: what Request.Exec printed
 )
 
 // Message is one line of the agent protocol.
@@ -37,6 +38,8 @@ type Message struct {
 	// Series is the server namespace's socket states over time (MsgServer).
 	Series []TimedStates `json:"series,omitempty"`
 	Error  string        `json:"error,omitempty"`
+	// Output is what Request.Exec printed (MsgExec).
+	Output string `json:"output,omitempty"`
 }
 
 // maxLine bounds one protocol line; a result with histograms stays far below.
@@ -93,6 +96,11 @@ func (d *decoder) next() (Message, error) {
 // result made of what the events told: the last progress totals, the peak
 // of open connections, the notable events; its Stopped is "error".
 func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+	return collect(r, onEvent, nil)
+}
+
+// collect is Collect that also shows every message to tap, if set.
+func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*loadgen.Result, error) {
 	var res *loadgen.Result
 	var agentErr error
 	var partial partialResult
@@ -107,6 +115,9 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 				res = partial.result()
 			}
 			return res, agentErr
+		}
+		if tap != nil {
+			tap(m)
 		}
 		switch m.Type {
 		case MsgEvent:

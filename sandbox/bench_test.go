@@ -1,0 +1,95 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// Side-by-side benchmarks: portex and a peer measured in the same sandbox
+// (fresh namespaces, the same echo server), alternating, median of three.
+// Run them on a quiet machine:
+//
+//	go test ./sandbox -run '^$' -bench . -benchtime 1x
+
+func churnPlan(workers int, d time.Duration) *loadgen.Plan {
+	return &loadgen.Plan{
+		Scenario: "bench-churn", Variant: "default", Runtime: "netns", Duration: d,
+		Sandbox: loadgen.Sandbox{PortRange: loadgen.PortRange{Lo: 10000, Hi: 60999}, Nofile: 16384},
+		Server:  loadgen.ServerPlan{Listeners: []loadgen.Listener{{Port: 7000}}},
+		Pools: []loadgen.Pool{{Name: "churn", Workers: workers, Hold: loadgen.Hold{Kind: loadgen.HoldFixed},
+			Close: loadgen.CloseReset, ConnectTimeout: 5 * time.Second, Ports: []int{7000}}},
+		Stop: loadgen.Stop{On: loadgen.StopNever},
+	}
+}
+
+// buildC compiles a peer from testdata/bench.
+func buildC(b *testing.B, name string) string {
+	b.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		b.Skip("gcc is needed to build the C peer")
+	}
+	bin := filepath.Join(b.TempDir(), name)
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join("testdata", "bench", name+".c")).CombinedOutput(); err != nil {
+		b.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// rate is connections a second over a run's time series.
+func rate(r *loadgen.Result) float64 {
+	if r.TimeSeries == nil || len(r.TimeSeries.Points) == 0 {
+		return 0
+	}
+	pts := r.TimeSeries.Points
+	return float64(r.Dials.OK) / pts[len(pts)-1].T
+}
+
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+// BenchmarkChurnVsC: connect + RST close, new connections a second, portex
+// against a plain C loop (target: at least 80%).
+func BenchmarkChurnVsC(b *testing.B) {
+	bin := buildC(b, "churn")
+	rt := &Netns{Stderr: os.Stderr}
+	const secs = 2
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			var ours, theirs []float64
+			for range 3 {
+				out, err := rt.Exec(context.Background(), churnPlan(1, time.Second), []string{bin, fmt.Sprint(secs)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var n, failed int64
+				var t float64
+				if _, err := fmt.Sscan(out, &n, &t, &failed); err != nil || failed > 0 {
+					b.Fatalf("C peer printed %q (%v)", out, err)
+				}
+				theirs = append(theirs, float64(n)/t)
+				res, err := rt.Run(context.Background(), churnPlan(workers, secs*time.Second), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Dials.Failed > 0 {
+					b.Fatalf("portex churn failed %d dials: %v", res.Dials.Failed, res.Failures)
+				}
+				ours = append(ours, rate(res))
+			}
+			p, c := median(ours), median(theirs)
+			b.ReportMetric(p, "portex-conn/s")
+			b.ReportMetric(c, "c-conn/s")
+			b.ReportMetric(p/c, "ratio")
+		})
+	}
+}
