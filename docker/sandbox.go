@@ -261,6 +261,9 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadge
 		if res.Server == nil {
 			res.Server = counts
 			sandbox.AlignServer(res.TimeSeries, res.StartedAt, srv.series)
+			if res.Resources != nil {
+				res.Resources.Server = srv.cost
+			}
 		}
 		if ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
 			res.Stopped = loadgen.StoppedInterrupted
@@ -355,6 +358,7 @@ type serverAgent struct {
 	done   chan struct{} // closed at the end of its stream; counts and err are set then
 	counts *loadgen.ServerCounts
 	series []sandbox.TimedStates
+	cost   *loadgen.ProcessResources
 	err    error
 }
 
@@ -379,7 +383,7 @@ func (a *serverAgent) read(stdout io.ReadCloser) {
 		case sandbox.MsgReady:
 			notReady(nil)
 		case sandbox.MsgServer:
-			a.counts, a.series = m.Server, m.Series
+			a.counts, a.series, a.cost = m.Server, m.Series, m.Resources
 		case sandbox.MsgError:
 			a.err = errors.New("echo server: " + m.Error)
 			notReady(a.err)

@@ -96,6 +96,11 @@ type engine struct {
 
 	recovered atomic.Bool // a dial started after exhaustion succeeded
 
+	// Memory, for the cost of a held connection: RSS before the first
+	// dial, and at the sample with the most connections open.
+	rssBefore, rssAtPeak, openAtPeak int64
+	cpuBefore                        time.Duration
+
 	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
 	exhaustion *Exhaustion
 	events     []Event
@@ -112,11 +117,7 @@ func newEngine(p *Plan, opt Options) *engine {
 // known, since pools are scheduled against it.
 func (e *engine) startPools(wg *sync.WaitGroup) {
 	for _, p := range e.plan.Pools {
-		if p.Open() {
-			e.quiesce.Add(p.MaxInFlight)
-		} else {
-			e.quiesce.Add(p.Workers)
-		}
+		e.quiesce.Add(goroutines(&p))
 	}
 	for i := range e.plan.Pools {
 		p := &e.plan.Pools[i]
@@ -141,7 +142,10 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 		}
 		pr.refused = make([]atomic.Bool, max(p.Sources, 1)*len(p.Ports))
 		e.pools = append(e.pools, pr)
-		n, loop := p.Workers, (*worker).closedLoop
+		n, loop := goroutines(p), (*worker).closedLoop
+		if holdsForever(p) {
+			loop = (*worker).holdLoop
+		}
 		if p.Open() {
 			pr.slots = make(chan time.Time, p.MaxInFlight)
 			n, loop = p.MaxInFlight, (*worker).openSlot
@@ -161,6 +165,27 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 			}()
 		}
 	}
+}
+
+// maxHolders bounds the goroutines that open a closed-model pool's
+// connections when each is held forever (see worker.holdLoop).
+const maxHolders = 128
+
+// holdsForever reports whether each of the pool's workers holds one
+// connection forever: then a few goroutines open them all.
+func holdsForever(p *Pool) bool {
+	return !p.Open() && p.Hold.Forever() && p.Close != CloseKeep
+}
+
+// goroutines is how many goroutines run the pool.
+func goroutines(p *Pool) int {
+	switch {
+	case p.Open():
+		return p.MaxInFlight
+	case holdsForever(p):
+		return min(p.Workers, maxHolders)
+	}
+	return p.Workers
 }
 
 // schedule offers the open model's arrivals to free slots at their due
@@ -194,6 +219,7 @@ func (e *engine) run(ctx context.Context) *Result {
 	defer stopSched(nil)
 	e.sched, e.stopSched, e.hard = sched, stopSched, hard
 
+	e.rssBefore, e.cpuBefore = RSS(), CPUTime()
 	e.start = time.Now()
 	deadline := time.AfterFunc(e.plan.Duration, func() { stopSched(errDurationEnd) })
 	defer deadline.Stop()
@@ -233,6 +259,12 @@ func (e *engine) run(ctx context.Context) *Result {
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.TimeSeries = &e.series
+	res.Resources = &Resources{Client: &ProcessResources{
+		Processes:             1,
+		RSSPeakBytes:          PeakRSS(),
+		CPUSeconds:            (CPUTime() - e.cpuBefore).Seconds(),
+		RSSPerConnectionBytes: PerConnection(e.rssBefore, e.rssAtPeak, e.openAtPeak),
+	}}
 	return res
 }
 
@@ -351,6 +383,10 @@ func (e *engine) point(now time.Time, prev *totals) *Point {
 		Failed:    cur.failed - prev.failed,
 		Dropped:   cur.dropped - prev.dropped,
 		Open:      e.open.Load(),
+		RSSBytes:  RSS(),
+	}
+	if pt.Open > e.openAtPeak {
+		e.openAtPeak, e.rssAtPeak = pt.Open, pt.RSSBytes
 	}
 	for c := range cur.fails {
 		if n := cur.fails[c] - prev.fails[c]; n > 0 {

@@ -53,7 +53,8 @@ type Point struct {
 	Failed    int64            `json:"failed"`
 	Failures  map[string]int64 `json:"failures,omitempty"` // by class
 	Dropped   int64            `json:"dropped,omitempty"`
-	Open      int64            `json:"open"` // connections the client holds
+	Open      int64            `json:"open"`                // connections the client holds
+	RSSBytes  int64            `json:"rss_bytes,omitempty"` // the client process's resident memory
 	// Client and Server are the socket states of each side's namespace.
 	Client *SocketStates `json:"client,omitempty"`
 	Server *SocketStates `json:"server,omitempty"`

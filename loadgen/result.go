@@ -46,6 +46,8 @@ type Result struct {
 	Pools    []PoolResult  `json:"pools"`
 	Server   *ServerCounts `json:"server,omitempty"`
 	Events   []Event       `json:"events,omitempty"`
+	// Resources are the processes' costs: memory, CPU.
+	Resources *Resources `json:"resources,omitempty"`
 	// Expectations are the scenario's expectations, checked.
 	Expectations []Expectation `json:"expectations,omitempty"`
 	// Model is the capacity model's prediction for this run.

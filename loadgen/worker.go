@@ -39,6 +39,7 @@ type poolRun struct {
 	parked []conn     // connections held forever
 
 	inFlight atomic.Int64 // open model: arrivals taken and not yet done
+	started  atomic.Int64 // holdLoop: workers taken so far
 	dropped  atomic.Int64 // open model: arrivals that found no free slot
 }
 
@@ -91,6 +92,29 @@ func (w *worker) closedLoop() {
 	for w.pr.ctx.Err() == nil {
 		if w.connection(time.Now()) == parked {
 			return
+		}
+	}
+}
+
+// holdLoop runs workers that each hold one connection forever, one after
+// the other: a worker's life ends once its connection is parked, so a few
+// goroutines serve a pool of any size, and a held connection costs no
+// goroutine. A worker whose dial fails tries again (after the pause) before
+// the next worker starts, as a worker of its own would.
+func (w *worker) holdLoop() {
+	defer w.finish()
+	if !sleepUntil(w.pr.ctx, w.pr.begin) {
+		return
+	}
+	for id := w.pr.started.Add(1) - 1; id < int64(w.p.Workers); id = w.pr.started.Add(1) - 1 {
+		w.next = int(id % int64(len(w.spec)))
+		for {
+			if w.pr.ctx.Err() != nil {
+				return
+			}
+			if w.connection(time.Now()) == parked {
+				break
+			}
 		}
 	}
 }
@@ -159,7 +183,7 @@ func (w *worker) connection(intended time.Time) outcome {
 		w.drop(c)
 		return done
 	}
-	if w.p.Hold.Forever() && w.p.Close != CloseKeep {
+	if holdsForever(w.p) {
 		w.pr.park(c)
 		return parked
 	}

@@ -160,11 +160,38 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		return err
 	}
 	out.send(Message{Type: MsgReady})
-	series := sampleUntil(ctx, seriesInterval)
+	cost := newCostMeter()
+	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) })
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
-	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series})
+	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series, Resources: cost.result()})
+}
+
+// costMeter measures what a process costs, and what a held connection
+// costs it.
+type costMeter struct {
+	rssBefore, rssAtPeak, peak int64
+	cpuBefore                  time.Duration
+}
+
+func newCostMeter() *costMeter {
+	return &costMeter{rssBefore: loadgen.RSS(), cpuBefore: loadgen.CPUTime()}
+}
+
+func (m *costMeter) sample(open int64) {
+	if open > m.peak {
+		m.peak, m.rssAtPeak = open, loadgen.RSS()
+	}
+}
+
+func (m *costMeter) result() *loadgen.ProcessResources {
+	return &loadgen.ProcessResources{
+		Processes:             1,
+		RSSPeakBytes:          loadgen.PeakRSS(),
+		CPUSeconds:            (loadgen.CPUTime() - m.cpuBefore).Seconds(),
+		RSSPerConnectionBytes: loadgen.PerConnection(m.rssBefore, m.rssAtPeak, m.peak),
+	}
 }
 
 // seriesInterval is the time series' resolution on both sides.
@@ -172,7 +199,7 @@ const seriesInterval = 100 * time.Millisecond
 
 // sampleUntil samples the namespace's socket states every interval until
 // ctx ends, then delivers the samples.
-func sampleUntil(ctx context.Context, interval time.Duration) <-chan []TimedStates {
+func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-chan []TimedStates {
 	out := make(chan []TimedStates, 1)
 	go func() {
 		var samples []TimedStates
@@ -189,6 +216,7 @@ func sampleUntil(ctx context.Context, interval time.Duration) <-chan []TimedStat
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
+				also()
 				if st, err := s.Sample(); err == nil {
 					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st})
 				}
@@ -300,6 +328,9 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		}
 		res.Server = counts
 		AlignServer(res.TimeSeries, res.StartedAt, series)
+		if res.Resources != nil {
+			res.Resources.Server = srv.cost
+		}
 		srv = nil
 	}
 	return out.send(Message{Type: MsgResult, Result: res})
@@ -391,6 +422,7 @@ type serverProc struct {
 
 	counts *loadgen.ServerCounts
 	series []TimedStates
+	cost   *loadgen.ProcessResources
 	err    error
 }
 
@@ -451,7 +483,7 @@ func (s *serverProc) watch() {
 		}
 		switch m.Type {
 		case MsgServer:
-			s.counts, s.series = m.Server, m.Series
+			s.counts, s.series, s.cost = m.Server, m.Series, m.Resources
 		case MsgError:
 			s.err = errors.New("echo server: " + m.Error)
 		}

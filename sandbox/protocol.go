@@ -35,6 +35,8 @@ type Message struct {
 	Event  *loadgen.Event        `json:"event,omitempty"`
 	Result *loadgen.Result       `json:"result,omitempty"`
 	Server *loadgen.ServerCounts `json:"server,omitempty"`
+	// Resources are the echo server process's costs (MsgServer).
+	Resources *loadgen.ProcessResources `json:"resources,omitempty"`
 	// Series is the server namespace's socket states over time (MsgServer).
 	Series []TimedStates `json:"series,omitempty"`
 	Error  string        `json:"error,omitempty"`
