@@ -32,6 +32,11 @@ type Options struct {
 	// Grace is how long in-flight dials and exchanges may take to finish
 	// once the run stops scheduling new ones; 0 means one second.
 	Grace time.Duration
+	// BeforeClose, if set, is called once when the run has stopped and
+	// every worker has stopped dialing, before any held connection is
+	// closed: shards of one plan in several processes wait there for each
+	// other, so that no dial of one takes a port another just freed.
+	BeforeClose func()
 }
 
 // Why a run stopped; see Result.Stopped.
@@ -86,7 +91,8 @@ type engine struct {
 	// close what they hold only after every worker stopped dialing, so
 	// that no in-flight connect() picks up a port freed by the stop and
 	// the counts stay exact.
-	quiesce sync.WaitGroup
+	quiesce   sync.WaitGroup
+	closeOnce sync.Once // runs Options.BeforeClose
 
 	failures  atomic.Int64 // of every class, for Stop.AfterFailures
 	open      atomic.Int64
@@ -242,6 +248,7 @@ func (e *engine) run(ctx context.Context) *Result {
 	grace := time.AfterFunc(e.opt.Grace, cancelHard)
 	defer grace.Stop()
 	<-allDone
+	e.beforeClose()
 	for _, pr := range e.pools {
 		pr.closeParked()
 		if pr.keep != nil {
@@ -255,7 +262,10 @@ func (e *engine) run(ctx context.Context) *Result {
 	<-samplerFinished
 	e.agg.close()
 
-	res := e.result(context.Cause(sched), ctx.Err() != nil)
+	// The cause that stopped the scheduling decides; a cancellation that
+	// arrives while the run winds down does not make it "interrupted".
+	cause := context.Cause(sched)
+	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) && !errors.Is(cause, errDurationEnd))
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.TimeSeries = &e.series
@@ -264,8 +274,16 @@ func (e *engine) run(ctx context.Context) *Result {
 		RSSPeakBytes:          PeakRSS(),
 		CPUSeconds:            (CPUTime() - e.cpuBefore).Seconds(),
 		RSSPerConnectionBytes: PerConnection(e.rssBefore, e.rssAtPeak, e.openAtPeak),
+		Peak:                  e.openAtPeak,
 	}}
 	return res
+}
+
+// beforeClose calls Options.BeforeClose once; later callers wait for it.
+func (e *engine) beforeClose() {
+	if e.opt.BeforeClose != nil {
+		e.closeOnce.Do(e.opt.BeforeClose)
+	}
 }
 
 // since is the time from the start of the run.

@@ -40,6 +40,11 @@ type Sandbox struct {
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// Nofile is RLIMIT_NOFILE for the load; 0 keeps the inherited limit.
 	Nofile uint64 `json:"nofile,omitempty"`
+	// Processes shares the load (and the echo server) out over that many
+	// processes in the same namespaces, each with its own descriptor
+	// limit; 0 chooses: one, or as many as the connections need when the
+	// inherited limit cannot hold them.
+	Processes int `json:"processes,omitempty"`
 }
 
 // PortRange is an inclusive range of local ports.
@@ -233,6 +238,23 @@ func (h Hold) String() string {
 	default:
 		return h.Min.String()
 	}
+}
+
+// Connections is an upper bound of the connections the plan holds at once
+// (leaks aside): workers, in-flight arrivals, keep-alive pools.
+func (p *Plan) Connections() int {
+	n := 0
+	for _, pl := range p.Pools {
+		switch {
+		case pl.Close == CloseKeep:
+			n += pl.PoolSize
+		case pl.Open():
+			n += pl.MaxInFlight
+		default:
+			n += pl.Workers
+		}
+	}
+	return n
 }
 
 // MaxSources bounds the source addresses a pool can use.

@@ -23,7 +23,12 @@ type ProcessResources struct {
 	// before the first connection) / peak open connections: the user-space
 	// memory a held connection costs. Zero when nothing was held.
 	RSSPerConnectionBytes int64 `json:"rss_per_connection_bytes"`
+	// Peak is the most connections the processes held at once.
+	Peak int64 `json:"peak_connections"`
 }
+
+// PeakConnections is Peak, for weighting per-connection costs.
+func (r *ProcessResources) PeakConnections() int64 { return r.Peak }
 
 var pageSize = int64(os.Getpagesize())
 

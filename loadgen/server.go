@@ -30,6 +30,9 @@ type ServerConfig struct {
 	Loops int
 	// LingerReset makes the server close with RST (SO_LINGER {1, 0}).
 	LingerReset bool
+	// ReusePort sets SO_REUSEPORT, so that several server processes can
+	// share the ports (and the kernel spreads connections among them).
+	ReusePort bool
 }
 
 // Server is the bundled echo server: it echoes what it reads, closes when
@@ -58,7 +61,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{cfg: cfg}
 	for _, l := range cfg.Listeners {
-		fd, err := listenTCP(cfg.Addr, l.Port, cfg.Backlog)
+		fd, err := listenTCP(cfg.Addr, l.Port, cfg.Backlog, cfg.ReusePort)
 		if err != nil {
 			s.closeFDs()
 			return nil, err
@@ -86,7 +89,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
-func listenTCP(addr netip.Addr, port, backlog int) (int, error) {
+func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("echo server: socket: %w", err)
@@ -94,6 +97,12 @@ func listenTCP(addr netip.Addr, port, backlog int) (int, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("echo server: SO_REUSEADDR: %w", err)
+	}
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("echo server: SO_REUSEPORT: %w", err)
+		}
 	}
 	sa := &unix.SockaddrInet4{Port: port}
 	if addr.Is4() {

@@ -142,6 +142,7 @@ func (w *worker) finish() {
 	w.e.quiesce.Done()
 	if w.e.sched.Err() != nil {
 		w.e.quiesce.Wait()
+		w.e.beforeClose()
 	}
 	for _, c := range w.leaked {
 		c.reset()

@@ -47,6 +47,16 @@ type Request struct {
 	// the plan's load, with $PORTEX_TARGET and $PORTEX_PORT naming the echo
 	// server: how benchmarks run other tools in the very same sandbox.
 	Exec []string `json:"exec,omitempty"`
+	// Processes is how many processes share the run (see
+	// loadgen.Sandbox.Processes), decided by the agent that builds the
+	// sandbox; 0 or 1: this one alone.
+	Processes int `json:"processes,omitempty"`
+	// Sources are the client's addresses (SetupNone shards).
+	Sources []netip.Addr `json:"sources,omitempty"`
+	// Shard marks one of several client processes: when its run stops it
+	// reports MsgQuiesced and waits, before closing its connections, until
+	// descriptor 3 (a pipe from the coordinator) is closed.
+	Shard bool `json:"shard,omitempty"`
 }
 
 // RequestEnv names the environment variable that may carry the request
@@ -155,9 +165,25 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 			}
 		}
 	}
-	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog, LingerReset: p.Server.LingerReset})
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog,
+		LingerReset: p.Server.LingerReset, ReusePort: req.Processes > 1 || req.Setup == SetupNone})
 	if err != nil {
 		return err
+	}
+	// More server processes in this namespace share the ports.
+	var peers []*serverProc
+	defer func() {
+		for _, peer := range peers {
+			peer.stop()
+		}
+	}()
+	for i := 1; i < req.Processes; i++ {
+		peer, err := startServerProc(&Request{Plan: p, Role: RoleServer, Setup: SetupNone}, false)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		peers = append(peers, peer)
 	}
 	out.send(Message{Type: MsgReady})
 	cost := newCostMeter()
@@ -165,7 +191,17 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
-	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series, Resources: cost.result()})
+	res := cost.result()
+	for _, peer := range peers {
+		pc, _, pres, err := peer.stopCost()
+		if err != nil {
+			return err
+		}
+		c = addServerCounts(c, pc)
+		addCost(res, pres)
+	}
+	peers = nil
+	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series, Resources: res})
 }
 
 // costMeter measures what a process costs, and what a held connection
@@ -191,6 +227,7 @@ func (m *costMeter) result() *loadgen.ProcessResources {
 		RSSPeakBytes:          loadgen.PeakRSS(),
 		CPUSeconds:            (loadgen.CPUTime() - m.cpuBefore).Seconds(),
 		RSSPerConnectionBytes: loadgen.PerConnection(m.rssBefore, m.rssAtPeak, m.peak),
+		Peak:                  m.peak,
 	}
 }
 
@@ -200,15 +237,30 @@ const seriesInterval = 100 * time.Millisecond
 // sampleUntil samples the namespace's socket states every interval until
 // ctx ends, then delivers the samples.
 func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-chan []TimedStates {
+	s, err := loadgen.NewSocketSampler(0, 0)
+	if err != nil {
+		s = nil
+	}
+	out := make(chan []TimedStates, 1)
+	go func() {
+		if s != nil {
+			defer s.Close()
+		}
+		out <- <-sampleEvery(ctx, s, interval, also)
+	}()
+	return out
+}
+
+// sampleWith samples with s (nil: no samples) every interval until ctx ends.
+func sampleWith(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration) <-chan []TimedStates {
+	return sampleEvery(ctx, s, interval, func() {})
+}
+
+func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration, also func()) <-chan []TimedStates {
 	out := make(chan []TimedStates, 1)
 	go func() {
 		var samples []TimedStates
 		defer func() { out <- samples }()
-		s, err := loadgen.NewSocketSampler(0, 0)
-		if err != nil {
-			return
-		}
-		defer s.Close()
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -217,6 +269,9 @@ func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-cha
 				return
 			case now := <-t.C:
 				also()
+				if s == nil {
+					continue
+				}
 				if st, err := s.Sample(); err == nil {
 					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st})
 				}
@@ -249,7 +304,8 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 			return err
 		}
 		var err error
-		if srv, err = startServerProc(req); err != nil {
+		req.Processes = processes(p)
+		if srv, err = startServerProc(req, true); err != nil {
 			return fail(err)
 		}
 		if sources, err = wireVeth(srv.cmd.Process.Pid, p.Sources()); err != nil {
@@ -264,6 +320,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		if target, err = resolve(ctx, req.Target); err != nil {
 			return fail(err)
 		}
+		sources = req.Sources
 	}
 	res.Sysctls = readSysctls(p.Sandbox.Sysctls)
 	if len(req.Exec) > 0 {
@@ -280,15 +337,27 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		return outMsg.send(Message{Type: MsgExec, Output: out})
 	}
 	lo, hi := portRange(res.Sysctls["net.ipv4.ip_local_port_range"])
-	sampler, err := loadgen.NewSocketSampler(lo, hi)
-	if err != nil {
-		return fail(err)
+	// One process samples the namespace's sockets: a shard leaves it to
+	// its coordinator.
+	var sampler *loadgen.SocketSampler
+	if !req.Shard {
+		var err error
+		if sampler, err = loadgen.NewSocketSampler(lo, hi); err != nil {
+			return fail(err)
+		}
+		defer sampler.Close()
 	}
-	defer sampler.Close()
 	if err := setNofile(p.Sandbox.Nofile); err != nil {
 		return fail(err)
 	}
 
+	if req.Processes > 1 {
+		run, err := runShards(ctx, p, req.Processes, target, sources, sampler, out)
+		if err != nil {
+			return fail(err)
+		}
+		return finishClient(res, run, srv, lo, hi, out)
+	}
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
 	if srv != nil {
@@ -300,13 +369,24 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 			}
 		}()
 	}
+	var beforeClose func()
+	if req.Shard {
+		beforeClose = func() {
+			out.send(Message{Type: MsgQuiesced})
+			goAhead := os.NewFile(3, "go-ahead")
+			var b [1]byte
+			goAhead.Read(b[:]) // returns when the coordinator closes it, or dies
+			goAhead.Close()
+		}
+	}
 	run, err := loadgen.Run(runCtx, p, loadgen.Options{
-		Target:   target,
-		Sources:  sources,
-		Sockets:  sampler,
-		Interval: seriesInterval,
-		Progress: 250 * time.Millisecond,
-		OnEvent:  func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+		BeforeClose: beforeClose,
+		Target:      target,
+		Sources:     sources,
+		Sockets:     sampler,
+		Interval:    seriesInterval,
+		Progress:    250 * time.Millisecond,
+		OnEvent:     func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
 	})
 	if err != nil {
 		return fail(err)
@@ -315,6 +395,12 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		<-srv.exited
 		run.Stopped, run.Error = loadgen.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", srv.err)
 	}
+	return finishClient(res, run, srv, lo, hi, out)
+}
+
+// finishClient completes a run's result with what the agent knows (the
+// sysctls read back, the range, the echo server's side) and reports it.
+func finishClient(res, run *loadgen.Result, srv *serverProc, lo, hi int, out *encoder) error {
 	run.Sysctls = res.Sysctls
 	run.Nofile = currentNofile()
 	if hi > 0 {
@@ -331,7 +417,6 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		if res.Resources != nil {
 			res.Resources.Server = srv.cost
 		}
-		srv = nil
 	}
 	return out.send(Message{Type: MsgResult, Result: res})
 }
@@ -398,6 +483,12 @@ func portRange(v string) (lo, hi int) {
 // point gets the last server sample taken at or before its end. The run
 // started at start (the client's clock; both sides share the machine's).
 func AlignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
+	alignStates(ts, start, series, func(pt *loadgen.Point, st *loadgen.SocketStates) { pt.Server = st })
+}
+
+// alignStates gives each point of ts the last sample taken at or before its
+// end, through set.
+func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, set func(*loadgen.Point, *loadgen.SocketStates)) {
 	if ts == nil || len(series) == 0 {
 		return
 	}
@@ -409,7 +500,7 @@ func AlignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) 
 		}
 		if j >= 0 {
 			st := series[j].States
-			ts.Points[i].Server = &st
+			set(&ts.Points[i], &st)
 		}
 	}
 }
@@ -428,7 +519,7 @@ type serverProc struct {
 
 // startServerProc starts `portex agent` as the server in a new network
 // namespace (inside the agent's user namespace) and waits until it listens.
-func startServerProc(req *Request) (*serverProc, error) {
+func startServerProc(req *Request, newNetns bool) (*serverProc, error) {
 	sreq := *req
 	sreq.Role = RoleServer
 	data, err := json.Marshal(&sreq)
@@ -439,9 +530,11 @@ func startServerProc(req *Request) (*serverProc, error) {
 	cmd.Stdin = bytesReader(data)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET,
-		Setpgid:    true,
-		Pdeathsig:  syscall.SIGKILL, // the server never outlives its agent
+		Setpgid:   true,
+		Pdeathsig: syscall.SIGKILL, // the server never outlives its agent
+	}
+	if newNetns {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -495,6 +588,12 @@ func (s *serverProc) watch() {
 
 // stop asks the server to finish and returns its counters and samples.
 func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
+	c, series, _, err := s.stopCost()
+	return c, series, err
+}
+
+// stopCost is stop, with the process's costs.
+func (s *serverProc) stopCost() (*loadgen.ServerCounts, []TimedStates, *loadgen.ProcessResources, error) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -502,7 +601,7 @@ func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
-	return s.counts, s.series, s.err
+	return s.counts, s.series, s.cost, s.err
 }
 
 // execIn runs argv against the echo server and returns its output.

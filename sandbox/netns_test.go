@@ -170,3 +170,27 @@ func TestTimeSeriesShowsBothSides(t *testing.T) {
 		t.Errorf("peak client TIME_WAIT %d, server listeners %d: want ~100 and 1", peakTW, serverListen)
 	}
 }
+
+// Three client processes and three echo-server processes share one plan:
+// the counts add up as if one process had run it.
+func TestShardedRunMerges(t *testing.T) {
+	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Sandbox.Processes = 3
+	p.Sandbox.Nofile = 0
+	res := run(t, p)
+	if res.Dials.OK != 200 || res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" {
+		t.Fatalf("ok %d exhaustion %+v: want 200 then EADDRNOTAVAIL across the shards", res.Dials.OK, res.Exhaustion)
+	}
+	if c := res.Resources.Client; c.Processes != 3 {
+		t.Errorf("client processes %d, want 3", c.Processes)
+	}
+	if res.Server == nil || res.Server.Accepted != 200 {
+		t.Errorf("server counts %+v, want 200 accepted over its processes", res.Server)
+	}
+	if res.Resources.Server == nil || res.Resources.Server.Processes != 3 {
+		t.Errorf("server resources %+v, want 3 processes", res.Resources.Server)
+	}
+	if res.Latency.Connect.Count != 200 {
+		t.Errorf("merged connect histogram holds %d samples, want 200", res.Latency.Connect.Count)
+	}
+}

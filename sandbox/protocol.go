@@ -27,6 +27,9 @@ const (
 	MsgServer = "server" // Server: the echo server's counters, at its end
 	MsgError  = "error"  // Error: the agent could not run the plan
 	MsgExec   = "exec"   // Output: what Request.Exec printed
+	// MsgQuiesced: a shard stopped dialing and waits for the others
+	// before it closes its connections.
+	MsgQuiesced = "quiesced"
 )
 
 // Message is one line of the agent protocol.

@@ -1,0 +1,272 @@
+package loadgen
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Split divides a plan into n shards that together make the same load:
+// workers, rates, in-flight bounds and keep-alive pools are shared out, so
+// that several processes (each with its own file-descriptor limit) can run
+// one plan. Shard i of n gets the remainder's extra unit first.
+func Split(p *Plan, n int) []*Plan {
+	if n <= 1 {
+		return []*Plan{p}
+	}
+	shards := make([]*Plan, n)
+	for i := range shards {
+		s := *p
+		s.Pools = make([]Pool, len(p.Pools))
+		for j, pl := range p.Pools {
+			pl.Workers = share(pl.Workers, i, n)
+			pl.MaxInFlight = share(pl.MaxInFlight, i, n)
+			pl.PoolSize = share(pl.PoolSize, i, n)
+			pl.Rate /= float64(n)
+			pl.Ramp = append([]Stage(nil), pl.Ramp...)
+			for k := range pl.Ramp {
+				pl.Ramp[k].To /= float64(n)
+			}
+			s.Pools[j] = pl
+		}
+		shards[i] = &s
+	}
+	return shards
+}
+
+// share is shard i's part of total over n shards, at least 1 when total is.
+func share(total, i, n int) int {
+	if total == 0 {
+		return 0
+	}
+	part := total / n
+	if i < total%n {
+		part++
+	}
+	return max(part, 1)
+}
+
+// Merge combines the results of a plan's shards into one, losslessly where
+// the data allows: counters add, HDR histograms merge, time series add up
+// interval by interval, the earliest exhaustion and first failures win.
+func Merge(shards []*Result) *Result {
+	var live []*Result
+	for _, r := range shards {
+		if r != nil {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	if len(live) == 1 {
+		return live[0]
+	}
+	first := live[0]
+	m := &Result{
+		Variant:  first.Variant,
+		Runtime:  first.Runtime,
+		Stopped:  first.Stopped,
+		Failures: map[string]int64{},
+		Sysctls:  first.Sysctls,
+		Nofile:   first.Nofile,
+
+		PortRangeSize: first.PortRangeSize,
+	}
+	connect, rtt := newHistogram(), newHistogram()
+	for _, r := range live {
+		if m.StartedAt.IsZero() || r.StartedAt.Before(m.StartedAt) {
+			m.StartedAt = r.StartedAt
+		}
+		m.ElapsedSeconds = max(m.ElapsedSeconds, r.ElapsedSeconds)
+		if r.Error != "" && m.Error == "" {
+			m.Error, m.Stopped = r.Error, r.Stopped
+		}
+		m.Dials = addDials(m.Dials, r.Dials)
+		addCounts(m.Failures, r.Failures)
+		m.Dropped += r.Dropped
+		mergeHDR(connect, r.Latency.Connect)
+		mergeHDR(rtt, r.Latency.EchoRTT)
+		if r.Exhaustion != nil && (m.Exhaustion == nil || r.Exhaustion.AtSeconds < m.Exhaustion.AtSeconds) {
+			ex := *r.Exhaustion
+			m.Exhaustion = &ex
+		}
+		m.Events = append(m.Events, r.Events...)
+	}
+	if m.Exhaustion != nil {
+		// Every shard gave its ports until the first ran out.
+		m.Exhaustion.DialsOKBefore = 0
+		for _, r := range live {
+			if r.Exhaustion != nil {
+				m.Exhaustion.DialsOKBefore += r.Exhaustion.DialsOKBefore
+			} else {
+				m.Exhaustion.DialsOKBefore += r.Dials.OK
+			}
+		}
+	}
+	m.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+	m.Pools = mergePools(live)
+	m.Events = mergeEvents(m.Events)
+	m.TimeSeries = mergeSeries(live, m.StartedAt)
+	m.PeakOpen = peakOpen(m.TimeSeries, live)
+	m.Resources = mergeResources(live)
+	return m
+}
+
+func addDials(a, b Dials) Dials {
+	return Dials{Attempted: a.Attempted + b.Attempted, OK: a.OK + b.OK, Failed: a.Failed + b.Failed}
+}
+
+func addCounts(dst, src map[string]int64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+// mergeHDR adds a summary's lossless histogram into h.
+func mergeHDR(h *hdrhistogram.Histogram, s LatencySummary) {
+	if src, err := s.DecodeHDR(); err == nil && src != nil {
+		h.Merge(src)
+	}
+}
+
+func mergePools(live []*Result) []PoolResult {
+	var out []PoolResult
+	for j := range live[0].Pools {
+		p := PoolResult{Name: live[0].Pools[j].Name, Failures: map[string]int64{}}
+		connect, rtt := newHistogram(), newHistogram()
+		for _, r := range live {
+			if j >= len(r.Pools) {
+				continue
+			}
+			rp := r.Pools[j]
+			p.Dials = addDials(p.Dials, rp.Dials)
+			addCounts(p.Failures, rp.Failures)
+			p.Dropped += rp.Dropped
+			mergeHDR(connect, rp.Latency.Connect)
+			mergeHDR(rtt, rp.Latency.EchoRTT)
+		}
+		p.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+		out = append(out, p)
+	}
+	return out
+}
+
+// mergeEvents sorts events by time and keeps one first_failure per class,
+// one exhaustion, one recovery, one dropped and one end: the earliest.
+func mergeEvents(evs []Event) []Event {
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].AtSeconds < evs[j].AtSeconds })
+	seen := map[string]bool{}
+	var out []Event
+	for _, ev := range evs {
+		key := ev.Type
+		if ev.Type == EventFirstFailure {
+			key += "/" + ev.Class
+		}
+		if ev.Type == EventEnd {
+			continue
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, ev)
+		}
+	}
+	var end *Event
+	for i := range evs {
+		if evs[i].Type == EventEnd && (end == nil || evs[i].AtSeconds > end.AtSeconds) {
+			end = &evs[i]
+		}
+	}
+	if end != nil {
+		out = append(out, *end)
+	}
+	return out
+}
+
+// mergeSeries adds the shards' time series up by wall clock: each shard's
+// point lands in the interval (from the earliest start) its end falls in.
+// Gauges (open, RSS) are summed per interval from each shard's last point
+// in it; counts add.
+func mergeSeries(live []*Result, start time.Time) *TimeSeries {
+	var ts *TimeSeries
+	for _, r := range live {
+		if r.TimeSeries == nil || r.TimeSeries.IntervalSeconds <= 0 {
+			continue
+		}
+		if ts == nil {
+			ts = &TimeSeries{IntervalSeconds: r.TimeSeries.IntervalSeconds}
+		}
+		offset := r.StartedAt.Sub(start).Seconds()
+		gauges := map[int]Point{} // this shard's last gauges per interval
+		for _, p := range r.TimeSeries.Points {
+			t := offset + p.T
+			i := int(math.Ceil(t/ts.IntervalSeconds-1e-9)) - 1
+			i = max(i, 0)
+			for len(ts.Points) <= i {
+				ts.Points = append(ts.Points, Point{T: float64(len(ts.Points)+1) * ts.IntervalSeconds})
+			}
+			q := &ts.Points[i]
+			q.Attempted += p.Attempted
+			q.OK += p.OK
+			q.Failed += p.Failed
+			q.Dropped += p.Dropped
+			if len(p.Failures) > 0 {
+				if q.Failures == nil {
+					q.Failures = map[string]int64{}
+				}
+				addCounts(q.Failures, p.Failures)
+			}
+			if q.Client == nil {
+				q.Client, q.Server = p.Client, p.Server
+			}
+			gauges[i] = p
+		}
+		// Carry each shard's gauges forward over the intervals it skipped.
+		var last Point
+		for i := range ts.Points {
+			if g, ok := gauges[i]; ok {
+				last = g
+			}
+			ts.Points[i].Open += last.Open
+			ts.Points[i].RSSBytes += last.RSSBytes
+		}
+	}
+	return ts
+}
+
+func peakOpen(ts *TimeSeries, live []*Result) int64 {
+	var peak int64
+	if ts != nil {
+		for _, p := range ts.Points {
+			peak = max(peak, p.Open)
+		}
+	}
+	if peak == 0 {
+		for _, r := range live {
+			peak += r.PeakOpen
+		}
+	}
+	return peak
+}
+
+func mergeResources(live []*Result) *Resources {
+	var c ProcessResources
+	var weighted int64
+	for _, r := range live {
+		if r.Resources == nil || r.Resources.Client == nil {
+			continue
+		}
+		rc := r.Resources.Client
+		c.Processes += rc.Processes
+		c.RSSPeakBytes += rc.RSSPeakBytes
+		c.CPUSeconds += rc.CPUSeconds
+		weighted += rc.RSSPerConnectionBytes * rc.Peak
+		c.Peak += rc.Peak
+	}
+	if c.Peak > 0 {
+		c.RSSPerConnectionBytes = weighted / c.Peak
+	}
+	return &Resources{Client: &c}
+}
