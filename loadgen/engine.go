@@ -415,8 +415,13 @@ func (e *engine) point(now time.Time, prev *totals) *Point {
 		}
 	}
 	if e.opt.Sockets != nil {
+		t0 := time.Now()
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st
+			if e.series.SamplerCost == nil {
+				e.series.SamplerCost = &SamplerCost{}
+			}
+			e.series.SamplerCost.Add(time.Since(t0), st.Total())
 		}
 	}
 	*prev = cur

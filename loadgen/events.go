@@ -1,5 +1,7 @@
 package loadgen
 
+import "time"
+
 // Event types.
 const (
 	EventProgress     = "progress"      // periodic totals
@@ -43,6 +45,26 @@ type Progress struct {
 type TimeSeries struct {
 	IntervalSeconds float64 `json:"interval_seconds"`
 	Points          []Point `json:"points"`
+	// SamplerCost is what reading the socket states cost, per sample.
+	SamplerCost *SamplerCost `json:"sampler_cost,omitempty"`
+}
+
+// SamplerCost is the time one socket-state sample took.
+type SamplerCost struct {
+	Samples int     `json:"samples"`
+	MeanMs  float64 `json:"mean_ms"`
+	MaxMs   float64 `json:"max_ms"`
+	// MaxSockets is the most sockets one sample counted.
+	MaxSockets int `json:"max_sockets"`
+}
+
+// Add records one sample's duration and size.
+func (c *SamplerCost) Add(d time.Duration, sockets int) {
+	ms := float64(d) / float64(time.Millisecond)
+	c.MeanMs += (ms - c.MeanMs) / float64(c.Samples+1)
+	c.Samples++
+	c.MaxMs = max(c.MaxMs, ms)
+	c.MaxSockets = max(c.MaxSockets, sockets)
 }
 
 // Point is one interval: counts of what happened in it, gauges at its end.

@@ -272,8 +272,9 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Du
 				if s == nil {
 					continue
 				}
+				t0 := time.Now()
 				if st, err := s.Sample(); err == nil {
-					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st})
+					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0)})
 				}
 			}
 		}

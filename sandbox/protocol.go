@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -187,4 +188,6 @@ func (p *partialResult) result() *loadgen.Result {
 type TimedStates struct {
 	UnixNano int64                `json:"unix_nano"`
 	States   loadgen.SocketStates `json:"states"`
+	// Cost is how long the sample took.
+	Cost time.Duration `json:"cost_ns,omitempty"`
 }

@@ -195,8 +195,15 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 
 	stopSampling()
 	res := loadgen.Merge(results)
-	if res != nil {
-		alignStates(res.TimeSeries, res.StartedAt, <-samples, func(pt *loadgen.Point, st *loadgen.SocketStates) { pt.Client = st })
+	if res != nil && res.TimeSeries != nil {
+		series := <-samples
+		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *loadgen.SocketStates) { pt.Client = st })
+		for _, s := range series {
+			if res.TimeSeries.SamplerCost == nil {
+				res.TimeSeries.SamplerCost = &loadgen.SamplerCost{}
+			}
+			res.TimeSeries.SamplerCost.Add(s.Cost, s.States.Total())
+		}
 	}
 	if res == nil {
 		for _, err := range errs {
