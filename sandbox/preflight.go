@@ -1,0 +1,60 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// ErrUnrunnable marks plans this machine cannot run; they are refused
+// before anything starts.
+var ErrUnrunnable = errors.New("cannot run on this machine")
+
+// connectionCost is what one held connection costs, kernel and portex, on
+// both sides of the sandbox: about 9 KB of kernel memory per connection
+// pair (socket structures, buffers at rest), a few hundred bytes of portex.
+const connectionCost = 10 << 10
+
+// Preflight refuses, with the reason and what to do instead, a plan that
+// this machine cannot run: a descriptor limit above the hard limit, more
+// connections than memory holds.
+func Preflight(p *loadgen.Plan) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && p.Sandbox.Nofile > lim.Max {
+		return fmt.Errorf("%w: sandbox.nofile %d is above this machine's hard limit of %d descriptors per process "+
+			"(raising it needs CAP_SYS_RESOURCE); leave nofile unset and portex shares the load over enough processes, "+
+			"or set sandbox.processes", ErrUnrunnable, p.Sandbox.Nofile, lim.Max)
+	}
+	if avail := memAvailable(); avail > 0 {
+		need := int64(p.Connections()) * connectionCost
+		if need > avail*9/10 {
+			return fmt.Errorf("%w: %d connections need about %d MiB (about %d KiB each, kernel and portex), "+
+				"but only %d MiB of memory is available", ErrUnrunnable, p.Connections(), need>>20, connectionCost>>10, avail>>20)
+		}
+	}
+	return nil
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes; 0 if it
+// cannot.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("MemAvailable:")); ok {
+			f := bytes.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(string(f[0]), 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
