@@ -43,6 +43,9 @@ type dialSpec struct {
 	// noPort sets IP_BIND_ADDRESS_NO_PORT: bind() takes the address only
 	// and connect() picks the port, sharing it across destinations.
 	noPort bool
+	// portRange, if not 0, narrows this socket's ephemeral ports with
+	// IP_LOCAL_PORT_RANGE (Linux 6.3+): hi << 16 | lo.
+	portRange uint32
 }
 
 // dialError is a failed dial: the step and the errno.
@@ -98,6 +101,12 @@ func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (conn, err
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return conn{}, &dialError{opSocket, err}
+	}
+	if spec.portRange != 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_LOCAL_PORT_RANGE, int(spec.portRange)); err != nil {
+			unix.Close(fd)
+			return conn{}, &dialError{opBind, err}
+		}
 	}
 	if spec.src != nil {
 		if spec.noPort {

@@ -26,6 +26,10 @@ type Options struct {
 	Progress time.Duration
 	// Interval is the time series' resolution; 0 means 100 ms.
 	Interval time.Duration
+	// LocalPortRange, if set, narrows every socket's ephemeral range with
+	// IP_LOCAL_PORT_RANGE instead of the namespace's sysctl: how the host
+	// runtime narrows the range with no privilege and no sysctl written.
+	LocalPortRange PortRange
 	// Sockets, if set, samples the client's socket states into the time
 	// series and at exhaustion.
 	Sockets *SocketSampler

@@ -22,6 +22,8 @@ type Result struct {
 	// Stopped says why the run ended: "exhaustion", "duration",
 	// "interrupted" or "error".
 	Stopped string `json:"stopped"`
+	// Notes say what the runtime could not do as the plan asked.
+	Notes []string `json:"notes,omitempty"`
 	// Error is set when the sandbox or the runtime failed; the counters
 	// then hold what was measured before.
 	Error string `json:"error,omitempty"`

@@ -70,6 +70,11 @@ func newWorker(pr *poolRun, id int) *worker {
 		rng: mrand.New(mrand.NewPCG(uint64(pr.index), uint64(id))),
 	}
 	w.spec = dialSpecs(p, e.opt.Target, e.opt.Sources)
+	if r := e.opt.LocalPortRange; !r.IsZero() {
+		for i := range w.spec {
+			w.spec[i].portRange = uint32(r.Hi)<<16 | uint32(r.Lo)
+		}
+	}
 	// Workers start at different places so that a pool spreads its
 	// connections evenly from the first dial on.
 	w.next = id % len(w.spec)

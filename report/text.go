@@ -51,6 +51,9 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 	if r.Error != "" {
 		t.line("  ERROR      %s", r.Error)
 	}
+	for _, n := range r.Notes {
+		t.line("  note       %s", n)
+	}
 	t.line("")
 	t.line("  %s", verdict(r))
 	t.line("")
