@@ -234,6 +234,9 @@ func (m *costMeter) result() *loadgen.ProcessResources {
 // seriesInterval is the time series' resolution on both sides.
 const seriesInterval = 100 * time.Millisecond
 
+// progressEvery is how often progress events go out.
+const progressEvery = 250 * time.Millisecond
+
 // sampleUntil samples the namespace's socket states every interval until
 // ctx ends, then delivers the samples.
 func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-chan []TimedStates {
