@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,6 +407,9 @@ func (e *engine) point(now time.Time, prev *totals) *Point {
 		Dropped:   cur.dropped - prev.dropped,
 		Open:      e.open.Load(),
 		RSSBytes:  RSS(),
+	}
+	if len(e.series.Points) == 0 || int(pt.T) > int(e.series.Points[len(e.series.Points)-1].T) {
+		pt.FDs, pt.Goroutines = countFDs(), runtime.NumGoroutine()
 	}
 	if pt.Open > e.openAtPeak {
 		e.openAtPeak, e.rssAtPeak = pt.Open, pt.RSSBytes

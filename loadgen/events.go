@@ -77,6 +77,10 @@ type Point struct {
 	Dropped   int64            `json:"dropped,omitempty"`
 	Open      int64            `json:"open"`                // connections the client holds
 	RSSBytes  int64            `json:"rss_bytes,omitempty"` // the client process's resident memory
+	// FDs and Goroutines are the client process's, sampled once a second
+	// (zero in between): what a soak watches for leaks.
+	FDs        int `json:"fds,omitempty"`
+	Goroutines int `json:"goroutines,omitempty"`
 	// Client and Server are the socket states of each side's namespace.
 	Client *SocketStates `json:"client,omitempty"`
 	Server *SocketStates `json:"server,omitempty"`

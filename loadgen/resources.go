@@ -82,3 +82,14 @@ func PerConnection(before, atPeak, peak int64) int64 {
 	}
 	return (atPeak - before) / peak
 }
+
+// countFDs counts the calling process's open descriptors.
+func countFDs() int {
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return len(names) - 1 // the directory's own descriptor
+}
