@@ -84,4 +84,6 @@ type Point struct {
 	// Client and Server are the socket states of each side's namespace.
 	Client *SocketStates `json:"client,omitempty"`
 	Server *SocketStates `json:"server,omitempty"`
+	// ServerRSSBytes is the echo server process's resident memory.
+	ServerRSSBytes int64 `json:"server_rss_bytes,omitempty"`
 }

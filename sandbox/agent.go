@@ -277,7 +277,7 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Du
 				}
 				t0 := time.Now()
 				if st, err := s.Sample(); err == nil {
-					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0)})
+					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()})
 				}
 			}
 		}
@@ -487,12 +487,14 @@ func portRange(v string) (lo, hi int) {
 // point gets the last server sample taken at or before its end. The run
 // started at start (the client's clock; both sides share the machine's).
 func AlignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
-	alignStates(ts, start, series, func(pt *loadgen.Point, st *loadgen.SocketStates) { pt.Server = st })
+	alignStates(ts, start, series, func(pt *loadgen.Point, st *TimedStates) {
+		pt.Server, pt.ServerRSSBytes = &st.States, st.RSS
+	})
 }
 
 // alignStates gives each point of ts the last sample taken at or before its
 // end, through set.
-func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, set func(*loadgen.Point, *loadgen.SocketStates)) {
+func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, set func(*loadgen.Point, *TimedStates)) {
 	if ts == nil || len(series) == 0 {
 		return
 	}
@@ -503,7 +505,7 @@ func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, 
 			j++
 		}
 		if j >= 0 {
-			st := series[j].States
+			st := series[j]
 			set(&ts.Points[i], &st)
 		}
 	}

@@ -190,4 +190,6 @@ type TimedStates struct {
 	States   loadgen.SocketStates `json:"states"`
 	// Cost is how long the sample took.
 	Cost time.Duration `json:"cost_ns,omitempty"`
+	// RSS is the sampling process's resident memory then.
+	RSS int64 `json:"rss_bytes,omitempty"`
 }

@@ -197,7 +197,7 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	res := loadgen.Merge(results)
 	if res != nil && res.TimeSeries != nil {
 		series := <-samples
-		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *loadgen.SocketStates) { pt.Client = st })
+		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *TimedStates) { pt.Client = &st.States })
 		for _, s := range series {
 			if res.TimeSeries.SamplerCost == nil {
 				res.TimeSeries.SamplerCost = &loadgen.SamplerCost{}
