@@ -43,6 +43,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "run", summary: "run a scenario (default: " + scenarios.Default + ") and write its report", run: cmdRun},
+		{name: "report", summary: "render a saved result again: text, html, md, junit, csv or json", run: cmdReport},
+		{name: "compare", summary: "put saved results side by side, with differences from the first", run: cmdCompare},
 		{name: "validate", summary: "check scenario files and report every problem", run: cmdValidate},
 		{name: "scenarios", summary: "list the bundled scenarios, or show one: scenarios show NAME", run: cmdScenarios},
 		{name: "plan", summary: "predict with the capacity model: ports needed, sustainable rate, time to exhaustion", run: cmdPlan},

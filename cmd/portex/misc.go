@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/scenarios"
@@ -25,11 +27,24 @@ func cmdValidate(e *env, args []string) int {
 			_, err = sc.Plans()
 		}
 		if err != nil {
-			scenarioError(e, err)
+			// Every problem of every file, not the first screenful that
+			// the other commands print.
+			var ps scenarios.Problems
+			if errors.As(err, &ps) {
+				for _, p := range ps {
+					fmt.Fprintln(e.stderr, p)
+				}
+			} else {
+				fmt.Fprintf(e.stderr, "portex validate: %s: %v\n", name, err)
+			}
 			code = exitUsage
 			continue
 		}
-		fmt.Fprintf(e.stdout, "%s: ok (%s)\n", name, sc.Name)
+		if len(sc.Variants) > 0 {
+			fmt.Fprintf(e.stdout, "%s: ok (%s; runs: %s)\n", name, sc.Name, strings.Join(sc.VariantNames(), ", "))
+		} else {
+			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", name, sc.Name)
+		}
 	}
 	return code
 }

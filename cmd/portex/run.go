@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/portex/portex/docker"
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
 	"github.com/portex/portex/sandbox"
@@ -25,8 +27,12 @@ func newRuntime(e *env, name string) (runtime, error) {
 	switch name {
 	case "", "netns":
 		return &sandbox.Netns{Stderr: e.stderr}, nil
+	case "docker":
+		return &docker.Runtime{Stderr: e.stderr}, nil
+	case "host":
+		return &sandbox.Host{}, nil
 	}
-	return nil, fmt.Errorf("unknown runtime %q (available: netns)", name)
+	return nil, fmt.Errorf("unknown runtime %q (available: netns, docker, host)", name)
 }
 
 func cmdRun(e *env, args []string) int {
@@ -35,10 +41,23 @@ func cmdRun(e *env, args []string) int {
 			"result.json. Without a scenario, runs "+scenarios.Default+".")
 	out := fs.String("out", "", "folder for the report files (default: a new folder under ./portex-results/)")
 	force := fs.Bool("force", false, "write into --out even if it holds a result already")
-	runtimeName := fs.String("runtime", "", "where to run: netns (default: the scenario's runtime, else netns)")
+	runtimeName := fs.String("runtime", "", "where to run: netns or docker (default: the scenario's runtime, else netns)")
 	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
+	variants := fs.StringSlice("variant", nil, "run only this variant; repeat the flag or separate names with commas (default: every variant, the baseline first)")
+	scaleTo := fs.String("scale-to", "", "also predict what the load means in this port range, lo-hi (e.g. 32768-60999)")
+	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server")
+	allowExternal := fs.Bool("allow-external-target", false, "allow a --target outside loopback (load goes to a machine portex does not own)")
 	if code, done := parse(fs, args); done {
 		return code
+	}
+	scaleSize := 0
+	if *scaleTo != "" {
+		lo, hi, err := parseRange(*scaleTo)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "portex run: --scale-to: %v\n", err)
+			return exitUsage
+		}
+		scaleSize = hi - lo + 1
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintf(e.stderr, "portex run: one scenario at a time, got %d\n", fs.NArg())
@@ -52,7 +71,7 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scenarioError(e, err)
 	}
-	plans, err := sc.Plans()
+	plans, err := sc.PlansFor(*variants)
 	if err != nil {
 		return scenarioError(e, err)
 	}
@@ -65,6 +84,45 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 		return exitUsage
+	}
+	if host, ok := rt.(*sandbox.Host); ok {
+		host.AllowExternal = *allowExternal
+		if *target != "" {
+			ap, err := netip.ParseAddrPort(*target)
+			if err != nil || !ap.Addr().Is4() {
+				fmt.Fprintf(e.stderr, "portex run: --target %q: want an IPv4 address:port\n", *target)
+				return exitUsage
+			}
+			host.Target = ap
+		}
+		for _, p := range plans {
+			if err := host.Check(p); err != nil {
+				fmt.Fprintf(e.stderr, "portex run: %s, variant %s: %v\n", sc.Name, p.Variant, err)
+				return exitUsage
+			}
+		}
+	} else if *target != "" {
+		fmt.Fprintf(e.stderr, "portex run: --target works with --runtime host only\n")
+		return exitUsage
+	}
+	for _, p := range plans {
+		if err := sandbox.Preflight(p); err != nil {
+			fmt.Fprintf(e.stderr, "portex run: %s, variant %s: %v\n", sc.Name, p.Variant, err)
+			return exitUsage
+		}
+	}
+	// A runtime that can tell before the run that it cannot run (no
+	// Docker engine, a binary that cannot go into an image) says so in
+	// one line, and no report folder is made.
+	if c, ok := rt.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(e.ctx); err != nil {
+			if e.ctx.Err() != nil {
+				fmt.Fprintln(e.stderr, "portex: interrupted before the run started")
+				return exitInterrupted
+			}
+			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+			return exitRuntime
+		}
 	}
 	dir, err := outputDir(*out, sc.Name, *force)
 	if err != nil {
@@ -80,10 +138,15 @@ func cmdRun(e *env, args []string) int {
 		}
 		var onEvent func(loadgen.Event)
 		if !*quiet {
-			onEvent = progressPrinter(e.stderr)
+			onEvent = newProgress(e.stderr, p, i+1, len(plans)).event
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
+			report.AttachModel(p, res)
+			if scaleSize > 0 {
+				report.AttachScaled(p, res, scaleSize)
+			}
+			res.Expectations = report.Check(p.Expect, res)
 			result.Runs = append(result.Runs, res)
 		}
 		if err != nil {
@@ -103,10 +166,19 @@ func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
 	path := filepath.Join(dir, "result.json")
 	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, result) })
 	files := []string{path}
+	var renderErr error
 	if writeErr != nil {
 		files = nil
+	} else {
+		// timeseries.csv, report.html, summary.md, junit.xml.
+		var more []string
+		more, renderErr = writeRenderings(dir, result)
+		files = append(files, more...)
 	}
 	report.WriteText(e.stdout, result, report.TextOptions{Files: files})
+	if renderErr != nil {
+		fmt.Fprintf(e.stderr, "portex run: %v\n", renderErr)
+	}
 	if writeErr != nil {
 		fmt.Fprintf(e.stderr, "portex run: cannot write %s: %v; the result follows on stdout\n", path, writeErr)
 		report.WriteJSON(e.stdout, result)
@@ -118,8 +190,14 @@ func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
 	case runErr != nil:
 		fmt.Fprintf(e.stderr, "portex run: %v\n", runErr)
 		return exitRuntime
-	case writeErr != nil:
+	case writeErr != nil, renderErr != nil:
 		return exitRuntime
+	}
+	if failed := report.Failed(result); len(failed) > 0 {
+		for _, f := range failed {
+			fmt.Fprintf(e.stderr, "portex: expectation failed: %s\n", f)
+		}
+		return exitExpectation
 	}
 	return exitOK
 }
@@ -161,19 +239,4 @@ func scenarioError(e *env, err error) int {
 		fmt.Fprintf(e.stderr, "portex: %v\n", err)
 	}
 	return exitUsage
-}
-
-// progressPrinter prints the run's notable events as they happen.
-func progressPrinter(w io.Writer) func(loadgen.Event) {
-	return func(ev loadgen.Event) {
-		switch ev.Type {
-		case loadgen.EventFirstFailure:
-			fmt.Fprintf(w, "portex: %6.2fs first %s (pool %s)\n", ev.AtSeconds, ev.Class, ev.Pool)
-		case loadgen.EventExhaustion:
-			fmt.Fprintf(w, "portex: %6.2fs ports exhausted (%s) with %d connections open\n", ev.AtSeconds, ev.Class, ev.Progress.Open)
-		case loadgen.EventProgress:
-			p := ev.Progress
-			fmt.Fprintf(w, "portex: %6.2fs dials ok %d · failed %d · open %d\n", ev.AtSeconds, p.OK, p.Failed, p.Open)
-		}
-	}
 }

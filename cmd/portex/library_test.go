@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/scenarios"
+)
+
+// runs maps a result's runs by variant.
+type runs map[string]*loadgen.Result
+
+// libraryChecks are what the physics guarantees for each bundled
+// scenario's runs, whatever the machine. Where a mitigation's effect
+// depends on how long one looks, nothing is asserted: the scenario
+// measures it, the test does not decide it.
+var libraryChecks = map[string]func(t *testing.T, r runs){
+	// 200 ports, 300 holders: exactly the range, then EADDRNOTAVAIL.
+	"hold-until-exhausted": func(t *testing.T, r runs) {
+		exhausted(t, r, "default", "EADDRNOTAVAIL", 200)
+	},
+	// 100 ports at 50 closes/s, each port in TIME_WAIT for 60 s: out of
+	// ports at about 2 s; the variants leave no TIME_WAIT on the client.
+	"time-wait-churn": func(t *testing.T, r runs) {
+		if ex := exhausted(t, r, "baseline", "EADDRNOTAVAIL", 100); ex != nil && (ex.AtSeconds < 1.5 || ex.AtSeconds > 3) {
+			t.Errorf("baseline: exhausted at %.2fs, want 1.5-3 s", ex.AtSeconds)
+		}
+		for _, v := range []string{"tw-reuse", "reset", "server-close"} {
+			notExhausted(t, r, v)
+			if ok := r[v].Dials.OK; ok < 240 {
+				t.Errorf("%s: %d dials in 5 s at 50/s", v, ok)
+			}
+		}
+	},
+	// bind() before connect() reserves a port for all three destinations.
+	"bind-before-connect": func(t *testing.T, r runs) {
+		exhausted(t, r, "baseline", "EADDRINUSE", 100)
+		exhausted(t, r, "no-port", "EADDRNOTAVAIL", 300)
+		exhausted(t, r, "plain-connect", "EADDRNOTAVAIL", 300)
+	},
+	// 128 descriptors, 40001 ports: EMFILE, never EADDRNOTAVAIL.
+	"fd-limit": func(t *testing.T, r runs) {
+		run := r["default"]
+		if run.Failures["EMFILE"] == 0 || run.Failures["EADDRNOTAVAIL"] != 0 || run.Exhaustion != nil {
+			t.Errorf("failures %v, exhaustion %+v; want EMFILE only", run.Failures, run.Exhaustion)
+		}
+	},
+	// Only the leaked fifth pins ports: the 60-port range serves far more
+	// than 60 connections, and runs out with the leaked ones open.
+	"leaky-client": func(t *testing.T, r runs) {
+		ex := exhausted(t, r, "default", "EADDRNOTAVAIL", -1)
+		if ex == nil {
+			return
+		}
+		if ex.DialsOKBefore <= 2*60 || ex.AtSeconds < 1.5 || ex.AtSeconds > 6 {
+			t.Errorf("exhausted after %d connections at %.2fs; want a slow leak: more than 120, at 1.5-6 s", ex.DialsOKBefore, ex.AtSeconds)
+		}
+		if ex.OpenConnections < 50 {
+			t.Errorf("%d connections open at exhaustion; the leaked ones should hold the 60 ports", ex.OpenConnections)
+		}
+	},
+	// The server closes first, the client never does: every connection
+	// still holds its port when the range runs out.
+	"close-wait-leak": func(t *testing.T, r runs) {
+		ex := exhausted(t, r, "default", "EADDRNOTAVAIL", 100)
+		if ex != nil && ex.OpenConnections != 100 {
+			t.Errorf("%d connections open at exhaustion, want the 100 the server closed and the client kept", ex.OpenConnections)
+		}
+		if s := r["default"].Server; s == nil || s.ClosedByServer == 0 || s.ClosedByPeer != 0 {
+			t.Errorf("server counts %+v: want connections closed by the server, none by the client", s)
+		}
+	},
+	// 100/s closed by the client in 200 ports: out at about 2 s. What no
+	// 4 s run can change: TIME_WAIT reuse, RST close, the server closing
+	// first, keep-alive, 4 times the ports, destinations or sources keep
+	// the client's ports free; tcp_fin_timeout does not touch TIME_WAIT.
+	"mitigations": func(t *testing.T, r runs) {
+		for v, run := range r {
+			if run.Stopped != loadgen.StoppedDuration {
+				t.Errorf("%s stopped by %s; every run should last the same 4 s", v, run.Stopped)
+			}
+		}
+		base := exhausted(t, r, "baseline", "EADDRNOTAVAIL", -1)
+		fin := exhausted(t, r, "fin-timeout", "EADDRNOTAVAIL", -1)
+		if base != nil && fin != nil && math.Abs(base.AtSeconds-fin.AtSeconds) > 1 {
+			t.Errorf("fin-timeout exhausted at %.2fs, the baseline at %.2fs: tcp_fin_timeout does not shorten TIME_WAIT", fin.AtSeconds, base.AtSeconds)
+		}
+		for _, v := range []string{"tw-reuse", "rst-close", "wider-range", "keep-alive", "server-closes-first", "more-destinations", "more-sources"} {
+			notExhausted(t, r, v)
+		}
+	},
+}
+
+// TestLibraryRuns runs every bundled scenario for real, as a user would,
+// and checks its result.json. The runs are independent network
+// namespaces, so they run in parallel; mitigations, whose twelve runs of 4 s
+// come one after another, sets the pace.
+func TestLibraryRuns(t *testing.T) {
+	t.Parallel()
+	entries := scenarios.Library()
+	for _, entry := range entries {
+		check, ok := libraryChecks[entry.Name]
+		if !ok {
+			t.Errorf("bundled scenario %s has no check in libraryChecks", entry.Name)
+			continue
+		}
+		t.Run(entry.Name, func(t *testing.T) {
+			t.Parallel()
+			sc, err := scenarios.Open(entry.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			dir := filepath.Join(t.TempDir(), "out")
+			start := time.Now()
+			got := portex(t, ctx, "run", entry.Name, "--out", dir, "-q")
+			if got.code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+			}
+			if d := time.Since(start); d > 30*time.Second && entry.Name != "mitigations" {
+				t.Errorf("took %s; a bundled scenario must finish in under 30 s", d.Round(time.Second))
+			}
+			r := readResult(t, dir)
+			byVariant := make(runs)
+			var order []string
+			for _, run := range r.Runs {
+				if run.Error != "" || run.Stopped == loadgen.StoppedError {
+					t.Errorf("variant %s failed: %s", run.Variant, run.Error)
+				}
+				byVariant[run.Variant] = run
+				order = append(order, run.Variant)
+			}
+			if want := sc.VariantNames(); !slices.Equal(order, want) {
+				t.Fatalf("ran %v, want %v", order, want)
+			}
+			check(t, byVariant)
+		})
+	}
+	for name := range libraryChecks {
+		if !slices.ContainsFunc(entries, func(e scenarios.Entry) bool { return e.Name == name }) {
+			t.Errorf("libraryChecks has %s, which is not bundled", name)
+		}
+	}
+}
+
+// exhausted checks that variant v ran out of ports with class, after
+// exactly ok successful dials (ok < 0: any number), and returns the
+// exhaustion.
+func exhausted(t *testing.T, r runs, v, class string, ok int64) *loadgen.Exhaustion {
+	t.Helper()
+	run := r[v]
+	if run == nil {
+		t.Errorf("no run of variant %s", v)
+		return nil
+	}
+	ex := run.Exhaustion
+	switch {
+	case ex == nil:
+		t.Errorf("%s: not exhausted (%d ok dials, failures %v)", v, run.Dials.OK, run.Failures)
+		return nil
+	case ex.Class != class:
+		t.Errorf("%s: exhausted with %s, want %s", v, ex.Class, class)
+	case ok >= 0 && (ex.DialsOKBefore != ok || run.Dials.OK != ok):
+		t.Errorf("%s: %d ok dials (%d before exhaustion), want %d", v, run.Dials.OK, ex.DialsOKBefore, ok)
+	}
+	return ex
+}
+
+// notExhausted checks that variant v never ran out of ports.
+func notExhausted(t *testing.T, r runs, v string) {
+	t.Helper()
+	run := r[v]
+	switch {
+	case run == nil:
+		t.Errorf("no run of variant %s", v)
+	case run.Exhaustion != nil || run.Failures["EADDRNOTAVAIL"] != 0 || run.Failures["EADDRINUSE"] != 0:
+		t.Errorf("%s: exhausted %+v, failures %v", v, run.Exhaustion, run.Failures)
+	}
+}
+
+// Every bundled scenario passes `portex validate`, all in one call.
+func TestValidateLibrary(t *testing.T) {
+	args := []string{"validate"}
+	for _, e := range scenarios.Library() {
+		args = append(args, e.Name)
+	}
+	got := portex(t, context.Background(), args...)
+	if got.code != exitOK || got.stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+	}
+	if n := strings.Count(got.stdout, ": ok ("); n != len(args)-1 {
+		t.Errorf("%d ok lines for %d scenarios:\n%s", n, len(args)-1, got.stdout)
+	}
+	if !strings.Contains(got.stdout, "library/mitigations.yaml: ok (mitigations; runs: baseline, wider-range,") &&
+		!strings.Contains(got.stdout, "mitigations: ok (mitigations; runs: baseline, wider-range,") {
+		t.Errorf("validate does not list the runs of a scenario with variants:\n%s", got.stdout)
+	}
+}
+
+// `portex validate` prints every problem of every file, with
+// file:line:column and the key, and exits 2.
+func TestValidatePrintsEveryProblem(t *testing.T) {
+	var many strings.Builder
+	many.WriteString("name: many\npools:\n")
+	for i := range 60 {
+		fmt.Fprintf(&many, "  - name: p%d\n    workers: 0\n", i)
+	}
+	first := writeScenario(t, many.String())
+	second := writeScenario(t, "name: two\npools:\n  - name: a\n    rate: 5\nvariants:\n  - name: v\n    pools:\n      - name: b\n")
+	good := writeScenario(t, "name: good\npools:\n  - name: a\n")
+	got := portex(t, context.Background(), "validate", first, good, second)
+	if got.code != exitUsage {
+		t.Fatalf("exit %d, want 2", got.code)
+	}
+	lines := strings.Split(strings.TrimSpace(got.stderr), "\n")
+	if len(lines) != 62 {
+		t.Errorf("%d lines on stderr, want 60 + 2 problems:\n%s", len(lines), got.stderr)
+	}
+	for _, want := range []string{
+		first + ":4:14: pools[0].workers: must be between 1",
+		first + ":122:14: pools[59].workers: must be between 1",
+		second + ":4:11: pools[0].rate: want a rate like 200/s or 30/m",
+		second + `:8:15: variants[0].pools[0].name: the scenario has no pool named "b"`,
+	} {
+		if !strings.Contains(got.stderr, want+"") {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if strings.Contains(got.stderr, "... and ") || got.stdout != good+": ok (good)\n" {
+		t.Errorf("stdout %q, stderr:\n%s", got.stdout, got.stderr)
+	}
+}
+
+// `portex run --variant` runs the variants named, in the scenario's order,
+// and refuses a name the scenario lacks before running anything.
+func TestRunVariantFlag(t *testing.T) {
+	tests := []struct {
+		why  string
+		args []string
+		want []string
+	}{
+		{"a comma list", []string{"--variant", "plain-connect,no-port"}, []string{"no-port", "plain-connect"}},
+		{"a repeated flag", []string{"--variant", "no-port", "--variant=baseline"}, []string{"baseline", "no-port"}},
+	}
+	for _, tt := range tests {
+		dir := filepath.Join(t.TempDir(), "out")
+		args := append([]string{"run", "bind-before-connect", "--out", dir, "-q"}, tt.args...)
+		got := portex(t, context.Background(), args...)
+		if got.code != exitOK {
+			t.Fatalf("%s: exit %d, stderr:\n%s", tt.why, got.code, got.stderr)
+		}
+		var ran []string
+		for _, run := range readResult(t, dir).Runs {
+			ran = append(ran, run.Variant)
+		}
+		if !slices.Equal(ran, tt.want) {
+			t.Errorf("%s: ran %v, want %v", tt.why, ran, tt.want)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "out")
+	got := portex(t, context.Background(), "run", "bind-before-connect", "--variant", "no-prot", "--out", dir, "-q")
+	if got.code != exitUsage {
+		t.Fatalf("unknown variant: exit %d, want 2", got.code)
+	}
+	if want := `no variant "no-prot"; did you mean "no-port"?; the variants are baseline, no-port, plain-connect`; !strings.Contains(got.stderr, want) {
+		t.Errorf("stderr %q lacks %q", got.stderr, want)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("an unknown variant made the output folder")
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/report"
+)
+
+// renderings are the files portex run writes next to result.json, and the
+// formats portex report renders, by format name.
+var renderings = []struct {
+	format, file string
+	write        func(io.Writer, *loadgen.ResultFile) error
+}{
+	{"csv", "timeseries.csv", report.WriteCSV},
+	{"html", "report.html", report.WriteHTML},
+	{"md", "summary.md", report.WriteMarkdown},
+	{"junit", "junit.xml", report.WriteJUnit},
+}
+
+// writeRenderings writes every rendering of the result into dir, each
+// atomically. It returns the paths written, and the first error; a
+// rendering that fails does not keep the others from being written.
+func writeRenderings(dir string, result *loadgen.ResultFile) ([]string, error) {
+	var files []string
+	var first error
+	for _, r := range renderings {
+		path := filepath.Join(dir, r.file)
+		err := report.WriteFile(path, func(w io.Writer) error { return r.write(w, result) })
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("cannot write %s: %w", path, err)
+			}
+			continue
+		}
+		files = append(files, path)
+	}
+	return files, first
+}
+
+func cmdReport(e *env, args []string) int {
+	fs := newFlags(e, "report", "RESULT.json [--format F] [-o FILE]",
+		"Render a saved result again: as the text summary (the default), or as HTML,\n"+
+			"Markdown, JUnit XML, CSV (the time series) or JSON. RESULT.json may be - for stdin.")
+	format := fs.StringP("format", "f", "text", "text, html, md, junit, csv or json")
+	out := fs.StringP("output", "o", "", "write to this file (atomically) instead of stdout")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(e.stderr, "portex report: one result file, got %d\n", fs.NArg())
+		fs.Usage()
+		return exitUsage
+	}
+	render, err := reportFormat(*format)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex report: %v\n", err)
+		return exitUsage
+	}
+	result, err := loadResult(e, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex report: %v\n", err)
+		return exitUsage
+	}
+	return writeOutput(e, "report", *out, func(w io.Writer) error { return render(w, result) })
+}
+
+// reportFormat returns the renderer of a format name.
+func reportFormat(name string) (func(io.Writer, *loadgen.ResultFile) error, error) {
+	switch name {
+	case "text", "txt":
+		return func(w io.Writer, r *loadgen.ResultFile) error {
+			return report.WriteText(w, r, report.TextOptions{})
+		}, nil
+	case "json":
+		return report.WriteJSON, nil
+	case "markdown":
+		name = "md"
+	case "xml":
+		name = "junit"
+	}
+	for _, r := range renderings {
+		if r.format == name {
+			return r.write, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown format %q (text, html, md, junit, csv or json)", name)
+}
+
+func cmdCompare(e *env, args []string) int {
+	fs := newFlags(e, "compare", "A.json [B.json ...] [--format text|md] [-o FILE]",
+		"Put the runs of saved results side by side (the variants of one file, or\n"+
+			"several files), with each figure's difference from the first run: successful\n"+
+			"dials before exhaustion, time to exhaustion, p99 connect latency, peak\n"+
+			"TIME_WAIT and failures.")
+	format := fs.StringP("format", "f", "text", "text or md")
+	out := fs.StringP("output", "o", "", "write to this file (atomically) instead of stdout")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "portex compare: name at least one result file")
+		fs.Usage()
+		return exitUsage
+	}
+	var write func(io.Writer, []report.Source) error
+	switch *format {
+	case "text", "txt":
+		write = report.WriteCompare
+	case "md", "markdown":
+		write = report.WriteCompareMarkdown
+	default:
+		fmt.Fprintf(e.stderr, "portex compare: unknown format %q (text or md)\n", *format)
+		return exitUsage
+	}
+	var srcs []report.Source
+	seen := map[string]int{}
+	for _, path := range fs.Args() {
+		result, err := loadResult(e, path)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "portex compare: %v\n", err)
+			return exitUsage
+		}
+		name := report.SourceName(path)
+		if seen[name]++; seen[name] > 1 {
+			name = fmt.Sprintf("%s#%d", name, seen[name])
+		}
+		srcs = append(srcs, report.Source{Name: name, File: result})
+	}
+	return writeOutput(e, "compare", *out, func(w io.Writer) error { return write(w, srcs) })
+}
+
+// loadResult reads a result file, or stdin for "-".
+func loadResult(e *env, path string) (*loadgen.ResultFile, error) {
+	var r io.Reader = e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	result, err := report.ReadJSON(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return result, nil
+}
+
+// writeOutput renders to stdout, or atomically to a file. A result that
+// cannot be rendered (a histogram that does not decode) or a file that
+// cannot be written is bad input: exit code 2.
+func writeOutput(e *env, cmd, path string, render func(io.Writer) error) int {
+	var err error
+	if path == "" || path == "-" {
+		err = render(e.stdout)
+	} else {
+		err = report.WriteFile(path, render)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex %s: %v\n", cmd, err)
+		return exitUsage
+	}
+	return exitOK
+}

@@ -1,0 +1,84 @@
+package report
+
+import (
+	"encoding/csv"
+	"io"
+	"strconv"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// csvStates are the socket-state columns of timeseries.csv, for each side,
+// in this order.
+var csvStates = []struct {
+	name  string
+	value func(*loadgen.SocketStates) int
+}{
+	{"established", func(s *loadgen.SocketStates) int { return s.Established }},
+	{"syn_sent", func(s *loadgen.SocketStates) int { return s.SynSent }},
+	{"syn_recv", func(s *loadgen.SocketStates) int { return s.SynRecv }},
+	{"time_wait", func(s *loadgen.SocketStates) int { return s.TimeWait }},
+	{"close_wait", func(s *loadgen.SocketStates) int { return s.CloseWait }},
+	{"fin_wait1", func(s *loadgen.SocketStates) int { return s.FinWait1 }},
+	{"fin_wait2", func(s *loadgen.SocketStates) int { return s.FinWait2 }},
+	{"last_ack", func(s *loadgen.SocketStates) int { return s.LastAck }},
+	{"closing", func(s *loadgen.SocketStates) int { return s.Closing }},
+	{"ports_in_use", func(s *loadgen.SocketStates) int { return s.PortsInUse }},
+}
+
+// WriteCSV writes timeseries.csv: one row per interval of every run, with
+// the run's variant first. Counts (attempted, ok, failed, failed_<class>,
+// dropped) are of the interval ending at t (seconds from the run's start);
+// open and the socket states (client_*, server_*) are gauges at t. There
+// is a failed_<class> column for each class that fails anywhere in the
+// file, in a fixed order. A side that was not sampled has empty cells.
+func WriteCSV(w io.Writer, r *loadgen.ResultFile) error {
+	cw := csv.NewWriter(w)
+	classes := classesIn(r)
+	head := []string{"variant", "t", "attempted", "ok", "failed"}
+	for _, c := range classes {
+		head = append(head, "failed_"+c)
+	}
+	head = append(head, "dropped", "open")
+	for _, side := range []string{"client_", "server_"} {
+		for _, s := range csvStates {
+			head = append(head, side+s.name)
+		}
+	}
+	head = append(head, "port_range_size")
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	row := make([]string, 0, len(head))
+	for _, run := range r.Runs {
+		if run.TimeSeries == nil {
+			continue
+		}
+		for i := range run.TimeSeries.Points {
+			p := &run.TimeSeries.Points[i]
+			row = append(row[:0], run.Variant, strconv.FormatFloat(p.T, 'f', 6, 64),
+				itoa(p.Attempted), itoa(p.OK), itoa(p.Failed))
+			for _, c := range classes {
+				row = append(row, itoa(p.Failures[c]))
+			}
+			row = append(row, itoa(p.Dropped), itoa(p.Open))
+			for _, side := range []*loadgen.SocketStates{p.Client, p.Server} {
+				for _, s := range csvStates {
+					if side == nil {
+						row = append(row, "")
+					} else {
+						row = append(row, strconv.Itoa(s.value(side)))
+					}
+				}
+			}
+			row = append(row, strconv.Itoa(run.PortRangeSize))
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

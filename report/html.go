@@ -1,0 +1,862 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/portex/portex/loadgen"
+)
+
+//go:embed html.tmpl
+var htmlSource string
+
+//go:embed html.css
+var htmlCSS string
+
+var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+
+// WriteHTML writes report.html: one self-contained page, with no script
+// and no reference to anything outside it (its content security policy
+// forbids loading anything), so it opens the same offline, from a CI
+// artifact, or attached to a ticket. For each run: the verdict, the
+// expectations, the capacity model's prediction, the timeline (ports in
+// use against the range, TIME_WAIT and CLOSE_WAIT, dials and failures per
+// second, with markers at exhaustion and recovery), latency by percentile
+// (from the lossless histograms), and the details; and, first, the
+// variants side by side.
+func WriteHTML(w io.Writer, r *loadgen.ResultFile) error {
+	page, err := newHTMLPage(r)
+	if err != nil {
+		return err
+	}
+	return htmlTemplate.Execute(w, page)
+}
+
+// htmlPage is what the template renders.
+type htmlPage struct {
+	Scenario string
+	Subtitle string
+	CSS      template.CSS
+	// Expect counts the expectations of every run, and the failed.
+	Expect, ExpectFailed int
+	Variants             []htmlVariantRow
+	Overview             []chart
+	Runs                 []htmlRun
+}
+
+// htmlVariantRow is one row of the variants table.
+type htmlVariantRow struct {
+	Anchor, Variant        string
+	Exhausted              bool
+	Before, Time, P99      string
+	TimeWait               int
+	DialsOK, DialsFailed   int64
+	Failures               string
+	ExpectOK, ExpectFailed int
+	Stopped                string
+	Error                  bool
+}
+
+// htmlRun is one run's section.
+type htmlRun struct {
+	Anchor, Variant, Runtime, Stopped, Elapsed, Started, Error string
+	// Status picks the badge: exhausted, fd, failures, ok or error.
+	Status, StatusText string
+	Verdict            string
+	Stats              []htmlStat
+	Expectations       []loadgen.Expectation
+	Model              *htmlModel
+	Charts             []chart
+	Failures           []htmlKV
+	Latency            []htmlLatency
+	Snapshot           []htmlKV
+	SnapshotAt         string
+	Sysctls            []htmlKV
+	Server             []htmlKV
+	Pools              []htmlPool
+	Events             []htmlEvent
+}
+
+type htmlStat struct{ Label, Value, Note string }
+
+type htmlKV struct{ Key, Value string }
+
+type htmlLatency struct {
+	Name                           string
+	P50, P90, P99, P999, Max, Mean string
+	Count                          int64
+}
+
+type htmlModel struct {
+	PortsNeeded, PortBudget, Predicted, Measured, RelErr, MaxRate string
+	MeasuredNote, Tone                                            string
+	Assumptions                                                   []string
+}
+
+type htmlPool struct {
+	Name                string
+	OK, Failed, Dropped int64
+	Failures, P99       string
+}
+
+type htmlEvent struct{ At, Type, Detail string }
+
+var anchorUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
+
+func newHTMLPage(r *loadgen.ResultFile) (*htmlPage, error) {
+	page := &htmlPage{Scenario: r.Scenario, CSS: template.CSS(htmlCSS)}
+	page.Expect, page.ExpectFailed = expectationCounts(r)
+	var runtimes []string
+	for i, run := range r.Runs {
+		anchor := fmt.Sprintf("run-%d-%s", i+1, anchorUnsafe.ReplaceAllString(strings.ToLower(run.Variant), "-"))
+		hr, err := newHTMLRun(anchor, run)
+		if err != nil {
+			return nil, err
+		}
+		page.Runs = append(page.Runs, hr)
+		page.Variants = append(page.Variants, newVariantRow(anchor, run))
+		if !contains(runtimes, run.Runtime) {
+			runtimes = append(runtimes, run.Runtime)
+		}
+	}
+	parts := []string{fmt.Sprintf("%d run%s", len(r.Runs), plural(len(r.Runs)))}
+	if len(runtimes) > 0 {
+		parts = append(parts, "runtime "+strings.Join(runtimes, ", "))
+	}
+	if len(r.Runs) > 0 && !r.Runs[0].StartedAt.IsZero() {
+		parts = append(parts, "started "+r.Runs[0].StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	page.Subtitle = strings.Join(parts, " · ")
+	if len(r.Runs) > 1 {
+		ov, err := overviewCharts(r)
+		if err != nil {
+			return nil, err
+		}
+		page.Overview = ov
+	}
+	return page, nil
+}
+
+func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
+	f := Measure(run)
+	c := compareCells(f, f, true)
+	row := htmlVariantRow{
+		Anchor: anchor, Variant: run.Variant, Exhausted: f.Exhausted,
+		Before: c.before, Time: c.time, P99: c.p99, TimeWait: f.PeakTimeWait,
+		DialsOK: run.Dials.OK, DialsFailed: run.Dials.Failed,
+		Failures: failures(run.Failures), Stopped: run.Stopped,
+		Error: run.Stopped == loadgen.StoppedError,
+	}
+	for _, e := range run.Expectations {
+		if e.Pass {
+			row.ExpectOK++
+		} else {
+			row.ExpectFailed++
+		}
+	}
+	return row
+}
+
+func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
+	f := Measure(run)
+	hr := htmlRun{
+		Anchor:       anchor,
+		Variant:      run.Variant,
+		Runtime:      run.Runtime,
+		Stopped:      run.Stopped,
+		Elapsed:      atTime(run.ElapsedSeconds),
+		Error:        run.Error,
+		Verdict:      verdict(run),
+		Expectations: run.Expectations,
+	}
+	if !run.StartedAt.IsZero() {
+		hr.Started = run.StartedAt.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case run.Stopped == loadgen.StoppedError:
+		hr.Status, hr.StatusText = "error", "run failed"
+	case run.Exhaustion != nil:
+		hr.Status, hr.StatusText = "exhausted", "ports exhausted"
+	case run.Failures["EMFILE"]+run.Failures["ENFILE"] > 0:
+		hr.Status, hr.StatusText = "fd", "out of file descriptors"
+	case run.Dials.Failed > 0:
+		hr.Status, hr.StatusText = "failures", "not exhausted, with failures"
+	default:
+		hr.Status, hr.StatusText = "ok", "not exhausted"
+	}
+
+	rangeNote := run.Sysctls["net.ipv4.ip_local_port_range"]
+	hr.Stats = []htmlStat{
+		{"dials ok", fmt.Sprint(run.Dials.OK), fmt.Sprintf("of %d attempted", run.Dials.Attempted)},
+		{"dials failed", fmt.Sprint(run.Dials.Failed), dropped(run.Dropped)},
+		{"ok before exhaustion", fmt.Sprint(f.DialsOKBefore), ""},
+		{"time to exhaustion", "never", ""},
+		{"port range", fmt.Sprint(run.PortRangeSize), rangeNote},
+		{"peak open", fmt.Sprint(run.PeakOpen), "connections"},
+		{"peak TIME_WAIT", fmt.Sprint(f.PeakTimeWait), "client sockets"},
+		{"p99 connect", "—", ""},
+	}
+	if f.Exhausted {
+		hr.Stats[3] = htmlStat{"time to exhaustion", atTime(*f.TimeToExhaustion), run.Exhaustion.Class}
+	} else {
+		hr.Stats[2].Note = "never ran out: all of them"
+	}
+	if run.Latency.Connect.Count > 0 {
+		hr.Stats[7] = htmlStat{"p99 connect", micros(run.Latency.Connect.P99Us), fmt.Sprintf("p50 %s", micros(run.Latency.Connect.P50Us))}
+	}
+
+	if m := run.Model; m != nil {
+		mc := modelCells(run)
+		hr.Model = &htmlModel{
+			PortsNeeded: formatCount(m.PortsNeeded), PortBudget: fmt.Sprint(m.PortBudget),
+			Predicted: mc.predicted, Measured: mc.measured, RelErr: mc.relErr, MaxRate: mc.maxRate,
+			MeasuredNote: mc.measuredNote, Tone: mc.tone, Assumptions: m.Assumptions,
+		}
+	}
+
+	for _, c := range orderClasses(keysOf(run.Failures)) {
+		hr.Failures = append(hr.Failures, htmlKV{c, fmt.Sprint(run.Failures[c])})
+	}
+	for _, l := range []struct {
+		name string
+		s    loadgen.LatencySummary
+	}{{"connect", run.Latency.Connect}, {"echo rtt", run.Latency.EchoRTT}} {
+		if l.s.Count == 0 {
+			continue
+		}
+		hr.Latency = append(hr.Latency, htmlLatency{
+			Name: l.name, P50: micros(l.s.P50Us), P90: micros(l.s.P90Us), P99: micros(l.s.P99Us),
+			P999: micros(l.s.P999Us), Max: micros(l.s.MaxUs), Mean: micros(int64(math.Round(l.s.MeanUs))), Count: l.s.Count,
+		})
+	}
+	if ex := run.Exhaustion; ex != nil && ex.Sockets != nil {
+		hr.SnapshotAt = atTime(ex.AtSeconds)
+		hr.Snapshot = statesKV(ex.Sockets)
+	}
+	hr.Sysctls = sysctlsKV(run.Sysctls)
+	if run.Nofile > 0 {
+		hr.Sysctls = append(hr.Sysctls, htmlKV{"nofile (RLIMIT_NOFILE)", fmt.Sprint(run.Nofile)})
+	}
+	if s := run.Server; s != nil {
+		hr.Server = []htmlKV{
+			{"accepted", fmt.Sprint(s.Accepted)},
+			{"closed first by the server", fmt.Sprint(s.ClosedByServer)},
+			{"closed by the client", fmt.Sprint(s.ClosedByPeer)},
+			{"errors", fmt.Sprint(s.Errors)},
+			{"echoed", bytesIEC(s.BytesEchoed)},
+			{"peak open", fmt.Sprint(s.PeakOpen)},
+		}
+	}
+	for _, p := range run.Pools {
+		hp := htmlPool{Name: p.Name, OK: p.Dials.OK, Failed: p.Dials.Failed, Dropped: p.Dropped, Failures: failures(p.Failures), P99: "—"}
+		if p.Latency.Connect.Count > 0 {
+			hp.P99 = micros(p.Latency.Connect.P99Us)
+		}
+		hr.Pools = append(hr.Pools, hp)
+	}
+	for _, ev := range run.Events {
+		if ev.Type == loadgen.EventProgress {
+			continue
+		}
+		detail := ev.Class
+		if ev.Pool != "" {
+			detail = strings.TrimSpace(detail + " (pool " + ev.Pool + ")")
+		}
+		if ev.Message != "" {
+			detail = strings.TrimSpace(detail + " " + ev.Message)
+		}
+		if ev.Progress != nil && ev.Type == loadgen.EventExhaustion {
+			detail += fmt.Sprintf("; %d connections open", ev.Progress.Open)
+		}
+		hr.Events = append(hr.Events, htmlEvent{atTime(ev.AtSeconds), strings.ReplaceAll(ev.Type, "_", " "), detail})
+	}
+
+	charts, err := runCharts(anchor, run)
+	if err != nil {
+		return hr, err
+	}
+	hr.Charts = charts
+	return hr, nil
+}
+
+func dropped(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("and %d arrivals dropped", n)
+}
+
+func statesKV(s *loadgen.SocketStates) []htmlKV {
+	var out []htmlKV
+	for _, st := range csvStates {
+		v := st.value(s)
+		if v == 0 && st.name != "ports_in_use" && st.name != "established" && st.name != "time_wait" {
+			continue
+		}
+		out = append(out, htmlKV{strings.ToUpper(st.name), fmt.Sprint(v)})
+	}
+	out[len(out)-1].Key = "local ports in use"
+	return out
+}
+
+func sysctlsKV(m map[string]string) []htmlKV {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]htmlKV, len(names))
+	for i, n := range names {
+		out[i] = htmlKV{n, m[n]}
+	}
+	return out
+}
+
+func keysOf(m map[string]int64) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, n := range m {
+		if n > 0 {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// runMarkers are the moments worth a line across the timeline: the ports
+// ran out, and came back.
+func runMarkers(run *loadgen.Result) []marker {
+	var ms []marker
+	exhausted := false
+	for _, ev := range run.Events {
+		switch ev.Type {
+		case loadgen.EventExhaustion:
+			ms = append(ms, marker{x: ev.AtSeconds, label: "exhausted " + atTime(ev.AtSeconds), color: colRed})
+			exhausted = true
+		case loadgen.EventRecovery:
+			ms = append(ms, marker{x: ev.AtSeconds, label: "recovered " + atTime(ev.AtSeconds), color: colGreen})
+		}
+	}
+	if !exhausted && run.Exhaustion != nil {
+		ms = append(ms, marker{x: run.Exhaustion.AtSeconds, label: "exhausted " + atTime(run.Exhaustion.AtSeconds), color: colRed})
+	}
+	for i := range ms {
+		ms[i].row = i
+	}
+	return ms
+}
+
+// runCharts draws one run's charts: sockets, rates, latency.
+func runCharts(anchor string, run *loadgen.Result) ([]chart, error) {
+	var out []chart
+	build := []func(string, *loadgen.Result) (chart, bool, error){socketsChart, ratesChart, latencyChart}
+	for _, b := range build {
+		c, ok, err := b(anchor, run)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// endTime is when the run's timeline ends.
+func endTime(run *loadgen.Result) float64 {
+	end := run.ElapsedSeconds
+	if ts := run.TimeSeries; ts != nil && len(ts.Points) > 0 {
+		end = math.Max(end, ts.Points[len(ts.Points)-1].T)
+	}
+	return end
+}
+
+// socketsChart: the client's ports in use against the range, and the
+// states that hold ports without carrying traffic.
+func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+	samples := clientSamples(run)
+	if len(samples) == 0 {
+		return chart{}, false, nil
+	}
+	if samples[0].t > 0 {
+		samples = append([]socketSample{{t: 0}}, samples...)
+	}
+	gauge := func(v func(*loadgen.SocketStates) int) (plotter.XYs, bool) {
+		xys := make(plotter.XYs, len(samples))
+		any := false
+		for i := range samples {
+			n := v(&samples[i].states)
+			xys[i] = plotter.XY{X: samples[i].t, Y: float64(n)}
+			any = any || n > 0
+		}
+		return xys, any
+	}
+	ports, _ := gauge(func(s *loadgen.SocketStates) int { return s.PortsInUse })
+	tw, _ := gauge(func(s *loadgen.SocketStates) int { return s.TimeWait })
+	cw, _ := gauge(func(s *loadgen.SocketStates) int { return s.CloseWait })
+	ss := []series{{name: "local ports in use", xys: ports, color: colBlue, width: vg.Points(2.25)}}
+	if run.PortRangeSize > 0 {
+		end := endTime(run)
+		rs := float64(run.PortRangeSize)
+		ss = append(ss, series{name: fmt.Sprintf("port range (%d)", run.PortRangeSize),
+			xys: plotter.XYs{{X: 0, Y: rs}, {X: end, Y: rs}}, color: colSlate, width: vg.Points(1), dash: true, ref: true})
+	}
+	ss = append(ss,
+		series{name: "TIME_WAIT", xys: tw, color: colAmber},
+		series{name: "CLOSE_WAIT", xys: cw, color: colViolet})
+	if fw2, any := gauge(func(s *loadgen.SocketStates) int { return s.FinWait2 }); any {
+		ss = append(ss, series{name: "FIN_WAIT2", xys: fw2, color: colTeal})
+	}
+	if est, any := gauge(func(s *loadgen.SocketStates) int { return s.Established }); any {
+		ss = append(ss, series{name: "ESTABLISHED", xys: est, color: colGreen, width: vg.Points(1)})
+	}
+	// TIME_WAIT lands on whichever side closes first: show the server's
+	// when it has any.
+	if ts := run.TimeSeries; ts != nil {
+		var stw plotter.XYs
+		any := false
+		for _, p := range ts.Points {
+			if p.Server != nil {
+				stw = append(stw, plotter.XY{X: p.T, Y: float64(p.Server.TimeWait)})
+				any = any || p.Server.TimeWait > 0
+			}
+		}
+		if any {
+			ss = append(ss, series{name: "server TIME_WAIT", xys: stw, color: colAmber, width: vg.Points(1), dash: true})
+		}
+	}
+	p := newPlot("", "sockets")
+	p.X.Tick.Marker = secondsTicks{}
+	p.Y.Tick.Marker = countTicks{}
+	legend, err := addSeries(p, ss)
+	if err != nil {
+		return chart{}, false, err
+	}
+	addMarkers(p, run)
+	finishAxes(p)
+	id := anchor + "-sockets"
+	svg, err := renderSVG(p, id, "client sockets over time", chartWidth, chartHeight)
+	if err != nil {
+		return chart{}, false, err
+	}
+	return chart{ID: id, Title: "Ports in use and socket states", SVG: svg, Legend: legend,
+		Caption: "The client's distinct local ports in use against the range size, and the sockets that hold ports without carrying traffic."}, true, nil
+}
+
+func addMarkers(p *plot.Plot, run *loadgen.Result) {
+	for _, m := range runMarkers(run) {
+		p.Add(m)
+	}
+}
+
+// ratesChart: dials that succeeded and failures by class, per second,
+// from the per-interval counts.
+func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+	ts := run.TimeSeries
+	if ts == nil || len(ts.Points) == 0 {
+		return chart{}, false, nil
+	}
+	rate := func(n func(*loadgen.Point) int64) plotter.XYs {
+		xys := make(plotter.XYs, 0, len(ts.Points)+1)
+		prev := 0.0
+		for i := range ts.Points {
+			p := &ts.Points[i]
+			dt := p.T - prev
+			if dt <= 0 {
+				dt = ts.IntervalSeconds
+			}
+			if dt <= 0 {
+				dt = 1
+			}
+			y := float64(n(p)) / dt
+			if i == 0 {
+				xys = append(xys, plotter.XY{X: 0, Y: y})
+			}
+			xys = append(xys, plotter.XY{X: p.T, Y: y})
+			prev = p.T
+		}
+		return xys
+	}
+	ss := []series{{name: "dials ok/s", xys: rate(func(p *loadgen.Point) int64 { return p.OK }), color: colGreen, width: vg.Points(2), step: true}}
+	seen := map[string]bool{}
+	for _, p := range ts.Points {
+		for c, n := range p.Failures {
+			if n > 0 {
+				seen[c] = true
+			}
+		}
+	}
+	classes := orderClasses(seen)
+	if len(classes) == 0 && run.Dials.Failed > 0 {
+		ss = append(ss, series{name: "failed dials/s", xys: rate(func(p *loadgen.Point) int64 { return p.Failed }), color: colRed, step: true})
+	}
+	for _, c := range classes {
+		ss = append(ss, series{name: c + "/s", xys: rate(func(p *loadgen.Point) int64 { return p.Failures[c] }), color: classColor(c), step: true})
+	}
+	if dropped := rate(func(p *loadgen.Point) int64 { return p.Dropped }); maxY(dropped) > 0 {
+		ss = append(ss, series{name: "dropped arrivals/s", xys: dropped, color: colGray, step: true, dash: true})
+	}
+	p := newPlot("", "per second")
+	p.X.Tick.Marker = secondsTicks{}
+	p.Y.Tick.Marker = countTicks{}
+	legend, err := addSeries(p, ss)
+	if err != nil {
+		return chart{}, false, err
+	}
+	addMarkers(p, run)
+	finishAxes(p)
+	id := anchor + "-rates"
+	svg, err := renderSVG(p, id, "dials and failures per second", chartWidth, chartHeight)
+	if err != nil {
+		return chart{}, false, err
+	}
+	caption := "Successful dials and failures by class per second, from the counts of each interval of the time series."
+	if ts.IntervalSeconds > 0 {
+		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of each %s interval.",
+			time.Duration(ts.IntervalSeconds*float64(time.Second)).Round(time.Millisecond))
+	}
+	return chart{ID: id, Title: "Dials and failures per second", SVG: svg, Legend: legend, Caption: caption}, true, nil
+}
+
+func maxValue(vs plotter.Values) float64 {
+	m := 0.0
+	for _, v := range vs {
+		m = math.Max(m, v)
+	}
+	return m
+}
+
+func maxY(xys plotter.XYs) float64 {
+	m := 0.0
+	for _, p := range xys {
+		m = math.Max(m, p.Y)
+	}
+	return m
+}
+
+// percentileTop is where the percentile axis ends for a sample count: at
+// 99 (x = 2) for up to 100 samples, one more nine for each ten times more,
+// at most 99.999.
+func percentileTop(count int64) float64 {
+	return math.Min(5, math.Max(2, math.Ceil(math.Log10(float64(count))-1e-9)))
+}
+
+// The percentile axis: x = -log10(1 - q), so that 90, 99, 99.9 and 99.99
+// are evenly spaced, as HdrHistogram's own plots do.
+func percentileX(q float64) float64 { return -math.Log10(1 - q) }
+
+var percentileTicks = []struct {
+	q     float64
+	label string
+}{{0, "0"}, {0.5, "50"}, {0.9, "90"}, {0.99, "99"}, {0.999, "99.9"}, {0.9999, "99.99"}, {0.99999, "99.999"}}
+
+// latencyCurve samples a histogram's value at percentiles from 0 to the
+// first of 99, 99.9, 99.99 and 99.999 that its sample count resolves; the
+// curve is flat at the maximum beyond the last sample. Without a histogram
+// it falls back on the summary's percentiles.
+func latencyCurve(s loadgen.LatencySummary) (plotter.XYs, error) {
+	if s.Count == 0 {
+		return nil, nil
+	}
+	top := percentileTop(s.Count)
+	h, err := s.DecodeHDR()
+	if err != nil {
+		return nil, fmt.Errorf("latency histogram: %w", err)
+	}
+	var xys plotter.XYs
+	if h == nil {
+		for _, p := range []struct {
+			q float64
+			v int64
+		}{{0.5, s.P50Us}, {0.9, s.P90Us}, {0.99, s.P99Us}, {0.999, s.P999Us}} {
+			if x := percentileX(p.q); x <= top {
+				xys = append(xys, plotter.XY{X: x, Y: math.Max(1, float64(p.v))})
+			}
+		}
+		return append(xys, plotter.XY{X: top, Y: math.Max(1, float64(s.MaxUs))}), nil
+	}
+	const steps = 200
+	for i := 0; i <= steps; i++ {
+		x := top * float64(i) / steps
+		q := 1 - math.Pow(10, -x)
+		xys = append(xys, plotter.XY{X: x, Y: math.Max(1, float64(h.ValueAtQuantile(100*q)))})
+	}
+	return xys, nil
+}
+
+// latencyChart: connect latency and the echo round trip, by percentile,
+// on log scales.
+func latencyChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+	conn, err := latencyCurve(run.Latency.Connect)
+	if err != nil {
+		return chart{}, false, err
+	}
+	echo, err := latencyCurve(run.Latency.EchoRTT)
+	if err != nil {
+		return chart{}, false, err
+	}
+	if len(conn) == 0 && len(echo) == 0 {
+		return chart{}, false, nil
+	}
+	p := newPlotGrid("percentile (%)", "latency", true, true)
+	legend, err := addSeries(p, []series{
+		{name: "connect", xys: conn, color: colBlue, width: vg.Points(2)},
+		{name: "echo round trip", xys: echo, color: colAmber, width: vg.Points(2)},
+	})
+	if err != nil {
+		return chart{}, false, err
+	}
+	xmax := math.Max(2, math.Ceil(math.Max(maxX(conn), maxX(echo))-1e-9))
+	p.X.Min, p.X.Max = 0, xmax
+	var ticks []plot.Tick
+	for _, t := range percentileTicks {
+		if x := percentileX(t.q); x <= xmax+1e-9 {
+			ticks = append(ticks, plot.Tick{Value: x, Label: t.label})
+		}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	lo, hi := math.Inf(1), 1.0
+	for _, xys := range []plotter.XYs{conn, echo} {
+		for _, pt := range xys {
+			lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
+		}
+	}
+	p.Y.Min = math.Pow(10, math.Floor(math.Log10(lo)))
+	p.Y.Max = math.Pow(10, math.Ceil(math.Log10(hi)))
+	if p.Y.Max <= p.Y.Min {
+		p.Y.Max = p.Y.Min * 10
+	}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = latencyTicks{}
+	id := anchor + "-latency"
+	svg, err := renderSVG(p, id, "latency by percentile", chartWidth, chartHeight)
+	if err != nil {
+		return chart{}, false, err
+	}
+	return chart{ID: id, Title: "Latency by percentile", SVG: svg, Legend: legend,
+		Caption: "From the lossless histograms: the value below which that share of the samples lies. Both axes are logarithmic; a curve is flat at its maximum beyond the percentile its sample count resolves."}, true, nil
+}
+
+func maxX(xys plotter.XYs) float64 {
+	m := 0.0
+	for _, p := range xys {
+		m = math.Max(m, p.X)
+	}
+	return m
+}
+
+// latencyTicks label a logarithmic axis of microseconds: every power of
+// ten, and 2 and 5 times it when the axis spans few decades.
+type latencyTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (latencyTicks) Ticks(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	decades := math.Log10(max / min)
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		base := math.Pow(10, e)
+		for _, m := range []float64{1, 2, 3, 4, 5, 6, 7, 8, 9} {
+			v := base * m
+			if v < min*(1-1e-9) || v > max*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || (decades <= 2 && (m == 2 || m == 5)) {
+				t.Label = shortMicros(v)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// exhaustionMarkers mark when each variant ran out, one marker for the
+// variants that ran out at about the same moment.
+func exhaustionMarkers(r *loadgen.ResultFile) []marker {
+	type at struct {
+		x     float64
+		name  string
+		color color.RGBA
+	}
+	var ats []at
+	end := 0.0
+	for i, run := range r.Runs {
+		end = math.Max(end, endTime(run))
+		if ex := run.Exhaustion; ex != nil {
+			ats = append(ats, at{ex.AtSeconds, run.Variant, variantColors[i%len(variantColors)]})
+		}
+	}
+	sort.SliceStable(ats, func(i, j int) bool { return ats[i].x < ats[j].x })
+	var ms []marker
+	for i := 0; i < len(ats); {
+		j := i + 1
+		for j < len(ats) && ats[j].x-ats[i].x <= end*0.01 {
+			j++
+		}
+		group := ats[i:j]
+		m := marker{x: group[0].x, color: group[0].color, row: len(ms)}
+		switch len(group) {
+		case 1:
+			m.label = group[0].name + " exhausted " + atTime(m.x)
+		case 2:
+			m.label = group[0].name + ", " + group[1].name + " exhausted " + atTime(m.x)
+			m.color = colRed
+		default:
+			m.label = fmt.Sprintf("%d variants exhausted %s", len(group), atTime(m.x))
+			m.color = colRed
+		}
+		ms = append(ms, m)
+		i = j
+	}
+	return ms
+}
+
+// overviewCharts put the variants side by side: ports in use over time,
+// and the dials each got.
+func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
+	var out []chart
+
+	// Ports in use, every variant on one timeline.
+	p := newPlot("", "local ports in use")
+	p.X.Tick.Marker = secondsTicks{}
+	p.Y.Tick.Marker = countTicks{}
+	var ss []series
+	ranges := map[int]float64{}
+	var rangeOrder []int
+	for i, run := range r.Runs {
+		samples := clientSamples(run)
+		if len(samples) == 0 {
+			continue
+		}
+		if samples[0].t > 0 {
+			samples = append([]socketSample{{t: 0}}, samples...)
+		}
+		xys := make(plotter.XYs, len(samples))
+		for j, s := range samples {
+			xys[j] = plotter.XY{X: s.t, Y: float64(s.states.PortsInUse)}
+		}
+		ss = append(ss, series{name: run.Variant, xys: xys, color: variantColors[i%len(variantColors)], width: vg.Points(2),
+			dash: i >= len(variantColors)})
+		if run.PortRangeSize > 0 {
+			if _, ok := ranges[run.PortRangeSize]; !ok {
+				rangeOrder = append(rangeOrder, run.PortRangeSize)
+			}
+			ranges[run.PortRangeSize] = math.Max(ranges[run.PortRangeSize], endTime(run))
+		}
+	}
+	for _, size := range rangeOrder {
+		ss = append(ss, series{name: fmt.Sprintf("port range (%d)", size),
+			xys: plotter.XYs{{X: 0, Y: float64(size)}, {X: ranges[size], Y: float64(size)}}, color: colSlate, width: vg.Points(1), dash: true, ref: true})
+	}
+	if len(ss) > 0 {
+		legend, err := addSeries(p, ss)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range exhaustionMarkers(r) {
+			p.Add(m)
+		}
+		finishAxes(p)
+		svg, err := renderSVG(p, "variants-ports", "local ports in use, every variant", chartWidth, chartHeight)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, chart{ID: "variants-ports", Title: "Ports in use, every variant", SVG: svg, Legend: legend,
+			Caption: "Each variant's client ports in use from its own start, against the range size; a dashed line where a variant ran out."})
+	}
+
+	// Dials per variant, one row each, the first on top: successful dials
+	// before the ports ran out and after (stacked), and failed dials.
+	n := len(r.Runs)
+	before := make(plotter.Values, n)
+	after := make(plotter.Values, n)
+	failed := make(plotter.Values, n)
+	names := make([]string, n)
+	for i, run := range r.Runs {
+		f := Measure(run)
+		j := n - 1 - i
+		before[j] = float64(f.DialsOKBefore)
+		after[j] = float64(max(0, run.Dials.OK-f.DialsOKBefore))
+		failed[j] = float64(run.Dials.Failed)
+		names[j] = run.Variant
+	}
+	const rowHeight = 26 // points per variant
+	height := vg.Points(math.Max(160, 48+rowHeight*float64(n)))
+	width := vg.Points(rowHeight * 0.36)
+	b := newPlotGrid("dials", "", true, false)
+	b.X.Tick.Marker = countTicks{}
+	b.Y.Tick.Label.Font.Size = 10
+	var legend []legendEntry
+	var okBar *plotter.BarChart
+	for _, bar := range []struct {
+		name   string
+		v      plotter.Values
+		col    color.RGBA
+		offset float64
+		stack  bool
+	}{
+		{"ok before exhaustion", before, colBlue, 0.55, false},
+		{"ok after exhaustion", after, rgb(0x93, 0xc5, 0xfd), 0.55, true},
+		{"failed", failed, colRed, -0.55, false},
+	} {
+		if bar.name != "ok before exhaustion" && maxValue(bar.v) == 0 {
+			continue // nothing ran out, or nothing failed
+		}
+		bc, err := plotter.NewBarChart(bar.v, width)
+		if err != nil {
+			return nil, fmt.Errorf("chart variants-dials: %w", err)
+		}
+		bc.Horizontal = true
+		bc.Color = bar.col
+		bc.LineStyle.Width = 0
+		bc.Offset = width * vg.Length(bar.offset)
+		if bar.stack {
+			bc.StackOn(okBar)
+		} else if okBar == nil {
+			okBar = bc
+		}
+		b.Add(bc)
+		legend = append(legend, legendEntry{Name: bar.name, Color: cssColor(bar.col), Bar: true})
+	}
+	b.NominalY(names...)
+	b.Y.Min, b.Y.Max = -0.6, float64(n)-0.4
+	b.X.Min = 0
+	if b.X.Max <= 0 {
+		b.X.Max = 1
+	}
+	b.X.Max = niceCeil(b.X.Max * 1.05)
+	svg, err := renderSVG(b, "variants-dials", "dials per variant", chartWidth, height)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, chart{ID: "variants-dials", Title: "Dials per variant", SVG: svg, Legend: legend,
+		Caption: "Successful dials before the ports ran out (all of them when they never did), after, and failed dials."})
+	return out, nil
+}

@@ -1,0 +1,239 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/xml"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// The text-like renderings of the fixture match their golden files
+// (go test ./report -update rewrites them).
+func TestGolden(t *testing.T) {
+	r := fixture(t)
+	other := fixture(t)
+	// A second result file, as portex compare gets it: the same
+	// scenario measured again, a little slower to run out.
+	other.Runs = other.Runs[:2]
+	other.Runs[0].Exhaustion.AtSeconds = 2.4
+	other.Runs[0].Exhaustion.DialsOKBefore = 118
+	other.Runs[0].Latency.Connect.P99Us = 450
+	other.Runs[0].Failures = map[string]int64{"EADDRNOTAVAIL": 61}
+	srcs := []Source{{Name: "monday", File: r}, {Name: "tuesday", File: other}}
+
+	for _, tc := range []struct {
+		file   string
+		render func(io.Writer) error
+	}{
+		{"summary.md", func(w io.Writer) error { return WriteMarkdown(w, r) }},
+		{"timeseries.csv", func(w io.Writer) error { return WriteCSV(w, r) }},
+		{"junit.xml", func(w io.Writer) error { return WriteJUnit(w, r) }},
+		{"compare.txt", func(w io.Writer) error { return WriteCompare(w, srcs) }},
+		{"compare.md", func(w io.Writer) error { return WriteCompareMarkdown(w, srcs) }},
+		{"compare-variants.txt", func(w io.Writer) error { return WriteCompare(w, srcs[:1]) }},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tc.render(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.file+".golden", buf.Bytes())
+		})
+	}
+}
+
+// The CSV has one header and one row per point of every run, all of the
+// same width, a column for each class failing anywhere, in loadgen's order.
+func TestCSVShape(t *testing.T) {
+	r := fixture(t)
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1
+	for _, run := range r.Runs {
+		if run.TimeSeries != nil {
+			want += len(run.TimeSeries.Points)
+		}
+	}
+	if len(rows) != want {
+		t.Fatalf("%d rows, want %d", len(rows), want)
+	}
+	head := strings.Join(rows[0], ",")
+	if !strings.Contains(head, "failed,failed_EADDRNOTAVAIL,failed_ECONNRESET,dropped") {
+		t.Errorf("failure columns: %s", head)
+	}
+	for _, col := range []string{"client_time_wait", "client_close_wait", "client_ports_in_use", "server_time_wait", "port_range_size"} {
+		if !strings.Contains(head, col) {
+			t.Errorf("no column %s in %s", col, head)
+		}
+	}
+}
+
+// A run with no expectations gets one "run completed" case, failed when
+// the run stopped on an error; failed expectations say expected and
+// measured.
+func TestJUnitCases(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, fixture(t)); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("junit.xml does not parse: %v", err)
+	}
+	if len(doc.Suites) != 3 || doc.Tests != 6 || doc.Failures != 2 {
+		t.Fatalf("suites %d tests %d failures %d, want 3, 6, 2", len(doc.Suites), doc.Tests, doc.Failures)
+	}
+	p99 := doc.Suites[0].Cases[3]
+	if p99.Name != "p99_connect" || p99.Failure == nil || p99.Failure.Message != "expected < 500µs, measured 892µs" {
+		t.Errorf("failed expectation: %+v", p99)
+	}
+	if c := doc.Suites[1].Cases; len(c) != 1 || c[0].Name != "run completed" || c[0].Failure != nil {
+		t.Errorf("run without expectations: %+v", c)
+	}
+	if c := doc.Suites[2].Cases; len(c) != 1 || c[0].Failure == nil || !strings.Contains(c[0].Failure.Message, "signal: killed") {
+		t.Errorf("failed run: %+v", c)
+	}
+}
+
+// The HTML report is one file: one <svg> per chart, no script, nothing
+// loaded from elsewhere, and markup that parses.
+func TestHTMLStructure(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, fixture(t)); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+
+	figures := strings.Count(page, `<figure class="figure" data-chart=`)
+	svgs := strings.Count(page, "<svg ")
+	// Two charts of the variants; three for each run with a time series
+	// (sockets, rates, latency); the failed run has latency only.
+	if figures != 2+3+3+1 || svgs != figures {
+		t.Errorf("%d figures and %d <svg> elements, want 9 of each", figures, svgs)
+	}
+	for _, id := range []string{"variants-ports", "variants-dials", "run-1-baseline-sockets", "run-1-baseline-rates", "run-1-baseline-latency", "run-3-rst-close-latency"} {
+		if !strings.Contains(page, `<svg class="chart" id="`+id+`"`) {
+			t.Errorf("no chart %s", id)
+		}
+	}
+	if strings.Contains(page, "<script") {
+		t.Error("the report has a script")
+	}
+	if !strings.Contains(page, `http-equiv="Content-Security-Policy" content="default-src 'none'`) {
+		t.Error("no content security policy that forbids loading anything")
+	}
+	xmlns := regexp.MustCompile(`xmlns(:xlink)?="http://www\.w3\.org/(2000/svg|1999/xlink)"`)
+	if rest := xmlns.ReplaceAllString(page, ""); strings.Contains(rest, "http://") || strings.Contains(rest, "https://") {
+		i := max(strings.Index(rest, "http://"), strings.Index(rest, "https://"))
+		t.Errorf("a reference outside the file: %q", rest[max(0, i-80):min(len(rest), i+80)])
+	}
+	for _, bad := range []string{"@import", "url(", "<link", "<img", "<iframe", "ZgotmplZ"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the report holds %q", bad)
+		}
+	}
+	for _, want := range []string{"p99_connect", "expected", "892µs", "1 of 4 expectations failed", "sandbox: the agent exited", "net.ipv4.tcp_tw_reuse", "relative error", "1.2%"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report does not say %q", want)
+		}
+	}
+
+	// The page parses as HTML, tags balanced; each chart as strict XML.
+	d := xml.NewDecoder(strings.NewReader(page))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	for {
+		if _, err := d.Token(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("the page does not parse: %v", err)
+			}
+			break
+		}
+	}
+	for _, svg := range regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAllString(page, -1) {
+		d := xml.NewDecoder(strings.NewReader(svg))
+		for {
+			if _, err := d.Token(); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("a chart is not well-formed XML: %v\n%.300s", err, svg)
+				}
+				break
+			}
+		}
+	}
+}
+
+// Every renderer copes with a run that measured nothing at all.
+func TestRenderEmptyRun(t *testing.T) {
+	r := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "empty", Runs: []*loadgen.Result{{Variant: "default", Stopped: loadgen.StoppedInterrupted}}}
+	empty := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "nothing"}
+	for _, f := range []*loadgen.ResultFile{r, empty} {
+		for name, render := range map[string]func(io.Writer, *loadgen.ResultFile) error{
+			"html": WriteHTML, "md": WriteMarkdown, "csv": WriteCSV, "junit": WriteJUnit,
+		} {
+			if err := render(io.Discard, f); err != nil {
+				t.Errorf("%s of %s: %v", name, f.Scenario, err)
+			}
+		}
+		if err := WriteCompare(io.Discard, []Source{{"x", f}}); err != nil {
+			t.Errorf("compare of %s: %v", f.Scenario, err)
+		}
+	}
+}
+
+// A histogram that does not decode is an error, not a blank chart.
+func TestHTMLBadHistogram(t *testing.T) {
+	r := fixture(t)
+	r.Runs[0].Latency.Connect.HDR = "not a histogram"
+	if err := WriteHTML(io.Discard, r); err == nil {
+		t.Error("no error for a histogram that does not decode")
+	}
+}
+
+func TestSourceName(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"portex-results/churn-20261130-083000/result.json", "churn-20261130-083000"},
+		{"result.json", "result"},
+		{"/tmp/a.json", "a"},
+		{"before", "before"},
+	} {
+		if got := SourceName(tc.path); got != tc.want {
+			t.Errorf("SourceName(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+// Ticks fall on round values and cover the range.
+func TestNiceTicks(t *testing.T) {
+	for _, tc := range []struct {
+		min, max float64
+		n        int
+		want     string
+	}{
+		{0, 5, 8, "0 1 2 3 4 5"},
+		{0, 115, 5, "0 25 50 75 100"},
+		{0, 0.021, 8, "0 0.005 0.01 0.015 0.02"},
+		{0, 1, 5, "0 0.2 0.4 0.6 0.8 1"},
+	} {
+		var got []string
+		for _, tk := range niceTicks(tc.min, tc.max, tc.n, formatCount) {
+			got = append(got, tk.Label)
+		}
+		if s := strings.Join(got, " "); s != tc.want {
+			t.Errorf("niceTicks(%v, %v, %d) = %s, want %s", tc.min, tc.max, tc.n, s, tc.want)
+		}
+	}
+}
