@@ -1,59 +1,48 @@
 package scenarios
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 
 	"github.com/portex/portex/loadgen"
 )
 
-// DefaultVariant names the plan of a scenario without variants.
-const DefaultVariant = "default"
-
-// Plans validates s and compiles it to the engine's plans, one per variant:
-// for now exactly one, named "default". Every error it returns is a
-// Problems value.
-func (s *Scenario) Plans() ([]*loadgen.Plan, error) {
-	c := newCollector(s.File)
-	validate(s, c)
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	p := s.compile(DefaultVariant)
-	if err := p.Check(); err != nil {
-		// validate should have caught it: a bug here, not in the file.
-		c.addf(pos{}, "", "internal error: the engine refuses the compiled plan (please report it): %v", err)
-		return nil, c.err()
-	}
-	return []*loadgen.Plan{p}, nil
-}
-
 // compile turns a valid scenario into the plan of one variant.
 func (s *Scenario) compile(variant string) *loadgen.Plan {
-	listeners := []loadgen.Listener{{Port: s.Server.Port}}
-	ports := poolPorts(s.Server.Port, s.Pools)
-	pools := make([]loadgen.Pool, len(s.Pools))
-	for i, p := range s.Pools {
-		if ports[i] != s.Server.Port {
-			listeners = append(listeners, loadgen.Listener{
-				Port:            ports[i],
-				CloseFirst:      true,
-				CloseAfterBytes: int64(p.Messages) * int64(p.Payload),
-			})
-		}
-		pools[i] = loadgen.Pool{
-			Name:           p.Name,
-			Workers:        p.Workers,
-			Messages:       p.Messages,
-			Payload:        p.Payload,
-			Hold:           p.Hold,
-			Close:          p.Close,
-			ConnectTimeout: p.ConnectTimeout,
-			Ports:          []int{ports[i]},
+	sv := s.Server
+	var afterBytes int64
+	if n := sv.Close.AfterMessages; n != nil {
+		// validate made sure the pools dialing plain listeners agree.
+		for _, p := range s.Pools {
+			if p.Close != loadgen.CloseServer {
+				afterBytes = int64(*n) * int64(p.Payload)
+				break
+			}
 		}
 	}
-	var sysctls map[string]string
-	if len(s.Sandbox.Sysctls) > 0 {
-		sysctls = maps.Clone(s.Sandbox.Sysctls)
+	var listeners []loadgen.Listener
+	for k := range sv.Ports {
+		listeners = append(listeners, loadgen.Listener{
+			Port:            sv.Port + k,
+			CloseFirst:      sv.Close.AfterMessages != nil,
+			CloseAfterBytes: afterBytes,
+			IdleClose:       sv.Close.Idle,
+		})
+	}
+	ports := poolPorts(sv, s.Pools)
+	pools := make([]loadgen.Pool, len(s.Pools))
+	for i, p := range s.Pools {
+		if p.Close == loadgen.CloseServer {
+			for _, port := range ports[i] {
+				listeners = append(listeners, loadgen.Listener{
+					Port:            port,
+					CloseFirst:      true,
+					CloseAfterBytes: int64(p.Messages) * int64(p.Payload),
+				})
+			}
+		}
+		pools[i] = p.compile(ports[i])
 	}
 	return &loadgen.Plan{
 		Scenario: s.Name,
@@ -62,26 +51,77 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 		Duration: s.Duration,
 		Sandbox: loadgen.Sandbox{
 			PortRange: s.Sandbox.PortRange,
-			Sysctls:   sysctls,
+			Sysctls:   cloneSysctls(s.Sandbox.Sysctls),
 			Nofile:    uint64(s.Sandbox.Nofile),
 		},
-		Server: loadgen.ServerPlan{Listeners: listeners},
-		Pools:  pools,
-		Stop:   loadgen.Stop{On: s.Stop.On},
+		Server: loadgen.ServerPlan{
+			Listeners:   listeners,
+			Backlog:     sv.Backlog,
+			LingerReset: sv.LingerReset,
+			Sysctls:     cloneSysctls(sv.Sysctls),
+		},
+		Pools: pools,
+		Stop:  loadgen.Stop{On: s.Stop.On, AfterFailures: s.Stop.AfterFailures},
 	}
 }
 
-// poolPorts returns the server port each pool dials: a listener of its own
-// (server.port+1, +2, ... in pool order) for a pool that asks the server to
-// close first, server.port for the others.
-func poolPorts(server int, pools []Pool) []int {
-	ports := make([]int, len(pools))
-	next := server
+// compile turns a valid pool into the engine's, dialing ports.
+func (p *Pool) compile(ports []int) loadgen.Pool {
+	lp := loadgen.Pool{
+		Name:           p.Name,
+		Start:          p.Start,
+		Duration:       p.Duration,
+		Messages:       p.Messages,
+		Payload:        p.Payload,
+		Interval:       p.Interval,
+		Hold:           p.Hold,
+		Close:          p.Close,
+		ConnectTimeout: p.ConnectTimeout,
+		Leak:           p.Leak,
+		Ports:          ports,
+		Sources:        p.SourceAddresses,
+		Bind:           p.Bind,
+	}
+	concurrency := p.Workers
+	if p.Open() {
+		lp.Rate, lp.Ramp, lp.MaxInFlight = p.Rate, slices.Clone(p.Ramp), p.MaxInFlight
+		concurrency = p.MaxInFlight
+	} else {
+		lp.Workers = p.Workers
+	}
+	if p.Close == loadgen.CloseKeep {
+		lp.PoolSize = cmp.Or(p.PoolSize, concurrency)
+	}
+	return lp
+}
+
+// cloneSysctls copies a sysctl map for a plan, nil when empty: plans share
+// no maps with the scenario or with each other.
+func cloneSysctls(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// poolPorts returns the server ports each pool dials. A pool the server
+// closes (close: server) gets listeners of its own, one per destination,
+// above the plain ones (server.port+server.ports, and up, in pool order);
+// the others dial the plain listeners server.port, server.port+1, ... one
+// per destination.
+func poolPorts(sv Server, pools []Pool) [][]int {
+	ports := make([][]int, len(pools))
+	next := sv.Port + sv.Ports
 	for i, p := range pools {
-		ports[i] = server
-		if p.Close == loadgen.CloseServer {
-			next++
-			ports[i] = next
+		n := min(max(p.Destinations, 1), maxListeners)
+		ports[i] = make([]int, n)
+		for k := range ports[i] {
+			if p.Close == loadgen.CloseServer {
+				ports[i][k] = next
+				next++
+			} else {
+				ports[i][k] = sv.Port + k
+			}
 		}
 	}
 	return ports

@@ -48,7 +48,7 @@ stop:
 	}
 	pool := func(name string, workers, messages, payload int, hold loadgen.Hold, close loadgen.CloseMode, port int) loadgen.Pool {
 		return loadgen.Pool{Name: name, Workers: workers, Messages: messages, Payload: payload, Hold: hold,
-			Close: close, ConnectTimeout: 5 * time.Second, Ports: []int{port}}
+			Close: close, ConnectTimeout: 5 * time.Second, Ports: []int{port}, Sources: 1, Bind: loadgen.BindAuto}
 	}
 	want := &loadgen.Plan{
 		Scenario: "mixed",

@@ -1,6 +1,9 @@
 package scenarios
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +22,11 @@ type decoder struct {
 	*collector
 	values map[string]pos // where each key path's value is written
 	keys   map[string]pos // where each key path's key is written
+
+	// rename maps the scenario's key paths to a variant's, while the
+	// variant's overrides are decoded onto a copy of the scenario: its
+	// problems carry the scenario's key paths until then. Nil otherwise.
+	rename map[string]string
 }
 
 func newDecoder(c *collector) *decoder {
@@ -62,13 +70,16 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", into(&s.Pools, d.pools)},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
+		{"variants", into(&s.Variants, d.variants)},
+		// "expect" joins here when expectations land, and in
+		// overrideFields, so that variants can override it.
 	})
 }
 
 func (d *decoder) sandbox(path string, n *yaml.Node, sb *Sandbox) {
 	d.mapping(path, "sandbox", n, []field{
 		{"port_range", into(&sb.PortRange, d.portRange)},
-		{"sysctls", into(&sb.Sysctls, d.sysctls)},
+		{"sysctls", d.mergeSysctls(&sb.Sysctls)},
 		{"nofile", into(&sb.Nofile, d.integer)},
 	})
 }
@@ -76,12 +87,22 @@ func (d *decoder) sandbox(path string, n *yaml.Node, sb *Sandbox) {
 func (d *decoder) server(path string, n *yaml.Node, sv *Server) {
 	d.mapping(path, "server", n, []field{
 		{"port", into(&sv.Port, d.integer)},
+		{"ports", into(&sv.Ports, d.integer)},
+		{"backlog", into(&sv.Backlog, d.integer)},
+		{"linger", into(&sv.LingerReset, d.linger)},
+		{"sysctls", d.mergeSysctls(&sv.Sysctls)},
+		{"close", into(&sv.Close, d.serverClose)},
 	})
 }
 
 func (d *decoder) stop(path string, n *yaml.Node, st *Stop) {
 	d.mapping(path, "stop", n, []field{
 		{"on", into(&st.On, str[loadgen.StopOn](d))},
+		{"after_failures", func(path string, n *yaml.Node) {
+			if v, ok := d.integer(path, n); ok {
+				st.AfterFailures = int64(v)
+			}
+		}},
 	})
 }
 
@@ -108,16 +129,230 @@ func (d *decoder) pools(path string, n *yaml.Node) ([]Pool, bool) {
 	return pools, true
 }
 
+// pool decodes one pool's mapping onto p: a new pool's defaults, or a
+// pool of the scenario that a variant changes.
 func (d *decoder) pool(path string, n *yaml.Node, p *Pool) {
-	d.mapping(path, "pool", n, []field{
+	written := d.mapping(path, "pool", n, d.poolFields(p))
+	d.poolRules(path, written, p)
+}
+
+// poolFields are a pool's keys. Workers makes the pool a closed model and
+// rate or ramp an open one, so each clears the other: a variant can switch
+// a pool's model by setting one of them.
+func (d *decoder) poolFields(p *Pool) []field {
+	return []field{
 		{"name", into(&p.Name, str[string](d))},
-		{"workers", into(&p.Workers, d.integer)},
+		{"workers", func(path string, n *yaml.Node) {
+			if v, ok := d.integer(path, n); ok {
+				p.Workers, p.Rate, p.Ramp = v, 0, nil
+			}
+		}},
+		{"rate", func(path string, n *yaml.Node) {
+			if v, ok := d.rate(path, n); ok {
+				p.Rate, p.Workers = v, 0
+			}
+		}},
+		{"ramp", func(path string, n *yaml.Node) {
+			if v, ok := d.ramp(path, n); ok {
+				p.Ramp, p.Workers = v, 0
+			}
+		}},
+		{"max_in_flight", into(&p.MaxInFlight, d.integer)},
+		{"start", into(&p.Start, d.duration)},
+		{"duration", into(&p.Duration, d.duration)},
 		{"messages", into(&p.Messages, d.integer)},
 		{"payload", into(&p.Payload, d.size)},
+		{"interval", into(&p.Interval, d.duration)},
 		{"hold", into(&p.Hold, d.hold)},
 		{"close", into(&p.Close, str[loadgen.CloseMode](d))},
+		{"pool_size", into(&p.PoolSize, d.integer)},
+		{"leak", into(&p.Leak, d.percent)},
 		{"connect_timeout", into(&p.ConnectTimeout, d.duration)},
-	})
+		{"destinations", into(&p.Destinations, d.integer)},
+		{"source_addresses", into(&p.SourceAddresses, d.integer)},
+		{"bind", into(&p.Bind, str[loadgen.BindMode](d))},
+	}
+}
+
+// poolRules checks which of the keys written in one pool mapping go
+// together, once the mapping is decoded onto p. It looks at the keys of
+// that mapping only: a variant that makes an open pool closed (workers)
+// or stops keeping connections (close) is not blamed for the
+// max_in_flight or pool_size the scenario wrote, which then no longer
+// apply.
+func (d *decoder) poolRules(path string, written []entry, p *Pool) {
+	has := make(map[string]entry, len(written))
+	for _, e := range written {
+		has[e.name] = e
+	}
+	if _, ok := has["workers"]; ok {
+		conflict := false
+		for _, k := range []string{"rate", "ramp"} {
+			if e, ok := has[k]; ok {
+				d.addf(at(e.key), child(path, k), "workers (a closed model: each worker opens one connection after another) "+
+					"and %s (an open model: connections arrive on a schedule) exclude each other; keep one", k)
+				conflict = true
+			}
+		}
+		if conflict {
+			return // which model the pool ended up with depends on the order of the keys
+		}
+	}
+	if e, ok := has["rate"]; ok && p.Rate == 0 && len(p.Ramp) == 0 && !d.reported(child(path, "rate")) {
+		d.addf(at(e.value), child(path, "rate"), "must be more than 0/s; to start from nothing, leave rate out and begin with a ramp")
+	}
+	if e, ok := has["max_in_flight"]; ok && !p.Open() {
+		d.addf(at(e.key), child(path, "max_in_flight"), "applies to an open pool, one with a rate; "+
+			"a pool of workers has at most one connection per worker in flight")
+	}
+	if e, ok := has["pool_size"]; ok && p.Close != loadgen.CloseKeep {
+		d.addf(at(e.key), child(path, "pool_size"), "applies only to close: keep, the keep-alive pool; this pool closes with %s", quote(string(p.Close)))
+	}
+	if e, ok := has["leak"]; ok && p.Leak > 0 && (p.Close == loadgen.CloseKeep || p.Close == loadgen.CloseLeak) {
+		d.addf(at(e.key), child(path, "leak"), "is the share of connections a pool forgets to close; with close: %s it closes none anyway", p.Close)
+	}
+}
+
+// variants decodes the list of variants: each one's name and description,
+// and its overrides as written, which Plans decodes onto a copy of the
+// scenario (see Scenario.applyVariant).
+func (d *decoder) variants(path string, n *yaml.Node) ([]Variant, bool) {
+	if !d.plain(path, n) {
+		return nil, false
+	}
+	if isNull(n) {
+		return nil, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.addf(at(n), path, "want a list of variants (each item starting with \"- name: \"), got %s", describe(n))
+		return nil, false
+	}
+	variants := make([]Variant, len(n.Content))
+	for i, elem := range n.Content {
+		p := item(path, i)
+		d.values[p] = at(elem)
+		v := &variants[i]
+		v.node = elem
+		fields := []field{
+			{"name", into(&v.Name, str[string](d))},
+			{"description", into(&v.Description, str[string](d))},
+		}
+		for _, f := range d.overrideFields(&Scenario{}) {
+			fields = append(fields, field{f.key, func(path string, n *yaml.Node) {
+				v.overrides = append(v.overrides, override{key: f.key, at: d.keys[path], value: n})
+			}})
+		}
+		d.mapping(p, "variant", elem, fields)
+	}
+	return variants, true
+}
+
+// overrideFields are the keys a variant may override besides its name and
+// description, decoded onto s, a copy of the scenario, under the
+// scenario's own key paths. Pools are changed by name; sysctls add to the
+// scenario's; every other value replaces the scenario's.
+func (d *decoder) overrideFields(s *Scenario) []field {
+	return []field{
+		{"duration", into(&s.Duration, d.duration)},
+		{"sandbox", func(path string, n *yaml.Node) { d.sandbox(path, n, &s.Sandbox) }},
+		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
+		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
+		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
+		// "expect" joins here when expectations land.
+	}
+}
+
+// poolChanges decodes a variant's list of pool changes: each names a pool
+// of the scenario and sets the keys it changes. d.rename learns the
+// variant's key path of each pool it changes.
+func (d *decoder) poolChanges(path string, n *yaml.Node, pools []Pool) {
+	if !d.plain(path, n) || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.addf(at(n), path, "want a list of pool changes, each naming a pool of the scenario, like [{name: clients, close: reset}], got %s", describe(n))
+		return
+	}
+	changed := make(map[int]int, len(n.Content)) // pool index → the item that changes it
+	for k, elem := range n.Content {
+		// Problems before the pool is known get a key path of their own,
+		// which rename turns into the variant's.
+		own := item("variant-pools", k)
+		d.rename[own] = item(d.rename[path], k)
+		j, ok := d.poolByName(own, elem, pools)
+		if !ok {
+			continue
+		}
+		p := item("pools", j)
+		if first, dup := changed[j]; dup {
+			d.addf(at(elem), own, "pool %q is already changed by item %d of this list; merge the two", pools[j].Name, first)
+			continue
+		}
+		changed[j] = k
+		d.rename[p] = d.rename[own]
+		d.pool(p, elem, &pools[j])
+		// The name only finds the pool; its position stays the scenario's.
+		delete(d.values, child(p, "name"))
+		delete(d.keys, child(p, "name"))
+	}
+}
+
+// poolByName finds the pool of the scenario that a variant's pool change
+// names.
+func (d *decoder) poolByName(path string, n *yaml.Node, pools []Pool) (int, bool) {
+	if !d.plain(path, n) {
+		return 0, false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.addf(at(n), path, "want a mapping that names a pool of the scenario and sets what changes, like {name: clients, close: reset}, got %s", describe(n))
+		return 0, false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind != yaml.ScalarNode || k.Value != "name" {
+			continue
+		}
+		s, ok := d.scalar(child(path, "name"), n.Content[i+1], "the name of a pool of the scenario")
+		if !ok {
+			return 0, false
+		}
+		s = strings.TrimSpace(s)
+		names := make([]string, len(pools))
+		for j, p := range pools {
+			if p.Name == s {
+				return j, true
+			}
+			names[j] = p.Name
+		}
+		if len(pools) == 0 {
+			return 0, false // the scenario's own problem, reported there
+		}
+		msg := fmt.Sprintf("the scenario has no pool named %s", quote(s))
+		if near := closest(s, names); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		} else {
+			msg += "; its pools: " + strings.Join(names, ", ")
+		}
+		d.addf(at(n.Content[i+1]), child(path, "name"), "%s", msg)
+		return 0, false
+	}
+	d.addf(at(n), path, "missing key \"name\": a variant changes a pool of the scenario by naming it")
+	return 0, false
+}
+
+// mergeSysctls makes a setter that adds the sysctls written to those in
+// dst, replacing only those it names: a variant that sets one sysctl keeps
+// the scenario's others.
+func (d *decoder) mergeSysctls(dst *map[string]string) setter {
+	return func(path string, n *yaml.Node) {
+		m, ok := d.sysctls(path, n)
+		if !ok {
+			return
+		}
+		if *dst == nil {
+			*dst = make(map[string]string, len(m))
+		}
+		maps.Copy(*dst, m)
+	}
 }
 
 // sysctls decodes a mapping of sysctl names to scalar values; validate
@@ -187,8 +422,8 @@ func (d *decoder) entries(path string, n *yaml.Node) ([]entry, bool) {
 }
 
 // mapping decodes the mapping n at path, described as what in messages,
-// through its known fields.
-func (d *decoder) mapping(path, what string, n *yaml.Node, fields []field) {
+// through its known fields, and returns its entries.
+func (d *decoder) mapping(path, what string, n *yaml.Node, fields []field) []entry {
 	entries, _ := d.entries(path, n)
 	for _, e := range entries {
 		p := child(path, e.name)
@@ -206,6 +441,7 @@ func (d *decoder) mapping(path, what string, n *yaml.Node, fields []field) {
 			d.addf(at(e.key), p, "unknown key %q in %s; known keys: %s", e.name, what, strings.Join(names, ", "))
 		}
 	}
+	return entries
 }
 
 func lookup(fields []field, key string) *field {
@@ -276,21 +512,133 @@ func (d *decoder) duration(path string, n *yaml.Node) (time.Duration, bool) {
 	return v, true
 }
 
-// hold parses a hold time: a duration or "forever".
+// hold parses a hold time: a duration, "forever", uniform(min,max) or
+// exp(mean).
 func (d *decoder) hold(path string, n *yaml.Node) (loadgen.Hold, bool) {
 	s, ok := d.scalar(path, n, "a duration or \"forever\"")
 	if !ok {
 		return loadgen.Hold{}, false
 	}
-	if strings.TrimSpace(s) == "forever" {
-		return loadgen.Hold{Kind: loadgen.HoldForever}, true
-	}
-	v, err := parseDuration(s)
+	h, err := parseHold(s)
 	if err != nil {
-		d.addf(at(n), path, "want a duration like 500ms or 2m, or \"forever\", got %s%s", quote(s), detail(err))
+		d.addf(at(n), path, "want a duration like 500ms, uniform(1s,5s), exp(2s) or \"forever\", got %s%s", quote(s), detail(err))
 		return loadgen.Hold{}, false
 	}
-	return loadgen.Hold{Kind: loadgen.HoldFixed, Min: v}, true
+	return h, true
+}
+
+// rate parses a rate like 200/s or 30/m into arrivals per second.
+func (d *decoder) rate(path string, n *yaml.Node) (float64, bool) {
+	s, ok := d.scalar(path, n, "a rate")
+	if !ok {
+		return 0, false
+	}
+	v, err := parseRate(s)
+	if err != nil {
+		d.addf(at(n), path, "want a rate like 200/s or 30/m, got %s%s", quote(s), detail(err))
+		return 0, false
+	}
+	return v, true
+}
+
+// ramp decodes a list of rate stages like [{to: 400/s, over: 10s}].
+func (d *decoder) ramp(path string, n *yaml.Node) ([]loadgen.Stage, bool) {
+	const example = "[{to: 400/s, over: 10s}]"
+	if !d.plain(path, n) {
+		return nil, false
+	}
+	switch {
+	case n.Kind != yaml.SequenceNode:
+		d.addf(at(n), path, "want a list of rate stages like %s, got %s", example, describe(n))
+		return nil, false
+	case len(n.Content) == 0:
+		d.addf(at(n), path, "needs at least one stage, like %s; without a ramp, leave the key out", example)
+		return nil, false
+	}
+	stages := make([]loadgen.Stage, len(n.Content))
+	for i, elem := range n.Content {
+		p := item(path, i)
+		d.values[p] = at(elem)
+		st := &stages[i]
+		written := d.mapping(p, "ramp stage", elem, []field{
+			{"to", into(&st.To, d.rate)},
+			{"over", into(&st.Over, d.duration)},
+		})
+		if elem.Kind != yaml.MappingNode || d.reported(p) {
+			continue
+		}
+		for _, key := range []string{"to", "over"} {
+			if !slices.ContainsFunc(written, func(e entry) bool { return e.name == key }) {
+				d.addf(at(elem), child(p, key), "missing key %q: a ramp stage is like %s", key, example[1:len(example)-1])
+			}
+		}
+	}
+	return stages, true
+}
+
+// percent parses a share written as a percentage, like 5%.
+func (d *decoder) percent(path string, n *yaml.Node) (float64, bool) {
+	s, ok := d.scalar(path, n, "a percentage")
+	if !ok {
+		return 0, false
+	}
+	v, err := parsePercent(s)
+	if err != nil {
+		d.addf(at(n), path, "want a percentage like 5%%, got %s%s", quote(s), detail(err))
+		return 0, false
+	}
+	return v, true
+}
+
+// linger parses how the server closes: "reset" (with RST) or "default"
+// (with FIN).
+func (d *decoder) linger(path string, n *yaml.Node) (bool, bool) {
+	s, ok := d.scalar(path, n, "\"reset\" or \"default\"")
+	if !ok {
+		return false, false
+	}
+	switch strings.TrimSpace(s) {
+	case "reset":
+		return true, true
+	case "default":
+		return false, true
+	}
+	d.addf(at(n), path, "want \"reset\" (close with RST: no TIME_WAIT on the server) or \"default\" (close with FIN), got %s", quote(s))
+	return false, false
+}
+
+// serverClose parses when the server closes first: "client" (never: it
+// waits for the client), or a mapping of after_messages and idle.
+func (d *decoder) serverClose(path string, n *yaml.Node) (ServerClose, bool) {
+	const want = "\"client\", {after_messages: N} or {idle: 2s}"
+	if !d.plain(path, n) {
+		return ServerClose{}, false
+	}
+	if n.Kind == yaml.MappingNode {
+		var sc ServerClose
+		written := d.mapping(path, "server.close", n, []field{
+			{"after_messages", func(path string, n *yaml.Node) {
+				if v, ok := d.integer(path, n); ok {
+					sc.AfterMessages = &v
+				}
+			}},
+			{"idle", into(&sc.Idle, d.duration)},
+		})
+		if len(written) == 0 {
+			d.addf(at(n), path, "want after_messages, idle or both in the mapping; to wait for the client, write close: client")
+			return ServerClose{}, false
+		}
+		return sc, true
+	}
+	s, ok := d.scalar(path, n, want)
+	if !ok {
+		return ServerClose{}, false
+	}
+	if strings.TrimSpace(s) != "client" {
+		d.addf(at(n), path, "want %s, got %s", want, quote(s))
+		return ServerClose{}, false
+	}
+	return ServerClose{}, true
 }
 
 // size parses a byte size like 64, 64B, 4KB or 1MiB.

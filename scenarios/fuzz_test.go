@@ -11,10 +11,13 @@ import (
 
 // FuzzParse checks that no input makes Parse panic (not even into its own
 // recover), that every error is a Problems value with sane positions, and
-// that every scenario it accepts compiles.
+// that every scenario it accepts compiles, every variant included. Its
+// seeds are the malformed files of testdata/bad, every-key.yaml and the
+// bundled library.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
-	for _, path := range seeds {
+	good, _ := filepath.Glob(filepath.Join("testdata", "good", "*.yaml"))
+	for _, path := range append(seeds, good...) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
@@ -43,8 +46,12 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if _, err := s.Plans(); err != nil {
-			t.Errorf("Parse accepted a scenario that Plans refuses: %v", err)
+		plans, err := s.Plans()
+		if err != nil {
+			t.Fatalf("Parse accepted a scenario that Plans refuses: %v", err)
+		}
+		if names := s.VariantNames(); len(plans) != len(names) {
+			t.Errorf("%d plans for the variants %v", len(plans), names)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -27,14 +28,62 @@ func TestLibraryScenariosParseAndCompile(t *testing.T) {
 			if n := strings.Count(s.Description, ". "); s.Description == "" || n < 1 || n > 3 {
 				t.Errorf("description should be 2-3 sentences: %q", s.Description)
 			}
+			// `portex scenarios` lists the first sentence on one line.
+			if first, _, _ := strings.Cut(s.Description, ". "); len(first) > 90 {
+				t.Errorf("first sentence is %d characters, too long for the listing: %q", len(first), first)
+			}
 			plans, err := s.Plans()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(plans) != 1 || plans[0].Variant != "default" {
-				t.Errorf("got %d plans, want one named default", len(plans))
+			names := s.VariantNames()
+			var total time.Duration
+			for i, p := range plans {
+				if p.Variant != names[i] {
+					t.Errorf("plan %d is variant %q, want %q", i, p.Variant, names[i])
+				}
+				if p.Duration > 10*time.Second {
+					t.Errorf("variant %s may run %s; CI runs every bundled scenario, keep each run under 10s", p.Variant, p.Duration)
+				}
+				total += p.Duration
+			}
+			// Every bundled scenario finishes in under 30 s, but for
+			// mitigations, whose 12 runs of 4 s must each last the same
+			// time to be compared.
+			if limit := map[string]time.Duration{"mitigations": time.Minute}[name]; total > max(limit, 30*time.Second) {
+				t.Errorf("its runs may take %s in all", total)
+			}
+			for _, v := range s.Variants {
+				if v.Description == "" {
+					t.Errorf("variant %s has no description", v.Name)
+				}
 			}
 		})
+	}
+}
+
+// TestLibraryHasTheIssueScenarios checks that the library holds the
+// scenarios and variants the README promises.
+func TestLibraryHasTheIssueScenarios(t *testing.T) {
+	want := map[string][]string{
+		"hold-until-exhausted": {"default"},
+		"time-wait-churn":      {"baseline", "tw-reuse", "reset", "server-close"},
+		"leaky-client":         {"default"},
+		"close-wait-leak":      {"default"},
+		"bind-before-connect":  {"baseline", "no-port", "plain-connect"},
+		"fd-limit":             {"default"},
+		"mitigations": {"baseline", "wider-range", "shorter-holds", "no-leak", "server-closes-first", "keep-alive",
+			"connection-limit", "tw-reuse", "rst-close", "more-destinations", "more-sources", "fin-timeout"},
+	}
+	for name, variants := range want {
+		s, err := Open(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got := s.VariantNames(); !slices.Equal(got, variants) {
+			t.Errorf("%s: variants %v, want %v", name, got, variants)
+		}
 	}
 }
 

@@ -28,12 +28,13 @@ func TestParseAppliesDefaults(t *testing.T) {
 		Name:     "tiny",
 		Duration: 30 * time.Second,
 		Runtime:  "netns",
-		Server:   Server{Port: 7000},
+		Server:   Server{Port: 7000, Ports: 1},
 		Stop:     Stop{On: loadgen.StopOnExhaustion},
 		Pools: []Pool{{
-			Name: "clients", Workers: 1, Messages: 1, Payload: 64,
+			Name: "clients", Workers: 1, MaxInFlight: 1000, Messages: 1, Payload: 64,
 			Hold:  loadgen.Hold{Kind: loadgen.HoldFixed},
 			Close: loadgen.CloseClient, ConnectTimeout: 5 * time.Second,
+			Destinations: 1, SourceAddresses: 1, Bind: loadgen.BindAuto,
 		}},
 	}
 	s.values, s.keys = nil, nil
@@ -133,7 +134,7 @@ func TestBadFiles(t *testing.T) {
 		{"duplicate-key", 5, 1, "duration", `duplicate key "duration" (first set on line 2)`},
 		{"port-70000", 3, 9, "server.port", "must be between 1 and 65535, got 70000"},
 		{"server-close-overflow", 6, 12, "pools[0].close", "65536, above 65535"},
-		{"close-mode", 4, 12, "pools[0].close", `want one of client, server, reset, leak; got "rst"`},
+		{"close-mode", 4, 12, "pools[0].close", `want one of client, server, reset, leak, keep; got "rst"`},
 		{"stop-on", 5, 7, "stop.on", `got "exhausted"; did you mean "exhaustion"?`},
 		{"runtime", 2, 10, "runtime", `want one of netns, docker; got "kubernetes"`},
 		{"payload-unit", 4, 14, "pools[0].payload", `got "64BB" (unknown unit "BB"`},
@@ -149,6 +150,23 @@ func TestBadFiles(t *testing.T) {
 		{"unclosed-quote", 2, 14, "", "the quoted string that starts here is never closed"},
 		{"alias", 3, 5, "pools[0]", "anchors (&base) are not supported"},
 		{"tag", 4, 14, "pools[0].workers", "tag !custom is not supported"},
+		{"rate-unit", 4, 11, "pools[0].rate", `want a rate like 200/s or 30/m, got "200" (a number needs a unit: /s or /m)`},
+		{"workers-and-rate", 5, 5, "pools[0].rate", "workers (a closed model: each worker opens one connection after another) and rate (an open model: connections arrive on a schedule) exclude each other; keep one"},
+		{"destinations-over-ports", 7, 19, "pools[0].destinations", "dials 3 server ports, but the server listens on 2 (server.ports); set server.ports to at least 3"},
+		{"leak-percent", 4, 11, "pools[0].leak", `got "0.05" (a share needs a % sign; as a fraction, 0.05 would be 5%)`},
+		{"hold-uniform-reversed", 4, 11, "pools[0].hold", "want 0 <= min <= max, got uniform(5s,1s)"},
+		{"server-close-payloads", 3, 27, "server.close.after_messages", "send different payloads (small: 64B, large: 1KiB), so after_messages: 1 is no single byte count"},
+		{"server-close-word", 5, 10, "server.close", `want "client", {after_messages: N} or {idle: 2s}, got "server"`},
+		{"ramp-stage-missing", 5, 9, "pools[0].ramp[0].over", `missing key "over": a ramp stage is like {to: 400/s, over: 10s}`},
+		{"pool-size-without-keep", 4, 5, "pools[0].pool_size", `applies only to close: keep, the keep-alive pool; this pool closes with "client"`},
+		{"stop-after-failures", 5, 19, "stop.after_failures", "must be 0 (no limit) or more, got -1"},
+		{"variant-unknown-pool", 7, 15, "variants[0].pools[0].name", `the scenario has no pool named "client"; did you mean "clients"?`},
+		{"variant-duplicate-name", 7, 11, "variants[2].name", `variant name "a" is already used by variants[0]`},
+		{"variant-unknown-key", 6, 5, "variants[0].sandbx", `unknown key "sandbx" in variant; did you mean "sandbox"?`},
+		{"variant-bad-value", 8, 15, "variants[0].pools[0].hold", `got "soon"`},
+		{"variant-global-sysctl", 11, 9, "variants[0].sandbox.sysctls.net.ipv4.tcp_mem", "is global to the host"},
+		{"variant-breaks-rule", 6, 19, "pools[0].destinations", `the server listens on 1 (server.ports); set server.ports to at least 3 (in variant "one-port")`},
+		{"variant-missing-name", 5, 5, "variants[0].name", `missing required key "name": a short id like tw-reuse`},
 	}
 	listed := make(map[string]bool)
 	for _, tt := range tests {
@@ -211,8 +229,8 @@ stop:
 		`f.yaml:9:14: pools[0].workers: want an integer, got "many"`,
 		`f.yaml:10:11: pools[0].hold: want a duration`,
 		`f.yaml:11:11: pools[1].name: pool name "a" is already used by pools[0]`,
-		`f.yaml:12:12: pools[1].close: want one of client, server, reset, leak; got "rst"`,
-		`f.yaml:14:7: stop.on: want one of exhaustion, never; got "sometimes"`,
+		`f.yaml:12:12: pools[1].close: want one of client, server, reset, leak, keep; got "rst"`,
+		`f.yaml:14:7: stop.on: want one of exhaustion, first_failure, never; got "sometimes"`,
 	}
 	_, err := Parse("f.yaml", []byte(src))
 	firstProblem(t, err)
@@ -235,6 +253,12 @@ func TestBadValuesAreReportedOnce(t *testing.T) {
 		{"name: x\npools:\n  - [a]\n", "pool not a mapping: no \"missing name\""},
 		{"name: x\nduration: soon\npools:\n  - name: a\n", "bad duration: no range problem"},
 		{"name: x\npools:\n  - name: a\n    workers: 1.5\n", "float workers: no range problem"},
+		{"name: x\npools:\n  - name: a\n    rate: 5/s\n    max_in_flight: 3\n    workers: 2\n", "workers and rate: the conflict, not what follows from it"},
+		{"name: x\npools:\n  - name: a\n    rate: fast\n", "bad rate: no workers problem"},
+		{"name: x\npools: 5\nvariants:\n  - name: v\n    pools:\n      - name: a\n", "no pools: no unknown pool in a variant"},
+		{"name: x\nduration: soon\npools:\n  - name: a\nvariants:\n  - name: v\n  - name: w\n", "bad duration: not again per variant"},
+		{"name: x\nsandbox:\n  nofile: 1\npools:\n  - name: a\nvariants:\n  - name: v\n    duration: 5s\n", "a scenario's problem: not again per variant"},
+		{"name: x\npools:\n  - name: a\nvariants:\n  - name: v\n    pools:\n      - name: a\n        hold: soon\n", "a variant's bad value: reported once"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("f.yaml", []byte(tt.src))
@@ -327,7 +351,7 @@ func TestOpen(t *testing.T) {
 		{"bundled name with .yaml", Default + ".yaml", "library/hold-until-exhausted.yaml", ""},
 		{"a path", local, local, ""},
 		{"a misspelt bundled name", "hold-until-exhausetd", "hold-until-exhausetd", `no bundled scenario of that name; did you mean "hold-until-exhausted"?`},
-		{"an unknown name", "zzz", "zzz", "bundled: hold-until-exhausted"},
+		{"an unknown name", "zzz", "zzz", "bundled: bind-before-connect, close-wait-leak, fd-limit, hold-until-exhausted, "},
 		{"a missing path", "./zzz.yaml", "./zzz.yaml", "no such file"},
 	}
 	for _, tt := range tests {
@@ -370,7 +394,7 @@ func TestParseDocumentShape(t *testing.T) {
 		{"name: x\npools: []\n", 2, 8, "needs at least one pool", "empty pool list"},
 		{"name: x\nsandbox: 5\npools:\n  - name: a\n", 2, 10, "want a mapping of keys, got \"5\"", "section not a mapping"},
 		{"name: x\n[a]: 1\npools:\n  - name: a\n", 2, 1, "keys must be plain words, got a list", "a list as a key"},
-		{"name: x\nfoo: 1\npools:\n  - name: a\n", 2, 1, "known keys: name, description, duration, runtime, sandbox, server, pools, stop", "no near key: list them"},
+		{"name: x\nfoo: 1\npools:\n  - name: a\n", 2, 1, "known keys: name, description, duration, runtime, sandbox, server, pools, stop, variants", "no near key: list them"},
 		{"name: x\nsandbox:\n  port_range: 80-90\npools:\n  - name: a\n", 3, 15, "80-90 is not within 1024-65535", "privileged ports"},
 		{"name: x\nsandbox:\n  port_range: 50000\npools:\n  - name: a\n", 3, 15, `want a port range "lo-hi" like 50000-50199, got "50000"`, "one port"},
 		{"name: x\nsandbox:\n  sysctls:\n    net.ipv4.tcp_syncookies: [1]\npools:\n  - name: a\n", 4, 30, "want a number or a word, got a list", "sysctl value not a scalar"},

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -86,4 +87,123 @@ func port(s string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil
+}
+
+// rateUnits are the time units a rate may be given per.
+var rateUnits = map[string]float64{"s": 1, "m": 60}
+
+// parseRate parses a rate like 200/s or 30/m into arrivals per second.
+func parseRate(s string) (float64, error) {
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	num, unit = strings.TrimSpace(num), strings.TrimSpace(unit)
+	if !ok {
+		if _, err := parseDecimal(num); err == nil {
+			return 0, errors.New("a number needs a unit: /s or /m")
+		}
+		return 0, errSyntax
+	}
+	per, known := rateUnits[unit]
+	if !known {
+		return 0, errors.New("unknown unit " + strconv.Quote("/"+unit) + "; use /s or /m")
+	}
+	v, err := parseDecimal(num)
+	if err != nil {
+		return 0, err
+	}
+	return v / per, nil
+}
+
+// parsePercent parses a share written as a percentage, like 5% or 0.5%,
+// into a fraction (0.05, 0.005).
+func parsePercent(s string) (float64, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	if !ok {
+		if v, err := parseDecimal(s); err == nil && v <= 1 {
+			return 0, fmt.Errorf("a share needs a %% sign; as a fraction, %s would be %s", strings.TrimSpace(s), formatPercent(v))
+		} else if err == nil {
+			return 0, errors.New("a share needs a % sign")
+		}
+		return 0, errSyntax
+	}
+	v, err := parseDecimal(strings.TrimSpace(num))
+	if err != nil {
+		return 0, err
+	}
+	return v / 100, nil
+}
+
+// maxDecimal bounds the numbers in rates and percentages, far above what
+// any scenario allows, so that validate reports ranges, not overflows.
+const maxDecimal = 1e12
+
+// parseDecimal parses an unsigned decimal number like 200, 2.5 or .5: no
+// sign, no exponent, no hex.
+func parseDecimal(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole+frac == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
+		return 0, errSyntax
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v > maxDecimal {
+		return 0, errors.New("too large")
+	}
+	return v, nil
+}
+
+// parseHold parses a hold time: a duration, "forever", "uniform(min,max)"
+// or "exp(mean)".
+func parseHold(s string) (loadgen.Hold, error) {
+	s = strings.TrimSpace(s)
+	if s == "forever" {
+		return loadgen.Hold{Kind: loadgen.HoldForever}, nil
+	}
+	if name, args, ok := call(s); ok {
+		switch name {
+		case "uniform":
+			lo, hi, ok := strings.Cut(args, ",")
+			if !ok {
+				return loadgen.Hold{}, errors.New("uniform takes two durations, like uniform(1s,5s)")
+			}
+			from, err := parseDuration(lo)
+			if err != nil {
+				return loadgen.Hold{}, errors.New("uniform's first duration: " + holdArgProblem(err))
+			}
+			to, err := parseDuration(hi)
+			if err != nil {
+				return loadgen.Hold{}, errors.New("uniform's second duration: " + holdArgProblem(err))
+			}
+			return loadgen.Hold{Kind: loadgen.HoldUniform, Min: from, Max: to}, nil
+		case "exp":
+			mean, err := parseDuration(args)
+			if err != nil {
+				return loadgen.Hold{}, errors.New("exp's mean: " + holdArgProblem(err))
+			}
+			return loadgen.Hold{Kind: loadgen.HoldExp, Min: mean}, nil
+		}
+		return loadgen.Hold{}, errors.New("unknown distribution " + strconv.Quote(name) + "; use uniform(min,max) or exp(mean)")
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return loadgen.Hold{}, err
+	}
+	return loadgen.Hold{Kind: loadgen.HoldFixed, Min: d}, nil
+}
+
+// holdArgProblem says what is wrong with a duration inside a distribution.
+func holdArgProblem(err error) string {
+	if errors.Is(err, errSyntax) {
+		return "want a duration like 500ms or 2s"
+	}
+	return err.Error()
+}
+
+// call splits "name(args)" into its name and the text between the
+// parentheses.
+func call(s string) (name, args string, ok bool) {
+	open := strings.IndexByte(s, '(')
+	if open < 0 || !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	return strings.TrimSpace(s[:open]), s[open+1 : len(s)-1], true
 }

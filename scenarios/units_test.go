@@ -107,3 +107,95 @@ func TestClosest(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   float64
+		detail string // "" when the parse succeeds or needs no explanation
+		ok     bool
+		why    string
+	}{
+		{"200/s", 200, "", true, "per second"},
+		{"30/m", 0.5, "", true, "per minute, compiled to per second"},
+		{"2.5/s", 2.5, "", true, "fractions"},
+		{".5/s", 0.5, "", true, "a leading dot"},
+		{" 200 / s ", 200, "", true, "spaces"},
+		{"0/s", 0, "", true, "zero parses; validate refuses it where it sends nothing"},
+		{"200", 0, " (a number needs a unit: /s or /m)", false, "bare number"},
+		{"200/h", 0, ` (unknown unit "/h"; use /s or /m)`, false, "hours"},
+		{"200/sec", 0, ` (unknown unit "/sec"; use /s or /m)`, false, "long unit"},
+		{"-5/s", 0, "", false, "no sign"},
+		{"1e3/s", 0, "", false, "no exponent"},
+		{"0x10/s", 0, "", false, "no hex"},
+		{"/s", 0, "", false, "no number"},
+		{"./s", 0, "", false, "a lone dot"},
+		{"1.2.3/s", 0, "", false, "two dots"},
+		{"fast", 0, "", false, "a word"},
+		{"99999999999999999999/s", 0, " (too large)", false, "huge"},
+	}
+	for _, tt := range tests {
+		got, err := parseRate(tt.in)
+		if (err == nil) != tt.ok || got != tt.want || detail(err) != tt.detail {
+			t.Errorf("%s: parseRate(%q) = %v, %q; want %v, %q", tt.why, tt.in, got, detail(err), tt.want, tt.detail)
+		}
+	}
+}
+
+func TestParsePercent(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   float64
+		detail string
+		ok     bool
+		why    string
+	}{
+		{"5%", 0.05, "", true, "a percentage is a share"},
+		{"0.5%", 0.005, "", true, "fractions"},
+		{"100%", 1, "", true, "all"},
+		{" 20 % ", 0.2, "", true, "spaces"},
+		{"150%", 1.5, "", true, "parses; validate refuses it"},
+		{"0.05", 0, " (a share needs a % sign; as a fraction, 0.05 would be 5%)", false, "a fraction"},
+		{"5", 0, " (a share needs a % sign)", false, "a bare number above 1"},
+		{"-5%", 0, "", false, "no sign"},
+		{"%", 0, "", false, "no number"},
+		{"five%", 0, "", false, "a word"},
+	}
+	for _, tt := range tests {
+		got, err := parsePercent(tt.in)
+		if (err == nil) != tt.ok || got != tt.want || detail(err) != tt.detail {
+			t.Errorf("%s: parsePercent(%q) = %v, %q; want %v, %q", tt.why, tt.in, got, detail(err), tt.want, tt.detail)
+		}
+	}
+}
+
+func TestParseHold(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		in   string
+		want loadgen.Hold
+		ok   bool
+		why  string
+	}{
+		{"250ms", loadgen.Hold{Kind: loadgen.HoldFixed, Min: s / 4}, true, "a duration"},
+		{"0s", loadgen.Hold{Kind: loadgen.HoldFixed}, true, "no hold"},
+		{"forever", loadgen.Hold{Kind: loadgen.HoldForever}, true, "forever"},
+		{"uniform(1s,5s)", loadgen.Hold{Kind: loadgen.HoldUniform, Min: s, Max: 5 * s}, true, "uniform"},
+		{"uniform( 1s , 5s )", loadgen.Hold{Kind: loadgen.HoldUniform, Min: s, Max: 5 * s}, true, "spaces inside"},
+		{"uniform(5s,1s)", loadgen.Hold{Kind: loadgen.HoldUniform, Min: 5 * s, Max: s}, true, "reversed parses; validate refuses it"},
+		{"exp(2s)", loadgen.Hold{Kind: loadgen.HoldExp, Min: 2 * s}, true, "exponential with a mean"},
+		{"uniform(1s)", loadgen.Hold{}, false, "one bound"},
+		{"uniform(1s,5s,9s)", loadgen.Hold{}, false, "three bounds"},
+		{"exp()", loadgen.Hold{}, false, "no mean"},
+		{"exp(2s", loadgen.Hold{}, false, "unclosed"},
+		{"normal(1s)", loadgen.Hold{}, false, "unknown distribution"},
+		{"Forever", loadgen.Hold{}, false, "case matters"},
+		{"soon", loadgen.Hold{}, false, "a word"},
+	}
+	for _, tt := range tests {
+		got, err := parseHold(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("%s: parseHold(%q) = %v, %v; want %v, ok=%v", tt.why, tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

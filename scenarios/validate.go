@@ -3,8 +3,10 @@ package scenarios
 import (
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +17,12 @@ import (
 var (
 	scenarioName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	poolName     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	variantName  = poolName
 
 	runtimes       = []string{"netns", "docker"}
-	closeModes     = []loadgen.CloseMode{loadgen.CloseClient, loadgen.CloseServer, loadgen.CloseReset, loadgen.CloseLeak}
-	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopNever}
+	closeModes     = []loadgen.CloseMode{loadgen.CloseClient, loadgen.CloseServer, loadgen.CloseReset, loadgen.CloseLeak, loadgen.CloseKeep}
+	bindModes      = []loadgen.BindMode{loadgen.BindAuto, loadgen.BindBeforeConnect, loadgen.BindNoPort}
+	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopOnFirstFailure, loadgen.StopNever}
 )
 
 const (
@@ -31,6 +35,11 @@ const (
 	maxNofile          = 1 << 20
 	maxPort            = 65535
 	minEphemeralPort   = 1024
+	maxListeners       = 1000 // server.ports and destinations
+	maxBacklog         = 65535
+	maxRate            = 1_000_000 // arrivals per second
+	maxVariants        = 100
+	maxPools           = 256
 	missingPoolExample = "e.g. \"pools: [{name: clients, workers: 10}]\""
 )
 
@@ -39,16 +48,28 @@ const (
 type validator struct {
 	c *collector
 	s *Scenario
+	// written, when s is a variant's copy of a scenario, holds the key
+	// paths the variant wrote: the sysctls it did not write are the
+	// scenario's, checked with the scenario, and may be many.
+	written map[string]pos
 }
 
 // validate records every problem with s's values in c.
-func validate(s *Scenario, c *collector) {
-	v := validator{c: c, s: s}
+func validate(s *Scenario, c *collector) { validator{c: c, s: s}.all() }
+
+// validateVariant is validate for a variant's copy of a scenario; written
+// holds the key paths the variant wrote.
+func validateVariant(s *Scenario, c *collector, written map[string]pos) {
+	validator{c: c, s: s, written: written}.all()
+}
+
+func (v validator) all() {
 	v.top()
 	v.sandbox()
 	v.server()
 	v.pools()
-	oneOf(v, "stop.on", s.Stop.On, stopConditions)
+	v.stop()
+	v.variants()
 }
 
 // addf records a problem at the value of path, or at the nearest enclosing
@@ -111,23 +132,80 @@ func (v validator) sandbox() {
 			v.addf("sandbox.port_range", "the low end %d is above the high end %d; write it as %d-%d", r.Lo, r.Hi, r.Hi, r.Lo)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(sb.Sysctls)) {
-		path := child("sandbox.sysctls", name)
-		if msg := sysctlNameProblem(name); msg != "" {
-			v.keyf(path, "%s", msg)
-		} else if msg := sysctlValueProblem(sb.Sysctls[name]); msg != "" {
-			v.addf(path, "%s", msg)
-		}
-	}
+	v.sysctls("sandbox.sysctls", sb.Sysctls)
 	if sb.Nofile != 0 && (sb.Nofile < minNofile || sb.Nofile > maxNofile) {
 		v.addf("sandbox.nofile", "must be between %d and %d (or 0 to keep the inherited limit), got %d", minNofile, maxNofile, sb.Nofile)
 	}
 }
 
+// sysctls checks the names and values of the sysctls at path.
+func (v validator) sysctls(path string, m map[string]string) {
+	var names []string
+	if v.written == nil {
+		names = slices.Collect(maps.Keys(m))
+	} else {
+		for p := range v.written {
+			if name, ok := strings.CutPrefix(p, path+"."); ok {
+				if _, in := m[name]; in {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := child(path, name)
+		if msg := sysctlNameProblem(name); msg != "" {
+			v.keyf(p, "%s", msg)
+		} else if msg := sysctlValueProblem(m[name]); msg != "" {
+			v.addf(p, "%s", msg)
+		}
+	}
+}
+
 func (v validator) server() {
-	if p := v.s.Server.Port; p < 1 || p > maxPort {
+	sv := v.s.Server
+	if p := sv.Port; p < 1 || p > maxPort {
 		v.addf("server.port", "must be between 1 and %d, got %d", maxPort, p)
 	}
+	switch {
+	case sv.Ports < 1 || sv.Ports > maxListeners:
+		v.addf("server.ports", "must be between 1 and %d, got %d", maxListeners, sv.Ports)
+	case sv.Port+sv.Ports-1 > maxPort && !v.c.reported("server.port"):
+		v.addf("server.ports", "the listeners server.port .. server.port+%d = %d go above %d; lower server.port or server.ports",
+			sv.Ports-1, sv.Port+sv.Ports-1, maxPort)
+	}
+	if sv.Backlog < 0 || sv.Backlog > maxBacklog {
+		v.addf("server.backlog", "must be between 0 (the default) and %d, got %d", maxBacklog, sv.Backlog)
+	}
+	v.sysctls("server.sysctls", sv.Sysctls)
+	if n := sv.Close.AfterMessages; n != nil && (*n < 0 || *n > maxMessages) {
+		v.addf("server.close.after_messages", "must be between 0 and %d, got %d", maxMessages, *n)
+	}
+	if sv.Close.Idle < 0 || (sv.Close.Idle == 0 && v.given("server.close.idle")) {
+		v.addf("server.close.idle", "must be more than 0s, got %s", sv.Close.Idle)
+	}
+	if sv.Close.AfterMessages != nil {
+		if sizes := plainPayloads(v.s.Pools); len(sizes) > 1 {
+			v.addf("server.close.after_messages", "the pools that dial the server's plain ports send different payloads (%s), "+
+				"so after_messages: %d is no single byte count; give those pools one payload, or make a pool close: server",
+				strings.Join(sizes, ", "), *sv.Close.AfterMessages)
+		}
+	}
+}
+
+// plainPayloads lists the different payloads of the pools that dial the
+// server's plain listeners, as "pool: size", the first pool of each size.
+func plainPayloads(pools []Pool) []string {
+	var sizes []string
+	seen := make(map[int]bool)
+	for _, p := range pools {
+		if p.Close != loadgen.CloseServer && !seen[p.Payload] {
+			seen[p.Payload] = true
+			sizes = append(sizes, p.Name+": "+formatSize(p.Payload))
+		}
+	}
+	return sizes
 }
 
 func (v validator) pools() {
@@ -140,8 +218,12 @@ func (v validator) pools() {
 		}
 		return
 	}
+	if len(s.Pools) > maxPools {
+		v.addf("pools", "has %d pools; a scenario may have at most %d", len(s.Pools), maxPools)
+	}
 	names := make(map[string]int, len(s.Pools))
-	ports := poolPorts(s.Server.Port, s.Pools)
+	ports := poolPorts(s.Server, s.Pools)
+	serverBad := v.c.reported("server.port") || v.c.reported("server.ports")
 	for i, p := range s.Pools {
 		path := item("pools", i)
 		v.pool(path, p)
@@ -150,9 +232,16 @@ func (v validator) pools() {
 		} else {
 			names[p.Name] = i
 		}
-		if ports[i] != s.Server.Port && ports[i] > maxPort && !v.c.reported("server.port") {
-			v.addf(path+".close", "a pool the server closes dials its own listener, server.port+%d = %d, above %d; lower server.port",
-				ports[i]-s.Server.Port, ports[i], maxPort)
+		if serverBad || v.c.reported(path+".destinations") {
+			continue
+		}
+		if last := ports[i][len(ports[i])-1]; p.Close == loadgen.CloseServer && last > maxPort {
+			v.addf(path+".close", "a pool the server closes dials listeners of its own, up to server.port+%d = %d, above %d; lower server.port",
+				last-s.Server.Port, last, maxPort)
+		}
+		if p.Close != loadgen.CloseServer && p.Destinations > s.Server.Ports {
+			v.addf(path+".destinations", "dials %d server ports, but the server listens on %d (server.ports); set server.ports to at least %d",
+				p.Destinations, s.Server.Ports, p.Destinations)
 		}
 	}
 }
@@ -164,8 +253,15 @@ func (v validator) pool(path string, p Pool) {
 	case len(p.Name) > maxNameLen || !poolName.MatchString(p.Name):
 		v.addf(path+".name", "%s is not a valid pool name: use lowercase letters, digits, '_' and '-', starting with a letter or digit, at most %d characters", quote(p.Name), maxNameLen)
 	}
-	if p.Workers < 1 || p.Workers > maxWorkers {
-		v.addf(path+".workers", "must be between 1 and %d, got %d", maxWorkers, p.Workers)
+	v.model(path, p)
+	switch {
+	case p.Start < 0:
+		v.addf(path+".start", "must not be negative, got %s", p.Start)
+	case p.Start >= v.s.Duration && v.s.Duration > 0 && !v.c.reported("duration"):
+		v.addf(path+".start", "the pool starts at %s, when the run (duration %s) is over; start it earlier or lengthen duration", p.Start, v.s.Duration)
+	}
+	if p.Duration < 0 || p.Duration > maxDuration || (p.Duration == 0 && v.given(path+".duration")) {
+		v.addf(path+".duration", "must be more than 0s and at most 24h, got %s", p.Duration)
 	}
 	if p.Messages < 0 || p.Messages > maxMessages {
 		v.addf(path+".messages", "must be between 0 and %d, got %d", maxMessages, p.Messages)
@@ -176,10 +272,87 @@ func (v validator) pool(path string, p Pool) {
 	case p.Payload < 1 && p.Messages > 0:
 		v.addf(path+".payload", "must be at least 1 byte when messages is more than 0")
 	}
+	if p.Interval < 0 || p.Interval > maxDuration {
+		v.addf(path+".interval", "must be between 0s and 24h, got %s", p.Interval)
+	}
 	v.hold(path+".hold", p.Hold)
 	oneOf(v, path+".close", p.Close, closeModes)
+	if p.PoolSize < 0 || p.PoolSize > maxWorkers || (p.PoolSize == 0 && v.given(path+".pool_size")) {
+		v.addf(path+".pool_size", "must be between 1 and %d, got %d", maxWorkers, p.PoolSize)
+	}
+	if p.Leak < 0 || p.Leak > 1 {
+		v.addf(path+".leak", "must be between 0%% and 100%%, got %s", formatPercent(p.Leak))
+	}
 	if p.ConnectTimeout <= 0 {
 		v.addf(path+".connect_timeout", "must be more than 0s, got %s", p.ConnectTimeout)
+	}
+	if p.Destinations < 1 || p.Destinations > maxListeners {
+		v.addf(path+".destinations", "must be between 1 and %d, got %d", maxListeners, p.Destinations)
+	}
+	if p.SourceAddresses < 1 || p.SourceAddresses > loadgen.MaxSources {
+		v.addf(path+".source_addresses", "must be between 1 and %d, got %d", loadgen.MaxSources, p.SourceAddresses)
+	}
+	oneOf(v, path+".bind", p.Bind, bindModes)
+}
+
+// model checks a pool's workers (closed model) or its rate, ramp and
+// max_in_flight (open model).
+func (v validator) model(path string, p Pool) {
+	if !p.Open() {
+		if (p.Workers < 1 || p.Workers > maxWorkers) && !v.c.reported(path+".rate") {
+			v.addf(path+".workers", "must be between 1 and %d, got %d", maxWorkers, p.Workers)
+		}
+		return
+	}
+	if p.Workers != 0 {
+		v.addf(path+".rate", "workers (%d) and rate exclude each other: a pool is either workers or arrivals at a rate", p.Workers)
+	}
+	if p.Rate < 0 || p.Rate > maxRate {
+		v.addf(path+".rate", "must be between 0/s and %d/s, got %s", maxRate, formatRate(p.Rate))
+	}
+	for k, st := range p.Ramp {
+		sp := item(path+".ramp", k)
+		if st.To < 0 || st.To > maxRate {
+			v.addf(sp+".to", "must be between 0/s and %d/s, got %s", maxRate, formatRate(st.To))
+		}
+		if st.Over <= 0 || st.Over > maxDuration {
+			v.addf(sp+".over", "must be more than 0s and at most 24h, got %s", st.Over)
+		}
+	}
+	if p.MaxInFlight < 1 || p.MaxInFlight > maxWorkers {
+		v.addf(path+".max_in_flight", "must be between 1 and %d, got %d", maxWorkers, p.MaxInFlight)
+	}
+}
+
+func (v validator) stop() {
+	oneOf(v, "stop.on", v.s.Stop.On, stopConditions)
+	if n := v.s.Stop.AfterFailures; n < 0 {
+		v.addf("stop.after_failures", "must be 0 (no limit) or more, got %d", n)
+	}
+}
+
+// variants checks the variants' names; validate checks each variant's
+// copy of the scenario like the scenario itself (see Scenario.resolve).
+func (v validator) variants() {
+	if n := len(v.s.Variants); n > maxVariants {
+		v.addf("variants", "has %d variants; a scenario may have at most %d, one run each", n, maxVariants)
+		return
+	}
+	names := make(map[string]int, len(v.s.Variants))
+	for i, vr := range v.s.Variants {
+		path := item("variants", i) + ".name"
+		switch {
+		case vr.Name == "" && !v.given(path):
+			v.addf(path, "missing required key \"name\": a short id like tw-reuse")
+			continue
+		case len(vr.Name) > maxNameLen || !variantName.MatchString(vr.Name):
+			v.addf(path, "%s is not a valid variant name: use lowercase letters, digits, '_' and '-', starting with a letter or digit, at most %d characters", quote(vr.Name), maxNameLen)
+		}
+		if first, dup := names[vr.Name]; dup {
+			v.addf(path, "variant name %q is already used by variants[%d]", vr.Name, first)
+		} else {
+			names[vr.Name] = i
+		}
 	}
 }
 
@@ -213,6 +386,14 @@ func oneOf[T ~string](v validator, path string, got T, allowed []T) {
 		msg += fmt.Sprintf("; did you mean %q?", near)
 	}
 	v.addf(path, "%s", msg)
+}
+
+// formatRate writes arrivals per second as a scenario would.
+func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) + "/s" }
+
+// formatPercent writes a share as a percentage.
+func formatPercent(f float64) string {
+	return strconv.FormatFloat(math.Round(f*100*1e9)/1e9, 'f', -1, 64) + "%"
 }
 
 // formatSize writes n bytes as a scenario would.

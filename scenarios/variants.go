@@ -1,0 +1,266 @@
+package scenarios
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// DefaultVariant names the plan of a scenario without variants.
+const DefaultVariant = "default"
+
+// BaselineVariant names the run of the scenario as written, without
+// overrides, that comes before its variants' runs, so that they have
+// something to be compared with; a variant of that name takes its place.
+const BaselineVariant = "baseline"
+
+// run is one plan to be: its variant's name and the scenario with the
+// variant's overrides applied.
+type run struct {
+	variant string
+	s       *Scenario
+}
+
+// VariantNames returns the names of the plans Plans makes, in run order:
+// "default" for a scenario without variants; otherwise "baseline" (the
+// scenario as written) unless a variant has that name, then every variant
+// in file order.
+func (s *Scenario) VariantNames() []string {
+	if len(s.Variants) == 0 {
+		return []string{DefaultVariant}
+	}
+	var names []string
+	if !s.hasVariant(BaselineVariant) {
+		names = append(names, BaselineVariant)
+	}
+	for _, v := range s.Variants {
+		names = append(names, v.Name)
+	}
+	return names
+}
+
+func (s *Scenario) hasVariant(name string) bool {
+	return slices.ContainsFunc(s.Variants, func(v Variant) bool { return v.Name == name })
+}
+
+// Plans validates s and compiles it to the engine's plans, one per
+// variant, in the order of VariantNames. Every error it returns is a
+// Problems value.
+func (s *Scenario) Plans() ([]*loadgen.Plan, error) { return s.PlansFor(nil) }
+
+// PlansFor is Plans for the named variants only (see VariantNames), in run
+// order; no names means every variant. It validates the whole scenario,
+// every variant included. An unknown name is a problem that lists the
+// variants. Every error it returns is a Problems value.
+func (s *Scenario) PlansFor(names []string) ([]*loadgen.Plan, error) {
+	c := newCollector(s.File)
+	runs := s.resolve(c)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	if len(names) > 0 {
+		all := s.VariantNames()
+		for _, name := range names {
+			if !slices.Contains(all, name) {
+				c.addf(pos{}, "", "%s", unknownVariant(name, all))
+			}
+		}
+		if err := c.err(); err != nil {
+			return nil, err
+		}
+		runs = slices.DeleteFunc(runs, func(r run) bool { return !slices.Contains(names, r.variant) })
+	}
+	plans := make([]*loadgen.Plan, len(runs))
+	for i, r := range runs {
+		plans[i] = r.s.compile(r.variant)
+		if err := plans[i].Check(); err != nil {
+			// validate should have caught it: a bug here, not in the file.
+			c.addf(pos{}, "", "internal error: the engine refuses the compiled plan of variant %q (please report it): %v", r.variant, err)
+			return nil, c.err()
+		}
+	}
+	return plans, nil
+}
+
+// unknownVariant is the problem with a variant name the scenario lacks.
+func unknownVariant(name string, all []string) string {
+	msg := fmt.Sprintf("no variant %s", quote(name))
+	if near := closest(name, all); near != "" && name != "" {
+		msg += fmt.Sprintf("; did you mean %q?", near)
+	}
+	return msg + "; the variants are " + strings.Join(all, ", ")
+}
+
+// resolve validates s and each of its variants, recording every problem
+// in c, and returns the runs of VariantNames.
+func (s *Scenario) resolve(c *collector) []run {
+	// Values that failed to decode are left at their defaults: the copies
+	// must not report those again, unless a variant writes them.
+	undecoded := maps.Clone(c.bad)
+	validate(s, c)
+	switch {
+	case len(s.Variants) == 0:
+		return []run{{DefaultVariant, s}}
+	case len(s.Variants) > maxVariants || len(s.Pools) > maxPools:
+		// Reported by validate. Each variant copies and checks the whole
+		// scenario: these bounds keep that quick on any input.
+		return nil
+	}
+	var runs []run
+	if !s.hasVariant(BaselineVariant) {
+		runs = append(runs, run{BaselineVariant, s})
+	}
+	seen := make(map[Problem]bool, len(c.problems))
+	for _, p := range c.problems {
+		seen[p] = true
+	}
+	for i := range s.Variants {
+		runs = append(runs, run{s.Variants[i].Name, s.applyVariant(i, c, undecoded, seen)})
+	}
+	return runs
+}
+
+// applyVariant decodes the overrides of variant i onto a deep copy of s,
+// validates the copy, records its problems in c, and returns it.
+// undecoded holds the key paths of s whose values failed to decode, seen
+// the problems in c.
+//
+// The copy's problems carry the scenario's key paths; adopt renames them.
+// Where a variant's value replaces the scenario's, the scenario's
+// positions under it are forgotten, so that a problem of the copy never
+// points at a value the variant replaced.
+func (s *Scenario) applyVariant(i int, c *collector, undecoded map[string]bool, seen map[Problem]bool) *Scenario {
+	v := &s.Variants[i]
+	vpath := item("variants", i)
+	cp := s.clone()
+	vc := newCollector(s.File)
+	d := newDecoder(vc)
+	d.rename = make(map[string]string)
+	fields := d.overrideFields(cp)
+	for _, o := range v.overrides {
+		d.rename[o.key] = child(vpath, o.key)
+		d.keys[o.key], d.values[o.key] = o.at, at(o.value)
+		if f := lookup(fields, o.key); f != nil {
+			f.set(o.key, o.value)
+		}
+	}
+	forget(cp.values, d.values)
+	forget(cp.keys, d.values)
+	for p, q := range d.values {
+		if _, had := cp.values[p]; had && mergedContainer(p) {
+			continue // a section keeps the scenario's position
+		}
+		cp.values[p] = q
+		if k, ok := d.keys[p]; ok {
+			cp.keys[p] = k
+		}
+	}
+	for k := range undecoded {
+		if !overridden(k, d.values) {
+			vc.bad[k] = true
+		}
+	}
+	validateVariant(cp, vc, d.values)
+	c.adopt(vc, v, d.rename, seen)
+	return cp
+}
+
+// overridden reports whether a variant replaced the value at key path k:
+// wrote it, or a value that holds it, other than a section it merges into.
+func overridden(k string, written map[string]pos) bool {
+	for p := k; p != ""; p = parent(p) {
+		if _, ok := written[p]; ok && !mergedContainer(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// mergedContainer reports whether a variant's value at path p merges into
+// the scenario's rather than replacing it: the sections, the sysctl maps
+// and a changed pool.
+func mergedContainer(p string) bool {
+	switch p {
+	case "sandbox", "server", "stop", "pools", "sandbox.sysctls", "server.sysctls":
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, "pools[")
+	return ok && strings.HasSuffix(rest, "]") && strings.Trim(rest[:len(rest)-1], "0123456789") == ""
+}
+
+// forget deletes from m the positions of the key paths inside a value
+// that a variant wrote, other than a section it merges into.
+func forget(m map[string]pos, written map[string]pos) {
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(written)), func(p string) bool { return !mergedContainer(p) }) {
+		return // nothing replaced
+	}
+	for k := range m {
+		for p := parent(k); p != ""; p = parent(p) {
+			if _, ok := written[p]; ok && !mergedContainer(p) {
+				delete(m, k)
+				break
+			}
+		}
+	}
+}
+
+// adopt moves the problems of variant v's copy of the scenario from vc
+// into c, where seen holds those c has. Those that c has already, the
+// scenario's own among them, are dropped. Those written in the variant get
+// its key paths, through rename. The others are at the scenario's keys, in
+// a combination only the variant makes: they say which variant.
+func (c *collector) adopt(vc *collector, v *Variant, rename map[string]string, seen map[Problem]bool) {
+	first, last := span(v.node)
+	for _, p := range vc.problems {
+		if seen[p] {
+			continue
+		}
+		if q := (pos{p.Line, p.Col}); v.node != nil && !before(q, first) && !before(last, q) {
+			p.Key = renamed(p.Key, rename)
+		} else {
+			p.Msg += fmt.Sprintf(" (in variant %s)", quote(v.Name))
+		}
+		if !seen[p] {
+			seen[p] = true
+			c.problems = append(c.problems, p)
+			c.bad[p.Key] = true
+		}
+	}
+}
+
+// renamed is the variant's key path for the scenario's key path key.
+func renamed(key string, rename map[string]string) string {
+	for p := key; p != ""; p = parent(p) {
+		if r, ok := rename[p]; ok {
+			return r + key[len(p):]
+		}
+	}
+	return key
+}
+
+// span returns the first and the last position of the nodes in n.
+func span(n *yaml.Node) (first, last pos) {
+	if n == nil {
+		return pos{}, pos{}
+	}
+	first, last = at(n), at(n)
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if before(last, at(n)) {
+			last = at(n)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return first, last
+}
+
+// before reports whether a comes before b in the file.
+func before(a, b pos) bool { return a.line < b.line || (a.line == b.line && a.col < b.col) }
