@@ -93,3 +93,65 @@ func BenchmarkChurnVsC(b *testing.B) {
 		})
 	}
 }
+
+// holdPlanAt holds n idle connections spread over 4 server ports for d.
+func holdPlanAt(n int, d time.Duration) *loadgen.Plan {
+	ls, ports := listeners(4)
+	return &loadgen.Plan{
+		Scenario: "bench-hold", Variant: "default", Runtime: "netns", Duration: d,
+		Sandbox: loadgen.Sandbox{PortRange: loadgen.PortRange{Lo: 10000, Hi: 60999}},
+		Server: loadgen.ServerPlan{Listeners: ls, Backlog: 65535,
+			Sysctls: map[string]string{"net.core.somaxconn": "65535"}},
+		Pools: []loadgen.Pool{{Name: "holders", Workers: n, Hold: loadgen.Hold{Kind: loadgen.HoldForever},
+			Close: loadgen.CloseClient, ConnectTimeout: 10 * time.Second, Ports: ports}},
+		Stop: loadgen.Stop{On: loadgen.StopNever},
+	}
+}
+
+// BenchmarkHold opens and holds idle connections: the time to open them
+// all, the memory each costs portex on both sides, and what one
+// socket-state sample costs with that many sockets (target at 100,000:
+// at most 50 ms). 100,000 connections take several client and server
+// processes (the hard descriptor limit is 20,000 a process here).
+func BenchmarkHold(b *testing.B) {
+	bin := buildC(b, "hold")
+	for _, n := range []int{19_000, 100_000} {
+		b.Run(fmt.Sprintf("connections=%d", n), func(b *testing.B) {
+			if n <= 19_000 {
+				// The C peer, one process: within one descriptor limit.
+				out, err := (&Netns{Stderr: os.Stderr}).Exec(context.Background(), holdPlanAt(n, time.Second), []string{bin, fmt.Sprint(n), "4"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var opened int
+				var secs float64
+				if _, err := fmt.Sscan(out, &opened, &secs); err != nil || opened != n {
+					b.Fatalf("C peer printed %q", out)
+				}
+				b.ReportMetric(secs, "c-s-to-open-all")
+			}
+			res, err := (&Netns{Stderr: os.Stderr}).Run(context.Background(), holdPlanAt(n, 6*time.Second), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Dials.OK != int64(n) {
+				b.Fatalf("opened %d of %d (failures %v)", res.Dials.OK, n, res.Failures)
+			}
+			var opened float64
+			for _, p := range res.TimeSeries.Points {
+				if p.Open >= int64(n) {
+					opened = p.T
+					break
+				}
+			}
+			b.ReportMetric(opened, "s-to-open-all")
+			b.ReportMetric(float64(res.Resources.Client.RSSPerConnectionBytes), "client-B/conn")
+			b.ReportMetric(float64(res.Resources.Server.RSSPerConnectionBytes), "server-B/conn")
+			b.ReportMetric(float64(res.Resources.Client.Processes), "client-procs")
+			if c := res.TimeSeries.SamplerCost; c != nil {
+				b.ReportMetric(c.MeanMs, "sample-mean-ms")
+				b.ReportMetric(c.MaxMs, "sample-max-ms")
+			}
+		})
+	}
+}
