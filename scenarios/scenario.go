@@ -38,7 +38,7 @@
 //	                   payload; 0: right after accept; the pools dialing plain
 //	                   listeners must then share one payload), {idle: 2s}
 //	                   (connections idle that long), or both keys
-//	pools:             required, at least one; each:
+//	pools:             required, 1 to 256; each:
 //	  name             required; [a-z0-9][a-z0-9_-]*, unique
 //	  workers          closed model: that many loops, each one connection after
 //	                   another; default 1
@@ -75,7 +75,7 @@
 //	  on               exhaustion (default: the first time a pool finds every
 //	                   destination out of ports), first_failure, never
 //	  after_failures   also stop after that many failures of any class; default 0: no limit
-//	variants:          a list; each one run:
+//	variants:          a list of at most 100; each one run:
 //	  name             required; [a-z0-9][a-z0-9_-]*, unique
 //	  description      what it changes, and why
 //	  duration         replaces the scenario's

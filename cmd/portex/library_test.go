@@ -74,6 +74,9 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 		if ex != nil && ex.OpenConnections != 100 {
 			t.Errorf("%d connections open at exhaustion, want the 100 the server closed and the client kept", ex.OpenConnections)
 		}
+		if ex != nil && ex.Sockets != nil && (ex.Sockets.CloseWait == 0 || ex.Sockets.TimeWait != 0) {
+			t.Errorf("client sockets at exhaustion %+v: want ports held in CLOSE_WAIT, none in TIME_WAIT", *ex.Sockets)
+		}
 		if s := r["default"].Server; s == nil || s.ClosedByServer == 0 || s.ClosedByPeer != 0 {
 			t.Errorf("server counts %+v: want connections closed by the server, none by the client", s)
 		}
