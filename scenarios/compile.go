@@ -60,8 +60,9 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			LingerReset: sv.LingerReset,
 			Sysctls:     cloneSysctls(sv.Sysctls),
 		},
-		Pools: pools,
-		Stop:  loadgen.Stop{On: s.Stop.On, AfterFailures: s.Stop.AfterFailures},
+		Pools:  pools,
+		Stop:   loadgen.Stop{On: s.Stop.On, AfterFailures: s.Stop.AfterFailures},
+		Expect: s.Expect,
 	}
 }
 

@@ -71,8 +71,7 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"pools", into(&s.Pools, d.pools)},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
 		{"variants", into(&s.Variants, d.variants)},
-		// "expect" joins here when expectations land, and in
-		// overrideFields, so that variants can override it.
+		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
 	})
 }
 
@@ -258,7 +257,7 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
-		// "expect" joins here when expectations land.
+		{"expect", into(&s.Expect, d.expect)}, // replaces the scenario's
 	}
 }
 

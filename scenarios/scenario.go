@@ -94,8 +94,9 @@
 // a variant named "baseline" takes the place of that first run (and runs
 // where it is in the file). "portex run --variant" picks some.
 //
-// Expectations ("expect") will be a top-level key, and a key variants
-// override: see the places marked in decode.go.
+// Expectations ("expect": exhausted, within, dials_ok, failures,
+// p99_connect, max_time_wait) are checked after each run, and fail the exit
+// code with 1; a variant's expect replaces the scenario's.
 package scenarios
 
 import (
@@ -134,6 +135,8 @@ type Scenario struct {
 	Server      Server
 	Pools       []Pool
 	Stop        Stop
+	// Expect is what a run must show; nil: nothing is checked.
+	Expect *loadgen.Expect
 	// Variants are named sets of overrides, one run each; see
 	// VariantNames for the runs they make.
 	Variants []Variant

@@ -198,3 +198,32 @@ func TestScenariosListsAndShowsTheLibrary(t *testing.T) {
 		t.Errorf("validate bundled: exit %d %s", got.code, got.stderr)
 	}
 }
+
+// A failed expectation exits 1 and says which, and the JUnit file has a
+// failing test case for it.
+func TestFailedExpectationExitsOne(t *testing.T) {
+	path := writeScenario(t, `name: expectations
+duration: 1s
+sandbox:
+  port_range: 50000-50199
+pools:
+  - name: holders
+    workers: 300
+    hold: forever
+expect:
+  exhausted: true
+  dials_ok: 150
+`)
+	dir := t.TempDir()
+	got := portex(t, context.Background(), "run", path, "--out", dir, "-q", "--force")
+	if got.code != exitExpectation || !strings.Contains(got.stderr, "dials_ok: expected 150, measured 200") {
+		t.Fatalf("exit %d, stderr %q: want 1 naming dials_ok", got.code, got.stderr)
+	}
+	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil || !strings.Contains(string(junit), "<failure") || !strings.Contains(string(junit), "dials_ok") {
+		t.Errorf("junit.xml: %v\n%s", err, junit)
+	}
+	if run := readResult(t, dir).Runs[0]; len(run.Expectations) != 2 || !run.Expectations[0].Pass || run.Expectations[1].Pass {
+		t.Errorf("expectations in the result: %+v", run.Expectations)
+	}
+}
