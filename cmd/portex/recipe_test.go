@@ -49,3 +49,19 @@ func TestREADMECIRecipeCommandsRun(t *testing.T) {
 		}
 	}
 }
+
+// The README's example scenario is valid.
+func TestREADMEExampleScenarioIsValid(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	text = text[strings.Index(text, "## Scenarios"):]
+	start := strings.Index(text, "```yaml\n") + len("```yaml\n")
+	end := start + strings.Index(text[start:], "```")
+	path := writeScenario(t, text[start:end])
+	if got := portex(t, context.Background(), "validate", path); got.code != exitOK {
+		t.Fatalf("the README's example scenario: exit %d\n%s", got.code, got.stderr)
+	}
+}
