@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -125,6 +127,15 @@ func cmdVersion(e *env, args []string) int {
 }
 
 // cmdAgent is the hidden agent every runtime starts: see package sandbox.
+// For development, $PORTEX_AGENT_HEAP_PROFILE names a file that gets the
+// agent's heap profile when it ends.
 func cmdAgent(e *env, args []string) int {
-	return sandbox.Agent(e.ctx, e.stdin, e.stdout, e.stderr)
+	code := sandbox.Agent(e.ctx, e.stdin, e.stdout, e.stderr)
+	if path := os.Getenv("PORTEX_AGENT_HEAP_PROFILE"); path != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	return code
 }
