@@ -163,6 +163,7 @@ type sconn struct {
 	echoed   int64 // bytes echoed so far
 	active   int64 // when it last read or wrote, ns since the loop's epoch
 	pending  []byte
+	watched  bool // registered with the loop's epoll set
 }
 
 type serverLoop struct {
@@ -298,6 +299,20 @@ func (l *serverLoop) conn(fd int) *sconn {
 	return &l.conns[fd]
 }
 
+// watch sets the events a connection waits for, registering it first if
+// need be.
+func (l *serverLoop) watch(fd int, c *sconn, events uint32) error {
+	op := unix.EPOLL_CTL_MOD
+	if !c.watched {
+		op = unix.EPOLL_CTL_ADD
+	}
+	if err := l.ctl(op, fd, events); err != nil {
+		return err
+	}
+	c.watched = true
+	return nil
+}
+
 // accept takes the connections waiting on a listener, a bounded number per
 // wake-up so that one busy port cannot starve the others.
 func (l *serverLoop) accept(lfd, li int) {
@@ -325,9 +340,16 @@ func (l *serverLoop) accept(lfd, li int) {
 			l.close(fd, true)
 			continue
 		}
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN); err != nil {
-			l.s.errs.Add(1)
-			l.close(fd, true)
+		// By the time a connection is accepted its first bytes, or the
+		// client's FIN or RST, have often arrived already: serve them now
+		// and skip the epoll round trip (and, for churned connections,
+		// the registration altogether).
+		l.serve(fd, unix.EPOLLIN)
+		if c := &l.conns[fd]; c.listener >= 0 && !c.watched {
+			if err := l.watch(fd, c, unix.EPOLLIN); err != nil {
+				l.s.errs.Add(1)
+				l.close(fd, true)
+			}
 		}
 	}
 }
@@ -376,7 +398,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	l.s.bytes.Add(int64(n))
 	if w < n {
 		c.pending = append(c.pending[:0], l.buf[w:n]...)
-		if err := l.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLOUT); err != nil {
+		if err := l.watch(fd, c, unix.EPOLLOUT); err != nil {
 			l.close(fd, false)
 		}
 		return
@@ -397,7 +419,7 @@ func (l *serverLoop) flush(fd int, c *sconn) {
 		return
 	}
 	c.pending = nil
-	if err := l.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN); err != nil {
+	if err := l.watch(fd, c, unix.EPOLLIN); err != nil {
 		l.close(fd, false)
 		return
 	}
