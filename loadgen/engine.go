@@ -422,7 +422,7 @@ func (e *engine) point(now time.Time, prev *totals) *Point {
 			pt.Failures[Class(c).String()] = n
 		}
 	}
-	if e.opt.Sockets != nil {
+	if e.opt.Sockets != nil && e.opt.Sockets.Due(now) {
 		t0 := time.Now()
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st

@@ -229,11 +229,17 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 		t.Fatalf("time series %+v: want about 10 points of 50 ms", ts)
 	}
 	var ok int64
+	var sampled int
 	for _, pt := range ts.Points {
 		ok += pt.OK
-		if pt.Client == nil || pt.Client.Listen < 1 {
-			t.Fatalf("point %+v has no socket states", pt)
+		if pt.Client != nil && pt.Client.Listen >= 1 {
+			sampled++
 		}
+	}
+	// The sampler skips a point when sampling would take more than a tenth
+	// of its time; on a quiet namespace that is rare.
+	if sampled < len(ts.Points)/2 || ts.SamplerCost == nil || ts.SamplerCost.Samples != sampled {
+		t.Errorf("%d of %d points carry socket states (sampler cost %+v)", sampled, len(ts.Points), ts.SamplerCost)
 	}
 	if ok != res.Dials.OK {
 		t.Errorf("time series adds up to %d ok dials, the result says %d", ok, res.Dials.OK)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +62,23 @@ type SocketSampler struct {
 	buf    []byte
 	ports  [65536 / 64]uint64
 	seq    uint32
+	// The last sample's end and cost, for Due.
+	lastEnd  time.Time
+	lastCost time.Duration
+}
+
+// maxDuty bounds the share of time the sampler may spend sampling: with
+// 100,000 sockets a sock_diag dump takes the kernel hundreds of
+// milliseconds (it walks the machine-wide established hash), and sampling
+// must not become the load.
+const maxDuty = 0.1
+
+// Due reports whether a periodic sample may be taken now without the
+// sampler spending more than a tenth of its time sampling.
+func (s *SocketSampler) Due(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Sub(s.lastEnd) >= time.Duration(float64(s.lastCost)*(1/maxDuty-1))
 }
 
 // NewSocketSampler opens a sock_diag socket in the caller's network
@@ -114,6 +132,8 @@ func (s *SocketSampler) Sample() (SocketStates, error) {
 	if s.fd < 0 {
 		return st, errors.New("sock_diag: sampler closed")
 	}
+	start := time.Now()
+	defer func() { s.lastEnd = time.Now(); s.lastCost = s.lastEnd.Sub(start) }()
 	s.seq++
 	if err := s.request(); err != nil {
 		return st, err

@@ -272,7 +272,7 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Du
 				return
 			case now := <-t.C:
 				also()
-				if s == nil {
+				if s == nil || !s.Due(now) {
 					continue
 				}
 				t0 := time.Now()
