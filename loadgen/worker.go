@@ -293,22 +293,12 @@ func (w *worker) pause() {
 
 // exchange sends the pool's messages and checks each echo.
 func (w *worker) exchange(c *conn) error {
-	if w.p.Messages == 0 {
-		return nil
-	}
-	f := c.file()
 	for i := 0; i < w.p.Messages; i++ {
 		if i > 0 && w.p.Interval > 0 && !sleepFor(w.pr.ctx, w.p.Interval) {
 			return nil
 		}
 		t0 := time.Now()
-		if err := f.SetDeadline(t0.Add(ioTimeout)); err != nil {
-			return err
-		}
-		if _, err := f.Write(w.out); err != nil {
-			return err
-		}
-		if _, err := io.ReadFull(f, w.in); err != nil {
+		if err := c.roundTrip(w.out, w.in, t0.Add(ioTimeout)); err != nil {
 			return err
 		}
 		w.rec.record(kindEchoRTT, time.Since(t0))

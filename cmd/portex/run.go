@@ -45,6 +45,7 @@ func cmdRun(e *env, args []string) int {
 	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
 	variants := fs.StringSlice("variant", nil, "run only this variant; repeat the flag or separate names with commas (default: every variant, the baseline first)")
 	scaleTo := fs.String("scale-to", "", "also predict what the load means in this port range, lo-hi (e.g. 32768-60999)")
+	duration := fs.Duration("duration", 0, "run each variant this long instead of the scenario's duration")
 	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server")
 	allowExternal := fs.Bool("allow-external-target", false, "allow a --target outside loopback (load goes to a machine portex does not own)")
 	if code, done := parse(fs, args); done {
@@ -75,9 +76,16 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scenarioError(e, err)
 	}
+	if *duration < 0 {
+		fmt.Fprintf(e.stderr, "portex run: --duration must be positive\n")
+		return exitUsage
+	}
 	for _, p := range plans {
 		if *runtimeName != "" {
 			p.Runtime = *runtimeName
+		}
+		if *duration > 0 {
+			p.Duration = *duration
 		}
 	}
 	rt, err := newRuntime(e, plans[0].Runtime)
