@@ -360,10 +360,10 @@ func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 	for {
 		select {
 		case <-done:
-			e.point(time.Now(), &prev)
+			e.point(time.Now(), &prev, true)
 			return
 		case now := <-t.C:
-			pt := e.point(now, &prev)
+			pt := e.point(now, &prev, false)
 			if e.opt.OnEvent != nil && e.opt.Progress > 0 && now.Sub(lastProgress) >= e.opt.Progress {
 				lastProgress = now
 				pr := Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
@@ -396,8 +396,8 @@ func (e *engine) totals() totals {
 }
 
 // point appends one interval to the time series: what happened since prev,
-// and the gauges now.
-func (e *engine) point(now time.Time, prev *totals) *Point {
+// and the gauges now. The last point always samples the sockets.
+func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 	cur := e.totals()
 	pt := Point{
 		T:         e.since(now).Seconds(),
@@ -422,7 +422,7 @@ func (e *engine) point(now time.Time, prev *totals) *Point {
 			pt.Failures[Class(c).String()] = n
 		}
 	}
-	if e.opt.Sockets != nil && e.opt.Sockets.Due(now) {
+	if e.opt.Sockets != nil && (last || e.opt.Sockets.Due(now)) {
 		t0 := time.Now()
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st
