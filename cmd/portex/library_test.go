@@ -110,6 +110,9 @@ func TestLibraryRuns(t *testing.T) {
 	t.Parallel()
 	entries := scenarios.Library()
 	for _, entry := range entries {
+		if _, long := longScenarios[entry.Name]; long {
+			continue // TestLongScenariosRun
+		}
 		check, ok := libraryChecks[entry.Name]
 		if !ok {
 			t.Errorf("bundled scenario %s has no check in libraryChecks", entry.Name)
@@ -280,5 +283,75 @@ func TestRunVariantFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Error("an unknown variant made the output folder")
+	}
+}
+
+// longScenarios are the bundled scenarios that run longer than CI allows
+// (soak) or load the whole machine (the benchmarks): CI runs them one at a
+// time, shortened with --duration, and checks what must hold at any length.
+var longScenarios = map[string]struct {
+	duration string
+	check    func(t *testing.T, r *loadgen.Result)
+}{
+	"bench-churn":      {"2s", func(t *testing.T, r *loadgen.Result) { atLeast(t, "ok dials", r.Dials.OK, 1000) }},
+	"bench-churn-echo": {"2s", func(t *testing.T, r *loadgen.Result) { atLeast(t, "echoes", r.Latency.EchoRTT.Count, 1000) }},
+	"bench-echo": {"2s", func(t *testing.T, r *loadgen.Result) {
+		atLeast(t, "echoes", r.Latency.EchoRTT.Count, 10000)
+		if r.Dials.OK != 100 {
+			t.Errorf("%d connections, want the 100 kept alive", r.Dials.OK)
+		}
+	}},
+	"bench-hold": {"3s", func(t *testing.T, r *loadgen.Result) {
+		if r.Dials.OK != 19000 || r.PeakOpen != 19000 {
+			t.Errorf("ok %d, peak open %d: want 19,000 held", r.Dials.OK, r.PeakOpen)
+		}
+		if c := r.Resources.Client; c.RSSPerConnectionBytes > 1000 {
+			t.Errorf("client RSS per held connection %d B", c.RSSPerConnectionBytes)
+		}
+	}},
+	"bench-hold-100k": {"8s", func(t *testing.T, r *loadgen.Result) {
+		if r.Dials.OK != 100000 || r.Resources.Client.Processes < 5 || r.Resources.Server.Processes < 5 {
+			t.Errorf("ok %d over %d client and %d server processes: want 100,000 past the 20,000-descriptor limit",
+				r.Dials.OK, r.Resources.Client.Processes, r.Resources.Server.Processes)
+		}
+	}},
+	"soak": {"4s", func(t *testing.T, r *loadgen.Result) {
+		atLeast(t, "ok dials", r.Dials.OK, 1000)
+		pts := r.TimeSeries.Points
+		for i := 1; i < len(pts); i++ {
+			if gap := pts[i].T - pts[i-1].T; gap > 0.25 {
+				t.Errorf("the time series misses %.2fs at %.1fs", gap, pts[i-1].T)
+			}
+		}
+	}},
+}
+
+func atLeast(t *testing.T, what string, got, want int64) {
+	t.Helper()
+	if got < want {
+		t.Errorf("%s = %d, want at least %d", what, got, want)
+	}
+}
+
+// TestLongScenariosRun runs the long bundled scenarios one at a time (it is
+// not parallel: the parallel tests wait until it is done).
+func TestLongScenariosRun(t *testing.T) {
+	for _, entry := range scenarios.Library() {
+		long, ok := longScenarios[entry.Name]
+		if !ok {
+			continue
+		}
+		t.Run(entry.Name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			got := portex(t, context.Background(), "run", entry.Name, "--duration", long.duration, "--out", dir, "-q")
+			if got.code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+			}
+			r := readResult(t, dir).Runs[0]
+			if len(r.Failures) > 0 || r.Error != "" {
+				t.Errorf("failures %v, error %q", r.Failures, r.Error)
+			}
+			long.check(t, r)
+		})
 	}
 }
