@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +46,7 @@ type Sandbox struct {
 
 	engine *Engine
 	id     string
-	stderr *tailBuffer
+	stderr *sandbox.TailBuffer
 
 	// logCtx carries the log streams; Close ends it. It is not the run's
 	// context: an interrupted agent's last words must still come through.
@@ -113,7 +112,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		return errors.New("docker: sandbox already started or closed")
 	}
 	s.started = true
-	s.stderr = &tailBuffer{max: 4096, w: s.Stderr}
+	s.stderr = &sandbox.TailBuffer{Max: 4096, W: s.Stderr}
 	s.mu.Unlock()
 	if n := s.Plan.Sources(); n > 1 {
 		// A container has one address on a network; extra source
@@ -142,13 +141,13 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	select {
 	case err := <-srv.ready:
 		if err != nil {
-			return fmt.Errorf("docker: echo server: %w%s", err, s.stderr.suffix())
+			return fmt.Errorf("docker: echo server: %w%s", err, s.stderr.Suffix())
 		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(readyTimeout):
-		return fmt.Errorf("docker: echo server not listening after %s%s", readyTimeout, s.stderr.suffix())
+		return fmt.Errorf("docker: echo server not listening after %s%s", readyTimeout, s.stderr.Suffix())
 	}
 }
 
@@ -275,7 +274,7 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadge
 	case res != nil && waitErr != nil:
 		return res, fmt.Errorf("%w: docker: client container: %v", sandbox.ErrRuntime, waitErr)
 	case res != nil && status != 0:
-		return res, fmt.Errorf("%w: docker: the client agent exited with status %d%s", sandbox.ErrRuntime, status, s.stderr.suffix())
+		return res, fmt.Errorf("%w: docker: the client agent exited with status %d%s", sandbox.ErrRuntime, status, s.stderr.Suffix())
 	case res != nil && srvErr != nil:
 		return res, fmt.Errorf("%w: docker: %v", sandbox.ErrRuntime, srvErr)
 	case res != nil:
@@ -283,7 +282,7 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadge
 	case agentErr != nil:
 		return nil, fmt.Errorf("%w: docker: agent: %v", sandbox.ErrRuntime, agentErr)
 	default:
-		return nil, fmt.Errorf("%w: docker: the client agent ended without a result (exit status %d)%s", sandbox.ErrRuntime, status, s.stderr.suffix())
+		return nil, fmt.Errorf("%w: docker: the client agent ended without a result (exit status %d)%s", sandbox.ErrRuntime, status, s.stderr.Suffix())
 	}
 }
 
@@ -431,36 +430,4 @@ func (e *Engine) signal(id, sig string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e.client().ContainerKill(ctx, id, client.ContainerKillOptions{Signal: sig})
-}
-
-// tailBuffer passes writes on and keeps the last max bytes for error
-// messages.
-type tailBuffer struct {
-	mu  sync.Mutex // guards buf
-	max int
-	buf []byte
-	w   io.Writer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	if t.w != nil {
-		t.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }

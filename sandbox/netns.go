@@ -77,7 +77,7 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	}
 	cmd := exec.Command(exe, "agent")
 	cmd.Stdin = bytes.NewReader(req)
-	stderr := &tailBuffer{max: 4096, w: n.Stderr}
+	stderr := &TailBuffer{Max: 4096, W: n.Stderr}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
@@ -127,7 +127,7 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	if res != nil && res.Error == "" && res.Stopped == loadgen.StoppedError {
 		// A partial result rebuilt from events: the agent died.
 		res.Variant, res.Runtime = p.Variant, p.Runtime
-		res.Error = fmt.Sprintf("the agent (the client side of the sandbox) died mid-run (%v)%s", waitErr, stderr.suffix())
+		res.Error = fmt.Sprintf("the agent (the client side of the sandbox) died mid-run (%v)%s", waitErr, stderr.Suffix())
 	}
 	switch {
 	case res != nil && res.Error != "":
@@ -139,33 +139,35 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	case len(argv) > 0 && waitErr == nil:
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.suffix())
+		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.Suffix())
 	}
 }
 
-// tailBuffer passes writes on and keeps the last max bytes for error
-// messages.
-type tailBuffer struct {
+// TailBuffer passes writes on to W (if set) and keeps the last Max bytes,
+// for error messages that quote what a child process said last.
+type TailBuffer struct {
+	Max int
+	W   io.Writer
+
 	mu  sync.Mutex // guards buf
-	max int
 	buf []byte
-	w   io.Writer
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
+	if len(t.buf) > t.Max {
+		t.buf = t.buf[len(t.buf)-t.Max:]
 	}
-	if t.w != nil {
-		t.w.Write(p)
+	if t.W != nil {
+		t.W.Write(p)
 	}
 	return len(p), nil
 }
 
-func (t *tailBuffer) suffix() string {
+// Suffix is ": " and the last bytes written, trimmed, or "" if none.
+func (t *TailBuffer) Suffix() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := strings.TrimSpace(string(t.buf))
