@@ -33,10 +33,19 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 		if ex := exhausted(t, r, "baseline", "EADDRNOTAVAIL", 100); ex != nil && (ex.AtSeconds < 1.5 || ex.AtSeconds > 3) {
 			t.Errorf("baseline: exhausted at %.2fs, want 1.5-3 s", ex.AtSeconds)
 		}
+		// The capacity model predicts range / rate = 2 s: the measurement
+		// must land within 10% of it, and the model must see that each
+		// variant never runs out.
+		if m := r["baseline"].Model; m == nil || m.ExhaustionAtSeconds == nil || m.RelativeError == nil || math.Abs(*m.RelativeError) > 0.10 {
+			t.Errorf("baseline: the model %+v is not within 10%% of the measurement", m)
+		}
 		for _, v := range []string{"tw-reuse", "reset", "server-close"} {
 			notExhausted(t, r, v)
 			if ok := r[v].Dials.OK; ok < 240 {
 				t.Errorf("%s: %d dials in 5 s at 50/s", v, ok)
+			}
+			if m := r[v].Model; m == nil || m.ExhaustionAtSeconds != nil {
+				t.Errorf("%s: the model %+v predicts exhaustion", v, m)
 			}
 		}
 	},
