@@ -227,3 +227,16 @@ expect:
 		t.Errorf("expectations in the result: %+v", run.Expectations)
 	}
 }
+
+// An output folder that cannot be written is refused before the run.
+func TestUnwritableOutputIsRefusedBeforeTheRun(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := portex(t, context.Background(), "run", "--out", filepath.Join(file, "out"), "-q")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "output folder") || time.Since(start) > time.Second {
+		t.Errorf("exit %d after %s, stderr %q: want 2 at once, naming the output folder", got.code, time.Since(start), got.stderr)
+	}
+}
