@@ -176,12 +176,16 @@ func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[s
 		Labels:         s.labels(role),
 		Networks:       []string{nw},
 		NetworkAliases: map[string][]string{nw: aliases(role)},
+		// The agents need no privilege: the engine sets the sysctls and
+		// limits, the agents only read them back. So: a user that is not
+		// root (nobody), no capability, no new privileges, a read-only
+		// root filesystem.
+		User: "65534:65534",
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.Sysctls = sysctls
 			hc.Ulimits = ulimits
-			// The agents need no privilege: the engine sets the
-			// sysctls and limits, the agents only read them back.
 			hc.CapDrop = []string{"ALL"}
+			hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 			hc.ReadonlyRootfs = true
 		},
 	}
