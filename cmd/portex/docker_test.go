@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +81,47 @@ func TestDockerRuntimeRun(t *testing.T) {
 
 	// The baseline exhausts at about range / rate = 2 s; every variant is
 	// a mitigation that keeps it going.
+	// Ctrl-C at seeded moments, from building the image's context and
+	// starting containers to the middle of the run: exit 130, a whole
+	// result.json, and no container of this run's image left.
+	t.Run("interrupted", func(t *testing.T) {
+		scenario := filepath.Join(t.TempDir(), "long.yaml")
+		os.WriteFile(scenario, []byte("name: long\nduration: 1m\nsandbox:\n  port_range: 50000-50199\npools:\n  - name: holders\n    workers: 20\n    hold: forever\nstop:\n  on: never\n"), 0o644)
+		b, err := docker.StaticBinary(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		image := b.Tag()
+		rng := rand.New(rand.NewPCG(4, 2))
+		for i := range 8 {
+			off := time.Duration(rng.Int64N(int64(3 * time.Second)))
+			dir := filepath.Join(t.TempDir(), "out")
+			cmd := exec.Command(bin, "run", scenario, "--runtime", "docker", "--out", dir, "--quiet")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(off)
+			cmd.Process.Signal(syscall.SIGINT)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+				t.Errorf("moment %d (%s): %v, want exit 130", i, off.Round(time.Millisecond), err)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {
+				readResult(t, dir) // whole, or it fails
+			} else if !os.IsNotExist(err) {
+				t.Error(err)
+			}
+			// Containers of this binary's image only: the docker
+			// package's tests may run theirs meanwhile.
+			out, err := exec.Command("docker", "ps", "-aq", "--filter", "ancestor="+image).Output()
+			if err != nil || strings.TrimSpace(string(out)) != "" {
+				t.Errorf("moment %d (%s): containers left: %q (%v)", i, off.Round(time.Millisecond), out, err)
+			}
+		}
+	})
+
 	t.Run("time-wait-churn", func(t *testing.T) {
 		r := runDocker(t, "time-wait-churn")
 		for i, run := range r.Runs {
