@@ -42,15 +42,14 @@ func TestLibraryScenariosParseAndCompile(t *testing.T) {
 				if p.Variant != names[i] {
 					t.Errorf("plan %d is variant %q, want %q", i, p.Variant, names[i])
 				}
-				if p.Duration > 10*time.Second {
+				if p.Duration > 10*time.Second && !longByDesign[name] {
 					t.Errorf("variant %s may run %s; CI runs every bundled scenario, keep each run under 10s", p.Variant, p.Duration)
 				}
 				total += p.Duration
 			}
-			// Every bundled scenario finishes in under 30 s, but for
-			// mitigations, whose 12 runs of 4 s must each last the same
-			// time to be compared.
-			if limit := map[string]time.Duration{"mitigations": time.Minute}[name]; total > max(limit, 30*time.Second) {
+			// Every bundled scenario finishes in under 30 s, but soak,
+			// which CI runs shortened.
+			if total > 30*time.Second && !longByDesign[name] {
 				t.Errorf("its runs may take %s in all", total)
 			}
 			for _, v := range s.Variants {
@@ -144,3 +143,7 @@ func TestLibraryAndBundled(t *testing.T) {
 		}
 	}
 }
+
+// longByDesign are the bundled scenarios that run longer than CI allows;
+// CI runs them shortened (cmd/portex TestLongScenariosRun).
+var longByDesign = map[string]bool{"soak": true}

@@ -351,7 +351,7 @@ func TestOpen(t *testing.T) {
 		{"bundled name with .yaml", Default + ".yaml", "library/hold-until-exhausted.yaml", ""},
 		{"a path", local, local, ""},
 		{"a misspelt bundled name", "hold-until-exhausetd", "hold-until-exhausetd", `no bundled scenario of that name; did you mean "hold-until-exhausted"?`},
-		{"an unknown name", "zzz", "zzz", "bundled: bind-before-connect, close-wait-leak, fd-limit, hold-until-exhausted, "},
+		{"an unknown name", "zzz", "zzz", "bundled: bench-churn, bench-churn-echo, bench-echo, "},
 		{"a missing path", "./zzz.yaml", "./zzz.yaml", "no such file"},
 	}
 	for _, tt := range tests {
