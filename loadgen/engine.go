@@ -34,8 +34,9 @@ type Options struct {
 	// Sockets, if set, samples the client's socket states into the time
 	// series and at exhaustion.
 	Sockets *SocketSampler
-	// Grace is how long in-flight dials and exchanges may take to finish
-	// once the run stops scheduling new ones; 0 means one second.
+	// Grace is how long in-flight dials may take to finish once the run
+	// stops scheduling new ones; 0 means one second. (An exchange under
+	// way finishes, or times out after 10 s.)
 	Grace time.Duration
 	// BeforeClose, if set, is called once when the run has stopped and
 	// every worker has stopped dialing, before any held connection is

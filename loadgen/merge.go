@@ -75,12 +75,17 @@ func Merge(shards []*Result) *Result {
 
 		PortRangeSize: first.PortRangeSize,
 	}
-	connect, rtt := newHistogram(), newHistogram()
 	for _, r := range live {
 		if m.StartedAt.IsZero() || r.StartedAt.Before(m.StartedAt) {
 			m.StartedAt = r.StartedAt
 		}
-		m.ElapsedSeconds = max(m.ElapsedSeconds, r.ElapsedSeconds)
+	}
+	connect, rtt := newHistogram(), newHistogram()
+	for _, r := range live {
+		// Every shard's times count from its own start: put them on the
+		// earliest start's clock.
+		offset := r.StartedAt.Sub(m.StartedAt).Seconds()
+		m.ElapsedSeconds = max(m.ElapsedSeconds, offset+r.ElapsedSeconds)
 		if r.Error != "" && m.Error == "" {
 			m.Error, m.Stopped = r.Error, r.Stopped
 		}
@@ -89,20 +94,27 @@ func Merge(shards []*Result) *Result {
 		m.Dropped += r.Dropped
 		mergeHDR(connect, r.Latency.Connect)
 		mergeHDR(rtt, r.Latency.EchoRTT)
-		if r.Exhaustion != nil && (m.Exhaustion == nil || r.Exhaustion.AtSeconds < m.Exhaustion.AtSeconds) {
+		if r.Exhaustion != nil && (m.Exhaustion == nil || offset+r.Exhaustion.AtSeconds < m.Exhaustion.AtSeconds) {
 			ex := *r.Exhaustion
+			ex.AtSeconds += offset
 			m.Exhaustion = &ex
 		}
-		m.Events = append(m.Events, r.Events...)
+		for _, ev := range r.Events {
+			ev.AtSeconds += offset
+			m.Events = append(m.Events, ev)
+		}
 	}
 	if m.Exhaustion != nil {
-		// Every shard gave its ports until the first ran out.
-		m.Exhaustion.DialsOKBefore = 0
+		// Every shard gave its ports until it ran out, or to the end; and
+		// held what it held then.
+		m.Exhaustion.DialsOKBefore, m.Exhaustion.OpenConnections = 0, 0
 		for _, r := range live {
 			if r.Exhaustion != nil {
 				m.Exhaustion.DialsOKBefore += r.Exhaustion.DialsOKBefore
+				m.Exhaustion.OpenConnections += r.Exhaustion.OpenConnections
 			} else {
 				m.Exhaustion.DialsOKBefore += r.Dials.OK
+				m.Exhaustion.OpenConnections += r.PeakOpen
 			}
 		}
 	}

@@ -19,8 +19,8 @@ type Result struct {
 	Runtime        string    `json:"runtime"`
 	StartedAt      time.Time `json:"started_at"`
 	ElapsedSeconds float64   `json:"elapsed_seconds"`
-	// Stopped says why the run ended: "exhaustion", "duration",
-	// "interrupted" or "error".
+	// Stopped says why the run ended: "exhaustion", "failures" (a stop
+	// rule), "duration", "interrupted" or "error".
 	Stopped string `json:"stopped"`
 	// Notes say what the runtime could not do as the plan asked.
 	Notes []string `json:"notes,omitempty"`

@@ -375,6 +375,11 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return
+	case err == unix.ECONNRESET:
+		// The client closed with RST: a close, not an error.
+		l.s.byPeer.Add(1)
+		l.close(fd, false)
+		return
 	case err != nil:
 		l.s.errs.Add(1)
 		l.close(fd, false)

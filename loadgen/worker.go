@@ -174,6 +174,11 @@ func (w *worker) connection(intended time.Time) outcome {
 		if c, fresh, ok = w.pr.keep.acquire(w.pr.ctx); !ok {
 			return done
 		}
+		if !w.p.Open() {
+			// A closed-model worker's connection is due when the pool
+			// has one for it; an arrival was due at its scheduled time.
+			intended = time.Now()
+		}
 	}
 	if fresh {
 		var ok bool
@@ -268,6 +273,13 @@ func (pr *poolRun) accept(i int) {
 func (pr *poolRun) park(c conn) {
 	pr.parkMu.Lock()
 	defer pr.parkMu.Unlock()
+	if pr.ctx.Err() != nil && pr.e.sched.Err() == nil {
+		// The pool's window closed while this one was dialing, and its
+		// held connections are closed already: so is this one.
+		c.reset()
+		pr.e.closed(1)
+		return
+	}
 	pr.parked = append(pr.parked, c)
 }
 

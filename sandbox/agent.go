@@ -191,6 +191,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
+	samples := <-series // the sampler is done: cost is ours alone now
 	res := cost.result()
 	for _, peer := range peers {
 		pc, _, pres, err := peer.stopCost()
@@ -201,7 +202,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		addCost(res, pres)
 	}
 	peers = nil
-	return out.send(Message{Type: MsgServer, Server: &c, Series: <-series, Resources: res})
+	return out.send(Message{Type: MsgServer, Server: &c, Series: samples, Resources: res})
 }
 
 // costMeter measures what a process costs, and what a held connection

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,4 +105,93 @@ func TestEchoServerKilledEndsTheRun(t *testing.T) {
 	if res == nil || res.Dials.OK != 50 || res.ElapsedSeconds > 10 {
 		t.Fatalf("result %+v: want the 50 connections, ended early", res)
 	}
+}
+
+// A sharded run interrupted mid-run stops every shard once (a second
+// SIGTERM would kill a shard before it reports) and merges what they held.
+func TestShardedRunInterrupted(t *testing.T) {
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Sandbox.Processes, p.Sandbox.Nofile = 2, 0
+	p.Duration, p.Stop.On = time.Minute, loadgen.StopNever
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := 0
+	res, err := (&Netns{}).Run(ctx, p, func(ev loadgen.Event) {
+		if ev.Type == loadgen.EventProgress {
+			if progress++; progress == 2 {
+				cancel()
+			}
+		}
+	})
+	assertNoChildren(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.Resources.Client.Processes != 2 || res.Error != "" {
+		t.Fatalf("stopped %q ok %d processes %d error %q: want interrupted, 50 held by 2 shards",
+			res.Stopped, res.Dials.OK, res.Resources.Client.Processes, res.Error)
+	}
+}
+
+// A shard killed mid-run does not leave the others waiting for it.
+func TestShardKilledDoesNotHang(t *testing.T) {
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Sandbox.Processes, p.Sandbox.Nofile = 2, 0
+	p.Duration, p.Stop.On = 3*time.Second, loadgen.StopNever
+	start := time.Now()
+	progress := 0
+	res, err := (&Netns{}).Run(context.Background(), p, func(ev loadgen.Event) {
+		if ev.Type != loadgen.EventProgress {
+			return
+		}
+		if progress++; progress != 2 {
+			return
+		}
+		// The agent's children: the echo server and the two shards; a
+		// shard's own children: none.
+		for _, agent := range children(t, os.Getpid()) {
+			for _, c := range children(t, agent) {
+				if cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(c) + "/cmdline"); len(children(t, c)) == 0 && strings.Contains(string(cmdline), "agent") {
+					if isShard(c) {
+						syscall.Kill(c, syscall.SIGKILL)
+						return
+					}
+				}
+			}
+		}
+		t.Error("found no shard to kill")
+	})
+	assertNoChildren(t)
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("took %s for a 3 s run", took)
+	}
+	if err == nil || res == nil || !strings.Contains(res.Error, "shard") {
+		t.Errorf("err %v, result error %q: want the dead shard named", err, resError(res))
+	}
+}
+
+func resError(r *loadgen.Result) string {
+	if r == nil {
+		return "<no result>"
+	}
+	return r.Error
+}
+
+// isShard tells a shard from the echo server: the server runs in a network
+// namespace of its own, a shard in its parent's.
+func isShard(pid int) bool {
+	mine, err1 := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	parent, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", ppid(pid)))
+	return err1 == nil && err2 == nil && mine == parent
+}
+
+func ppid(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	n, _ := strconv.Atoi(fields[1])
+	return n
 }

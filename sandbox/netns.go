@@ -153,6 +153,7 @@ type TailBuffer struct {
 	buf []byte
 }
 
+// Write keeps the tail of p and passes it on; it never fails.
 func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -69,115 +69,24 @@ func addCost(dst, src *loadgen.ProcessResources) {
 
 // runShards runs the plan over n client processes in this namespace and
 // merges their results. It forwards one stream of events: progress summed
-// over the shards, and the first of each notable event; when the plan stops
-// on exhaustion, the first shard to run out stops them all.
+// over the shards, and the first of each notable event. The first shard to
+// stop (its duration, a stop rule, exhaustion) stops them all.
 func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*loadgen.Result, error) {
-	plans := loadgen.Split(p, n)
-	var (
-		mu       sync.Mutex // guards last, seen, stopping
-		last     = make([]loadgen.Progress, n)
-		seen     = map[string]bool{}
-		stopping bool
-		cmds     []*exec.Cmd
-		gates    []*os.File // write ends of the shards' go-ahead pipes
-		quiesced int        // shards waiting at their go-ahead, or gone
-	)
-	// release lets every shard close its connections: once all of them
-	// stopped dialing (see Request.Shard).
-	release := func() {
-		for _, g := range gates {
-			g.Close()
-		}
-	}
-	stopAll := func() {
-		for _, c := range cmds {
-			c.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	arrived := func() {
-		if quiesced++; quiesced == 1 {
-			// One shard's stop (its duration, a stop rule) stops the plan.
-			stopAll()
-		}
-		if quiesced == n {
-			release()
-		}
+	set := &shardSet{
+		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion,
+		signaled: make([]bool, n), quiesced: make([]bool, n),
+		last: make([]loadgen.Progress, n), seen: map[string]bool{},
 	}
 	results := make([]*loadgen.Result, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, sp := range plans {
-		req, err := json.Marshal(&Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: target.String(), Sources: sources, Shard: true})
-		if err != nil {
+	for i, sp := range loadgen.Split(p, n) {
+		req := &Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: target.String(), Sources: sources, Shard: true}
+		if err := set.start(i, req, &wg, &results[i], &errs[i]); err != nil {
+			set.abort()
+			wg.Wait()
 			return nil, err
 		}
-		goAhead, goAheadW, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		gates = append(gates, goAheadW)
-		cmd := exec.Command("/proc/self/exe", "agent")
-		cmd.ExtraFiles = []*os.File{goAhead}
-		cmd.Stdin = bytesReader(req)
-		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			stopAll()
-			release()
-			return nil, fmt.Errorf("start shard %d: %w", i, err)
-		}
-		goAhead.Close()
-		cmds = append(cmds, cmd)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = collect(stdout, func(ev loadgen.Event) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch ev.Type {
-				case loadgen.EventProgress:
-					last[i] = *ev.Progress
-					sum := loadgen.Progress{Client: ev.Progress.Client}
-					for _, l := range last {
-						sum.Attempted += l.Attempted
-						sum.OK += l.OK
-						sum.Failed += l.Failed
-						sum.Open += l.Open
-					}
-					ev.Progress = &sum
-					out.send(Message{Type: MsgEvent, Event: &ev})
-				case loadgen.EventEnd:
-				default:
-					key := ev.Type + "/" + ev.Class
-					if !seen[key] {
-						seen[key] = true
-						out.send(Message{Type: MsgEvent, Event: &ev})
-					}
-					if ev.Type == loadgen.EventExhaustion && p.Stop.On == loadgen.StopOnExhaustion && !stopping {
-						stopping = true
-						stopAll()
-					}
-				}
-			}, func(m Message) {
-				if m.Type == MsgQuiesced {
-					mu.Lock()
-					arrived()
-					mu.Unlock()
-				}
-			})
-			mu.Lock()
-			if results[i] == nil { // died before it could wait: do not wait for it
-				arrived()
-			}
-			mu.Unlock()
-			if err := cmd.Wait(); err != nil && errs[i] == nil && results[i] == nil {
-				errs[i] = fmt.Errorf("shard %d: %w", i, err)
-			}
-		}()
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	samples := sampleWith(sampleCtx, sampler, seriesInterval)
@@ -185,17 +94,27 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	go func() {
 		select {
 		case <-ctx.Done():
-			stopAll()
+			set.mu.Lock()
+			set.stopAll()
+			set.mu.Unlock()
 		case <-stopped:
 		}
 	}()
 	wg.Wait()
 	close(stopped)
-	release()
-
+	set.abort() // releases what is left, signals no one: all are gone
 	stopSampling()
+
 	res := loadgen.Merge(results)
-	if res != nil && res.TimeSeries != nil {
+	if res == nil {
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		return nil, fmt.Errorf("no shard reported a result")
+	}
+	if res.TimeSeries != nil {
 		series := <-samples
 		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *TimedStates) { pt.Client = &st.States })
 		for _, s := range series {
@@ -205,28 +124,11 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 			res.TimeSeries.SamplerCost.Add(s.Cost, s.States.Total())
 		}
 	}
-	if res == nil {
-		for _, err := range errs {
-			if err != nil {
-				return nil, err
-			}
-		}
-		return nil, fmt.Errorf("no shard reported a result")
-	}
-	// The shards the coordinator stopped say "interrupted"; the reason is
-	// the one the first shard to stop gave.
-	res.Stopped = loadgen.StoppedInterrupted
-	for _, want := range []string{loadgen.StoppedExhaustion, loadgen.StoppedFailures, loadgen.StoppedDuration} {
-		for _, r := range results {
-			if r != nil && r.Stopped == want && res.Stopped == loadgen.StoppedInterrupted {
-				res.Stopped = want
-			}
-		}
-	}
+	res.Stopped = stopReason(results)
 	switch {
 	case ctx.Err() != nil:
 		res.Stopped = loadgen.StoppedInterrupted
-	case stopping:
+	case set.exhausted:
 		res.Stopped = loadgen.StoppedExhaustion
 	}
 	for i, err := range errs {
@@ -235,4 +137,160 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 		}
 	}
 	return res, nil
+}
+
+// stopReason is the reason the first shard to stop gave: the shards the
+// coordinator stopped say "interrupted".
+func stopReason(results []*loadgen.Result) string {
+	for _, want := range []string{loadgen.StoppedExhaustion, loadgen.StoppedFailures, loadgen.StoppedDuration} {
+		for _, r := range results {
+			if r != nil && r.Stopped == want {
+				return want
+			}
+		}
+	}
+	return loadgen.StoppedInterrupted
+}
+
+// shardSet is the client processes of one sharded run.
+type shardSet struct {
+	n                int
+	out              *encoder
+	stopOnExhaustion bool
+
+	mu        sync.Mutex // guards everything below
+	cmds      []*exec.Cmd
+	gates     []*os.File // write ends of the shards' go-ahead pipes
+	released  bool
+	signaled  []bool // SIGTERM sent: once a shard, a second one would kill it
+	quiesced  []bool // stopped dialing and waiting at its go-ahead, or gone
+	nQuiesced int
+	exhausted bool
+	last      []loadgen.Progress
+	seen      map[string]bool
+}
+
+// start starts shard i and a goroutine that collects its stream into res
+// and err.
+func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **loadgen.Result, errp *error) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	goAhead, gate, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer goAhead.Close() // the child has its own copy
+	cmd := exec.Command("/proc/self/exe", "agent")
+	cmd.ExtraFiles = []*os.File{goAhead}
+	cmd.Stdin = bytesReader(data)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		gate.Close()
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		gate.Close()
+		return fmt.Errorf("start shard %d: %w", i, err)
+	}
+	s.mu.Lock()
+	s.cmds = append(s.cmds, cmd)
+	s.gates = append(s.gates, gate)
+	s.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		*res, *errp = collect(stdout, func(ev loadgen.Event) { s.event(i, ev) }, func(m Message) {
+			if m.Type == MsgQuiesced {
+				s.arrive(i)
+			}
+		})
+		s.arrive(i) // gone: no one waits for it any more
+		if err := cmd.Wait(); err != nil && *errp == nil {
+			if r := *res; r == nil || (r.Stopped == loadgen.StoppedError && r.Error == "") {
+				// Dead before its result: what its events told is kept.
+				*errp = fmt.Errorf("the shard died mid-run (%w)", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// event forwards one shard's event as the run's.
+func (s *shardSet) event(i int, ev loadgen.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.Type {
+	case loadgen.EventProgress:
+		s.last[i] = *ev.Progress
+		sum := loadgen.Progress{Client: ev.Progress.Client}
+		for _, l := range s.last {
+			sum.Attempted += l.Attempted
+			sum.OK += l.OK
+			sum.Failed += l.Failed
+			sum.Open += l.Open
+		}
+		ev.Progress = &sum
+		s.out.send(Message{Type: MsgEvent, Event: &ev})
+	case loadgen.EventEnd:
+	default:
+		if key := ev.Type + "/" + ev.Class; !s.seen[key] {
+			s.seen[key] = true
+			s.out.send(Message{Type: MsgEvent, Event: &ev})
+		}
+		if ev.Type == loadgen.EventExhaustion && s.stopOnExhaustion && !s.exhausted {
+			s.exhausted = true
+			s.stopAll()
+		}
+	}
+}
+
+// arrive notes that shard i stopped dialing (or is gone): the first stops
+// the others; when all have, they may close their connections.
+func (s *shardSet) arrive(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quiesced[i] {
+		return
+	}
+	s.quiesced[i] = true
+	if s.nQuiesced++; s.nQuiesced == 1 {
+		s.stopAll()
+	}
+	if s.nQuiesced == s.n {
+		s.release()
+	}
+}
+
+// stopAll sends SIGTERM to every started shard that has not had it. The
+// caller holds mu.
+func (s *shardSet) stopAll() {
+	for i, c := range s.cmds {
+		if !s.signaled[i] {
+			s.signaled[i] = true
+			c.Process.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
+// release closes the go-ahead pipes, once. The caller holds mu.
+func (s *shardSet) release() {
+	if s.released {
+		return
+	}
+	s.released = true
+	for _, g := range s.gates {
+		g.Close()
+	}
+}
+
+// abort stops every shard and lets them all close their connections.
+func (s *shardSet) abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopAll()
+	s.release()
 }

@@ -53,6 +53,7 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			PortRange: s.Sandbox.PortRange,
 			Sysctls:   cloneSysctls(s.Sandbox.Sysctls),
 			Nofile:    uint64(s.Sandbox.Nofile),
+			Processes: s.Sandbox.Processes,
 		},
 		Server: loadgen.ServerPlan{
 			Listeners:   listeners,

@@ -80,6 +80,7 @@ func (d *decoder) sandbox(path string, n *yaml.Node, sb *Sandbox) {
 		{"port_range", into(&sb.PortRange, d.portRange)},
 		{"sysctls", d.mergeSysctls(&sb.Sysctls)},
 		{"nofile", into(&sb.Nofile, d.integer)},
+		{"processes", into(&sb.Processes, d.integer)},
 	})
 }
 

@@ -154,6 +154,9 @@ type Sandbox struct {
 	Sysctls map[string]string
 	// Nofile is RLIMIT_NOFILE for the load; 0 keeps the inherited limit.
 	Nofile int
+	// Processes shares the load over that many client processes (and the
+	// echo server over as many); 0 lets portex choose.
+	Processes int
 }
 
 // Server is the bundled echo server's settings.

@@ -31,6 +31,7 @@ const (
 	maxWorkers         = 1_000_000
 	maxMessages        = 1_000_000_000 // keeps messages × payload far from overflow
 	maxPayload         = 16 << 20
+	maxProcesses       = 64
 	minNofile          = 16
 	maxNofile          = 1 << 20
 	maxPort            = 65535
@@ -133,6 +134,9 @@ func (v validator) sandbox() {
 		}
 	}
 	v.sysctls("sandbox.sysctls", sb.Sysctls)
+	if sb.Processes < 0 || sb.Processes > maxProcesses {
+		v.addf("sandbox.processes", "must be between 1 and %d (or 0 to let portex choose), got %d", maxProcesses, sb.Processes)
+	}
 	if sb.Nofile != 0 && (sb.Nofile < minNofile || sb.Nofile > maxNofile) {
 		v.addf("sandbox.nofile", "must be between %d and %d (or 0 to keep the inherited limit), got %d", minNofile, maxNofile, sb.Nofile)
 	}

@@ -41,7 +41,7 @@ func cmdRun(e *env, args []string) int {
 			"result.json. Without a scenario, runs "+scenarios.Default+".")
 	out := fs.String("out", "", "folder for the report files (default: a new folder under ./portex-results/)")
 	force := fs.Bool("force", false, "write into --out even if it holds a result already")
-	runtimeName := fs.String("runtime", "", "where to run: netns or docker (default: the scenario's runtime, else netns)")
+	runtimeName := fs.String("runtime", "", "where to run: netns, docker or host (default: the scenario's runtime, else netns)")
 	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
 	variants := fs.StringSlice("variant", nil, "run only this variant; repeat the flag or separate names with commas (default: every variant, the baseline first)")
 	scaleTo := fs.String("scale-to", "", "also predict what the load means in this port range, lo-hi (e.g. 32768-60999)")
