@@ -120,7 +120,12 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		return fmt.Errorf("docker: a pool dials from %d source addresses; the client container has one (use the netns runtime)", n)
 	}
 
-	nw, err := network.New(ctx, network.WithLabels(s.labels("")))
+	// Objects are created whole even when ctx ends meanwhile: the engine
+	// would finish creating them anyway, after Close had looked for them.
+	// Close then finds and removes them.
+	nctx, cancel := uninterrupted(ctx)
+	nw, err := network.New(nctx, network.WithLabels(s.labels("")))
+	cancel()
 	if err != nil {
 		return fmt.Errorf("docker: create network: %w", err)
 	}
@@ -189,14 +194,25 @@ func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[s
 			hc.ReadonlyRootfs = true
 		},
 	}
-	c, err := s.engine.provider.CreateContainer(ctx, cr)
+	cctx, cancel := uninterrupted(ctx)
+	defer cancel()
+	c, err := s.engine.provider.CreateContainer(cctx, cr)
 	if err != nil {
 		return "", fmt.Errorf("create container: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
+		return "", err // created: Close removes it
+	}
+	if err := c.Start(cctx); err != nil {
 		return "", fmt.Errorf("start container: %s", oneLine(err))
 	}
 	return c.GetContainerID(), nil
+}
+
+// uninterrupted keeps ctx's values but not its cancellation, bounded in
+// time instead: for API calls whose objects must exist whole or not at all.
+func uninterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
 func aliases(role string) []string {

@@ -81,7 +81,7 @@ func TestDockerRuntimeRun(t *testing.T) {
 
 	// The baseline exhausts at about range / rate = 2 s; every variant is
 	// a mitigation that keeps it going.
-	// Ctrl-C at seeded moments, from building the image's context and
+	// Ctrl-C at 30 seeded moments, from building the image's context and
 	// starting containers to the middle of the run: exit 130, a whole
 	// result.json, and no container of this run's image left.
 	t.Run("interrupted", func(t *testing.T) {
@@ -93,8 +93,8 @@ func TestDockerRuntimeRun(t *testing.T) {
 		}
 		image := b.Tag()
 		rng := rand.New(rand.NewPCG(4, 2))
-		for i := range 8 {
-			off := time.Duration(rng.Int64N(int64(3 * time.Second)))
+		for i := range 30 {
+			off := time.Duration(rng.Int64N(int64(2500 * time.Millisecond)))
 			dir := filepath.Join(t.TempDir(), "out")
 			cmd := exec.Command(bin, "run", scenario, "--runtime", "docker", "--out", dir, "--quiet")
 			if err := cmd.Start(); err != nil {
