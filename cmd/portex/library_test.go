@@ -86,8 +86,10 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 		if ex != nil && ex.Sockets != nil && (ex.Sockets.CloseWait == 0 || ex.Sockets.TimeWait != 0) {
 			t.Errorf("client sockets at exhaustion %+v: want ports held in CLOSE_WAIT, none in TIME_WAIT", *ex.Sockets)
 		}
-		if s := r["default"].Server; s == nil || s.ClosedByServer == 0 || s.ClosedByPeer != 0 {
-			t.Errorf("server counts %+v: want connections closed by the server, none by the client", s)
+		// The server closed every connection idle for 500 ms; the client
+		// closed none, but the run's end resets those younger than that.
+		if s := r["default"].Server; s == nil || s.ClosedByServer < 60 || s.ClosedByServer+s.ClosedByPeer != s.Accepted {
+			t.Errorf("server counts %+v: want most connections closed by the server, the rest by the run's end", s)
 		}
 	},
 	// 100/s closed by the client in 200 ports: out at about 2 s. What no
