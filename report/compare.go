@@ -255,15 +255,7 @@ func deltaInt(base, v int64) string {
 	return signed(d, fmt.Sprintf("%d", abs64(d))) + percent(float64(d), float64(base))
 }
 
-func signed(d int64, mag string) string {
-	switch {
-	case d > 0:
-		return "+" + mag
-	case d < 0:
-		return "-" + mag
-	}
-	return "±0"
-}
+func signed(d int64, mag string) string { return signedF(float64(d), mag) }
 
 func signedF(d float64, mag string) string {
 	switch {

@@ -452,22 +452,29 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 			ss = append(ss, series{name: "server TIME_WAIT", xys: stw, color: colAmber, width: vg.Points(1), dash: true})
 		}
 	}
-	p := newPlot("", "sockets")
+	c, err := timeChart(run, ss, anchor+"-sockets", "sockets", "client sockets over time")
+	c.Title = "Ports in use and socket states"
+	c.Caption = "The client's distinct local ports in use against the range size, and the sockets that hold ports without carrying traffic."
+	return c, err == nil, err
+}
+
+// timeChart draws series over the run's time, with its exhaustion and
+// recovery markers, as the chart id.
+func timeChart(run *loadgen.Result, ss []series, id, yLabel, alt string) (chart, error) {
+	p := newPlot("", yLabel)
 	p.X.Tick.Marker = secondsTicks{}
 	p.Y.Tick.Marker = countTicks{}
 	legend, err := addSeries(p, ss)
 	if err != nil {
-		return chart{}, false, err
+		return chart{}, err
 	}
 	addMarkers(p, run)
 	finishAxes(p)
-	id := anchor + "-sockets"
-	svg, err := renderSVG(p, id, "client sockets over time", chartWidth, chartHeight)
+	svg, err := renderSVG(p, id, alt, chartWidth, chartHeight)
 	if err != nil {
-		return chart{}, false, err
+		return chart{}, err
 	}
-	return chart{ID: id, Title: "Ports in use and socket states", SVG: svg, Legend: legend,
-		Caption: "The client's distinct local ports in use against the range size, and the sockets that hold ports without carrying traffic."}, true, nil
+	return chart{ID: id, SVG: svg, Legend: legend}, nil
 }
 
 func addMarkers(p *plot.Plot, run *loadgen.Result) {
@@ -523,17 +530,7 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	if dropped := rate(func(p *loadgen.Point) int64 { return p.Dropped }); maxY(dropped) > 0 {
 		ss = append(ss, series{name: "dropped arrivals/s", xys: dropped, color: colGray, step: true, dash: true})
 	}
-	p := newPlot("", "per second")
-	p.X.Tick.Marker = secondsTicks{}
-	p.Y.Tick.Marker = countTicks{}
-	legend, err := addSeries(p, ss)
-	if err != nil {
-		return chart{}, false, err
-	}
-	addMarkers(p, run)
-	finishAxes(p)
-	id := anchor + "-rates"
-	svg, err := renderSVG(p, id, "dials and failures per second", chartWidth, chartHeight)
+	c, err := timeChart(run, ss, anchor+"-rates", "per second", "dials and failures per second")
 	if err != nil {
 		return chart{}, false, err
 	}
@@ -542,7 +539,8 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of each %s interval.",
 			time.Duration(ts.IntervalSeconds*float64(time.Second)).Round(time.Millisecond))
 	}
-	return chart{ID: id, Title: "Dials and failures per second", SVG: svg, Legend: legend, Caption: caption}, true, nil
+	c.Title, c.Caption = "Dials and failures per second", caption
+	return c, true, nil
 }
 
 func maxValue(vs plotter.Values) float64 {
