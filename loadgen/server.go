@@ -15,8 +15,9 @@ import (
 // The echo server runs a few event loops on epoll instead of a goroutine per
 // connection: an idle connection then costs the server a few dozen bytes of
 // state, not a parked goroutine's stack, so it can hold as many connections
-// as the client can open. Every loop waits on every listening socket with
-// EPOLLEXCLUSIVE; the loop that accepts a connection owns it until it closes,
+// as the client can open. Every loop has listening sockets of its own on the
+// same ports (SO_REUSEPORT), so the kernel spreads connections evenly over
+// the loops; the loop that accepts a connection owns it until it closes,
 // so no state is shared between loops.
 
 // ServerConfig configures the echo server.
@@ -38,8 +39,12 @@ type ServerConfig struct {
 // Server is the bundled echo server: it echoes what it reads, closes when
 // the client closes, or first when its listener says so.
 type Server struct {
-	cfg       ServerConfig
-	listeners []int // fds, in the order of cfg.Listeners
+	cfg ServerConfig
+	// listeners are the listening sockets, a set per loop, each in the
+	// order of cfg.Listeners: every loop has its own sockets on the same
+	// ports (SO_REUSEPORT), so the kernel spreads connections evenly over
+	// the loops.
+	listeners [][]int
 	loops     []*serverLoop
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -59,17 +64,24 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, listeners: make([][]int, cfg.Loops)}
+	reusePort := cfg.ReusePort || cfg.Loops > 1
 	for _, l := range cfg.Listeners {
-		fd, err := listenTCP(cfg.Addr, l.Port, cfg.Backlog, cfg.ReusePort)
-		if err != nil {
-			s.closeFDs()
-			return nil, err
+		port := l.Port
+		for i := range s.listeners {
+			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort)
+			if err != nil {
+				s.closeFDs()
+				return nil, err
+			}
+			s.listeners[i] = append(s.listeners[i], fd)
+			if port == 0 { // the others take the port the kernel chose
+				port = boundPortOf(fd)
+			}
 		}
-		s.listeners = append(s.listeners, fd)
 	}
 	for i := 0; i < cfg.Loops; i++ {
-		l, err := newServerLoop(s)
+		l, err := newServerLoop(s, i)
 		if err != nil {
 			for _, l := range s.loops {
 				l.release()
@@ -120,8 +132,10 @@ func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) 
 }
 
 func (s *Server) closeFDs() {
-	for _, fd := range s.listeners {
-		unix.Close(fd)
+	for _, fds := range s.listeners {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
 	s.listeners = nil
 }
@@ -167,18 +181,19 @@ type sconn struct {
 }
 
 type serverLoop struct {
-	s      *Server
-	epoch  time.Time
-	idle   bool  // some listener closes idle connections
-	swept  int64 // ns since epoch of the last idle sweep
-	epfd   int
-	wakefd int
-	conns  []sconn
-	buf    []byte
-	events []unix.EpollEvent
+	s         *Server
+	listeners []int // this loop's listening sockets, in the order of cfg.Listeners
+	epoch     time.Time
+	idle      bool  // some listener closes idle connections
+	swept     int64 // ns since epoch of the last idle sweep
+	epfd      int
+	wakefd    int
+	conns     []sconn
+	buf       []byte
+	events    []unix.EpollEvent
 }
 
-func newServerLoop(s *Server) (*serverLoop, error) {
+func newServerLoop(s *Server, idx int) (*serverLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("echo server: epoll: %w", err)
@@ -196,8 +211,9 @@ func newServerLoop(s *Server) (*serverLoop, error) {
 		l.release()
 		return nil, err
 	}
-	for _, fd := range s.listeners {
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+	l.listeners = s.listeners[idx]
+	for _, fd := range l.listeners {
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN); err != nil {
 			l.release()
 			return nil, err
 		}
@@ -279,7 +295,7 @@ func (l *serverLoop) sweep() {
 }
 
 func (l *serverLoop) listenerIndex(fd int) int {
-	for i, lfd := range l.s.listeners {
+	for i, lfd := range l.listeners {
 		if lfd == fd {
 			return i
 		}
@@ -461,7 +477,12 @@ func (l *serverLoop) closeAll() {
 
 // boundPort returns the port listener i is bound to (useful with port 0).
 func (s *Server) boundPort(i int) int {
-	sa, err := unix.Getsockname(s.listeners[i])
+	return boundPortOf(s.listeners[0][i])
+}
+
+// boundPortOf returns the port a socket is bound to.
+func boundPortOf(fd int) int {
+	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return 0
 	}
