@@ -166,8 +166,8 @@ func TestTimeSeriesShowsBothSides(t *testing.T) {
 			serverListen = max(serverListen, pt.Server.Listen)
 		}
 	}
-	if peakTW < 95 || serverListen != 1 {
-		t.Errorf("peak client TIME_WAIT %d, server listeners %d: want ~100 and 1", peakTW, serverListen)
+	if peakTW < 95 || serverListen < 1 {
+		t.Errorf("peak client TIME_WAIT %d, server listeners %d: want ~100 and its listening sockets (one per event loop)", peakTW, serverListen)
 	}
 }
 
