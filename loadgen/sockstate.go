@@ -62,9 +62,10 @@ type SocketSampler struct {
 	buf    []byte
 	ports  [65536 / 64]uint64
 	seq    uint32
-	// The last sample's end and cost, for Due.
-	lastEnd  time.Time
-	lastCost time.Duration
+	// The last sample's end and the recent cost (a moving average), for
+	// Due.
+	lastEnd time.Time
+	avgCost time.Duration
 }
 
 // maxDuty bounds the share of time the sampler may spend sampling: with
@@ -73,12 +74,18 @@ type SocketSampler struct {
 // must not become the load.
 const maxDuty = 0.1
 
+// maxGap bounds the wait Due imposes, so that one sample slowed down by a
+// busy machine does not silence the sampler for long.
+const maxGap = 2 * time.Second
+
 // Due reports whether a periodic sample may be taken now without the
-// sampler spending more than a tenth of its time sampling.
+// sampler spending more than a tenth of its time sampling (judged by the
+// recent cost, a moving average) and no later than maxGap after the last.
 func (s *SocketSampler) Due(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return now.Sub(s.lastEnd) >= time.Duration(float64(s.lastCost)*(1/maxDuty-1))
+	wait := min(time.Duration(float64(s.avgCost)*(1/maxDuty-1)), maxGap)
+	return now.Sub(s.lastEnd) >= wait
 }
 
 // NewSocketSampler opens a sock_diag socket in the caller's network
@@ -133,7 +140,15 @@ func (s *SocketSampler) Sample() (SocketStates, error) {
 		return st, errors.New("sock_diag: sampler closed")
 	}
 	start := time.Now()
-	defer func() { s.lastEnd = time.Now(); s.lastCost = s.lastEnd.Sub(start) }()
+	defer func() {
+		s.lastEnd = time.Now()
+		cost := s.lastEnd.Sub(start)
+		if s.avgCost == 0 {
+			s.avgCost = cost
+		} else {
+			s.avgCost = (3*s.avgCost + cost) / 4
+		}
+	}()
 	s.seq++
 	if err := s.request(); err != nil {
 		return st, err

@@ -499,13 +499,17 @@ func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, 
 	if ts == nil || len(series) == 0 {
 		return
 	}
+	// A point takes a sample from its own interval (or half an interval
+	// before, for clocks a little apart), never an older one: where the
+	// sampler skipped, the point says nothing rather than something stale.
+	window := int64(1.5 * ts.IntervalSeconds * float64(time.Second))
 	j := -1
 	for i := range ts.Points {
 		end := start.Add(time.Duration(ts.Points[i].T * float64(time.Second))).UnixNano()
 		for j+1 < len(series) && series[j+1].UnixNano <= end {
 			j++
 		}
-		if j >= 0 {
+		if j >= 0 && end-series[j].UnixNano <= window {
 			st := series[j]
 			set(&ts.Points[i], &st)
 		}
