@@ -462,3 +462,39 @@ func TestPrune(t *testing.T) {
 		t.Errorf("image %s gone (%v); prune without images must keep it", image, err)
 	}
 }
+
+// A container killed mid-run: the run ends with a runtime error naming the
+// client agent, the partial result is kept, and everything is removed.
+func TestKilledContainerKeepsPartialResult(t *testing.T) {
+	e := needEngine(t)
+	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Duration, p.Stop.On = time.Minute, loadgen.StopNever
+	s := NewUnstartedSandbox(e, image, p)
+	s.Stderr = testWriter{t}
+	if err := s.Start(context.Background()); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	progress := 0
+	res, err := s.Run(context.Background(), func(ev loadgen.Event) {
+		if ev.Type != loadgen.EventProgress {
+			return
+		}
+		if progress++; progress == 2 {
+			out, err := exec.Command("docker", "kill", "portex-"+s.ID()+"-client").CombinedOutput()
+			if err != nil {
+				t.Errorf("docker kill: %v %s", err, out)
+			}
+		}
+	})
+	if cerr := s.Close(); cerr != nil {
+		t.Error(cerr)
+	}
+	assertRemoved(t, LabelRun+"="+s.ID())
+	if !errors.Is(err, sandbox.ErrRuntime) || !strings.Contains(err.Error(), "client agent") {
+		t.Fatalf("err = %v, want a runtime error naming the client agent", err)
+	}
+	if res == nil || res.Dials.OK != 50 {
+		t.Fatalf("partial result %+v: want the 50 connections seen before the kill", res)
+	}
+}
