@@ -31,6 +31,11 @@ type Options struct {
 	// IP_LOCAL_PORT_RANGE instead of the namespace's sysctl: how the host
 	// runtime narrows the range with no privilege and no sysctl written.
 	LocalPortRange PortRange
+	// OnPoint, if set, receives each point of the time series as it is
+	// made, and the engine keeps none: the result's series then has no
+	// points, and the caller assembles them. A long run's series then
+	// does not grow the load's own memory.
+	OnPoint func(Point)
 	// Sockets, if set, samples the client's socket states into the time
 	// series and at exhaustion.
 	Sockets *SocketSampler
@@ -117,6 +122,8 @@ type engine struct {
 	exhaustion *Exhaustion
 	events     []Event
 	series     TimeSeries // written by the sampler goroutine only, read at the end
+	points     int        // points made so far (the sampler goroutine's)
+	lastT      float64    // the last point's time
 }
 
 func newEngine(p *Plan, opt Options) *engine {
@@ -409,9 +416,11 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 		Open:      e.open.Load(),
 		RSSBytes:  RSS(),
 	}
-	if len(e.series.Points) == 0 || int(pt.T) > int(e.series.Points[len(e.series.Points)-1].T) {
+	if e.points == 0 || int(pt.T) > int(e.lastT) {
 		pt.FDs, pt.Goroutines = countFDs(), runtime.NumGoroutine()
 	}
+	e.points++
+	e.lastT = pt.T
 	if pt.Open > e.openAtPeak {
 		e.openAtPeak, e.rssAtPeak = pt.Open, pt.RSSBytes
 	}
@@ -434,6 +443,10 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 		}
 	}
 	*prev = cur
+	if e.opt.OnPoint != nil {
+		e.opt.OnPoint(pt)
+		return &pt
+	}
 	e.series.Points = append(e.series.Points, pt)
 	return &e.series.Points[len(e.series.Points)-1]
 }

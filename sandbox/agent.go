@@ -390,8 +390,11 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		Sources:     sources,
 		Sockets:     sampler,
 		Interval:    seriesInterval,
-		Progress:    250 * time.Millisecond,
+		Progress:    progressEvery,
 		OnEvent:     func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+		// The points go out as they are made: the load's process keeps
+		// no time series, however long the run.
+		OnPoint: func(pt loadgen.Point) { out.send(Message{Type: MsgPoint, Point: &pt}) },
 	})
 	if err != nil {
 		return fail(err)
@@ -412,18 +415,25 @@ func finishClient(res, run *loadgen.Result, srv *serverProc, lo, hi int, out *en
 		run.PortRangeSize = hi - lo + 1
 	}
 	res = run
+	var series []TimedStates
 	if srv != nil {
-		counts, series, err := srv.stop()
+		counts, samples, err := srv.stop()
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
 		res.Server = counts
-		AlignServer(res.TimeSeries, res.StartedAt, series)
 		if res.Resources != nil {
 			res.Resources.Server = srv.cost
 		}
+		series = samples
+		if res.TimeSeries != nil && len(res.TimeSeries.Points) > 0 {
+			// Sharded: the points were merged here.
+			AlignServer(res.TimeSeries, res.StartedAt, series)
+			series = nil
+		}
 	}
-	return out.send(Message{Type: MsgResult, Result: res})
+	// Streamed points: the reader aligns the server's samples with them.
+	return out.send(Message{Type: MsgResult, Result: res, Series: series})
 }
 
 func resolve(ctx context.Context, host string) (netip.Addr, error) {

@@ -28,6 +28,7 @@ const (
 	MsgServer = "server" // Server: the echo server's counters, at its end
 	MsgError  = "error"  // Error: the agent could not run the plan
 	MsgExec   = "exec"   // Output: what Request.Exec printed
+	MsgPoint  = "point"  // Point: one interval of the time series, as it is made
 	// MsgQuiesced: a shard stopped dialing and waits for the others
 	// before it closes its connections.
 	MsgQuiesced = "quiesced"
@@ -41,9 +42,14 @@ type Message struct {
 	Server *loadgen.ServerCounts `json:"server,omitempty"`
 	// Resources are the echo server process's costs (MsgServer).
 	Resources *loadgen.ProcessResources `json:"resources,omitempty"`
-	// Series is the server namespace's socket states over time (MsgServer).
+	// Series is the server namespace's socket states over time (MsgServer;
+	// with MsgResult, for the reader to align with the streamed points).
 	Series []TimedStates `json:"series,omitempty"`
 	Error  string        `json:"error,omitempty"`
+	// Point is one interval of the time series (MsgPoint): the agent
+	// streams them instead of keeping them, and the reader puts them back
+	// into the Result.
+	Point *loadgen.Point `json:"point,omitempty"`
 	// Output is what Request.Exec printed (MsgExec).
 	Output string `json:"output,omitempty"`
 }
@@ -108,6 +114,7 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 // collect is Collect that also shows every message to tap, if set.
 func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*loadgen.Result, error) {
 	var res *loadgen.Result
+	var points []loadgen.Point
 	var agentErr error
 	var partial partialResult
 	dec := newDecoder(r)
@@ -134,8 +141,16 @@ func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*load
 			if onEvent != nil {
 				onEvent(*m.Event)
 			}
+		case MsgPoint:
+			if m.Point != nil {
+				points = append(points, *m.Point)
+			}
 		case MsgResult:
 			res = m.Result
+			if res != nil && res.TimeSeries != nil && len(res.TimeSeries.Points) == 0 {
+				res.TimeSeries.Points = points
+				AlignServer(res.TimeSeries, res.StartedAt, m.Series)
+			}
 		case MsgError:
 			agentErr = errors.New(m.Error)
 		}
