@@ -265,20 +265,10 @@ func peakOpen(ts *TimeSeries, live []*Result) int64 {
 
 func mergeResources(live []*Result) *Resources {
 	var c ProcessResources
-	var weighted int64
 	for _, r := range live {
-		if r.Resources == nil || r.Resources.Client == nil {
-			continue
+		if r.Resources != nil {
+			c.Add(r.Resources.Client)
 		}
-		rc := r.Resources.Client
-		c.Processes += rc.Processes
-		c.RSSPeakBytes += rc.RSSPeakBytes
-		c.CPUSeconds += rc.CPUSeconds
-		weighted += rc.RSSPerConnectionBytes * rc.Peak
-		c.Peak += rc.Peak
-	}
-	if c.Peak > 0 {
-		c.RSSPerConnectionBytes = weighted / c.Peak
 	}
 	return &Resources{Client: &c}
 }

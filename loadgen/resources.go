@@ -27,8 +27,20 @@ type ProcessResources struct {
 	Peak int64 `json:"peak_connections"`
 }
 
-// PeakConnections is Peak, for weighting per-connection costs.
-func (r *ProcessResources) PeakConnections() int64 { return r.Peak }
+// Add adds another process's costs: sums, and the memory per connection
+// weighted by each process's peak connections.
+func (r *ProcessResources) Add(o *ProcessResources) {
+	if o == nil {
+		return
+	}
+	if n := r.Peak + o.Peak; n > 0 {
+		r.RSSPerConnectionBytes = (r.RSSPerConnectionBytes*r.Peak + o.RSSPerConnectionBytes*o.Peak) / n
+	}
+	r.Processes += o.Processes
+	r.RSSPeakBytes += o.RSSPeakBytes
+	r.CPUSeconds += o.CPUSeconds
+	r.Peak += o.Peak
+}
 
 var pageSize = int64(os.Getpagesize())
 

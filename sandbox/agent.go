@@ -1,15 +1,18 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 
@@ -112,7 +115,7 @@ func readRequest(stdin io.Reader) (*Request, error) {
 		}
 	}
 	var req Request
-	dec := json.NewDecoder(bytesReader(data))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return nil, fmt.Errorf("agent: decode request: %w", err)
@@ -159,7 +162,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		if err := linkUp("lo"); err != nil {
 			return err
 		}
-		for _, name := range sortedNames(p.Server.Sysctls) {
+		for _, name := range slices.Sorted(maps.Keys(p.Server.Sysctls)) {
 			if err := writeSysctl(name, p.Server.Sysctls[name]); err != nil {
 				return fmt.Errorf("echo server: %w", err)
 			}
@@ -199,7 +202,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 			return err
 		}
 		c = addServerCounts(c, pc)
-		addCost(res, pres)
+		res.Add(pres)
 	}
 	peers = nil
 	return out.send(Message{Type: MsgServer, Server: &c, Series: samples, Resources: res})
@@ -288,7 +291,6 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Du
 
 // runClient builds the sandbox (SetupNetns), runs the load and reports.
 func runClient(ctx context.Context, req *Request, out *encoder) error {
-	outMsg := out
 	p := req.Plan
 	res := &loadgen.Result{Variant: p.Variant, Runtime: p.Runtime}
 	var srv *serverProc
@@ -332,14 +334,14 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		if err := setNofile(p.Sandbox.Nofile); err != nil {
 			return fail(err)
 		}
-		out, err := execIn(ctx, req.Exec, target, p.Server.Listeners[0].Port)
+		output, err := execIn(ctx, req.Exec, target, p.Server.Listeners[0].Port)
 		if srv != nil {
 			srv.stop()
 		}
 		if err != nil {
 			return err
 		}
-		return outMsg.send(Message{Type: MsgExec, Output: out})
+		return out.send(Message{Type: MsgExec, Output: output})
 	}
 	lo, hi := portRange(res.Sysctls["net.ipv4.ip_local_port_range"])
 	// One process samples the namespace's sockets: a shard leaves it to
@@ -454,7 +456,7 @@ func applyClientSettings(p *loadgen.Plan) error {
 			return err
 		}
 	}
-	for _, name := range sortedNames(p.Sandbox.Sysctls) {
+	for _, name := range slices.Sorted(maps.Keys(p.Sandbox.Sysctls)) {
 		if err := writeSysctl(name, p.Sandbox.Sysctls[name]); err != nil {
 			return err
 		}
@@ -548,7 +550,7 @@ func startServerProc(req *Request, newNetns bool) (*serverProc, error) {
 		return nil, err
 	}
 	cmd := exec.Command("/proc/self/exe", "agent")
-	cmd.Stdin = bytesReader(data)
+	cmd.Stdin = bytes.NewReader(data)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,

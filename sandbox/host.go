@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -92,11 +94,11 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Ev
 		res.PortRangeSize = r.Size()
 	}
 	res.Nofile = currentNofile()
-	for _, name := range sortedNames(p.Sandbox.Sysctls) {
+	for _, name := range slices.Sorted(maps.Keys(p.Sandbox.Sysctls)) {
 		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: %s=%s not applied (portex never writes the host's sysctls); the host has %s",
 			name, p.Sandbox.Sysctls[name], valueOr(readSysctl(name))))
 	}
-	for _, name := range sortedNames(p.Server.Sysctls) {
+	for _, name := range slices.Sorted(maps.Keys(p.Server.Sysctls)) {
 		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: server sysctl %s=%s not applied", name, p.Server.Sysctls[name]))
 	}
 	if p.Sandbox.Nofile > 0 {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,20 +52,6 @@ func addServerCounts(a loadgen.ServerCounts, b *loadgen.ServerCounts) loadgen.Se
 	a.BytesEchoed += b.BytesEchoed
 	a.PeakOpen += b.PeakOpen
 	return a
-}
-
-func addCost(dst, src *loadgen.ProcessResources) {
-	if src == nil {
-		return
-	}
-	n := dst.PeakConnections() + src.PeakConnections()
-	if n > 0 {
-		dst.RSSPerConnectionBytes = (dst.RSSPerConnectionBytes*dst.PeakConnections() + src.RSSPerConnectionBytes*src.PeakConnections()) / n
-	}
-	dst.Processes += src.Processes
-	dst.RSSPeakBytes += src.RSSPeakBytes
-	dst.CPUSeconds += src.CPUSeconds
-	dst.Peak = n
 }
 
 // runShards runs the plan over n client processes in this namespace and
@@ -184,7 +171,7 @@ func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **loadgen.
 	defer goAhead.Close() // the child has its own copy
 	cmd := exec.Command("/proc/self/exe", "agent")
 	cmd.ExtraFiles = []*os.File{goAhead}
-	cmd.Stdin = bytesReader(data)
+	cmd.Stdin = bytes.NewReader(data)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
