@@ -342,7 +342,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	}
 	ex := &Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
 	if e.opt.Sockets != nil {
-		if st, err := e.opt.Sockets.Sample(); err == nil {
+		if st, err := e.opt.Sockets.SampleFull(); err == nil {
 			ex.Sockets = &st
 		}
 	}
@@ -439,7 +439,7 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 			if e.series.SamplerCost == nil {
 				e.series.SamplerCost = &SamplerCost{}
 			}
-			e.series.SamplerCost.Add(time.Since(t0), st.Total())
+			e.series.SamplerCost.Add(time.Since(t0), st)
 		}
 	}
 	*prev = cur

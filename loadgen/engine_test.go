@@ -242,7 +242,7 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 	// The sampler skips a point when sampling would take more than a tenth
 	// of its time (a busy machine can make that happen); the last point
 	// always samples.
-	if sampled < 1 || ts.Points[len(ts.Points)-1].Client == nil || ts.SamplerCost == nil || ts.SamplerCost.Samples != sampled {
+	if sampled < 1 || ts.Points[len(ts.Points)-1].Client == nil || ts.SamplerCost == nil || ts.SamplerCost.Samples() != sampled {
 		t.Errorf("%d of %d points carry socket states (sampler cost %+v)", sampled, len(ts.Points), ts.SamplerCost)
 	}
 	if ok != res.Dials.OK {

@@ -49,8 +49,15 @@ type TimeSeries struct {
 	SamplerCost *SamplerCost `json:"sampler_cost,omitempty"`
 }
 
-// SamplerCost is the time one socket-state sample took.
+// SamplerCost is the time the socket-state samples took: the full ones,
+// and the quick ones (see SocketSampler).
 type SamplerCost struct {
+	Full  SampleCosts `json:"full"`
+	Quick SampleCosts `json:"quick"`
+}
+
+// SampleCosts sums up the samples of one kind.
+type SampleCosts struct {
 	Samples int     `json:"samples"`
 	MeanMs  float64 `json:"mean_ms"`
 	MaxMs   float64 `json:"max_ms"`
@@ -58,13 +65,20 @@ type SamplerCost struct {
 	MaxSockets int `json:"max_sockets"`
 }
 
+// Samples is the number of samples of both kinds.
+func (c *SamplerCost) Samples() int { return c.Full.Samples + c.Quick.Samples }
+
 // Add records one sample's duration and size.
-func (c *SamplerCost) Add(d time.Duration, sockets int) {
+func (c *SamplerCost) Add(d time.Duration, st SocketStates) {
+	k := &c.Full
+	if !st.PortsCounted() {
+		k = &c.Quick
+	}
 	ms := float64(d) / float64(time.Millisecond)
-	c.MeanMs += (ms - c.MeanMs) / float64(c.Samples+1)
-	c.Samples++
-	c.MaxMs = max(c.MaxMs, ms)
-	c.MaxSockets = max(c.MaxSockets, sockets)
+	k.MeanMs += (ms - k.MeanMs) / float64(k.Samples+1)
+	k.Samples++
+	k.MaxMs = max(k.MaxMs, ms)
+	k.MaxSockets = max(k.MaxSockets, st.Total())
 }
 
 // Point is one interval: counts of what happened in it, gauges at its end.

@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,7 +16,7 @@ import (
 // network namespace with only loopback, so that what it counts is its own
 // sockets and no one else's. It returns true in the copy that should do the
 // work; the original returns false after checking the copy passed.
-func inOwnNetns(t *testing.T) bool {
+func inOwnNetns(t testing.TB) bool {
 	t.Helper()
 	if os.Getenv("PORTEX_TEST_NETNS") == t.Name() {
 		if err := loopbackUp(); err != nil {
@@ -22,7 +24,12 @@ func inOwnNetns(t *testing.T) bool {
 		}
 		return true
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	args := []string{"-test.run=^" + t.Name() + "$", "-test.count=1", "-test.v"}
+	if _, ok := t.(*testing.B); ok {
+		args = []string{"-test.run=^$", "-test.bench=^" + t.Name() + "$", "-test.count=1",
+			"-test.benchtime=" + flag.Lookup("test.benchtime").Value.String(), "-test.benchmem"}
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "PORTEX_TEST_NETNS="+t.Name())
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
@@ -30,6 +37,19 @@ func inOwnNetns(t *testing.T) bool {
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
 	}
 	out, err := cmd.CombinedOutput()
+	if _, ok := t.(*testing.B); ok {
+		// The copy's results are the benchmark's: show them, and skip the
+		// original, which measured nothing.
+		if err != nil {
+			t.Fatalf("in a fresh network namespace: %v\n%s", err, out)
+		}
+		for line := range strings.Lines(string(out)) {
+			if strings.HasPrefix(line, t.Name()) {
+				fmt.Print(line)
+			}
+		}
+		t.SkipNow()
+	}
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
 		t.Fatalf("in a fresh network namespace: %v\n%s", err, out)
 	}

@@ -1,9 +1,11 @@
 package loadgen
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -26,9 +28,16 @@ type SocketStates struct {
 	Listen      int `json:"listen"`
 	// PortsInUse is the number of distinct local ports held by sockets
 	// that are not listening, within the sampler's port range if it has
-	// one: what the ephemeral range has left to give.
+	// one: what the ephemeral range has left to give. It is PortsUncounted
+	// in a quick sample, which does not see every socket.
 	PortsInUse int `json:"ports_in_use"`
 }
+
+// PortsUncounted is PortsInUse in a quick sample.
+const PortsUncounted = -1
+
+// PortsCounted reports whether the sample counted the ports in use.
+func (s SocketStates) PortsCounted() bool { return s.PortsInUse != PortsUncounted }
 
 // Total is the number of sockets counted.
 func (s SocketStates) Total() int {
@@ -51,67 +60,125 @@ const (
 	tcpClosing
 )
 
+// timerTimewait is inet_diag_msg.idiag_timer of a timewait socket.
+const timerTimewait = 3
+
+// tcpfAll asks for the sockets in every state the sampler counts (bits 1 to
+// 11, as ss does). Not ^0: that includes TCP_BOUND_INACTIVE (Linux 6.8),
+// for which the kernel walks the whole bind hash before the first socket is
+// sent, which took a sixth of a sample at 100,000 sockets.
+const tcpfAll = 1<<(tcpClosing+1) - 2
+
 // SocketSampler reads socket states with the kernel's sock_diag netlink
 // interface: one dump request, the replies parsed in place from a reused
 // buffer, no allocation per socket. It samples the network namespace it
 // was created in. It is safe for concurrent use.
+//
+// A full sample costs the kernel about a microsecond per socket (it fills
+// a message for each), over 100 ms at 100,000 sockets. Most of those
+// sockets are ESTABLISHED or TIME_WAIT, which the kernel also counts per
+// namespace (CurrEstab in /proc/net/snmp, tw in /proc/net/sockstat). So
+// once a full sample costs more than quickAbove, Sample takes quick
+// samples: those two states from the counters, the others from a dump
+// that asks only for them, which costs the kernel just the walk of its
+// hash. A quick sample cannot count the ports in use; a full one is still
+// taken when its own duty cycle allows.
 type SocketSampler struct {
-	mu     sync.Mutex // guards everything below
-	fd     int
-	lo, hi int // port range counted in PortsInUse; 0, 0: every port
-	buf    []byte
-	ports  [65536 / 64]uint64
-	seq    uint32
-	// The last sample's end and the recent cost (a moving average), for
-	// Due.
-	lastEnd time.Time
-	avgCost time.Duration
+	mu             sync.Mutex // guards everything below
+	fd             int
+	snmp, sockstat int // /proc/net files of the namespace
+	lo, hi         int // port range counted in PortsInUse; 0, 0: every port
+	buf            []byte
+	ports          [65536 / 64]uint64
+	seq            uint32
+	// The last sample's end, the last full sample's start and cost, and
+	// the recent cost of the quick ones (a moving average): when the next
+	// sample is due, and of which kind.
+	lastEnd   time.Time
+	lastFull  time.Time
+	fullCost  time.Duration
+	quickCost time.Duration
+	// twFinWait2 counts the timewait sockets in FIN_WAIT2 of a dump.
+	twFinWait2 int
 }
 
-// maxDuty bounds the share of time the sampler may spend sampling: with
-// 100,000 sockets a sock_diag dump takes the kernel hundreds of
-// milliseconds (it walks the machine-wide established hash), and sampling
-// must not become the load.
+// maxDuty bounds the share of time the sampler may spend on each kind of
+// sample: with 100,000 sockets even a quick sample takes the kernel tens
+// of milliseconds (it walks the machine-wide established hash), and
+// sampling must not become the load.
 const maxDuty = 0.1
 
-// maxGap bounds the wait Due imposes, so that one sample slowed down by a
-// busy machine does not silence the sampler for long.
+// quickAbove is the cost of a full sample above which Sample takes quick
+// ones in between (at about 10,000 sockets on a 2-core machine).
+const quickAbove = 10 * time.Millisecond
+
+// maxGap bounds the wait between quick samples, so that one slowed down by
+// a busy machine does not silence the sampler for long.
 const maxGap = 2 * time.Second
 
 // Due reports whether a periodic sample may be taken now without the
-// sampler spending more than a tenth of its time sampling (judged by the
-// recent cost, a moving average) and no later than maxGap after the last.
+// sampler spending more than a tenth of its time on either kind of sample
+// (judged by their recent cost), and no later than maxGap after the last
+// quick one.
 func (s *SocketSampler) Due(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	wait := min(time.Duration(float64(s.avgCost)*(1/maxDuty-1)), maxGap)
-	return now.Sub(s.lastEnd) >= wait
+	if s.fullDue(now) {
+		return true
+	}
+	return now.Sub(s.lastEnd) >= min(idle(s.quickCost), maxGap)
 }
 
-// NewSocketSampler opens a sock_diag socket in the caller's network
-// namespace. Ports outside lo..hi are not counted in PortsInUse unless both
-// are 0.
+// fullDue reports whether the next sample is a full one: while they are
+// cheap, or once the last has been followed by nine times its cost.
+func (s *SocketSampler) fullDue(now time.Time) bool {
+	return s.fullCost <= quickAbove || now.Sub(s.lastFull) >= s.fullCost+idle(s.fullCost)
+}
+
+// idle is the pause after a sample of the given cost that keeps to maxDuty.
+func idle(cost time.Duration) time.Duration {
+	return time.Duration(float64(cost) * (1/maxDuty - 1))
+}
+
+// NewSocketSampler opens a sock_diag socket and the namespace's TCP
+// counters in the caller's network namespace. Ports outside lo..hi are not
+// counted in PortsInUse unless both are 0.
 func NewSocketSampler(lo, hi int) (*SocketSampler, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG)
-	if err != nil {
+	s := &SocketSampler{fd: -1, snmp: -1, sockstat: -1, lo: lo, hi: hi, buf: make([]byte, 1<<20)}
+	var err error
+	if s.fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG); err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
+	// Connected to the kernel, so that requests are plain writes, which
+	// allocate nothing.
+	if err = unix.Connect(s.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
-	return &SocketSampler{fd: fd, lo: lo, hi: hi, buf: make([]byte, 1<<20)}, nil
+	// /proc/self/net is the namespace of the thread that opens it; the
+	// descriptors keep it whatever thread reads them later.
+	if s.snmp, err = unix.Open("/proc/self/net/snmp", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("socket sampler: %w", err)
+	}
+	if s.sockstat, err = unix.Open("/proc/self/net/sockstat", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("socket sampler: %w", err)
+	}
+	return s, nil
 }
 
-// Close releases the netlink socket.
+// Close releases the netlink socket and the counters' files.
 func (s *SocketSampler) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fd < 0 {
-		return nil
+	var err error
+	for _, fd := range []*int{&s.fd, &s.snmp, &s.sockstat} {
+		if *fd >= 0 {
+			err = errors.Join(err, unix.Close(*fd))
+			*fd = -1
+		}
 	}
-	err := unix.Close(s.fd)
-	s.fd = -1
 	return err
 }
 
@@ -131,11 +198,23 @@ const (
 	inetDiagMsgLen   = 72 // struct inet_diag_msg
 )
 
-// Sample counts the namespace's TCP sockets (IPv4) by state.
+// Sample counts the namespace's TCP sockets (IPv4) by state: a full sample
+// while full samples are cheap or when one is due, a quick one otherwise.
 func (s *SocketSampler) Sample() (SocketStates, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var st SocketStates
+	return s.sample(s.fullDue(time.Now()))
+}
+
+// SampleFull counts every socket, and the ports in use, whatever it costs:
+// for the moment of exhaustion.
+func (s *SocketSampler) SampleFull() (SocketStates, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sample(true)
+}
+
+func (s *SocketSampler) sample(full bool) (st SocketStates, err error) {
 	if s.fd < 0 {
 		return st, errors.New("sock_diag: sampler closed")
 	}
@@ -143,41 +222,168 @@ func (s *SocketSampler) Sample() (SocketStates, error) {
 	defer func() {
 		s.lastEnd = time.Now()
 		cost := s.lastEnd.Sub(start)
-		if s.avgCost == 0 {
-			s.avgCost = cost
-		} else {
-			s.avgCost = (3*s.avgCost + cost) / 4
+		switch {
+		case err != nil:
+		case full:
+			s.lastFull, s.fullCost = start, cost
+		case s.quickCost == 0:
+			s.quickCost = cost
+		default:
+			s.quickCost = (3*s.quickCost + cost) / 4
 		}
 	}()
-	s.seq++
-	if err := s.request(); err != nil {
+	if full {
+		return st, s.dump(tcpfAll, &st)
+	}
+	// Quick: the counters first, so that a socket leaving ESTABLISHED or
+	// TIME_WAIT meanwhile is seen in the dump rather than missed.
+	estab, tw, err := s.counters()
+	if err != nil {
 		return st, err
 	}
+	if err := s.dump(tcpfAll&^(1<<tcpEstablished|1<<tcpTimeWait), &st); err != nil {
+		return st, err
+	}
+	// CurrEstab counts CLOSE_WAIT too, and tw counts the orphans that wait
+	// in FIN_WAIT2 as timewait sockets, which the dump counted already.
+	st.Established = max(0, estab-st.CloseWait)
+	st.TimeWait = max(0, tw-s.twFinWait2)
+	st.PortsInUse = PortsUncounted
+	return st, nil
+}
+
+// dump asks the kernel for the sockets in the given states and counts
+// them.
+func (s *SocketSampler) dump(states uint32, st *SocketStates) error {
+	s.seq++
+	if err := s.request(states); err != nil {
+		return err
+	}
 	clear(s.ports[:])
+	s.twFinWait2 = 0
 	for {
-		n, _, err := unix.Recvfrom(s.fd, s.buf, 0)
+		n, err := unix.Read(s.fd, s.buf)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return st, fmt.Errorf("sock_diag: %w", err)
+			return fmt.Errorf("sock_diag: %w", err)
 		}
-		done, err := s.parse(s.buf[:n], &st)
+		done, err := s.parse(s.buf[:n], st)
 		if err != nil || done {
-			return st, err
+			return err
 		}
 	}
 }
 
-func (s *SocketSampler) request() error {
+// counters reads the namespace's CurrEstab (ESTABLISHED and CLOSE_WAIT
+// sockets) and its count of timewait sockets.
+func (s *SocketSampler) counters() (estab, tw int, err error) {
+	b, err := s.read(s.snmp)
+	if err != nil {
+		return 0, 0, err
+	}
+	// "Tcp: RtoAlgorithm ... CurrEstab ..." then "Tcp: 1 200 ...".
+	names, rest := nextLine(b, "Tcp: ")
+	vals, _ := nextLine(rest, "Tcp: ")
+	if estab, err = field(names, vals, "CurrEstab", 0); err != nil {
+		return 0, 0, err
+	}
+	if b, err = s.read(s.sockstat); err != nil {
+		return 0, 0, err
+	}
+	// "TCP: inuse 5 orphan 0 tw 3 alloc 7 mem 1".
+	line, _ := nextLine(b, "TCP: ")
+	if tw, err = field(line, line, "tw", 1); err != nil {
+		return 0, 0, err
+	}
+	return estab, tw, nil
+}
+
+// nextLine returns the first line of b that starts with prefix, and what
+// follows it.
+func nextLine(b []byte, prefix string) (line, rest []byte) {
+	for len(b) > 0 {
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		if bytes.HasPrefix(line, []byte(prefix)) {
+			return line, b
+		}
+	}
+	return nil, nil
+}
+
+// field returns the number in vals at the index of name among the fields
+// of names, plus skip: counters listed under a line of names (skip 0), or
+// name-value pairs on one line (names and vals the same, skip 1).
+func field(names, vals []byte, name string, skip int) (int, error) {
+	want, i := -1, 0
+	for f := range bytes.FieldsSeq(names) {
+		if string(f) == name {
+			want = i + skip
+			break
+		}
+		i++
+	}
+	i = 0
+	for v := range bytes.FieldsSeq(vals) {
+		if i == want {
+			return strconv.Atoi(string(v))
+		}
+		i++
+	}
+	return 0, fmt.Errorf("socket sampler: no %s in %q", name, names)
+}
+
+// read reads a whole /proc file into the sampler's buffer.
+func (s *SocketSampler) read(fd int) ([]byte, error) {
+	n := 0
+	for {
+		m, err := unix.Pread(fd, s.buf[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("socket sampler: %w", err)
+		}
+		if m == 0 || n+m == len(s.buf) {
+			return s.buf[:n+m], nil
+		}
+		n += m
+	}
+}
+
+// column finds name among the space-separated fields of names and returns
+// the number that follows it in vals: the field at the same index when
+// they are two lines, the next field when they are the same line.
+func column(names, vals []byte, name string) (int, error) {
+	i, offset := 0, 0
+	if &names[0] == &vals[0] {
+		offset = 1
+	}
+	for f := range bytes.FieldsSeq(names) {
+		if string(f) == name {
+			j := 0
+			for v := range bytes.FieldsSeq(vals) {
+				if j == i+offset {
+					return strconv.Atoi(string(v))
+				}
+				j++
+			}
+		}
+		i++
+	}
+	return 0, fmt.Errorf("socket sampler: no %s in %q", name, names)
+}
+
+func (s *SocketSampler) request(states uint32) error {
 	var msg [nlmsgHdrLen + unsafe.Sizeof(inetDiagReqV2{})]byte
 	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
 	binary.NativeEndian.PutUint16(msg[4:], sockDiagByFamily)
 	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(msg[8:], s.seq)
 	req := (*inetDiagReqV2)(unsafe.Pointer(&msg[nlmsgHdrLen]))
-	*req = inetDiagReqV2{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP, States: ^uint32(0)}
-	if err := unix.Sendto(s.fd, msg[:], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	*req = inetDiagReqV2{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP, States: states}
+	if _, err := unix.Write(s.fd, msg[:]); err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}
 	return nil
@@ -217,10 +423,13 @@ func (s *SocketSampler) parse(b []byte, st *SocketStates) (done bool, err error)
 	return false, nil
 }
 
-// count adds one struct inet_diag_msg: state at byte 1, the source port
-// (big-endian) at byte 4.
+// count adds one struct inet_diag_msg: state at byte 1, timer at byte 2,
+// the source port (big-endian) at byte 4.
 func (s *SocketSampler) count(m []byte, st *SocketStates) {
 	state := m[1]
+	if state == tcpFinWait2 && m[2] == timerTimewait {
+		s.twFinWait2++
+	}
 	switch state {
 	case tcpEstablished:
 		st.Established++

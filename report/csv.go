@@ -64,7 +64,7 @@ func WriteCSV(w io.Writer, r *loadgen.ResultFile) error {
 			row = append(row, itoa(p.Dropped), itoa(p.Open))
 			for _, side := range []*loadgen.SocketStates{p.Client, p.Server} {
 				for _, s := range csvStates {
-					if side == nil {
+					if side == nil || s.value(side) == loadgen.PortsUncounted {
 						row = append(row, "")
 					} else {
 						row = append(row, strconv.Itoa(s.value(side)))

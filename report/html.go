@@ -298,6 +298,18 @@ func dropped(n int64) string {
 	return fmt.Sprintf("and %d arrivals dropped", n)
 }
 
+// portsInUse is the line of the ports in use, through the samples that
+// counted them.
+func portsInUse(samples []socketSample) plotter.XYs {
+	var xys plotter.XYs
+	for _, s := range samples {
+		if s.states.PortsCounted() {
+			xys = append(xys, plotter.XY{X: s.t, Y: float64(s.states.PortsInUse)})
+		}
+	}
+	return xys
+}
+
 func statesKV(s *loadgen.SocketStates) []htmlKV {
 	var out []htmlKV
 	for _, st := range csvStates {
@@ -307,7 +319,11 @@ func statesKV(s *loadgen.SocketStates) []htmlKV {
 		}
 		out = append(out, htmlKV{strings.ToUpper(st.name), fmt.Sprint(v)})
 	}
-	out[len(out)-1].Key = "local ports in use"
+	last := &out[len(out)-1]
+	last.Key = "local ports in use"
+	if !s.PortsCounted() {
+		last.Value = "not counted"
+	}
 	return out
 }
 
@@ -418,7 +434,7 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		}
 		return xys, any
 	}
-	ports, _ := gauge(func(s *loadgen.SocketStates) int { return s.PortsInUse })
+	ports := portsInUse(samples)
 	tw, _ := gauge(func(s *loadgen.SocketStates) int { return s.TimeWait })
 	cw, _ := gauge(func(s *loadgen.SocketStates) int { return s.CloseWait })
 	ss := []series{{name: "local ports in use", xys: ports, color: colBlue, width: vg.Points(2.25)}}
@@ -756,11 +772,7 @@ func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
 		if samples[0].t > 0 {
 			samples = append([]socketSample{{t: 0}}, samples...)
 		}
-		xys := make(plotter.XYs, len(samples))
-		for j, s := range samples {
-			xys[j] = plotter.XY{X: s.t, Y: float64(s.states.PortsInUse)}
-		}
-		ss = append(ss, series{name: run.Variant, xys: xys, color: variantColors[i%len(variantColors)], width: vg.Points(2),
+		ss = append(ss, series{name: run.Variant, xys: portsInUse(samples), color: variantColors[i%len(variantColors)], width: vg.Points(2),
 			dash: i >= len(variantColors)})
 		if run.PortRangeSize > 0 {
 			if _, ok := ranges[run.PortRangeSize]; !ok {

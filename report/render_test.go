@@ -80,6 +80,35 @@ func TestCSVShape(t *testing.T) {
 	}
 }
 
+// A quick socket sample, which did not count the ports in use, leaves the
+// ports cell empty and every other cell filled.
+func TestCSVPortsUncounted(t *testing.T) {
+	r := fixture(t)
+	pt := &r.Runs[0].TimeSeries.Points[0]
+	pt.Client = &loadgen.SocketStates{Established: 7, TimeWait: 3, PortsInUse: loadgen.PortsUncounted}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := func(name string) string {
+		for i, h := range rows[0] {
+			if h == name {
+				return rows[1][i]
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return ""
+	}
+	if cell("client_ports_in_use") != "" || cell("client_established") != "7" || cell("client_time_wait") != "3" {
+		t.Errorf("ports %q, established %q, time_wait %q: want empty, 7, 3",
+			cell("client_ports_in_use"), cell("client_established"), cell("client_time_wait"))
+	}
+}
+
 // A run with no expectations gets one "run completed" case, failed when
 // the run stopped on an error; failed expectations say expected and
 // measured.

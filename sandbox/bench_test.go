@@ -149,8 +149,9 @@ func BenchmarkHold(b *testing.B) {
 			b.ReportMetric(float64(res.Resources.Server.RSSPerConnectionBytes), "server-B/conn")
 			b.ReportMetric(float64(res.Resources.Client.Processes), "client-procs")
 			if c := res.TimeSeries.SamplerCost; c != nil {
-				b.ReportMetric(c.MeanMs, "sample-mean-ms")
-				b.ReportMetric(c.MaxMs, "sample-max-ms")
+				b.ReportMetric(c.Full.MeanMs, "full-sample-mean-ms")
+				b.ReportMetric(c.Quick.MeanMs, "quick-sample-mean-ms")
+				b.ReportMetric(c.Quick.MaxMs, "quick-sample-max-ms")
 			}
 		})
 	}

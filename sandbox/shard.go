@@ -108,7 +108,7 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 			if res.TimeSeries.SamplerCost == nil {
 				res.TimeSeries.SamplerCost = &loadgen.SamplerCost{}
 			}
-			res.TimeSeries.SamplerCost.Add(s.Cost, s.States.Total())
+			res.TimeSeries.SamplerCost.Add(s.Cost, s.States)
 		}
 	}
 	res.Stopped = stopReason(results)

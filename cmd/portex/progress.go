@@ -55,7 +55,10 @@ func (p *progress) event(ev loadgen.Event) {
 		if ev.Progress != nil {
 			open = ev.Progress.Open
 			if c := ev.Progress.Client; c != nil {
-				sockets = fmt.Sprintf("; %d ports in use, %d sockets in TIME_WAIT, %d in CLOSE_WAIT", c.PortsInUse, c.TimeWait, c.CloseWait)
+				sockets = fmt.Sprintf("; %d sockets in TIME_WAIT, %d in CLOSE_WAIT", c.TimeWait, c.CloseWait)
+				if c.PortsCounted() {
+					sockets = fmt.Sprintf("; %d ports in use%s", c.PortsInUse, sockets[1:])
+				}
 			}
 		}
 		p.note("%6.2fs ports exhausted (%s) with %d connections open%s", ev.AtSeconds, ev.Class, open, sockets)
@@ -80,12 +83,14 @@ func (p *progress) progressLine(ev loadgen.Event) {
 	p.lastT, p.lastOK = ev.AtSeconds, pr.OK
 	var b strings.Builder
 	fmt.Fprintf(&b, "%6.2fs [%d/%d %s] ", ev.AtSeconds, p.i, p.n, p.variant)
-	if pr.Client != nil {
+	if pr.Client != nil && pr.Client.PortsCounted() {
 		if p.rng > 0 {
 			fmt.Fprintf(&b, "ports %d/%d · ", pr.Client.PortsInUse, p.rng)
 		} else {
 			fmt.Fprintf(&b, "ports %d · ", pr.Client.PortsInUse)
 		}
+	}
+	if pr.Client != nil {
 		fmt.Fprintf(&b, "TIME_WAIT %d · ", pr.Client.TimeWait)
 	}
 	fmt.Fprintf(&b, "%.0f dials/s · ok %d · failed %d · open %d", rate, pr.OK, pr.Failed, pr.Open)
