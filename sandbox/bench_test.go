@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -155,4 +156,68 @@ func BenchmarkHold(b *testing.B) {
 			}
 		})
 	}
+}
+
+// echoPlan is bench-echo: 100 workers, each sending 64-byte messages one
+// after the other on a kept-alive connection of its own.
+func echoPlan(d time.Duration) *loadgen.Plan {
+	return &loadgen.Plan{
+		Scenario: "bench-echo", Variant: "default", Runtime: "netns", Duration: d,
+		Sandbox: loadgen.Sandbox{PortRange: loadgen.PortRange{Lo: 10000, Hi: 60999}},
+		Server:  loadgen.ServerPlan{Listeners: []loadgen.Listener{{Port: 7000}}},
+		Pools: []loadgen.Pool{{Name: "echo", Workers: 100, Hold: loadgen.Hold{Kind: loadgen.HoldFixed},
+			Close: loadgen.CloseKeep, PoolSize: 100, Messages: 1000, Payload: 64,
+			ConnectTimeout: 5 * time.Second, Ports: []int{7000}}},
+		Stop: loadgen.Stop{On: loadgen.StopNever},
+	}
+}
+
+// BenchmarkEchoVsFortio: 64-byte request/response over 100 kept-alive
+// connections, round trips a second, portex against fortio's tcp mode
+// (target: at least 1.2x), both against portex's echo server in the same
+// sandbox. fortio comes from $PORTEX_FORTIO or $PATH:
+//
+//	GOBIN=/tmp/peers go install fortio.org/fortio@v1.65.0
+//	PORTEX_FORTIO=/tmp/peers/fortio go test ./sandbox -run '^$' -bench EchoVsFortio -benchtime 1x
+func BenchmarkEchoVsFortio(b *testing.B) {
+	fortio := os.Getenv("PORTEX_FORTIO")
+	if fortio == "" {
+		var err error
+		if fortio, err = exec.LookPath("fortio"); err != nil {
+			b.Skip("fortio is needed: go install fortio.org/fortio@v1.65.0, then PORTEX_FORTIO=<path>")
+		}
+	}
+	rt := &Netns{Stderr: os.Stderr}
+	const secs = 4
+	var ours, theirs []float64
+	for range 3 {
+		script := fmt.Sprintf(`exec %s load -quiet -qps 0 -c 100 -t %ds -payload-size 64 -json - tcp://$PORTEX_TARGET:$PORTEX_PORT 2>/dev/null`, fortio, secs)
+		out, err := rt.Exec(context.Background(), echoPlan(time.Second), []string{"/bin/sh", "-c", script})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var f struct {
+			ActualQPS         float64
+			RetCodes          map[string]int64
+			DurationHistogram struct{ Count int64 }
+		}
+		if err := json.Unmarshal([]byte(out), &f); err != nil || f.DurationHistogram.Count == 0 ||
+			f.RetCodes["OK"] != f.DurationHistogram.Count {
+			b.Fatalf("fortio printed %s (%v)", out, err)
+		}
+		theirs = append(theirs, f.ActualQPS)
+		res, err := rt.Run(context.Background(), echoPlan(secs*time.Second), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Dials.Failed > 0 || res.TimeSeries == nil {
+			b.Fatalf("portex echo failed %d dials: %v", res.Dials.Failed, res.Failures)
+		}
+		pts := res.TimeSeries.Points
+		ours = append(ours, float64(res.Latency.EchoRTT.Count)/pts[len(pts)-1].T)
+	}
+	p, f := median(ours), median(theirs)
+	b.ReportMetric(p, "portex-rtt/s")
+	b.ReportMetric(f, "fortio-rtt/s")
+	b.ReportMetric(p/f, "ratio")
 }
