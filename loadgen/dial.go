@@ -211,10 +211,15 @@ func waitConnected(ctx context.Context, fd int, timeout time.Duration) (conn, er
 	return c, nil
 }
 
+// pollWait is how long, in milliseconds, a connection not yet on the
+// netpoller waits for an echo in poll() before it goes on the netpoller.
+const pollWait = 1
+
 // roundTrip writes out and reads len(in) bytes back. On a connection that
-// never waited it tries the socket directly first, and wraps it on the
-// netpoller (with the deadline) only if it has to wait: a short exchange
-// then costs two or three system calls and no poller registration. A
+// never waited it waits for the echo in poll() first, and wraps it on the
+// netpoller (with the deadline) only if that is not enough: a short
+// exchange then costs three system calls and no poller registration
+// (churn with one echo: about 10% more connections a second). A
 // connection on the poller reads through it at once, which saves the read
 // that would find nothing (the poller must be armed before the first try).
 // A read that finds nothing parks at once: spinning on it was measured, and
@@ -233,6 +238,13 @@ func (c *conn) roundTrip(out, in []byte, deadline time.Time) error {
 	}
 	if c.p != nil {
 		return c.p.readFull(in, deadline)
+	}
+	// The echo is rarely back yet: wait for it in poll() for a moment,
+	// which blocks the thread (Go hands its P to another) but spares the
+	// netpoller's registration, removal and wake-up.
+	fds := [1]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds[:], pollWait); n != 1 {
+		return c.polled().readFull(in, deadline)
 	}
 	for got := 0; got < len(in); {
 		n, err := unix.Read(c.fd, in[got:])

@@ -50,6 +50,11 @@ type Request struct {
 	// the plan's load, with $PORTEX_TARGET and $PORTEX_PORT naming the echo
 	// server: how benchmarks run other tools in the very same sandbox.
 	Exec []string `json:"exec,omitempty"`
+	// ServerExec, if set, runs this command in the server's namespace in
+	// place of the echo server, with $PORTEX_PORT naming the plan's first
+	// listener: how benchmarks put portex and another tool against the
+	// same server of that tool's kind.
+	ServerExec []string `json:"server_exec,omitempty"`
 	// Processes is how many processes share the run (see
 	// loadgen.Sandbox.Processes), decided by the agent that builds the
 	// sandbox; 0 or 1: this one alone.
@@ -168,6 +173,9 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 			}
 		}
 	}
+	if len(req.ServerExec) > 0 {
+		return serveExec(ctx, req, out)
+	}
 	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog,
 		LingerReset: p.Server.LingerReset, ReusePort: req.Processes > 1 || req.Setup == SetupNone})
 	if err != nil {
@@ -206,6 +214,37 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	}
 	peers = nil
 	return out.send(Message{Type: MsgServer, Server: &c, Series: samples, Resources: res})
+}
+
+// serveExec runs req.ServerExec as the server: ready once the plan's first
+// port takes a connection, killed when the run ends. It reports no counts.
+func serveExec(ctx context.Context, req *Request, out *encoder) error {
+	port := req.Plan.Server.Listeners[0].Port
+	cmd := exec.Command(req.ServerExec[0], req.ServerExec[1:]...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORTEX_PORT=%d", port))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("server exec: %w", err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // and its children
+		cmd.Wait()
+	}()
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)).String()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp4", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server exec %s: nothing listens on %s: %v", req.ServerExec[0], addr, err)
+		}
+	}
+	out.send(Message{Type: MsgReady})
+	<-ctx.Done()
+	return out.send(Message{Type: MsgServer, Server: &loadgen.ServerCounts{}})
 }
 
 // costMeter measures what a process costs, and what a held connection

@@ -34,6 +34,9 @@ type Netns struct {
 	// StopGrace is how long an interrupted agent has to report before it
 	// is killed; 0 means 10 s.
 	StopGrace time.Duration
+	// ServerExec, for benchmarks, runs this command in the server's
+	// namespace in place of the echo server (see Request.ServerExec).
+	ServerExec []string
 }
 
 // Run runs one plan and returns its result. onEvent, if set, receives the
@@ -67,7 +70,8 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
 	}
-	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host, Exec: argv})
+	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host, Exec: argv,
+		ServerExec: n.ServerExec})
 	if err != nil {
 		return nil, err
 	}
