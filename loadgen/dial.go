@@ -117,48 +117,74 @@ func (c *conn) reset() error {
 // dial connects a new TCP socket as spec says. It returns exactly one kernel
 // verdict: the connected socket or the errno of the one connect() made.
 func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (conn, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, pending, err := startDial(spec)
+	if err != nil || !pending {
+		return conn{fd: fd}, err
+	}
+	return waitConnected(ctx, fd, timeout)
+}
+
+// startDial makes a non-blocking socket and connects it as spec says:
+// connected, failed (with the descriptor closed), or pending, the
+// handshake still under way (see connected).
+func startDial(spec *dialSpec) (fd int, pending bool, err error) {
+	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return conn{}, &dialError{opSocket, err}
+		return -1, false, &dialError{opSocket, err}
 	}
 	if spec.portRange != 0 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_LOCAL_PORT_RANGE, int(spec.portRange)); err != nil {
 			unix.Close(fd)
-			return conn{}, &dialError{opBind, err}
+			return -1, false, &dialError{opBind, err}
 		}
 	}
 	if spec.src != nil {
 		if spec.noPort {
 			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
 				unix.Close(fd)
-				return conn{}, &dialError{opBind, err}
+				return -1, false, &dialError{opBind, err}
 			}
 		}
 		if err := unix.Bind(fd, spec.src); err != nil {
 			unix.Close(fd)
-			return conn{}, &dialError{opBind, err}
+			return -1, false, &dialError{opBind, err}
 		}
 	}
 	switch err := unix.Connect(fd, &spec.dst); err {
 	case nil:
-		return conn{fd: fd}, nil
+		return fd, false, nil
 	case unix.EINPROGRESS, unix.EINTR:
 	default:
 		unix.Close(fd)
-		return conn{}, &dialError{opConnect, err}
+		return -1, false, &dialError{opConnect, err}
 	}
 	// Done already? connect() again answers without blocking: EISCONN
 	// when established, EALREADY while the handshake goes on, or the
 	// handshake's own error (the kernel hands it over once).
 	switch err := unix.Connect(fd, &spec.dst); err {
 	case unix.EISCONN, nil:
-		return conn{fd: fd}, nil
+		return fd, false, nil
 	case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
 	default:
 		unix.Close(fd)
-		return conn{}, &dialError{opConnect, err}
+		return -1, false, &dialError{opConnect, err}
 	}
-	return waitConnected(ctx, fd, timeout)
+	return fd, true, nil
+}
+
+// connected asks the kernel how the handshake of a pending dial went:
+// done, with the handshake's error if it failed, or still under way.
+// Readiness can be spurious, so it asks rather than trusts it.
+func connected(fd int) (done bool, err error) {
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return true, err
+	case n != 0:
+		return true, syscall.Errno(n)
+	}
+	_, err = unix.Getpeername(fd)
+	return err == nil, nil // ENOTCONN: still in progress
 }
 
 // waitConnected parks on the netpoller until the handshake of fd ends.
@@ -182,19 +208,10 @@ func waitConnected(ctx context.Context, fd int, timeout time.Duration) (conn, er
 	stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Unix(1, 0)) })
 	var soErr error
 	werr := rc.Write(func(fd uintptr) bool {
-		// Called once before waiting and again after every wake-up, which
-		// can be spurious: ask the kernel how the handshake went.
-		n, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		switch {
-		case err != nil:
-			soErr = err
-			return true
-		case n != 0:
-			soErr = syscall.Errno(n)
-			return true
-		}
-		_, err = unix.Getpeername(int(fd))
-		return err == nil // ENOTCONN: still in progress, wait
+		// Called once before waiting and again after every wake-up.
+		done, err := connected(int(fd))
+		soErr = err
+		return done
 	})
 	canceled := !stop() && ctx.Err() != nil
 	switch {

@@ -174,6 +174,22 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 				pr.schedule()
 			}()
 		}
+		if loopable(p) {
+			ws := make([]*worker, p.Workers)
+			for id := range ws {
+				ws[id] = newWorker(pr, id)
+			}
+			e.workers = append(e.workers, ws...)
+			for k, loops := 0, loopsFor(p); k < loops; k++ {
+				share := ws[k*len(ws)/loops : (k+1)*len(ws)/loops]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					pr.echoLoop(share)
+				}()
+			}
+			continue
+		}
 		for id := 0; id < n; id++ {
 			w := newWorker(pr, id)
 			e.workers = append(e.workers, w)
@@ -203,6 +219,8 @@ func goroutines(p *Pool) int {
 		return p.MaxInFlight
 	case holdsForever(p):
 		return min(p.Workers, maxHolders)
+	case loopable(p):
+		return loopsFor(p)
 	}
 	return p.Workers
 }
@@ -211,13 +229,14 @@ func goroutines(p *Pool) int {
 // times; an arrival no slot takes at once is dropped, never delayed.
 func (pr *poolRun) schedule() {
 	pace := newPacer(pr.p.Rate, pr.p.Ramp)
+	var sl sleeper
 	for k := int64(0); ; k++ {
 		at, ok := pace.arrival(k)
 		if !ok {
 			return
 		}
 		due := pr.begin.Add(at)
-		if !sleepUntil(pr.ctx, due) {
+		if !sl.sleepUntil(pr.ctx, due) {
 			return
 		}
 		if pr.inFlight.Add(1) <= int64(pr.p.MaxInFlight) {

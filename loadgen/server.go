@@ -329,11 +329,21 @@ func (l *serverLoop) watch(fd int, c *sconn, events uint32) error {
 	return nil
 }
 
+// accept is accept4(2) with no peer address: unix.Accept4 allocates one
+// for every connection.
+func accept(lfd int) (int, error) {
+	fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
 // accept takes the connections waiting on a listener, a bounded number per
 // wake-up so that one busy port cannot starve the others.
 func (l *serverLoop) accept(lfd, li int) {
 	for range 64 {
-		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, err := accept(lfd)
 		switch err {
 		case nil:
 		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:

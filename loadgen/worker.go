@@ -55,6 +55,7 @@ type worker struct {
 	spec []dialSpec // every (source, destination) the pool dials, in turn
 	next int
 
+	sl       sleeper
 	okBefore int64  // dials that succeeded having started before exhaustion
 	leaked   []conn // connections never closed, until the run ends
 	out, in  []byte // payload sent and the echo read back
@@ -91,7 +92,7 @@ func newWorker(pr *poolRun, id int) *worker {
 // with it.
 func (w *worker) closedLoop() {
 	defer w.finish()
-	if !sleepUntil(w.pr.ctx, w.pr.begin) {
+	if !w.sl.sleepUntil(w.pr.ctx, w.pr.begin) {
 		return
 	}
 	for w.pr.ctx.Err() == nil {
@@ -108,7 +109,7 @@ func (w *worker) closedLoop() {
 // the next worker starts, as a worker of its own would.
 func (w *worker) holdLoop() {
 	defer w.finish()
-	if !sleepUntil(w.pr.ctx, w.pr.begin) {
+	if !w.sl.sleepUntil(w.pr.ctx, w.pr.begin) {
 		return
 	}
 	for id := w.pr.started.Add(1) - 1; id < int64(w.p.Workers); id = w.pr.started.Add(1) - 1 {
@@ -215,24 +216,38 @@ func (w *worker) connection(intended time.Time) outcome {
 
 // dial opens a connection and records the verdict.
 func (w *worker) dial(intended time.Time) (conn, bool) {
-	e := w.e
-	si := w.next
-	spec := &w.spec[si]
-	w.next = (si + 1) % len(w.spec)
-
+	si := w.nextSpec()
 	t0 := time.Now()
-	c, err := dial(e.hard, spec, w.p.ConnectTimeout)
+	c, err := dial(w.e.hard, &w.spec[si], w.p.ConnectTimeout)
 	if errors.Is(err, errCanceled) {
 		return conn{}, false
 	}
+	if !w.dialed(si, t0, intended, err) {
+		w.pause()
+		return conn{}, false
+	}
+	return c, true
+}
+
+// nextSpec returns the index of the (source, destination) to dial next:
+// each in turn.
+func (w *worker) nextSpec() int {
+	si := w.next
+	w.next = (si + 1) % len(w.spec)
+	return si
+}
+
+// dialed records the verdict of a dial of spec si started at t0 (due at
+// intended) and reports whether it connected.
+func (w *worker) dialed(si int, t0, intended time.Time, err error) bool {
+	e := w.e
 	w.c.attempted.Add(1)
 	if err != nil {
 		w.c.failed.Add(1)
 		cl := Classify(err)
 		w.c.fails[cl].Add(1)
 		e.failed(cl, w.p.Name, e.since(time.Now()), cl.Exhausts() && w.pr.refuse(si))
-		w.pause()
-		return conn{}, false
+		return false
 	}
 	w.pr.accept(si)
 	w.c.ok.Add(1)
@@ -243,7 +258,7 @@ func (w *worker) dial(intended time.Time) (conn, bool) {
 	}
 	w.rec.record(kindConnect, time.Since(intended))
 	e.opened()
-	return c, true
+	return true
 }
 
 // fail records a failure after the dial: of the exchange or the close.
@@ -300,13 +315,13 @@ func (w *worker) pause() {
 	if w.p.Open() {
 		return
 	}
-	sleepFor(w.pr.ctx, failurePause)
+	w.sl.sleep(w.pr.ctx, failurePause)
 }
 
 // exchange sends the pool's messages and checks each echo.
 func (w *worker) exchange(c *conn) error {
 	for i := 0; i < w.p.Messages; i++ {
-		if i > 0 && w.p.Interval > 0 && !sleepFor(w.pr.ctx, w.p.Interval) {
+		if i > 0 && w.p.Interval > 0 && !w.sl.sleep(w.pr.ctx, w.p.Interval) {
 			return nil
 		}
 		t0 := time.Now()
@@ -328,7 +343,7 @@ func (w *worker) hold() bool {
 		<-w.pr.ctx.Done()
 		return false
 	}
-	return sleepFor(w.pr.ctx, w.p.Hold.Draw(w.rng))
+	return w.sl.sleep(w.pr.ctx, w.p.Hold.Draw(w.rng))
 }
 
 // close ends the connection the way the pool says.
@@ -367,23 +382,33 @@ func (w *worker) drop(c conn) {
 	}
 }
 
-// sleepFor waits d unless ctx ends first; it reports whether d passed.
-func sleepFor(ctx context.Context, d time.Duration) bool {
+// sleeper waits on one timer, reused: a worker that holds, paces or pauses
+// between thousands of connections allocates no timer for each.
+type sleeper struct{ t *time.Timer }
+
+// sleep waits d unless ctx ends first; it reports whether d passed.
+func (s *sleeper) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	if s.t == nil {
+		s.t = time.NewTimer(d)
+	} else {
+		s.t.Reset(d) // since Go 1.23 a reset timer delivers no stale tick
+	}
 	select {
 	case <-ctx.Done():
+		s.t.Stop()
 		return false
-	case <-t.C:
+	case <-s.t.C:
 		return true
 	}
 }
 
 // sleepUntil waits until t unless ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool { return sleepFor(ctx, time.Until(t)) }
+func (s *sleeper) sleepUntil(ctx context.Context, t time.Time) bool {
+	return s.sleep(ctx, time.Until(t))
+}
 
 // keepPool is a keep-alive pool: at most size connections, shared by the
 // pool's workers, each used by one worker at a time.

@@ -1,0 +1,136 @@
+package loadgen
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// A pool of back-to-back echoes on kept-alive connections runs on event
+// loops: one connection a worker for the whole run, every echo counted and
+// checked, every byte through the server, nothing left open.
+func TestEchoLoopKeepsConnections(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	srv := startEcho(t, Listener{Port: ports[0]})
+	pool := Pool{Name: "echo", Workers: 7, PoolSize: 7, Messages: 3, Payload: 100, Close: CloseKeep}
+	if !loopable(&pool) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p := plan(ports, pool)
+	p.Duration = 300 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 7 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
+		t.Fatalf("dials %+v failures %v: want 7 connections kept the whole run", res.Dials, res.Failures)
+	}
+	n := res.Latency.EchoRTT.Count
+	if n < 100 {
+		t.Fatalf("%d echoes in 300 ms", n)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.BytesEchoed != n*100 || c.Accepted != 7 || c.ClosedByPeer != 7 {
+		t.Errorf("server %+v: want %d bytes echoed (every echo read in full, none abandoned), 7 connections, all closed",
+			c, n*100)
+	}
+	if res.PeakOpen != 7 {
+		t.Errorf("peak open %d, want 7", res.PeakOpen)
+	}
+}
+
+// A connection the server closes mid-run is a failure of the exchange, and
+// the worker dials again at once.
+func TestEchoLoopRedialsBrokenConnections(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0], CloseFirst: true, CloseAfterBytes: 5 * 64})
+	p := plan(ports, Pool{Name: "echo", Workers: 3, PoolSize: 3, Messages: 1, Payload: 64, Close: CloseKeep})
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p.Duration = 300 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each connection carries 5 echoes; the 6th message finds it closed.
+	broken := res.Dials.OK - 3
+	if broken < 10 || res.Latency.EchoRTT.Count < 5*broken {
+		t.Fatalf("dials %+v, %d echoes: want connections broken every 5 echoes and dialed again", res.Dials, res.Latency.EchoRTT.Count)
+	}
+	var failed int64
+	for _, n := range res.Failures {
+		failed += n
+	}
+	if failed < broken || failed > broken+3 {
+		t.Errorf("failures %v for %d broken connections", res.Failures, broken)
+	}
+}
+
+// Churn with echoes runs on event loops: every connection dialed, its
+// messages echoed, closed with RST, and the next one dialed.
+func TestEchoLoopChurns(t *testing.T) {
+	ports := freePorts(t, 2)
+	checkNoLeaks(t)
+	srv := startEcho(t, Listener{Port: ports[0]}, Listener{Port: ports[1]})
+	p := plan(ports, Pool{Name: "churn", Workers: 4, Messages: 2, Payload: 32, Close: CloseReset})
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p.Duration = 300 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, echoes := res.Dials.OK, res.Latency.EchoRTT.Count
+	if ok < 100 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
+		t.Fatalf("dials %+v failures %v", res.Dials, res.Failures)
+	}
+	// A connection dialed as the run stopped may not have sent its
+	// messages.
+	if echoes > 2*ok || echoes < 2*(ok-4) {
+		t.Errorf("%d echoes for %d connections of 2 messages", echoes, ok)
+	}
+	if res.Latency.Connect.Count != ok || res.PeakOpen > 4 {
+		t.Errorf("%d connect samples for %d dials, peak open %d (4 workers)", res.Latency.Connect.Count, ok, res.PeakOpen)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.Accepted != ok || c.BytesEchoed != 32*echoes {
+		t.Errorf("server %+v: want %d accepted, %d bytes echoed", c, ok, 32*echoes)
+	}
+}
+
+// On event loops the ports run out as they do otherwise: with 50 ports and
+// TIME_WAIT not reused, exactly 50 connections, then EADDRNOTAVAIL and the
+// run stops.
+func TestEchoLoopExhausts(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	for name, v := range map[string]string{"ip_local_port_range": "40000 40049", "tcp_tw_reuse": "0"} {
+		if err := os.WriteFile("/proc/sys/net/ipv4/"+name, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports := []int{7000} // outside the range: a fresh namespace has nothing else
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "churn", Workers: 3, Messages: 1, Payload: 16, Close: CloseClient})
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p.Stop = Stop{On: StopOnExhaustion}
+	p.Duration = 5 * time.Second
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 50 || res.Failures["EADDRNOTAVAIL"] == 0 || res.Exhaustion == nil {
+		t.Fatalf("dials %+v failures %v exhaustion %+v: want 50, then EADDRNOTAVAIL", res.Dials, res.Failures, res.Exhaustion)
+	}
+	if res.Exhaustion.DialsOKBefore != 50 || res.Latency.EchoRTT.Count != 50 {
+		t.Errorf("exhaustion %+v, %d echoes", res.Exhaustion, res.Latency.EchoRTT.Count)
+	}
+}
