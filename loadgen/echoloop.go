@@ -88,7 +88,8 @@ type eventLoop struct {
 	pr     *poolRun
 	ls     []looped
 	epfd   int
-	wakefd int // an eventfd written when the pool stops
+	wakefd int       // an eventfd written when the pool stops
+	due    time.Time // when a dial may time out or a pause end; zero: never
 	events [256]unix.EpollEvent
 }
 
@@ -124,50 +125,58 @@ func (l *eventLoop) run(more func() bool) {
 			return
 		}
 		for _, ev := range l.events[:max(n, 0)] {
-			if ev.Fd < 0 {
-				continue // the pool stopped: more() says what next
+			if ev.Fd < 0 { // the pool stopped: more() says what next
+				var b [8]byte
+				unix.Read(l.wakefd, b[:])
+				continue
 			}
 			l.ready(int(ev.Fd), ev.Events)
 		}
-		now := time.Now()
-		for i := range l.ls {
-			lw := &l.ls[i]
-			switch {
-			case lw.connecting && !now.Before(lw.deadline):
-				l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
-				unix.Close(lw.c.fd)
-				l.dialFailed(i, &dialError{opConnect, os.ErrDeadlineExceeded})
-			case l.pr.ctx.Err() == nil && !lw.open && !lw.connecting && !lw.retry.IsZero() && !now.Before(lw.retry):
-				l.start(i)
-			}
+		if now := time.Now(); !l.due.IsZero() && !now.Before(l.due) {
+			l.timers(now)
 		}
 	}
 }
 
-// timeout is epoll_wait's: until the next retry or dial timeout is due,
-// or a while to look at the clock when the pool is draining.
-func (l *eventLoop) timeout() int {
-	if l.pr.ctx.Err() != nil {
-		return 10
+// later makes sure the loop looks at its timers by t.
+func (l *eventLoop) later(t time.Time) {
+	if l.due.IsZero() || t.Before(l.due) {
+		l.due = t
 	}
-	next := time.Time{}
-	earliest := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
+}
+
+// timers times out the dials that took too long and starts the workers
+// whose pause is over, and sets when to look again.
+func (l *eventLoop) timers(now time.Time) {
+	l.due = time.Time{}
 	for i := range l.ls {
-		switch lw := &l.ls[i]; {
+		lw := &l.ls[i]
+		switch {
+		case lw.connecting && !now.Before(lw.deadline):
+			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
+			unix.Close(lw.c.fd)
+			l.dialFailed(i, &dialError{opConnect, os.ErrDeadlineExceeded})
 		case lw.connecting:
-			earliest(lw.deadline)
-		case !lw.open:
-			earliest(lw.retry)
+			l.later(lw.deadline)
+		case lw.open || lw.retry.IsZero() || l.pr.ctx.Err() != nil:
+		case !now.Before(lw.retry):
+			l.start(i)
+		default:
+			l.later(lw.retry)
 		}
 	}
-	if next.IsZero() {
+}
+
+// timeout is epoll_wait's, in milliseconds: until the timers are due, or a
+// while to look at the clock when the pool is draining.
+func (l *eventLoop) timeout() int {
+	switch {
+	case l.pr.ctx.Err() != nil:
+		return 10
+	case l.due.IsZero():
 		return -1
 	}
-	return int(max(0, time.Until(next).Milliseconds()+1))
+	return int(max(0, time.Until(l.due).Milliseconds()+1))
 }
 
 // waiting reports whether an echo is still on its way.
@@ -208,6 +217,7 @@ func (l *eventLoop) start(i int) {
 		l.dialFailed(i, err)
 	case pending:
 		lw.c, lw.connecting, lw.deadline = conn{fd: fd}, true, lw.t0.Add(w.p.ConnectTimeout)
+		l.later(lw.deadline)
 		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLOUT, i); err != nil {
 			lw.connecting = false
 			unix.Close(fd)
@@ -242,6 +252,7 @@ func (l *eventLoop) dialFailed(i int, err error) {
 		l.pr.keep.lost()
 	}
 	lw.retry = time.Now().Add(failurePause)
+	l.later(lw.retry)
 }
 
 // handshake finishes worker i's dial under way, if it is done.
@@ -375,6 +386,7 @@ func (l *eventLoop) broken(i int, err error) {
 	lw.w.drop(lw.c)
 	lw.c, lw.open, lw.sent, lw.busy = conn{}, false, 0, false
 	lw.retry = time.Now()
+	l.later(lw.retry)
 }
 
 // finish hands in the workers' samples and closes their connections as

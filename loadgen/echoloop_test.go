@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A pool of back-to-back echoes on kept-alive connections runs on event
@@ -132,5 +134,43 @@ func TestEchoLoopExhausts(t *testing.T) {
 	}
 	if res.Exhaustion.DialsOKBefore != 50 || res.Latency.EchoRTT.Count != 50 {
 		t.Errorf("exhaustion %+v, %d echoes", res.Exhaustion, res.Latency.EchoRTT.Count)
+	}
+}
+
+// A dial the server never answers times out on the loop, by the pool's
+// connect timeout, and counts as a timeout; the worker dials again after
+// its pause.
+func TestEchoLoopDialTimesOut(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	// No SYN cookies: once the listener's queue is full, SYNs are dropped.
+	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_syncookies", []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil { // and never accepts
+		t.Fatal(err)
+	}
+	p := plan([]int{7000}, Pool{Name: "churn", Workers: 4, Messages: 1, Payload: 8, Close: CloseReset,
+		ConnectTimeout: 100 * time.Millisecond})
+	p.Duration = 500 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeouts := res.Failures["ETIMEDOUT"]
+	if timeouts < 4 || res.Dials.Failed != timeouts+res.Failures["ECONNREFUSED"] {
+		t.Fatalf("dials %+v failures %v: want timeouts", res.Dials, res.Failures)
+	}
+	if p99 := res.Latency.Connect.P99Us; res.Dials.OK > 0 && p99 > 100_000 {
+		t.Errorf("a connect took %d µs, beyond the 100 ms timeout", p99)
 	}
 }
