@@ -48,10 +48,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// The CSV has one header and one row per point of every run, all of the
-// same width, a column for each class failing anywhere, in loadgen's order.
-func TestCSVShape(t *testing.T) {
-	r := fixture(t)
+// csvRows renders r as CSV and reads it back.
+func csvRows(t *testing.T, r *loadgen.ResultFile) [][]string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, r); err != nil {
 		t.Fatal(err)
@@ -60,6 +59,14 @@ func TestCSVShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rows
+}
+
+// The CSV has one header and one row per point of every run, all of the
+// same width, a column for each class failing anywhere, in loadgen's order.
+func TestCSVShape(t *testing.T) {
+	r := fixture(t)
+	rows := csvRows(t, r)
 	want := 1
 	for _, run := range r.Runs {
 		if run.TimeSeries != nil {
@@ -86,14 +93,7 @@ func TestCSVPortsUncounted(t *testing.T) {
 	r := fixture(t)
 	pt := &r.Runs[0].TimeSeries.Points[0]
 	pt.Client = &loadgen.SocketStates{Established: 7, TimeWait: 3, PortsInUse: loadgen.PortsUncounted}
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := csvRows(t, r)
 	cell := func(name string) string {
 		for i, h := range rows[0] {
 			if h == name {

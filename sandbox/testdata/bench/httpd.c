@@ -4,6 +4,7 @@
 // 64-byte HTTP response and the connection is closed (Connection: close,
 // one request per connection); anything else is echoed back until the
 // peer closes. Usage: httpd PORT; runs until killed.
+#define _GNU_SOURCE // accept4
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
