@@ -401,8 +401,13 @@ func (a *serverAgent) read(stdout io.ReadCloser) {
 		switch m.Type {
 		case sandbox.MsgReady:
 			notReady(nil)
+		case sandbox.MsgSample:
+			if m.Sample != nil {
+				a.series = append(a.series, *m.Sample)
+			}
 		case sandbox.MsgServer:
-			a.counts, a.series, a.cost = m.Server, m.Series, m.Resources
+			a.counts, a.cost = m.Server, m.Resources
+			a.series = append(a.series, m.Series...)
 		case sandbox.MsgError:
 			a.err = errors.New("echo server: " + m.Error)
 			notReady(a.err)

@@ -9,7 +9,7 @@ import (
 // BenchmarkRecord is the hot path of every sample: no allocation in steady
 // state (batches are recycled through the aggregator's free list).
 func BenchmarkRecord(b *testing.B) {
-	agg := newAggregator(1)
+	agg := newAggregator(1, 1)
 	defer agg.close()
 	r := recorder{agg: agg}
 	b.ReportAllocs()

@@ -127,7 +127,11 @@ type engine struct {
 }
 
 func newEngine(p *Plan, opt Options) *engine {
-	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools))}
+	workers := 0
+	for i := range p.Pools {
+		workers += max(p.Pools[i].Workers, p.Pools[i].MaxInFlight)
+	}
+	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools), workers)}
 	e.exhaustAt.Store(math.MaxInt64)
 	return e
 }

@@ -61,10 +61,14 @@ type aggregator struct {
 	hist [][numKinds]*hdrhistogram.Histogram
 }
 
-func newAggregator(pools int) *aggregator {
+// newAggregator makes the aggregator of the given pools and workers. Its
+// free list holds a batch for every worker and every slot of its input,
+// as many as can ever be out at once, so that no batch is dropped to be
+// allocated again later.
+func newAggregator(pools, workers int) *aggregator {
 	a := &aggregator{
 		in:   make(chan *batch, 256),
-		free: make(chan *batch, 256),
+		free: make(chan *batch, 256+workers),
 		done: make(chan struct{}),
 		hist: make([][numKinds]*hdrhistogram.Histogram, pools),
 	}

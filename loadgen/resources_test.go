@@ -1,7 +1,9 @@
 package loadgen
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +34,26 @@ func TestCountFDs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(10, func() { countFDs() }); n > 1 {
 		t.Errorf("countFDs allocates %v times", n)
+	}
+}
+
+// RSS reads what /proc/self/statm says, and allocates nothing.
+func TestRSS(t *testing.T) {
+	rss := RSS()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fmt.Sscan(v, &kb)
+		}
+	}
+	if d := rss - kb<<10; rss <= 0 || d < -1<<20 || d > 1<<20 {
+		t.Errorf("RSS %d bytes, VmRSS %d kB", rss, kb)
+	}
+	if n := testing.AllocsPerRun(10, func() { RSS() }); n != 0 {
+		t.Errorf("RSS allocates %v times", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -83,9 +84,20 @@ const (
 	agentFailed = 3
 )
 
+// agentGCPercent is the agent's GOGC: the heap grows by at most a quarter
+// of what is live before a collection.
+const agentGCPercent = 25
+
 // Agent runs the hidden `portex agent` command. ctx ends on SIGINT or
 // SIGTERM; the agent then stops the run and still reports what it measured.
 func Agent(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The agent's memory should hold still, so that its RSS shows what the
+	// load holds rather than garbage between two collections. The hot
+	// paths allocate next to nothing, so a tight target costs little CPU.
+	// A GOGC in the environment still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(agentGCPercent)
+	}
 	out := newEncoder(stdout)
 	req, err := readRequest(stdin)
 	if err != nil {
@@ -189,7 +201,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		}
 	}()
 	for i := 1; i < req.Processes; i++ {
-		peer, err := startServerProc(&Request{Plan: p, Role: RoleServer, Setup: SetupNone}, false)
+		peer, err := startServerProc(&Request{Plan: p, Role: RoleServer, Setup: SetupNone}, false, nil)
 		if err != nil {
 			srv.Close()
 			return err
@@ -198,7 +210,9 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	}
 	out.send(Message{Type: MsgReady})
 	cost := newCostMeter()
-	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) })
+	// The samples go out as they are taken: the server keeps no series.
+	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) },
+		func(ts TimedStates) { out.send(Message{Type: MsgSample, Sample: &ts}) })
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
@@ -281,8 +295,8 @@ const seriesInterval = 100 * time.Millisecond
 const progressEvery = 250 * time.Millisecond
 
 // sampleUntil samples the namespace's socket states every interval until
-// ctx ends, then delivers the samples.
-func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-chan []TimedStates {
+// ctx ends, and hands each sample to emit.
+func sampleUntil(ctx context.Context, interval time.Duration, also func(), emit func(TimedStates)) <-chan []TimedStates {
 	s, err := loadgen.NewSocketSampler(0, 0)
 	if err != nil {
 		s = nil
@@ -292,17 +306,20 @@ func sampleUntil(ctx context.Context, interval time.Duration, also func()) <-cha
 		if s != nil {
 			defer s.Close()
 		}
-		out <- <-sampleEvery(ctx, s, interval, also)
+		out <- <-sampleEvery(ctx, s, interval, also, emit)
 	}()
 	return out
 }
 
 // sampleWith samples with s (nil: no samples) every interval until ctx ends.
 func sampleWith(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration) <-chan []TimedStates {
-	return sampleEvery(ctx, s, interval, func() {})
+	return sampleEvery(ctx, s, interval, func() {}, nil)
 }
 
-func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration, also func()) <-chan []TimedStates {
+// sampleEvery samples with s every interval until ctx ends, calling also
+// at every tick; each sample goes to emit, or if emit is nil is kept and
+// delivered at the end.
+func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration, also func(), emit func(TimedStates)) <-chan []TimedStates {
 	out := make(chan []TimedStates, 1)
 	go func() {
 		var samples []TimedStates
@@ -320,7 +337,12 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Du
 				}
 				t0 := time.Now()
 				if st, err := s.Sample(); err == nil {
-					samples = append(samples, TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()})
+					ts := TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()}
+					if emit != nil {
+						emit(ts)
+					} else {
+						samples = append(samples, ts)
+					}
 				}
 			}
 		}
@@ -351,7 +373,13 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		}
 		var err error
 		req.Processes = processes(p)
-		if srv, err = startServerProc(req, true); err != nil {
+		// Unsharded, the points are streamed and the reader aligns the
+		// server's samples with them: pass the samples on as they come.
+		var forward func(Message)
+		if req.Processes <= 1 {
+			forward = func(m Message) { out.send(m) }
+		}
+		if srv, err = startServerProc(req, true, forward); err != nil {
 			return fail(err)
 		}
 		if sources, err = wireVeth(srv.cmd.Process.Pid, p.Sources()); err != nil {
@@ -569,9 +597,10 @@ func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, 
 
 // serverProc is the echo server's process, in its own network namespace.
 type serverProc struct {
-	cmd    *exec.Cmd
-	msgs   *decoder
-	exited chan struct{} // closed when the process is gone; then the fields below are set
+	cmd     *exec.Cmd
+	msgs    *decoder
+	forward func(Message) // where samples go; nil: kept in series
+	exited  chan struct{} // closed when the process is gone; then the fields below are set
 
 	counts *loadgen.ServerCounts
 	series []TimedStates
@@ -581,7 +610,8 @@ type serverProc struct {
 
 // startServerProc starts `portex agent` as the server in a new network
 // namespace (inside the agent's user namespace) and waits until it listens.
-func startServerProc(req *Request, newNetns bool) (*serverProc, error) {
+// Its socket-state samples go to forward, or if forward is nil are kept.
+func startServerProc(req *Request, newNetns bool, forward func(Message)) (*serverProc, error) {
 	sreq := *req
 	sreq.Role = RoleServer
 	data, err := json.Marshal(&sreq)
@@ -605,7 +635,7 @@ func startServerProc(req *Request, newNetns bool) (*serverProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start echo server: %w", err)
 	}
-	s := &serverProc{cmd: cmd, msgs: newDecoder(stdout), exited: make(chan struct{})}
+	s := &serverProc{cmd: cmd, msgs: newDecoder(stdout), exited: make(chan struct{}), forward: forward}
 	m, err := s.msgs.next()
 	switch {
 	case err != nil:
@@ -637,8 +667,15 @@ func (s *serverProc) watch() {
 			break
 		}
 		switch m.Type {
+		case MsgSample:
+			if s.forward != nil {
+				s.forward(m)
+			} else if m.Sample != nil {
+				s.series = append(s.series, *m.Sample)
+			}
 		case MsgServer:
-			s.counts, s.series, s.cost = m.Server, m.Series, m.Resources
+			s.counts, s.cost = m.Server, m.Resources
+			s.series = append(s.series, m.Series...)
 		case MsgError:
 			s.err = errors.New("echo server: " + m.Error)
 		}

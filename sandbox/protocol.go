@@ -29,6 +29,7 @@ const (
 	MsgError  = "error"  // Error: the agent could not run the plan
 	MsgExec   = "exec"   // Output: what Request.Exec printed
 	MsgPoint  = "point"  // Point: one interval of the time series, as it is made
+	MsgSample = "sample" // Sample: one socket-state sample of the server's namespace
 	// MsgQuiesced: a shard stopped dialing and waits for the others
 	// before it closes its connections.
 	MsgQuiesced = "quiesced"
@@ -46,6 +47,10 @@ type Message struct {
 	// with MsgResult, for the reader to align with the streamed points).
 	Series []TimedStates `json:"series,omitempty"`
 	Error  string        `json:"error,omitempty"`
+	// Sample is one sample of the server namespace's socket states
+	// (MsgSample): the echo server streams them, and the agent forwards
+	// them, instead of keeping them for the end.
+	Sample *TimedStates `json:"sample,omitempty"`
 	// Point is one interval of the time series (MsgPoint): the agent
 	// streams them instead of keeping them, and the reader puts them back
 	// into the Result.
@@ -115,6 +120,7 @@ func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) 
 func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*loadgen.Result, error) {
 	var res *loadgen.Result
 	var points []loadgen.Point
+	var serverSeries []TimedStates
 	var agentErr error
 	var partial partialResult
 	dec := newDecoder(r)
@@ -145,11 +151,15 @@ func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*load
 			if m.Point != nil {
 				points = append(points, *m.Point)
 			}
+		case MsgSample:
+			if m.Sample != nil {
+				serverSeries = append(serverSeries, *m.Sample)
+			}
 		case MsgResult:
 			res = m.Result
 			if res != nil && res.TimeSeries != nil && len(res.TimeSeries.Points) == 0 {
 				res.TimeSeries.Points = points
-				AlignServer(res.TimeSeries, res.StartedAt, m.Series)
+				AlignServer(res.TimeSeries, res.StartedAt, append(serverSeries, m.Series...))
 			}
 		case MsgError:
 			agentErr = errors.New(m.Error)
