@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"io"
 	"os"
@@ -11,19 +12,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A closed-model pool whose workers do nothing but dial, exchange messages
-// back to back and close (no interval, no hold; close: reset, client, or
-// keep with a connection for every worker) runs on a few event loops
-// instead of a goroutine per worker, as the echo server does, and as wrk
-// does: each loop holds its workers' sockets on an epoll instance of its
-// own, connects them without blocking, and sends a connection's next
-// message as soon as its echo is read. A round trip then costs one write,
-// one read and a share of an epoll_wait; nothing parks or wakes per round
-// trip, and on two cores the client's cost is what the kernel's TCP costs.
+// A closed-model pool whose workers dial, exchange messages, hold and close
+// (close: reset, client, or keep with a connection for every worker; at
+// least one message; a hold that ends) runs on a few event loops instead
+// of a goroutine per worker, as the echo server does, and as wrk does:
+// each loop holds its workers' sockets on an epoll instance of its own,
+// connects them without blocking, sends a connection's next message as
+// soon as its echo is read (or its interval is over), and keeps the holds
+// and intervals on a timer heap. A round trip then costs one write, one
+// read and a share of an epoll_wait, nothing parks or wakes per round trip,
+// and a worker costs a hundred bytes instead of a goroutine's stack.
 
 // loopable reports whether a pool runs on event loops.
 func loopable(p *Pool) bool {
-	if p.Open() || p.Messages == 0 || p.Interval > 0 || p.Hold.Forever() || p.Hold.Min > 0 || p.Hold.Max > 0 || p.Leak > 0 {
+	if p.Open() || p.Messages == 0 || p.Hold.Forever() || p.Leak > 0 {
 		return false
 	}
 	switch p.Close {
@@ -39,10 +41,16 @@ func loopable(p *Pool) bool {
 func loopsFor(p *Pool) int { return min(p.Workers, runtime.GOMAXPROCS(0)) }
 
 // looped is one worker of an event loop and its connection.
+//
+// Its state says what its timer, if due is set, is for: the dial's
+// timeout while connecting; the end of the pause after a failed dial while
+// neither connecting nor open; while open and idle, the next message's
+// interval, or once the messages are all sent, the end of the hold.
 type looped struct {
 	w          *worker
 	c          conn
 	open       bool      // c is connected
+	watched    bool      // c is in the epoll set
 	connecting bool      // c's handshake is under way
 	busy       bool      // a message is out and its echo not all in
 	si         int       // the dial spec of the dial under way
@@ -50,8 +58,7 @@ type looped struct {
 	got        int       // bytes of its echo read so far
 	sent       int       // messages of this connection's life sent
 	t0         time.Time // when the dial started, then when the message went out
-	deadline   time.Time // when the dial under way times out
-	retry      time.Time // when a worker whose dial failed dials again
+	due        time.Time // when its timer fires; zero: none
 }
 
 // echoLoop runs workers on one event loop until the pool stops, then
@@ -88,9 +95,29 @@ type eventLoop struct {
 	pr     *poolRun
 	ls     []looped
 	epfd   int
-	wakefd int       // an eventfd written when the pool stops
-	due    time.Time // when a dial may time out or a pause end; zero: never
+	wakefd int // an eventfd written when the pool stops
+	timers timerHeap
 	events [256]unix.EpollEvent
+}
+
+// timerHeap holds the workers' timers, earliest first. A worker whose
+// timer changed leaves its old entry behind, told apart by its time.
+type timerHeap []timerEntry
+
+type timerEntry struct {
+	at time.Time
+	i  int
+}
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(a, b int) bool { return h[a].at.Before(h[b].at) }
+func (h timerHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 func (l *eventLoop) open() error {
@@ -132,51 +159,52 @@ func (l *eventLoop) run(more func() bool) {
 			}
 			l.ready(int(ev.Fd), ev.Events)
 		}
-		if now := time.Now(); !l.due.IsZero() && !now.Before(l.due) {
-			l.timers(now)
+		l.fire(time.Now())
+	}
+}
+
+// arm sets worker i's timer.
+func (l *eventLoop) arm(i int, at time.Time) {
+	l.ls[i].due = at
+	heap.Push(&l.timers, timerEntry{at, i})
+}
+
+// fire runs the timers that are due.
+func (l *eventLoop) fire(now time.Time) {
+	for len(l.timers) > 0 && !now.Before(l.timers[0].at) {
+		e := heap.Pop(&l.timers).(timerEntry)
+		lw := &l.ls[e.i]
+		if !lw.due.Equal(e.at) {
+			continue // replaced or cancelled
 		}
-	}
-}
-
-// later makes sure the loop looks at its timers by t.
-func (l *eventLoop) later(t time.Time) {
-	if l.due.IsZero() || t.Before(l.due) {
-		l.due = t
-	}
-}
-
-// timers times out the dials that took too long and starts the workers
-// whose pause is over, and sets when to look again.
-func (l *eventLoop) timers(now time.Time) {
-	l.due = time.Time{}
-	for i := range l.ls {
-		lw := &l.ls[i]
+		lw.due = time.Time{}
 		switch {
-		case lw.connecting && !now.Before(lw.deadline):
-			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
-			unix.Close(lw.c.fd)
-			l.dialFailed(i, &dialError{opConnect, os.ErrDeadlineExceeded})
 		case lw.connecting:
-			l.later(lw.deadline)
-		case lw.open || lw.retry.IsZero() || l.pr.ctx.Err() != nil:
-		case !now.Before(lw.retry):
-			l.start(i)
+			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, e.i)
+			unix.Close(lw.c.fd)
+			l.dialFailed(e.i, &dialError{opConnect, os.ErrDeadlineExceeded})
+		case l.pr.ctx.Err() != nil:
+			// The pool stopped: nothing new starts.
+		case !lw.open:
+			l.start(e.i)
+		case lw.sent < lw.w.p.Messages:
+			l.send(e.i)
 		default:
-			l.later(lw.retry)
+			l.held(e.i)
 		}
 	}
 }
 
-// timeout is epoll_wait's, in milliseconds: until the timers are due, or a
+// timeout is epoll_wait's, in milliseconds: until the next timer, or a
 // while to look at the clock when the pool is draining.
 func (l *eventLoop) timeout() int {
 	switch {
 	case l.pr.ctx.Err() != nil:
 		return 10
-	case l.due.IsZero():
+	case len(l.timers) == 0:
 		return -1
 	}
-	return int(max(0, time.Until(l.due).Milliseconds()+1))
+	return int(max(0, time.Until(l.timers[0].at).Milliseconds()+1))
 }
 
 // waiting reports whether an echo is still on its way.
@@ -194,18 +222,12 @@ func (l *eventLoop) waiting() bool {
 func (l *eventLoop) start(i int) {
 	lw := &l.ls[i]
 	w := lw.w
-	lw.retry = time.Time{}
 	if keep := l.pr.keep; keep != nil {
 		c, fresh, ok := keep.acquire(l.pr.ctx)
 		if !ok {
 			return
 		}
 		if !fresh {
-			if err := l.ctl(unix.EPOLL_CTL_ADD, c.fd, unix.EPOLLIN, i); err != nil {
-				lw.c, lw.open = c, true
-				l.broken(i, err)
-				return
-			}
 			l.connected(i, c)
 			return
 		}
@@ -216,24 +238,22 @@ func (l *eventLoop) start(i int) {
 	case err != nil:
 		l.dialFailed(i, err)
 	case pending:
-		lw.c, lw.connecting, lw.deadline = conn{fd: fd}, true, lw.t0.Add(w.p.ConnectTimeout)
-		l.later(lw.deadline)
+		lw.c, lw.connecting = conn{fd: fd}, true
 		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLOUT, i); err != nil {
 			lw.connecting = false
 			unix.Close(fd)
 			l.dialFailed(i, &dialError{opConnect, err})
-		}
-	default:
-		w.dialed(lw.si, lw.t0, lw.t0, nil)
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, i); err != nil {
-			l.broken(i, err)
 			return
 		}
+		lw.watched = true
+		l.arm(i, lw.t0.Add(w.p.ConnectTimeout))
+	default:
+		w.dialed(lw.si, lw.t0, lw.t0, nil)
 		l.connected(i, conn{fd: fd})
 	}
 }
 
-// connected sends worker i's first message on c, registered with the loop.
+// connected sends worker i's first message on c.
 func (l *eventLoop) connected(i int, c conn) {
 	lw := &l.ls[i]
 	lw.c, lw.open, lw.connecting, lw.sent = c, true, false, 0
@@ -251,8 +271,7 @@ func (l *eventLoop) dialFailed(i int, err error) {
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
 	}
-	lw.retry = time.Now().Add(failurePause)
-	l.later(lw.retry)
+	l.arm(i, time.Now().Add(failurePause))
 }
 
 // handshake finishes worker i's dial under way, if it is done.
@@ -267,6 +286,7 @@ func (l *eventLoop) handshake(i int) {
 		l.dialFailed(i, &dialError{opConnect, err})
 	default:
 		lw.w.dialed(lw.si, lw.t0, lw.t0, nil)
+		lw.due = time.Time{} // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			lw.connecting, lw.open = false, true
 			l.broken(i, err)
@@ -279,6 +299,13 @@ func (l *eventLoop) handshake(i int) {
 // send writes worker i's next message.
 func (l *eventLoop) send(i int) {
 	lw := &l.ls[i]
+	if !lw.watched {
+		if err := l.ctl(unix.EPOLL_CTL_ADD, lw.c.fd, unix.EPOLLIN, i); err != nil {
+			l.broken(i, err)
+			return
+		}
+		lw.watched = true
+	}
 	lw.t0, lw.wrote, lw.got, lw.busy = time.Now(), 0, 0, true
 	lw.sent++
 	l.write(i)
@@ -315,6 +342,16 @@ func (l *eventLoop) ready(i int, events uint32) {
 		return
 	}
 	if !lw.open {
+		return
+	}
+	if !lw.busy {
+		// Something happened while the connection waits (the peer closed
+		// it, say). It is looked at when the next message goes out, or not
+		// at all if the hold ends first, as with a goroutine worker; stop
+		// watching it meanwhile, or a level-triggered EOF would wake the
+		// loop again and again.
+		l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
+		lw.watched = false
 		return
 	}
 	if lw.wrote < len(lw.w.out) {
@@ -354,27 +391,35 @@ func (l *eventLoop) ready(i int, events uint32) {
 		l.broken(i, errMismatch)
 		return
 	}
-	if lw.sent < w.p.Messages {
-		if l.pr.ctx.Err() == nil {
-			l.send(i)
+	switch {
+	case l.pr.ctx.Err() != nil:
+	case lw.sent < w.p.Messages && w.p.Interval > 0:
+		l.arm(i, time.Now().Add(w.p.Interval))
+	case lw.sent < w.p.Messages:
+		l.send(i)
+	default:
+		if d := w.p.Hold.Draw(w.rng); d > 0 {
+			l.arm(i, time.Now().Add(d))
+			return
 		}
-		return
+		l.held(i)
 	}
-	// The connection's life ends (hold 0).
+}
+
+// held ends the life of worker i's connection, its hold over: back to the
+// keep-alive pool, which gives it to this worker again at once, or closed
+// as the pool says, and the next one dialed.
+func (l *eventLoop) held(i int) {
+	lw := &l.ls[i]
 	if l.pr.keep != nil {
-		// Back to the pool, which gives it to this worker again.
 		lw.sent = 0
-		if l.pr.ctx.Err() == nil {
-			l.send(i)
-		}
+		l.send(i)
 		return
 	}
-	lw.open = false
-	w.close(lw.c) // its descriptor leaves the epoll set as it closes
+	lw.open, lw.watched = false, false
+	lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
 	lw.c = conn{}
-	if l.pr.ctx.Err() == nil {
-		l.start(i)
-	}
+	l.start(i)
 }
 
 // broken records the failure of worker i's exchange and closes its
@@ -384,9 +429,8 @@ func (l *eventLoop) broken(i int, err error) {
 	lw.w.fail(Classify(err))
 	l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
 	lw.w.drop(lw.c)
-	lw.c, lw.open, lw.sent, lw.busy = conn{}, false, 0, false
-	lw.retry = time.Now()
-	l.later(lw.retry)
+	lw.c, lw.open, lw.watched, lw.sent, lw.busy = conn{}, false, false, 0, false
+	l.arm(i, time.Now())
 }
 
 // finish hands in the workers' samples and closes their connections as

@@ -174,3 +174,56 @@ func TestEchoLoopDialTimesOut(t *testing.T) {
 		t.Errorf("a connect took %d µs, beyond the 100 ms timeout", p99)
 	}
 }
+
+// Holds and intervals run on the loop's timers: three messages 20 ms
+// apart, then a hold of 50-100 ms, then a FIN and the next connection.
+func TestEchoLoopHoldsAndPaces(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	srv := startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "hold", Workers: 20, Messages: 3, Payload: 16, Interval: 20 * time.Millisecond,
+		Hold: Hold{Kind: HoldUniform, Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Close: CloseClient})
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p.Duration = 600 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, echoes := res.Dials.OK, res.Latency.EchoRTT.Count
+	// A connection lives at least 2 intervals and the shortest hold: 90 ms.
+	if ok < 40 || ok > 20*600/90+20 || len(res.Failures) != 0 {
+		t.Fatalf("dials %+v failures %v: want at most %d connections of 90 ms or more", res.Dials, res.Failures, 20*600/90+20)
+	}
+	if echoes > 3*ok || echoes < 3*(ok-20) || res.PeakOpen > 20 {
+		t.Errorf("%d echoes for %d connections of 3 messages, peak open %d", echoes, ok, res.PeakOpen)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.Accepted != ok || c.ClosedByPeer != ok {
+		t.Errorf("server %+v: want %d connections, all closed by the client", c, ok)
+	}
+}
+
+// A server that closes idle connections during the hold does not make the
+// loop spin on the EOF: the connection ends with its hold, no failure, as
+// with goroutine workers.
+func TestEchoLoopIgnoresIdleEvents(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0], IdleClose: 10 * time.Millisecond})
+	p := plan(ports, Pool{Name: "hold", Workers: 10, Messages: 1, Payload: 16,
+		Hold: Hold{Kind: HoldFixed, Min: 200 * time.Millisecond}, Close: CloseClient})
+	p.Duration = time.Second
+	cpu0 := CPUTime()
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu := CPUTime() - cpu0; cpu > 500*time.Millisecond {
+		t.Errorf("the run took %v of CPU in 1 s: the loop spins", cpu)
+	}
+	if res.Dials.OK < 30 || len(res.Failures) != 0 {
+		t.Errorf("dials %+v failures %v: want 10 workers × 5 holds, no failure", res.Dials, res.Failures)
+	}
+}

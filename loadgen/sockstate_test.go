@@ -25,7 +25,7 @@ func TestSocketSamplerCountsStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	before, err := s.Sample()
+	before, err := s.SampleFull()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestSocketSamplerCountsStates(t *testing.T) {
 	}()
 	var during SocketStates
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if during, err = s.Sample(); err != nil {
+		if during, err = s.SampleFull(); err != nil {
 			t.Fatal(err)
 		}
 		if during.Established-before.Established >= 40 {
