@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"runtime"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,7 +65,7 @@ type looped struct {
 // lets their last echoes come in and hands their connections over as the
 // goroutine workers do (see worker.connection).
 func (pr *poolRun) echoLoop(ws []*worker) {
-	l := &eventLoop{pr: pr, ls: make([]looped, len(ws)), epfd: -1, wakefd: -1}
+	l := &eventLoop{pr: pr, ls: make([]looped, len(ws)), wakefd: -1}
 	defer l.finish()
 	for i, w := range ws {
 		l.ls[i].w = w
@@ -96,19 +94,9 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 type eventLoop struct {
 	pr     *poolRun
 	ls     []looped
-	epfd   int
+	ep     *epollWaiter
 	wakefd int // an eventfd written when the pool stops
 	timers timerHeap
-	events [256]unix.EpollEvent
-
-	// The epoll descriptor on Go's netpoller (see wait), with the read
-	// deadline set on it, and what a poll found.
-	ep       *os.File
-	rc       syscall.RawConn
-	deadline time.Time
-	n        int
-	err      error
-	poll     func(uintptr) bool // pollStep, bound once
 }
 
 // timerHeap holds the workers' timers, earliest first. A worker whose
@@ -133,18 +121,9 @@ func (h *timerHeap) Pop() any {
 
 func (l *eventLoop) open() error {
 	var err error
-	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return os.NewSyscallError("epoll_create1", err)
-	}
-	// Non-blocking, so that os.NewFile puts it on the netpoller.
-	if err := unix.SetNonblock(l.epfd, true); err != nil {
-		return os.NewSyscallError("fcntl", err)
-	}
-	l.ep = os.NewFile(uintptr(l.epfd), "epoll")
-	if l.rc, err = l.ep.SyscallConn(); err != nil {
+	if l.ep, err = newEpollWaiter(256); err != nil {
 		return err
 	}
-	l.poll = l.pollStep
 	if l.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return os.NewSyscallError("eventfd", err)
 	}
@@ -159,19 +138,18 @@ func (l *eventLoop) wake() {
 // ctl registers fd for events, tagged with the worker's index (-1: the
 // wake-up).
 func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(i)}
-	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epfd, op, fd, &ev))
+	return l.ep.ctl(op, fd, events, int32(i))
 }
 
 // run handles readiness while more says so.
 func (l *eventLoop) run(more func() bool) {
 	for more() {
-		n, err := l.wait()
+		events, err := l.ep.wait(l.until())
 		if err != nil {
 			os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
 			return
 		}
-		for _, ev := range l.events[:max(n, 0)] {
+		for _, ev := range events {
 			if ev.Fd < 0 { // the pool stopped: more() says what next
 				var b [8]byte
 				unix.Read(l.wakefd, b[:])
@@ -215,49 +193,16 @@ func (l *eventLoop) fire(now time.Time) {
 	}
 }
 
-// wait fills l.events with what is ready, waiting until the next timer
-// at most (or 10 ms while the pool drains). It parks on Go's netpoller,
-// where the epoll descriptor itself is registered, rather than in
-// epoll_wait: a goroutine blocked in a system call keeps the runtime's
-// sysmon busy taking its P back, a fifth of the client's CPU in a soak.
-func (l *eventLoop) wait() (int, error) {
-	var deadline time.Time
+// until is how long a wait may last: until the next timer, or a while to
+// look at the clock while the pool drains; zero: no limit.
+func (l *eventLoop) until() time.Time {
 	switch {
 	case l.pr.ctx.Err() != nil:
-		deadline = time.Now().Add(10 * time.Millisecond)
+		return time.Now().Add(10 * time.Millisecond)
 	case len(l.timers) > 0:
-		deadline = l.timers[0].at
+		return l.timers[0].at
 	}
-	if !deadline.Equal(l.deadline) {
-		if err := l.ep.SetReadDeadline(deadline); err != nil {
-			return 0, err
-		}
-		l.deadline = deadline
-	}
-	l.n, l.err = 0, nil
-	switch err := l.rc.Read(l.poll); {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	}
-	return l.n, l.err
-}
-
-// pollStep takes what is ready without waiting; false: nothing, park.
-func (l *eventLoop) pollStep(uintptr) bool {
-	for {
-		n, err := unix.EpollWait(l.epfd, l.events[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			l.err = os.NewSyscallError("epoll_wait", err)
-			return true
-		}
-		l.n = n
-		return n > 0
-	}
+	return time.Time{}
 }
 
 // waiting reports whether an echo is still on its way.
@@ -510,9 +455,7 @@ func (l *eventLoop) finish() {
 		}
 	}
 	if l.ep != nil {
-		l.ep.Close()
-	} else if l.epfd >= 0 {
-		unix.Close(l.epfd)
+		l.ep.close()
 	}
 	if l.wakefd >= 0 {
 		unix.Close(l.wakefd)

@@ -186,24 +186,23 @@ type serverLoop struct {
 	epoch     time.Time
 	idle      bool  // some listener closes idle connections
 	swept     int64 // ns since epoch of the last idle sweep
-	epfd      int
+	ep        *epollWaiter
 	wakefd    int
 	conns     []sconn
 	buf       []byte
-	events    []unix.EpollEvent
 }
 
 func newServerLoop(s *Server, idx int) (*serverLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	ep, err := newEpollWaiter(256)
 	if err != nil {
-		return nil, fmt.Errorf("echo server: epoll: %w", err)
+		return nil, fmt.Errorf("echo server: %w", err)
 	}
 	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		unix.Close(epfd)
+		ep.close()
 		return nil, fmt.Errorf("echo server: eventfd: %w", err)
 	}
-	l := &serverLoop{s: s, epoch: time.Now(), epfd: epfd, wakefd: wakefd, buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+	l := &serverLoop{s: s, epoch: time.Now(), ep: ep, wakefd: wakefd, buf: make([]byte, 64<<10)}
 	for _, lst := range s.cfg.Listeners {
 		l.idle = l.idle || lst.IdleClose > 0
 	}
@@ -222,8 +221,7 @@ func newServerLoop(s *Server, idx int) (*serverLoop, error) {
 }
 
 func (l *serverLoop) ctl(op, fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+	if err := l.ep.ctl(op, fd, events, int32(fd)); err != nil {
 		return fmt.Errorf("echo server: epoll_ctl: %w", err)
 	}
 	return nil
@@ -235,26 +233,23 @@ func (l *serverLoop) wake() {
 }
 
 func (l *serverLoop) release() {
-	unix.Close(l.epfd)
+	l.ep.close()
 	unix.Close(l.wakefd)
 }
 
 func (l *serverLoop) run() {
 	defer l.closeAll()
-	timeout := -1
-	if l.idle {
-		timeout = int(idleSweep / time.Millisecond)
-	}
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		var until time.Time // the next idle sweep, if any
+		if l.idle {
+			until = l.epoch.Add(time.Duration(l.swept) + idleSweep)
+		}
+		events, err := l.ep.wait(until)
 		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
 			l.s.errs.Add(1)
 			return
 		}
-		for _, ev := range l.events[:n] {
+		for _, ev := range events {
 			fd := int(ev.Fd)
 			if fd == l.wakefd {
 				return
