@@ -9,6 +9,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// runLooped runs p, whose first pool must run on event loops, for d.
+func runLooped(t *testing.T, p *Plan, d time.Duration) *Result {
+	t.Helper()
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
+	p.Duration = d
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // A pool of back-to-back echoes on kept-alive connections runs on event
 // loops: one connection a worker for the whole run, every echo counted and
 // checked, every byte through the server, nothing left open.
@@ -16,16 +30,8 @@ func TestEchoLoopKeepsConnections(t *testing.T) {
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	srv := startEcho(t, Listener{Port: ports[0]})
-	pool := Pool{Name: "echo", Workers: 7, PoolSize: 7, Messages: 3, Payload: 100, Close: CloseKeep}
-	if !loopable(&pool) {
-		t.Fatal("the pool does not run on event loops")
-	}
-	p := plan(ports, pool)
-	p.Duration = 300 * time.Millisecond
-	res, err := Run(context.Background(), p, Options{Target: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plan(ports, Pool{Name: "echo", Workers: 7, PoolSize: 7, Messages: 3, Payload: 100, Close: CloseKeep})
+	res := runLooped(t, p, 300*time.Millisecond)
 	if res.Dials.OK != 7 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
 		t.Fatalf("dials %+v failures %v: want 7 connections kept the whole run", res.Dials, res.Failures)
 	}
@@ -50,14 +56,7 @@ func TestEchoLoopRedialsBrokenConnections(t *testing.T) {
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0], CloseFirst: true, CloseAfterBytes: 5 * 64})
 	p := plan(ports, Pool{Name: "echo", Workers: 3, PoolSize: 3, Messages: 1, Payload: 64, Close: CloseKeep})
-	if !loopable(&p.Pools[0]) {
-		t.Fatal("the pool does not run on event loops")
-	}
-	p.Duration = 300 * time.Millisecond
-	res, err := Run(context.Background(), p, Options{Target: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runLooped(t, p, 300*time.Millisecond)
 	// Each connection carries 5 echoes; the 6th message finds it closed.
 	broken := res.Dials.OK - 3
 	if broken < 10 || res.Latency.EchoRTT.Count < 5*broken {
@@ -79,14 +78,7 @@ func TestEchoLoopChurns(t *testing.T) {
 	checkNoLeaks(t)
 	srv := startEcho(t, Listener{Port: ports[0]}, Listener{Port: ports[1]})
 	p := plan(ports, Pool{Name: "churn", Workers: 4, Messages: 2, Payload: 32, Close: CloseReset})
-	if !loopable(&p.Pools[0]) {
-		t.Fatal("the pool does not run on event loops")
-	}
-	p.Duration = 300 * time.Millisecond
-	res, err := Run(context.Background(), p, Options{Target: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runLooped(t, p, 300*time.Millisecond)
 	ok, echoes := res.Dials.OK, res.Latency.EchoRTT.Count
 	if ok < 100 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
 		t.Fatalf("dials %+v failures %v", res.Dials, res.Failures)
@@ -120,15 +112,8 @@ func TestEchoLoopExhausts(t *testing.T) {
 	ports := []int{7000} // outside the range: a fresh namespace has nothing else
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "churn", Workers: 3, Messages: 1, Payload: 16, Close: CloseClient})
-	if !loopable(&p.Pools[0]) {
-		t.Fatal("the pool does not run on event loops")
-	}
 	p.Stop = Stop{On: StopOnExhaustion}
-	p.Duration = 5 * time.Second
-	res, err := Run(context.Background(), p, Options{Target: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runLooped(t, p, 5*time.Second)
 	if res.Dials.OK != 50 || res.Failures["EADDRNOTAVAIL"] == 0 || res.Exhaustion == nil {
 		t.Fatalf("dials %+v failures %v exhaustion %+v: want 50, then EADDRNOTAVAIL", res.Dials, res.Failures, res.Exhaustion)
 	}
@@ -183,14 +168,7 @@ func TestEchoLoopHoldsAndPaces(t *testing.T) {
 	srv := startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "hold", Workers: 20, Messages: 3, Payload: 16, Interval: 20 * time.Millisecond,
 		Hold: Hold{Kind: HoldUniform, Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Close: CloseClient})
-	if !loopable(&p.Pools[0]) {
-		t.Fatal("the pool does not run on event loops")
-	}
-	p.Duration = 600 * time.Millisecond
-	res, err := Run(context.Background(), p, Options{Target: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runLooped(t, p, 600*time.Millisecond)
 	ok, echoes := res.Dials.OK, res.Latency.EchoRTT.Count
 	// A connection lives at least 2 intervals and the shortest hold: 90 ms.
 	if ok < 40 || ok > 20*600/90+20 || len(res.Failures) != 0 {
@@ -214,6 +192,9 @@ func TestEchoLoopIgnoresIdleEvents(t *testing.T) {
 	startEcho(t, Listener{Port: ports[0], IdleClose: 10 * time.Millisecond})
 	p := plan(ports, Pool{Name: "hold", Workers: 10, Messages: 1, Payload: 16,
 		Hold: Hold{Kind: HoldFixed, Min: 200 * time.Millisecond}, Close: CloseClient})
+	if !loopable(&p.Pools[0]) {
+		t.Fatal("the pool does not run on event loops")
+	}
 	p.Duration = time.Second
 	cpu0 := CPUTime()
 	res, err := Run(context.Background(), p, Options{Target: loopback})
