@@ -37,12 +37,17 @@ func loopable(p *Pool) bool {
 	return false
 }
 
+// loopProcs is how many event loops a pool may have: the CPUs Go runs on,
+// read once, so that the engine counts the loops it starts the same way
+// every time (GOMAXPROCS may change at run time).
+var loopProcs = runtime.GOMAXPROCS(0)
+
 // loopsFor is the number of event loops a loopable pool runs on.
-func loopsFor(p *Pool) int { return min(p.Workers, runtime.GOMAXPROCS(0)) }
+func loopsFor(p *Pool) int { return min(p.Workers, loopProcs) }
 
 // looped is one worker of an event loop and its connection.
 //
-// Its state says what its timer, if due is set, is for: the dial's
+// Its state says what its timer, if it has one, is for: the dial's
 // timeout while connecting; the end of the pause after a failed dial while
 // neither connecting nor open; while open and idle, the next message's
 // interval, or once the messages are all sent, the end of the hold.
@@ -59,6 +64,7 @@ type looped struct {
 	sent       int       // messages of this connection's life sent
 	t0         time.Time // when the dial started, then when the message went out
 	due        time.Time // when its timer fires; zero: none
+	slot       int       // its timer's index in the heap; -1: none
 }
 
 // echoLoop runs workers on one event loop until the pool stops, then
@@ -66,6 +72,7 @@ type looped struct {
 // goroutine workers do (see worker.connection).
 func (pr *poolRun) echoLoop(ws []*worker) {
 	l := &eventLoop{pr: pr, ls: make([]looped, len(ws)), wakefd: -1}
+	l.timers.ls = l.ls
 	defer l.finish()
 	for i, w := range ws {
 		l.ls[i].w = w
@@ -79,15 +86,28 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 		os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
 		return
 	}
-	stop := context.AfterFunc(pr.ctx, l.wake)
-	defer stop()
+	// The wake-up must be over before finish closes its eventfd, or its
+	// write could land on a descriptor that took the number meanwhile.
+	woke := make(chan struct{})
+	stop := context.AfterFunc(pr.ctx, func() {
+		l.wake()
+		close(woke)
+	})
+	defer func() {
+		if !stop() {
+			<-woke
+		}
+	}()
+	for i := range l.ls {
+		l.ls[i].slot = -1
+	}
 	for i := range l.ls {
 		l.start(i)
 	}
 	l.run(func() bool { return pr.ctx.Err() == nil })
 	// The pool stopped: no new dial or message goes out; the dials and
-	// echoes under way end, by ioTimeout at the latest.
-	deadline := time.Now().Add(ioTimeout)
+	// echoes under way end, by their own timeouts at the latest.
+	deadline := time.Now().Add(max(ioTimeout, ws[0].p.ConnectTimeout))
 	l.run(func() bool { return l.waiting() && time.Now().Before(deadline) && pr.e.hard.Err() == nil })
 }
 
@@ -97,26 +117,34 @@ type eventLoop struct {
 	ep     *epollWaiter
 	wakefd int // an eventfd written when the pool stops
 	timers timerHeap
+	swept  time.Time // the last look for exchanges past ioTimeout
 }
 
-// timerHeap holds the workers' timers, earliest first. A worker whose
-// timer changed leaves its old entry behind, told apart by its time.
-type timerHeap []timerEntry
-
-type timerEntry struct {
-	at time.Time
-	i  int
+// timerHeap holds the workers' timers, earliest first, at most one each;
+// a worker knows its timer's place (looped.slot), to move or remove it.
+type timerHeap struct {
+	ls []looped
+	h  []int // worker indices
 }
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(a, b int) bool { return h[a].at.Before(h[b].at) }
-func (h timerHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+func (t *timerHeap) Len() int { return len(t.h) }
+func (t *timerHeap) Less(a, b int) bool {
+	return t.ls[t.h[a]].due.Before(t.ls[t.h[b]].due)
+}
+func (t *timerHeap) Swap(a, b int) {
+	t.h[a], t.h[b] = t.h[b], t.h[a]
+	t.ls[t.h[a]].slot, t.ls[t.h[b]].slot = a, b
+}
+func (t *timerHeap) Push(x any) {
+	i := x.(int)
+	t.ls[i].slot = len(t.h)
+	t.h = append(t.h, i)
+}
+func (t *timerHeap) Pop() any {
+	i := t.h[len(t.h)-1]
+	t.h = t.h[:len(t.h)-1]
+	t.ls[i].slot = -1
+	return i
 }
 
 func (l *eventLoop) open() error {
@@ -161,34 +189,52 @@ func (l *eventLoop) run(more func() bool) {
 	}
 }
 
-// arm sets worker i's timer.
+// arm sets worker i's timer, replacing the one it had.
 func (l *eventLoop) arm(i int, at time.Time) {
-	l.ls[i].due = at
-	heap.Push(&l.timers, timerEntry{at, i})
+	lw := &l.ls[i]
+	lw.due = at
+	if lw.slot >= 0 {
+		heap.Fix(&l.timers, lw.slot)
+	} else {
+		heap.Push(&l.timers, i)
+	}
 }
 
-// fire runs the timers that are due.
+// disarm cancels worker i's timer.
+func (l *eventLoop) disarm(i int) {
+	if lw := &l.ls[i]; lw.slot >= 0 {
+		heap.Remove(&l.timers, lw.slot)
+	}
+}
+
+// fire runs the timers that are due, and once a second fails the
+// exchanges that have waited ioTimeout for their echo, as goroutine
+// workers' reads time out.
 func (l *eventLoop) fire(now time.Time) {
-	for len(l.timers) > 0 && !now.Before(l.timers[0].at) {
-		e := heap.Pop(&l.timers).(timerEntry)
-		lw := &l.ls[e.i]
-		if !lw.due.Equal(e.at) {
-			continue // replaced or cancelled
+	if now.Sub(l.swept) >= time.Second {
+		l.swept = now
+		for i := range l.ls {
+			if lw := &l.ls[i]; lw.open && lw.busy && now.Sub(lw.t0) >= ioTimeout {
+				l.broken(i, os.ErrDeadlineExceeded)
+			}
 		}
-		lw.due = time.Time{}
+	}
+	for len(l.timers.h) > 0 && !now.Before(l.ls[l.timers.h[0]].due) {
+		i := heap.Pop(&l.timers).(int)
+		lw := &l.ls[i]
 		switch {
 		case lw.connecting:
-			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, e.i)
+			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
 			unix.Close(lw.c.fd)
-			l.dialFailed(e.i, &dialError{opConnect, os.ErrDeadlineExceeded})
+			l.dialFailed(i, &dialError{opConnect, os.ErrDeadlineExceeded})
 		case l.pr.ctx.Err() != nil:
 			// The pool stopped: nothing new starts.
 		case !lw.open:
-			l.start(e.i)
+			l.start(i)
 		case lw.sent < lw.w.p.Messages:
-			l.send(e.i)
+			l.send(i)
 		default:
-			l.held(e.i)
+			l.held(i)
 		}
 	}
 }
@@ -199,10 +245,12 @@ func (l *eventLoop) until() time.Time {
 	switch {
 	case l.pr.ctx.Err() != nil:
 		return time.Now().Add(10 * time.Millisecond)
-	case len(l.timers) > 0:
-		return l.timers[0].at
+	case len(l.timers.h) > 0:
+		if due := l.ls[l.timers.h[0]].due; due.Before(l.swept.Add(time.Second)) {
+			return due
+		}
 	}
-	return time.Time{}
+	return l.swept.Add(time.Second)
 }
 
 // waiting reports whether an echo is still on its way.
@@ -264,7 +312,7 @@ func (l *eventLoop) connected(i int, c conn) {
 // the pause a closed-model worker takes.
 func (l *eventLoop) dialFailed(i int, err error) {
 	lw := &l.ls[i]
-	lw.connecting = false
+	lw.connecting, lw.watched = false, false // its descriptor is closed
 	lw.w.dialed(lw.si, lw.t0, lw.t0, err)
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
@@ -284,7 +332,7 @@ func (l *eventLoop) handshake(i int) {
 		l.dialFailed(i, &dialError{opConnect, err})
 	default:
 		lw.w.dialed(lw.si, lw.t0, lw.t0, nil)
-		lw.due = time.Time{} // the dial's timeout
+		l.disarm(i) // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			lw.connecting, lw.open = false, true
 			l.broken(i, err)
@@ -353,10 +401,15 @@ func (l *eventLoop) ready(i int, events uint32) {
 		return
 	}
 	if lw.wrote < len(lw.w.out) {
-		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+		// A message larger than the socket buffers: the echo of its start
+		// comes back while the rest waits to go, and must be read (up to
+		// what was written) for the server to go on reading.
+		if events&unix.EPOLLIN != 0 && !l.read(i, lw.wrote) {
 			return
 		}
-		l.write(i)
+		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			l.write(i)
+		}
 		if !lw.open || lw.wrote < len(lw.w.out) {
 			return
 		}
@@ -366,21 +419,8 @@ func (l *eventLoop) ready(i int, events uint32) {
 		}
 	}
 	in := lw.w.in
-	for lw.got < len(in) {
-		n, err := unix.Read(lw.c.fd, in[lw.got:])
-		switch {
-		case err == unix.EAGAIN:
-			return
-		case err == unix.EINTR:
-		case err != nil:
-			l.broken(i, os.NewSyscallError("read", err))
-			return
-		case n == 0:
-			l.broken(i, io.EOF)
-			return
-		default:
-			lw.got += n
-		}
+	if !l.read(i, len(in)) || lw.got < len(in) {
+		return
 	}
 	lw.busy = false
 	w := lw.w
@@ -418,6 +458,29 @@ func (l *eventLoop) held(i int) {
 	lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
 	lw.c = conn{}
 	l.start(i)
+}
+
+// read reads worker i's echo up to byte upTo, until the socket has no more;
+// false: the connection broke.
+func (l *eventLoop) read(i, upTo int) bool {
+	lw := &l.ls[i]
+	for lw.got < upTo {
+		n, err := unix.Read(lw.c.fd, lw.w.in[lw.got:upTo])
+		switch {
+		case err == unix.EAGAIN:
+			return true
+		case err == unix.EINTR:
+		case err != nil:
+			l.broken(i, os.NewSyscallError("read", err))
+			return false
+		case n == 0:
+			l.broken(i, io.EOF)
+			return false
+		default:
+			lw.got += n
+		}
+	}
+	return true
 }
 
 // broken records the failure of worker i's exchange and closes its

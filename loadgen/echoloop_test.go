@@ -208,3 +208,81 @@ func TestEchoLoopIgnoresIdleEvents(t *testing.T) {
 		t.Errorf("dials %+v failures %v: want 10 workers × 5 holds, no failure", res.Dials, res.Failures)
 	}
 }
+
+// listenNoAccept listens on a loopback port and never accepts: the
+// kernel completes handshakes into the queue until it is full, then drops
+// SYNs (with syncookies off).
+func listenNoAccept(t *testing.T, port, backlog int) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A worker whose dial timed out dials again and its next connection works:
+// one worker alternating between a port that drops SYNs and one that
+// echoes.
+func TestEchoLoopDialsOnAfterATimeout(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_syncookies", []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	listenNoAccept(t, 7000, 0)
+	for range 3 { // fill its queue
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(c)
+		unix.Connect(c, &unix.SockaddrInet4{Port: 7000, Addr: [4]byte{127, 0, 0, 1}})
+	}
+	startEcho(t, Listener{Port: 7001})
+	p := plan([]int{7000, 7001}, Pool{Name: "churn", Workers: 1, Messages: 1, Payload: 8, Close: CloseReset,
+		ConnectTimeout: 50 * time.Millisecond})
+	res := runLooped(t, p, time.Second)
+	if n := res.Latency.EchoRTT.Count; n < 5 || res.Failures["ETIMEDOUT"] < 5 {
+		t.Errorf("%d echoes, failures %v: want the worker to go on between timeouts", n, res.Failures)
+	}
+}
+
+// An echo that never comes fails the exchange after ioTimeout, as a
+// goroutine worker's read does, and the worker goes on.
+func TestEchoLoopExchangeTimesOut(t *testing.T) {
+	saved := ioTimeout
+	ioTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { ioTimeout = saved })
+	ports := freePorts(t, 1)
+	listenNoAccept(t, ports[0], 64) // connects, never reads
+	p := plan(ports, Pool{Name: "keep", Workers: 2, PoolSize: 2, Messages: 1, Payload: 8, Close: CloseKeep})
+	res := runLooped(t, p, 2500*time.Millisecond)
+	if res.Failures["ETIMEDOUT"] < 2 || res.Dials.OK < 4 {
+		t.Errorf("dials %+v failures %v: want exchanges timed out and dialed again", res.Dials, res.Failures)
+	}
+}
+
+// A message larger than the socket buffers goes out in pieces while its
+// echo comes back: no spin, no stall.
+func TestEchoLoopLargeMessages(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "big", Workers: 1, PoolSize: 1, Messages: 1, Payload: 64 << 20, Close: CloseKeep})
+	cpu0 := CPUTime()
+	res := runLooped(t, p, time.Second)
+	if n := res.Latency.EchoRTT.Count; n < 2 || len(res.Failures) != 0 {
+		t.Errorf("%d echoes of 64 MiB, failures %v", n, res.Failures)
+	}
+	if cpu := CPUTime() - cpu0; cpu > 1500*time.Millisecond {
+		t.Errorf("the run took %v of CPU in 1 s", cpu)
+	}
+}

@@ -61,8 +61,9 @@ var (
 // tries again, so that a refusing kernel is probed, not hammered.
 const failurePause = 10 * time.Millisecond
 
-// ioTimeout bounds each echo exchange and the wait for a server's close.
-const ioTimeout = 10 * time.Second
+// ioTimeout bounds each echo exchange and the wait for a server's close (a
+// variable only so that tests can shorten it).
+var ioTimeout = 10 * time.Second
 
 // Run executes the plan's pools against opt.Target until the duration ends,
 // the stop rule fires, or ctx is cancelled, and returns what it measured. A

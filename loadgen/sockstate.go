@@ -155,8 +155,8 @@ func NewSocketSampler(lo, hi int) (*SocketSampler, error) {
 		s.Close()
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
-	// /proc/self/net is the namespace of the thread that opens it; the
-	// descriptors keep it whatever thread reads them later.
+	// /proc/self/net is the namespace of the process that opens it (of
+	// its main thread); the descriptors keep it whoever reads them later.
 	if s.snmp, err = unix.Open("/proc/self/net/snmp", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("socket sampler: %w", err)
@@ -350,29 +350,6 @@ func (s *SocketSampler) read(fd int) ([]byte, error) {
 		}
 		n += m
 	}
-}
-
-// column finds name among the space-separated fields of names and returns
-// the number that follows it in vals: the field at the same index when
-// they are two lines, the next field when they are the same line.
-func column(names, vals []byte, name string) (int, error) {
-	i, offset := 0, 0
-	if &names[0] == &vals[0] {
-		offset = 1
-	}
-	for f := range bytes.FieldsSeq(names) {
-		if string(f) == name {
-			j := 0
-			for v := range bytes.FieldsSeq(vals) {
-				if j == i+offset {
-					return strconv.Atoi(string(v))
-				}
-				j++
-			}
-		}
-		i++
-	}
-	return 0, fmt.Errorf("socket sampler: no %s in %q", name, names)
 }
 
 func (s *SocketSampler) request(states uint32) error {

@@ -56,6 +56,9 @@ type Request struct {
 	// listener: how benchmarks put portex and another tool against the
 	// same server of that tool's kind.
 	ServerExec []string `json:"server_exec,omitempty"`
+	// Peer marks an echo server process started by another to share its
+	// ports: it serves, and leaves sampling the namespace to the first.
+	Peer bool `json:"peer,omitempty"`
 	// Processes is how many processes share the run (see
 	// loadgen.Sandbox.Processes), decided by the agent that builds the
 	// sandbox; 0 or 1: this one alone.
@@ -201,7 +204,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		}
 	}()
 	for i := 1; i < req.Processes; i++ {
-		peer, err := startServerProc(&Request{Plan: p, Role: RoleServer, Setup: SetupNone}, false, nil)
+		peer, err := startServerProc(&Request{Plan: p, Role: RoleServer, Setup: SetupNone, Peer: true}, false, nil)
 		if err != nil {
 			srv.Close()
 			return err
@@ -211,8 +214,11 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	out.send(Message{Type: MsgReady})
 	cost := newCostMeter()
 	// The samples go out as they are taken: the server keeps no series.
-	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) },
-		func(ts TimedStates) { out.send(Message{Type: MsgSample, Sample: &ts}) })
+	emit := func(ts TimedStates) { out.send(Message{Type: MsgSample, Sample: &ts}) }
+	if req.Peer {
+		emit = nil
+	}
+	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) }, emit)
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
@@ -295,11 +301,15 @@ const seriesInterval = 100 * time.Millisecond
 const progressEvery = 250 * time.Millisecond
 
 // sampleUntil samples the namespace's socket states every interval until
-// ctx ends, and hands each sample to emit.
+// ctx ends, and hands each sample to emit; with no emit it takes none, and
+// only calls also at every tick.
 func sampleUntil(ctx context.Context, interval time.Duration, also func(), emit func(TimedStates)) <-chan []TimedStates {
-	s, err := loadgen.NewSocketSampler(0, 0)
-	if err != nil {
-		s = nil
+	var s *loadgen.SocketSampler
+	if emit != nil {
+		var err error
+		if s, err = loadgen.NewSocketSampler(0, 0); err != nil {
+			s = nil
+		}
 	}
 	out := make(chan []TimedStates, 1)
 	go func() {
