@@ -62,7 +62,8 @@ func plan(ports []int, pools ...Pool) *Plan {
 // checkNoLeaks fails if goroutines or descriptors outlive the test body.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	RSS() // opens /proc/self/statm, once for the life of the process
+	RSS()      // opens /proc/self/statm, once for the life of the process
+	countFDs() // and /proc/self/fd
 	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
 	t.Cleanup(func() {
 		deadline := time.Now().Add(2 * time.Second)

@@ -114,24 +114,34 @@ func PerConnection(before, atPeak, peak int64) int64 {
 	return (atPeak - before) / peak
 }
 
-// fdsBuf is countFDs' directory buffer: a soak counts descriptors every
-// second, and reading their names would allocate for each.
+// fdDir is /proc/self/fd, opened once and read from the start each time:
+// a soak counts descriptors every second, and opening the directory then
+// would fail exactly when the process runs out of them.
 var (
-	fdsMu  sync.Mutex
+	fdsMu sync.Mutex // guards fdDir's offset and fdsBuf
+	fdDir = sync.OnceValue(func() int {
+		fd, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1
+		}
+		return fd
+	})
 	fdsBuf [16 << 10]byte
 )
 
 // countFDs counts the calling process's open descriptors: the entries of
 // /proc/self/fd, read with getdents64 and counted in place.
 func countFDs() int {
-	fd, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0
-	}
-	defer unix.Close(fd)
 	fdsMu.Lock()
 	defer fdsMu.Unlock()
-	n := -3 // ".", "..", and the directory's own descriptor
+	fd := fdDir()
+	if fd < 0 {
+		return 0
+	}
+	if _, err := unix.Seek(fd, 0, 0); err != nil {
+		return 0
+	}
+	n := -2 // "." and ".."; the directory's own descriptor is one of ours
 	for {
 		m, err := unix.Getdents(fd, fdsBuf[:])
 		if err == unix.EINTR {
