@@ -71,16 +71,17 @@ type looped struct {
 // lets their last echoes come in and hands their connections over as the
 // goroutine workers do (see worker.connection).
 func (pr *poolRun) echoLoop(ws []*worker) {
-	l := &eventLoop{pr: pr, ls: make([]looped, len(ws)), wakefd: -1}
+	l := &eventLoop{pr: pr, ls: make([]looped, len(ws))}
 	l.timers.ls = l.ls
 	defer l.finish()
 	for i, w := range ws {
-		l.ls[i].w = w
+		l.ls[i].w, l.ls[i].slot = w, -1
 	}
 	if !new(sleeper).sleepUntil(pr.ctx, pr.begin) {
 		return
 	}
-	if err := l.open(); err != nil {
+	var err error
+	if l.ep, err = newEpollWaiter(256); err != nil {
 		// No epoll instance: the workers cannot run; the failure shows
 		// as a run that opened nothing, and the agent's log says why.
 		os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
@@ -90,7 +91,7 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 	// write could land on a descriptor that took the number meanwhile.
 	woke := make(chan struct{})
 	stop := context.AfterFunc(pr.ctx, func() {
-		l.wake()
+		l.ep.wake()
 		close(woke)
 	})
 	defer func() {
@@ -98,9 +99,6 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 			<-woke
 		}
 	}()
-	for i := range l.ls {
-		l.ls[i].slot = -1
-	}
 	for i := range l.ls {
 		l.start(i)
 	}
@@ -114,8 +112,7 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 type eventLoop struct {
 	pr     *poolRun
 	ls     []looped
-	ep     *epollWaiter
-	wakefd int // an eventfd written when the pool stops
+	ep     *epollWaiter // woken when the pool stops
 	timers timerHeap
 	swept  time.Time // the last look for exchanges past ioTimeout
 }
@@ -147,24 +144,7 @@ func (t *timerHeap) Pop() any {
 	return i
 }
 
-func (l *eventLoop) open() error {
-	var err error
-	if l.ep, err = newEpollWaiter(256); err != nil {
-		return err
-	}
-	if l.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		return os.NewSyscallError("eventfd", err)
-	}
-	return l.ctl(unix.EPOLL_CTL_ADD, l.wakefd, unix.EPOLLIN, -1)
-}
-
-func (l *eventLoop) wake() {
-	var one = [8]byte{1}
-	unix.Write(l.wakefd, one[:])
-}
-
-// ctl registers fd for events, tagged with the worker's index (-1: the
-// wake-up).
+// ctl registers fd for events, tagged with the worker's index.
 func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
 	return l.ep.ctl(op, fd, events, int32(i))
 }
@@ -172,17 +152,13 @@ func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
 // run handles readiness while more says so.
 func (l *eventLoop) run(more func() bool) {
 	for more() {
-		events, err := l.ep.wait(l.until())
+		// Woken, the pool stopped: more() says what next.
+		events, _, err := l.ep.wait(l.until())
 		if err != nil {
 			os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
 			return
 		}
 		for _, ev := range events {
-			if ev.Fd < 0 { // the pool stopped: more() says what next
-				var b [8]byte
-				unix.Read(l.wakefd, b[:])
-				continue
-			}
 			l.ready(int(ev.Fd), ev.Events)
 		}
 		l.fire(time.Now())
@@ -519,9 +495,6 @@ func (l *eventLoop) finish() {
 	}
 	if l.ep != nil {
 		l.ep.close()
-	}
-	if l.wakefd >= 0 {
-		unix.Close(l.wakefd)
 	}
 	for i, lw := range l.ls {
 		if i == 0 {

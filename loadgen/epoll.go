@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"errors"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -13,18 +14,24 @@ import (
 // epoll descriptor is itself pollable, so it goes on Go's netpoller and the
 // waiting goroutine parks there. Blocking in epoll_wait instead keeps the
 // runtime's sysmon busy taking back the blocked goroutine's P and handing
-// it on, which cost the client a tenth of its CPU in a soak.
+// it on, which cost the client a tenth of its CPU in a soak. An eventfd in
+// the set wakes the waiter from any goroutine (wake).
 type epollWaiter struct {
 	fd       int
+	wakefd   int
 	f        *os.File
 	rc       syscall.RawConn
 	events   []unix.EpollEvent
 	deadline time.Time // the read deadline set on f
 	// What the last poll found.
-	n    int
-	err  error
-	step func(uintptr) bool // poll, bound once
+	n     int
+	woken bool
+	err   error
+	step  func(uintptr) bool // poll, bound once
 }
+
+// wakeTag marks the wake-up's eventfd among the events.
+const wakeTag = math.MinInt32
 
 // newEpollWaiter makes an epoll instance that reports up to size events a
 // wait.
@@ -38,13 +45,27 @@ func newEpollWaiter(size int) (*epollWaiter, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	w := &epollWaiter{fd: fd, f: os.NewFile(uintptr(fd), "epoll"), events: make([]unix.EpollEvent, size)}
+	w := &epollWaiter{fd: fd, wakefd: -1, f: os.NewFile(uintptr(fd), "epoll"), events: make([]unix.EpollEvent, size)}
 	if w.rc, err = w.f.SyscallConn(); err != nil {
-		w.f.Close()
+		w.close()
+		return nil, err
+	}
+	if w.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		w.close()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	if err := w.ctl(unix.EPOLL_CTL_ADD, w.wakefd, unix.EPOLLIN, wakeTag); err != nil {
+		w.close()
 		return nil, err
 	}
 	w.step = w.poll
 	return w, nil
+}
+
+// wake makes the wait under way, or the next one, return woken.
+func (w *epollWaiter) wake() {
+	one := [8]byte{1}
+	unix.Write(w.wakefd, one[:])
 }
 
 // ctl adds, changes or removes fd's events, tagged with tag.
@@ -54,22 +75,22 @@ func (w *epollWaiter) ctl(op, fd int, events uint32, tag int32) error {
 }
 
 // wait returns what is ready, waiting until deadline at most (zero: for as
-// long as it takes).
-func (w *epollWaiter) wait(deadline time.Time) ([]unix.EpollEvent, error) {
+// long as it takes), and whether wake was called meanwhile.
+func (w *epollWaiter) wait(deadline time.Time) (events []unix.EpollEvent, woken bool, err error) {
 	if !deadline.Equal(w.deadline) {
 		if err := w.f.SetReadDeadline(deadline); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		w.deadline = deadline
 	}
-	w.n, w.err = 0, nil
+	w.n, w.woken, w.err = 0, false, nil
 	switch err := w.rc.Read(w.step); {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, nil
+		return nil, false, nil
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	}
-	return w.events[:w.n], w.err
+	return w.events[:w.n], w.woken, w.err
 }
 
 // poll takes what is ready without waiting; false: nothing yet, park.
@@ -83,10 +104,26 @@ func (w *epollWaiter) poll(uintptr) bool {
 			w.err = os.NewSyscallError("epoll_wait", err)
 			return true
 		}
-		w.n = n
+		// The wake-up leaves the list, drained.
+		w.n = 0
+		for _, ev := range w.events[:n] {
+			if ev.Fd == wakeTag {
+				var b [8]byte
+				unix.Read(w.wakefd, b[:])
+				w.woken = true
+				continue
+			}
+			w.events[w.n] = ev
+			w.n++
+		}
 		return n > 0
 	}
 }
 
-// close closes the epoll instance.
-func (w *epollWaiter) close() error { return w.f.Close() }
+// close closes the epoll instance and its eventfd.
+func (w *epollWaiter) close() error {
+	if w.wakefd >= 0 {
+		unix.Close(w.wakefd)
+	}
+	return w.f.Close()
+}

@@ -145,7 +145,7 @@ func (s *Server) closeFDs() {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		for _, l := range s.loops {
-			l.wake()
+			l.ep.wake()
 		}
 		s.wg.Wait()
 		for _, l := range s.loops {
@@ -187,7 +187,6 @@ type serverLoop struct {
 	idle      bool  // some listener closes idle connections
 	swept     int64 // ns since epoch of the last idle sweep
 	ep        *epollWaiter
-	wakefd    int
 	conns     []sconn
 	buf       []byte
 }
@@ -197,18 +196,9 @@ func newServerLoop(s *Server, idx int) (*serverLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo server: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		ep.close()
-		return nil, fmt.Errorf("echo server: eventfd: %w", err)
-	}
-	l := &serverLoop{s: s, epoch: time.Now(), ep: ep, wakefd: wakefd, buf: make([]byte, 64<<10)}
+	l := &serverLoop{s: s, epoch: time.Now(), ep: ep, buf: make([]byte, 64<<10)}
 	for _, lst := range s.cfg.Listeners {
 		l.idle = l.idle || lst.IdleClose > 0
-	}
-	if err := l.ctl(unix.EPOLL_CTL_ADD, wakefd, unix.EPOLLIN); err != nil {
-		l.release()
-		return nil, err
 	}
 	l.listeners = s.listeners[idx]
 	for _, fd := range l.listeners {
@@ -227,15 +217,7 @@ func (l *serverLoop) ctl(op, fd int, events uint32) error {
 	return nil
 }
 
-func (l *serverLoop) wake() {
-	var one = [8]byte{1}
-	unix.Write(l.wakefd, one[:])
-}
-
-func (l *serverLoop) release() {
-	l.ep.close()
-	unix.Close(l.wakefd)
-}
+func (l *serverLoop) release() { l.ep.close() }
 
 func (l *serverLoop) run() {
 	defer l.closeAll()
@@ -244,16 +226,16 @@ func (l *serverLoop) run() {
 		if l.idle {
 			until = l.epoch.Add(time.Duration(l.swept) + idleSweep)
 		}
-		events, err := l.ep.wait(until)
-		if err != nil {
+		events, woken, err := l.ep.wait(until)
+		switch {
+		case err != nil:
 			l.s.errs.Add(1)
+			return
+		case woken: // the server is closing
 			return
 		}
 		for _, ev := range events {
 			fd := int(ev.Fd)
-			if fd == l.wakefd {
-				return
-			}
 			if li := l.listenerIndex(fd); li >= 0 {
 				l.accept(fd, li)
 				continue
