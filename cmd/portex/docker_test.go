@@ -50,12 +50,7 @@ func TestDockerRuntimeRun(t *testing.T) {
 	}
 	eng.Close()
 
-	bin := filepath.Join(t.TempDir(), "portex")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build a static portex: %v\n%s", err, out)
-	}
+	bin := buildPortex(t)
 	runDocker := func(t *testing.T, scenario string) *loadgen.ResultFile {
 		dir := filepath.Join(t.TempDir(), "out")
 		cmd := exec.Command(bin, "run", scenario, "--runtime", "docker", "--out", dir, "--quiet")

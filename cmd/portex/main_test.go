@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,19 @@ func TestMain(m *testing.M) {
 type cli struct {
 	code           int
 	stdout, stderr string
+}
+
+// buildPortex builds a static portex binary, for tests that need a process
+// of its own (to signal it, or to put it in a container).
+func buildPortex(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "portex")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build portex: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func portex(t *testing.T, ctx context.Context, args ...string) cli {
