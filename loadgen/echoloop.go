@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"io"
 	"os"
 	"runtime"
 	"time"
@@ -440,21 +439,10 @@ func (l *eventLoop) held(i int) {
 // false: the connection broke.
 func (l *eventLoop) read(i, upTo int) bool {
 	lw := &l.ls[i]
-	for lw.got < upTo {
-		n, err := unix.Read(lw.c.fd, lw.w.in[lw.got:upTo])
-		switch {
-		case err == unix.EAGAIN:
-			return true
-		case err == unix.EINTR:
-		case err != nil:
-			l.broken(i, os.NewSyscallError("read", err))
-			return false
-		case n == 0:
-			l.broken(i, io.EOF)
-			return false
-		default:
-			lw.got += n
-		}
+	var err error
+	if lw.got, _, err = readIn(lw.c.fd, lw.w.in[:upTo], lw.got); err != nil {
+		l.broken(i, err)
+		return false
 	}
 	return true
 }
