@@ -319,9 +319,8 @@ func (p *polled) readStep(fd uintptr) bool {
 
 // readIn reads into in from byte got on, until in is full or the socket
 // has nothing more for now. It returns how much of in is read and whether
-// to wait for more; a
-// read error, or the peer's close (io.EOF, io.ErrUnexpectedEOF once some
-// bytes came), ends the exchange.
+// to wait for more; a read error, or the peer's close (io.EOF,
+// io.ErrUnexpectedEOF once some bytes came), ends the exchange.
 func readIn(fd int, in []byte, got int) (int, bool, error) {
 	for got < len(in) {
 		n, err := unix.Read(fd, in[got:])
