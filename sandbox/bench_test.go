@@ -35,7 +35,7 @@ func churnPlan(workers int, d time.Duration) *loadgen.Plan {
 }
 
 // buildC compiles a peer from testdata/bench.
-func buildC(b *testing.B, name string) string {
+func buildC(b testing.TB, name string) string {
 	b.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		b.Skip("gcc is needed to build the C peer")

@@ -194,3 +194,21 @@ func TestShardedRunMerges(t *testing.T) {
 		t.Errorf("merged connect histogram holds %d samples, want 200", res.Latency.Connect.Count)
 	}
 }
+
+// Netns.ServerExec puts another program in the server's namespace in place
+// of the echo server: here the benchmarks' C server, whose echo portex
+// uses; the result has no server counts, which only portex's server keeps.
+func TestServerExecReplacesTheEchoServer(t *testing.T) {
+	p := churnEchoPlan(500 * time.Millisecond)
+	rt := &Netns{Stderr: os.Stderr, ServerExec: []string{buildC(t, "httpd"), "7000"}}
+	res, err := rt.Run(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK < 100 || len(res.Failures) != 0 || res.Latency.EchoRTT.Count < res.Dials.OK-4 {
+		t.Fatalf("dials %+v failures %v, %d echoes: want the C server to echo", res.Dials, res.Failures, res.Latency.EchoRTT.Count)
+	}
+	if res.Server == nil || res.Server.Accepted != 0 {
+		t.Errorf("server counts %+v: want none, the echo server did not run", res.Server)
+	}
+}
