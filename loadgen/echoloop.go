@@ -56,6 +56,7 @@ type looped struct {
 	open       bool      // c is connected
 	watched    bool      // c is in the epoll set
 	connecting bool      // c's handshake is under way
+	spare      bool      // c is disconnected, kept for the next dial (from held to start)
 	busy       bool      // a message is out and its echo not all in
 	si         int       // the dial spec of the dial under way
 	wrote      int       // bytes of the message written so far
@@ -253,14 +254,19 @@ func (l *eventLoop) start(i int) {
 			return
 		}
 	}
+	prev := lw.si
 	lw.si, lw.t0 = w.nextSpec(), time.Now()
-	fd, pending, err := startDial(&w.spec[lw.si])
+	fd, pending, err := l.dial(i, prev)
 	switch {
 	case err != nil:
 		l.dialFailed(i, err)
 	case pending:
 		lw.c, lw.connecting = conn{fd: fd}, true
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLOUT, i); err != nil {
+		op := unix.EPOLL_CTL_ADD
+		if lw.watched { // a spare socket
+			op = unix.EPOLL_CTL_MOD
+		}
+		if err := l.ctl(op, fd, unix.EPOLLOUT, i); err != nil {
 			lw.connecting = false
 			unix.Close(fd)
 			l.dialFailed(i, &dialError{opConnect, err})
@@ -272,6 +278,28 @@ func (l *eventLoop) start(i int) {
 		w.dialed(lw.si, lw.t0, lw.t0, nil)
 		l.connected(i, conn{fd: fd})
 	}
+}
+
+// dial starts worker i's dial of spec lw.si: on its spare socket, if it
+// has one made for spec prev that fits, or else on a new socket.
+func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
+	lw := &l.ls[i]
+	spec := &lw.w.spec[lw.si]
+	if !lw.spare {
+		return startDial(spec)
+	}
+	lw.spare, fd = false, lw.c.fd
+	if spec.sameSocket(&lw.w.spec[prev]) {
+		if pending, err = connectSocket(fd, spec); err == nil {
+			return fd, pending, nil
+		}
+	}
+	unix.Close(fd) // it leaves the epoll set
+	lw.watched = false
+	if err != nil {
+		return -1, false, err
+	}
+	return startDial(spec)
 }
 
 // connected sends worker i's first message on c.
@@ -429,9 +457,17 @@ func (l *eventLoop) held(i int) {
 		l.send(i)
 		return
 	}
-	lw.open, lw.watched = false, false
-	lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
-	lw.c = conn{}
+	lw.open = false
+	if lw.w.p.Close == CloseReset && disconnect(lw.c.fd) == nil {
+		// The same RST as a close, and the socket, still in the epoll
+		// set, dials the next connection (see disconnect).
+		lw.w.e.closed(1)
+		lw.spare = true
+	} else {
+		lw.watched = false
+		lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
+		lw.c = conn{}
+	}
 	l.start(i)
 }
 

@@ -2,7 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,5 +287,89 @@ func TestEchoLoopLargeMessages(t *testing.T) {
 	res := runLooped(t, p, time.Second)
 	if n := res.Latency.EchoRTT.Count; n < 2 || len(res.Failures) != 0 {
 		t.Errorf("%d echoes of 64 MiB, failures %v", n, res.Failures)
+	}
+}
+
+// A pool that closes with RST disconnects its sockets and dials the next
+// connection on them (see disconnect): every connection still ends with an
+// RST at the server, comes from the source it should, on a port of its
+// own at the time; a socket moves to another destination but not to
+// another source.
+func TestEchoLoopResetReusesSockets(t *testing.T) {
+	ports := freePorts(t, 2)
+	checkNoLeaks(t)
+	type seen struct {
+		src   netip.Addr
+		reset bool
+	}
+	got := make(chan seen, 100000)
+	var wg sync.WaitGroup
+	for _, port := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer c.Close()
+					// A connection dialed as the run stopped sends nothing.
+					buf := make([]byte, 8)
+					_, err := io.ReadFull(c, buf)
+					if err == nil {
+						c.Write(buf)
+						_, err = c.Read(buf)
+					}
+					got <- seen{c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), errors.Is(err, syscall.ECONNRESET)}
+				}()
+			}
+		}()
+	}
+	sources := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}
+	for _, bind := range []BindMode{BindAuto, BindNoPort} {
+		before := socketsMade.Load()
+		p := plan(ports, Pool{Name: "churn", Workers: 2, Sources: 2, Bind: bind, Messages: 1, Payload: 8, Close: CloseReset})
+		p.Duration = 300 * time.Millisecond
+		if !loopable(&p.Pools[0]) {
+			t.Fatal("the pool does not run on event loops")
+		}
+		res, err := Run(context.Background(), p, Options{Target: loopback, Sources: sources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, made := res.Dials.OK, socketsMade.Load()-before
+		if ok < 100 || res.Dials.Failed != 0 || len(res.Failures) != 0 {
+			t.Fatalf("bind %s: dials %+v failures %v", bind, res.Dials, res.Failures)
+		}
+		// Each worker dials the (source, destination) pairs in turn, two
+		// destinations a source: a new socket for every other connection.
+		if made > ok/2+4 || made < ok/2-4 {
+			t.Errorf("bind %s: %d sockets for %d connections, want about %d", bind, made, ok, ok/2)
+		}
+		bySrc := map[netip.Addr]int64{}
+		for range ok {
+			select {
+			case s := <-got:
+				if !s.reset {
+					t.Fatalf("bind %s: a connection from %v did not end with RST", bind, s.src)
+				}
+				bySrc[s.src]++
+			case <-time.After(5 * time.Second):
+				t.Fatalf("bind %s: the server saw %v of %d connections", bind, bySrc, ok)
+			}
+		}
+		// A worker may stop up to two dials into a source's turn.
+		if d := bySrc[sources[0]] - bySrc[sources[1]]; d > 4 || d < -4 || len(bySrc) != 2 {
+			t.Errorf("bind %s: connections by source %v, want half from each", bind, bySrc)
+		}
 	}
 }
