@@ -300,7 +300,7 @@ const pollWait = 1
 // echoes/s spinning 64 times, 61,000 parking at once).
 func (c *conn) roundTrip(out, in []byte, deadline time.Time) error {
 	for len(out) > 0 {
-		n, err := unix.Write(c.fd, out)
+		n, err := writeNB(c.fd, out)
 		if err == unix.EAGAIN {
 			return c.waitWrite(out, in, deadline)
 		}
@@ -378,7 +378,7 @@ func (p *polled) readStep(fd uintptr) bool {
 // io.ErrUnexpectedEOF once some bytes came), ends the exchange.
 func readIn(fd int, in []byte, got int) (int, bool, error) {
 	for got < len(in) {
-		n, err := unix.Read(fd, in[got:])
+		n, err := readNB(fd, in[got:])
 		switch {
 		case err == unix.EAGAIN:
 			return got, true, nil

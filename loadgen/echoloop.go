@@ -144,8 +144,17 @@ func (t *timerHeap) Pop() any {
 	return i
 }
 
-// ctl registers fd for events, tagged with the worker's index.
+// ctl registers fd for events, tagged with the worker's index,
+// edge-triggered: an event comes when something arrives (data, a
+// handshake's end, room to write), once. A worker reads its echo until it
+// is all in or the socket is empty, and writes until the message is out or
+// the buffer is full, so no event is missed; and epoll_wait need not poll
+// again every socket it reported last time, as it does when
+// level-triggered, to see whether it is still ready.
 func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
+	if op != unix.EPOLL_CTL_DEL {
+		events |= unix.EPOLLET
+	}
 	return l.ep.ctl(op, fd, events, int32(i))
 }
 
@@ -366,7 +375,7 @@ func (l *eventLoop) write(i int) {
 	lw := &l.ls[i]
 	out := lw.w.out
 	for lw.wrote < len(out) {
-		n, err := unix.Write(lw.c.fd, out[lw.wrote:])
+		n, err := writeNB(lw.c.fd, out[lw.wrote:])
 		switch {
 		case err == unix.EAGAIN:
 			if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN|unix.EPOLLOUT, i); err != nil {
@@ -396,11 +405,8 @@ func (l *eventLoop) ready(i int, events uint32) {
 	if !lw.busy {
 		// Something happened while the connection waits (the peer closed
 		// it, say). It is looked at when the next message goes out, or not
-		// at all if the hold ends first, as with a goroutine worker; stop
-		// watching it meanwhile, or a level-triggered EOF would wake the
-		// loop again and again.
-		l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
-		lw.watched = false
+		// at all if the hold ends first, as with a goroutine worker; being
+		// edge-triggered, it does not wake the loop again meanwhile.
 		return
 	}
 	if lw.wrote < len(lw.w.out) {

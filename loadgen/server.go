@@ -374,7 +374,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	if lst.CloseFirst {
 		want = int(min(int64(want), lst.CloseAfterBytes-c.echoed))
 	}
-	n, err := unix.Read(fd, l.buf[:want])
+	n, err := readNB(fd, l.buf[:want])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return
@@ -392,7 +392,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		l.close(fd, false)
 		return
 	}
-	w, err := unix.Write(fd, l.buf[:n])
+	w, err := writeNB(fd, l.buf[:n])
 	if err != nil && err != unix.EAGAIN {
 		l.s.errs.Add(1)
 		l.close(fd, false)
@@ -416,7 +416,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 
 // flush writes what a slow reader left pending.
 func (l *serverLoop) flush(fd int, c *sconn) {
-	w, err := unix.Write(fd, c.pending)
+	w, err := writeNB(fd, c.pending)
 	if err != nil && err != unix.EAGAIN {
 		l.s.errs.Add(1)
 		l.close(fd, false)
