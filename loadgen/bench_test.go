@@ -28,8 +28,7 @@ func BenchmarkDialReset(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	spec := &dialSpec{}
-	spec.dst.Port, spec.dst.Addr = ports, loopback.As4()
+	spec := new(destination(loopback.As4(), ports))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -470,7 +470,7 @@ func dialSpecs(p *Pool, target netip.Addr, sources []netip.Addr) []dialSpec {
 	var specs []dialSpec
 	for s := 0; s < nsrc; s++ {
 		for _, port := range p.Ports {
-			spec := dialSpec{dst: unix.SockaddrInet4{Port: port, Addr: target.As4()}}
+			spec := destination(target.As4(), port)
 			if bind != BindAuto || nsrc > 1 {
 				src := netip.IPv4Unspecified()
 				if s < len(sources) {
