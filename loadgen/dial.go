@@ -111,7 +111,7 @@ func (c *conn) close() error {
 	if c.p != nil {
 		return c.p.f.Close()
 	}
-	return unix.Close(c.fd)
+	return closeNB(c.fd)
 }
 
 // reset closes with SO_LINGER {1, 0}: the kernel sends RST and the socket

@@ -146,6 +146,15 @@ func writeNB(fd int, p []byte) (int, error) {
 	return int(n), nil
 }
 
+// closeNB is close(2) of a socket with no linger time to wait out. With
+// RST (SO_LINGER {1, 0}) the abort runs in the call, at both ends.
+func closeNB(fd int) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
 // epollPoll is epoll_wait(2) with a zero timeout.
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)

@@ -449,7 +449,7 @@ func (l *serverLoop) close(fd int, first bool) {
 	if l.s.cfg.LingerReset {
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
-	unix.Close(fd) // also removes it from the epoll set
+	closeNB(fd) // also removes it from the epoll set
 	l.conns[fd] = sconn{listener: -1}
 	l.s.open.Add(-1)
 }
