@@ -299,7 +299,10 @@ func (l *serverLoop) watch(fd int, c *sconn, events uint32) error {
 	if !c.watched {
 		op = unix.EPOLL_CTL_ADD
 	}
-	if err := l.ctl(op, fd, events); err != nil {
+	// Edge-triggered, as the client's loops are (see eventLoop.ctl): serve
+	// reads until the socket is empty, flush writes until done or full.
+	// The listeners stay level-triggered: accept takes at most 64 at a time.
+	if err := l.ctl(op, fd, events|unix.EPOLLET); err != nil {
 		return err
 	}
 	c.watched = true
@@ -370,48 +373,57 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		return
 	}
 	lst := l.s.cfg.Listeners[c.listener]
-	want := len(l.buf)
-	if lst.CloseFirst {
-		want = int(min(int64(want), lst.CloseAfterBytes-c.echoed))
-	}
-	n, err := readNB(fd, l.buf[:want])
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return
-	case err == unix.ECONNRESET:
-		// The client closed with RST: a close, not an error.
-		l.s.byPeer.Add(1)
-		l.close(fd, false)
-		return
-	case err != nil:
-		l.s.errs.Add(1)
-		l.close(fd, false)
-		return
-	case n == 0:
-		l.s.byPeer.Add(1)
-		l.close(fd, false)
-		return
-	}
-	w, err := writeNB(fd, l.buf[:n])
-	if err != nil && err != unix.EAGAIN {
-		l.s.errs.Add(1)
-		l.close(fd, false)
-		return
-	}
-	w = max(w, 0)
-	c.echoed += int64(n)
-	if l.idle {
-		c.active = l.now()
-	}
-	l.s.bytes.Add(int64(n))
-	if w < n {
-		c.pending = append(c.pending[:0], l.buf[w:n]...)
-		if err := l.watch(fd, c, unix.EPOLLOUT); err != nil {
-			l.close(fd, false)
+	for {
+		want := len(l.buf)
+		if lst.CloseFirst {
+			want = int(min(int64(want), lst.CloseAfterBytes-c.echoed))
 		}
-		return
+		n, err := readNB(fd, l.buf[:want])
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+			continue
+		case err == unix.ECONNRESET:
+			// The client closed with RST: a close, not an error.
+			l.s.byPeer.Add(1)
+			l.close(fd, false)
+			return
+		case err != nil:
+			l.s.errs.Add(1)
+			l.close(fd, false)
+			return
+		case n == 0:
+			l.s.byPeer.Add(1)
+			l.close(fd, false)
+			return
+		}
+		w, err := writeNB(fd, l.buf[:n])
+		if err != nil && err != unix.EAGAIN {
+			l.s.errs.Add(1)
+			l.close(fd, false)
+			return
+		}
+		w = max(w, 0)
+		c.echoed += int64(n)
+		if l.idle {
+			c.active = l.now()
+		}
+		l.s.bytes.Add(int64(n))
+		if w < n {
+			c.pending = append(c.pending[:0], l.buf[w:n]...)
+			if err := l.watch(fd, c, unix.EPOLLOUT); err != nil {
+				l.close(fd, false)
+			}
+			return
+		}
+		if l.maybeCloseFirst(fd, c) {
+			return
+		}
+		if n < want {
+			return // the socket is empty: what comes next is a new edge
+		}
 	}
-	l.maybeCloseFirst(fd, c)
 }
 
 // flush writes what a slow reader left pending.
@@ -434,11 +446,15 @@ func (l *serverLoop) flush(fd int, c *sconn) {
 	l.maybeCloseFirst(fd, c)
 }
 
-func (l *serverLoop) maybeCloseFirst(fd int, c *sconn) {
+// maybeCloseFirst closes c if its listener closes first and it has echoed
+// enough; it reports whether it did.
+func (l *serverLoop) maybeCloseFirst(fd int, c *sconn) bool {
 	lst := l.s.cfg.Listeners[c.listener]
 	if lst.CloseFirst && c.echoed >= lst.CloseAfterBytes {
 		l.close(fd, true)
+		return true
 	}
+	return false
 }
 
 // close closes a connection; first says the server closes before the peer.
