@@ -202,29 +202,21 @@ func connectSocket(fd int, spec *dialSpec) (pending bool, err error) {
 	return true, nil
 }
 
-// connectNB is connect(2) on a non-blocking socket (see readNB). A
-// connect() over veth runs the whole handshake, both ends of it, and takes
-// long enough that, through the scheduler's syscall path, the runtime
-// would hand its P to another thread and take one back after: the raw call
-// saved a tenth of the client's CPU per connection in bench-churn-echo.
-func connectNB(fd int, spec *dialSpec) error {
-	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&spec.dst)), unsafe.Sizeof(spec.dst))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-// sameSocket reports whether a socket made for spec can dial for o too:
-// the same binding and port range, whatever the destination.
-func (spec *dialSpec) sameSocket(o *dialSpec) bool {
-	if (spec.src == nil) != (o.src == nil) {
+// reusableFor reports whether a socket made for spec, once disconnected,
+// can dial for o: the same source address and port range, whatever the
+// destination. A socket bound before connect() cannot: bind() took its
+// port and the disconnect released it, so the next connect() would pick
+// one as with IP_BIND_ADDRESS_NO_PORT, and bind()'s own failure when the
+// ports run out (EADDRINUSE) would never show.
+func (spec *dialSpec) reusableFor(o *dialSpec) bool {
+	switch {
+	case spec.src == nil && o.src == nil:
+	case spec.src == nil || o.src == nil || !spec.noPort || !o.noPort:
+		return false
+	case spec.src.Addr != o.src.Addr || spec.src.Port != o.src.Port:
 		return false
 	}
-	if spec.src != nil && (spec.src.Addr != o.src.Addr || spec.src.Port != o.src.Port) {
-		return false
-	}
-	return spec.noPort == o.noPort && spec.portRange == o.portRange
+	return spec.portRange == o.portRange
 }
 
 // unspec is the address connect() takes to disconnect a socket.

@@ -298,7 +298,7 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 		return startDial(spec)
 	}
 	lw.spare, fd = false, lw.c.fd
-	if spec.sameSocket(&lw.w.spec[prev]) {
+	if lw.w.spec[prev].reusableFor(spec) {
 		if pending, err = connectSocket(fd, spec); err == nil {
 			return fd, pending, nil
 		}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -119,49 +118,6 @@ func (w *epollWaiter) poll(uintptr) bool {
 		}
 		return n > 0
 	}
-}
-
-// The event loops' system calls, and the reads and writes of an echo on
-// the netpoller, never block: the sockets are non-blocking and epoll_wait
-// is told not to wait. So they go without the scheduler's bookkeeping
-// around a system call that may block (entersyscall, exitsyscall), a few
-// percent of the CPU of an echo; nothing is lost, as no other goroutine
-// could use the P for the microseconds one takes.
-
-// readNB is read(2) on a non-blocking descriptor.
-func readNB(fd int, p []byte) (int, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// writeNB is write(2) on a non-blocking descriptor.
-func writeNB(fd int, p []byte) (int, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// closeNB is close(2) of a socket with no linger time to wait out. With
-// RST (SO_LINGER {1, 0}) the abort runs in the call, at both ends.
-func closeNB(fd int) error {
-	if _, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
-		return e
-	}
-	return nil
-}
-
-// epollPoll is epoll_wait(2) with a zero timeout.
-func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // close closes the epoll instance and its eventfd.
