@@ -2,6 +2,9 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -256,5 +259,51 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 	}
 	if h.TotalCount() != res.Latency.Connect.Count || h.ValueAtQuantile(99) != res.Latency.Connect.P99Us {
 		t.Errorf("decoded histogram: count %d p99 %d, summary %+v", h.TotalCount(), h.ValueAtQuantile(99), res.Latency.Connect)
+	}
+}
+
+// A client that streams into the echo server as fast as it can does not
+// starve the other connections of its event loop: each is served in turn.
+func TestServerIsFairToOtherConnections(t *testing.T) {
+	ports := freePorts(t, 1)
+	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	stream, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	go io.Copy(io.Discard, stream)
+	go func() {
+		chunk := make([]byte, 256<<10)
+		for {
+			if _, err := stream.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // the stream is flowing
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg, in := []byte("ping1234"), make([]byte, 8)
+	rtts := 0
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); rtts++ {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, in); err != nil {
+			t.Fatalf("after %d round trips next to the stream: %v", rtts, err)
+		}
+	}
+	if rtts < 20 {
+		t.Errorf("%d round trips in 500 ms next to a stream, want many", rtts)
 	}
 }
