@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -263,7 +265,11 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 }
 
 // A client that streams into the echo server as fast as it can does not
-// starve the other connections of its event loop: each is served in turn.
+// starve the other connections of its event loop: a connection's turn is a
+// few reads, and each is served in turn. Measured here, the slowest round
+// trip next to the stream: 4-12 ms with turns, 19-370 ms with a stream
+// read until empty; the test fails past 100 ms, as a busy machine
+// stretches either.
 func TestServerIsFairToOtherConnections(t *testing.T) {
 	ports := freePorts(t, 1)
 	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
@@ -277,9 +283,9 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	go io.Copy(io.Discard, stream)
+	go io.CopyBuffer(io.Discard, stream, make([]byte, 4<<20))
 	go func() {
-		chunk := make([]byte, 256<<10)
+		chunk := make([]byte, 4<<20)
 		for {
 			if _, err := stream.Write(chunk); err != nil {
 				return
@@ -293,17 +299,53 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 	}
 	defer c.Close()
 	msg, in := []byte("ping1234"), make([]byte, 8)
-	rtts := 0
-	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); rtts++ {
-		c.SetDeadline(time.Now().Add(2 * time.Second))
+	rtts, worst := 0, time.Duration(0)
+	for end := time.Now().Add(time.Second); time.Now().Before(end); rtts++ {
+		t0 := time.Now()
+		c.SetDeadline(t0.Add(2 * time.Second))
 		if _, err := c.Write(msg); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := io.ReadFull(c, in); err != nil {
 			t.Fatalf("after %d round trips next to the stream: %v", rtts, err)
 		}
+		worst = max(worst, time.Since(t0))
 	}
-	if rtts < 20 {
-		t.Errorf("%d round trips in 500 ms next to a stream, want many", rtts)
+	if rtts < 500 || worst > 100*time.Millisecond {
+		t.Errorf("%d round trips in 1 s next to a stream, the slowest %v: want hundreds, none held up for long", rtts, worst)
+	}
+}
+
+// A FIN that comes with the last data is consumed by the read that returns
+// the data, and brings no wake-up of its own: the echo server still sees
+// it and closes its side.
+func TestServerSeesAFINThatCameWithData(t *testing.T) {
+	ports := freePorts(t, 1)
+	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(ports[0]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 5)
+	c.Write([]byte("hello")) // one round trip: the server watches the connection
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	rc, _ := c.SyscallConn()
+	rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, 1) })
+	c.Write([]byte("world"))
+	c.CloseWrite() // the FIN goes in the same segment as the corked data
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = c.Read(buf); err != io.EOF {
+		t.Errorf("after the echo: %v, want EOF; the server holds %d connections", err, s.Open())
 	}
 }

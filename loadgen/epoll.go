@@ -93,6 +93,13 @@ func (w *epollWaiter) wait(deadline time.Time) (events []unix.EpollEvent, woken 
 	return w.events[:w.n], w.woken, w.err
 }
 
+// ready returns what is ready now, without waiting.
+func (w *epollWaiter) ready() (events []unix.EpollEvent, woken bool, err error) {
+	w.n, w.woken, w.err = 0, false, nil
+	w.poll(0)
+	return w.events[:w.n], w.woken, w.err
+}
+
 // poll takes what is ready without waiting; false: nothing yet, park.
 func (w *epollWaiter) poll(uintptr) bool {
 	for {

@@ -53,9 +53,10 @@ func closeNB(fd int) error {
 	return nil
 }
 
-// epollPoll is epoll_wait(2) with a zero timeout.
+// epollPoll is epoll_pwait(2) with a zero timeout and no signal mask
+// (arm64 and riscv64 have no epoll_wait).
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -189,6 +189,9 @@ type serverLoop struct {
 	ep        *epollWaiter
 	conns     []sconn
 	buf       []byte
+	// Connections whose turn ended with data still to read (see serve),
+	// served again after the others; turn is the list being served.
+	again, turn []int
 }
 
 func newServerLoop(s *Server, idx int) (*serverLoop, error) {
@@ -226,7 +229,14 @@ func (l *serverLoop) run() {
 		if l.idle {
 			until = l.epoch.Add(time.Duration(l.swept) + idleSweep)
 		}
-		events, woken, err := l.ep.wait(until)
+		var events []unix.EpollEvent
+		var woken bool
+		var err error
+		if len(l.again) > 0 {
+			events, woken, err = l.ep.ready()
+		} else {
+			events, woken, err = l.ep.wait(until)
+		}
 		switch {
 		case err != nil:
 			l.s.errs.Add(1)
@@ -241,6 +251,13 @@ func (l *serverLoop) run() {
 				continue
 			}
 			l.serve(fd, ev.Events)
+		}
+		if len(l.again) > 0 {
+			l.turn, l.again = l.again, l.turn[:0]
+			for _, fd := range l.turn {
+				// Read on to EAGAIN: nothing says whether a FIN came.
+				l.serve(fd, unix.EPOLLIN|unix.EPOLLRDHUP)
+			}
 		}
 		if l.idle {
 			l.sweep()
@@ -300,9 +317,11 @@ func (l *serverLoop) watch(fd int, c *sconn, events uint32) error {
 		op = unix.EPOLL_CTL_ADD
 	}
 	// Edge-triggered, as the client's loops are (see eventLoop.ctl): serve
-	// reads until the socket is empty, flush writes until done or full.
-	// The listeners stay level-triggered: accept takes at most 64 at a time.
-	if err := l.ctl(op, fd, events|unix.EPOLLET); err != nil {
+	// reads until the socket is empty or its turn is over, flush writes
+	// until done or full. EPOLLRDHUP tells serve that a FIN has come, which
+	// a read that returns the last data consumes without a word. The
+	// listeners stay level-triggered: accept takes at most 64 at a time.
+	if err := l.ctl(op, fd, events|unix.EPOLLET|unix.EPOLLRDHUP); err != nil {
 		return err
 	}
 	c.watched = true
@@ -360,7 +379,14 @@ func (l *serverLoop) accept(lfd, li int) {
 	}
 }
 
-// serve handles readiness on a connection.
+// turnReads is how many reads (of up to 64 KiB) a connection's turn may
+// take: a client that streams without a pause must not keep the loop from
+// its other connections.
+const turnReads = 4
+
+// serve handles readiness on a connection: it echoes what it reads until
+// the socket is empty (a short read, unless a FIN has come: then until
+// EOF) or the turn is over.
 func (l *serverLoop) serve(fd int, events uint32) {
 	c := l.conn(fd)
 	if c.listener < 0 {
@@ -373,7 +399,11 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		return
 	}
 	lst := l.s.cfg.Listeners[c.listener]
-	for {
+	for reads := 0; ; reads++ {
+		if reads == turnReads {
+			l.again = append(l.again, fd)
+			return
+		}
 		want := len(l.buf)
 		if lst.CloseFirst {
 			want = int(min(int64(want), lst.CloseAfterBytes-c.echoed))
@@ -420,7 +450,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		if l.maybeCloseFirst(fd, c) {
 			return
 		}
-		if n < want {
+		if n < want && events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
 			return // the socket is empty: what comes next is a new edge
 		}
 	}
