@@ -57,6 +57,7 @@ type looped struct {
 	watched    bool      // c is in the epoll set
 	connecting bool      // c's handshake is under way
 	spare      bool      // c is disconnected, kept for the next dial (from held to start)
+	stale      bool      // c reported something since its echo: look again before the next message
 	busy       bool      // a message is out and its echo not all in
 	si         int       // the dial spec of the dial under way
 	wrote      int       // bytes of the message written so far
@@ -145,15 +146,17 @@ func (t *timerHeap) Pop() any {
 }
 
 // ctl registers fd for events, tagged with the worker's index,
-// edge-triggered: an event comes when something arrives (data, a
-// handshake's end, room to write), once. A worker reads its echo until it
-// is all in or the socket is empty, and writes until the message is out or
-// the buffer is full, so no event is missed; and epoll_wait need not poll
+// edge-triggered: an event comes when something arrives (data, a FIN, a
+// handshake's end, room to write), once, and epoll_wait need not poll
 // again every socket it reported last time, as it does when
-// level-triggered, to see whether it is still ready.
+// level-triggered, to see whether it is still ready. A worker writes until
+// the message is out or the buffer is full, and reads until its echo is
+// all in or the socket is empty; what else comes (a FIN with the echo,
+// anything while it waits for its next message) marks the connection
+// stale, and the next message re-arms it (see send).
 func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
 	if op != unix.EPOLL_CTL_DEL {
-		events |= unix.EPOLLET
+		events |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return l.ep.ctl(op, fd, events, int32(i))
 }
@@ -314,7 +317,7 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 // connected sends worker i's first message on c.
 func (l *eventLoop) connected(i int, c conn) {
 	lw := &l.ls[i]
-	lw.c, lw.open, lw.connecting, lw.sent = c, true, false, 0
+	lw.c, lw.open, lw.connecting, lw.sent, lw.stale = c, true, false, 0, false
 	if l.pr.ctx.Err() == nil {
 		l.send(i)
 	}
@@ -357,12 +360,21 @@ func (l *eventLoop) handshake(i int) {
 // send writes worker i's next message.
 func (l *eventLoop) send(i int) {
 	lw := &l.ls[i]
-	if !lw.watched {
-		if err := l.ctl(unix.EPOLL_CTL_ADD, lw.c.fd, unix.EPOLLIN, i); err != nil {
+	op := -1
+	switch {
+	case !lw.watched:
+		op = unix.EPOLL_CTL_ADD
+	case lw.stale:
+		// EPOLL_CTL_MOD polls the socket: what came since the echo (an
+		// EOF, say) is reported again, now that an echo is awaited.
+		op = unix.EPOLL_CTL_MOD
+	}
+	if op >= 0 {
+		if err := l.ctl(op, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			l.broken(i, err)
 			return
 		}
-		lw.watched = true
+		lw.watched, lw.stale = true, false
 	}
 	lw.t0, lw.wrote, lw.got, lw.busy = time.Now(), 0, 0, true
 	lw.sent++
@@ -404,9 +416,10 @@ func (l *eventLoop) ready(i int, events uint32) {
 	}
 	if !lw.busy {
 		// Something happened while the connection waits (the peer closed
-		// it, say). It is looked at when the next message goes out, or not
-		// at all if the hold ends first, as with a goroutine worker; being
-		// edge-triggered, it does not wake the loop again meanwhile.
+		// it, say). It is looked at when the next message goes out (see
+		// send), or not at all if the hold ends first, as with a goroutine
+		// worker.
+		lw.stale = true
 		return
 	}
 	if lw.wrote < len(lw.w.out) {
@@ -432,6 +445,9 @@ func (l *eventLoop) ready(i int, events uint32) {
 		return
 	}
 	lw.busy = false
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		lw.stale = true // a FIN or an error came with the echo
+	}
 	w := lw.w
 	w.rec.record(kindEchoRTT, time.Since(lw.t0))
 	if !bytes.Equal(w.out, in) {

@@ -378,3 +378,40 @@ func TestEchoLoopResetReusesSockets(t *testing.T) {
 		}
 	}
 }
+
+// A peer that echoes and then closes its side (shutdown(SHUT_WR)), still
+// reading: the worker's next message finds the EOF at once, as a goroutine
+// worker would, rather than waiting out the exchange timeout.
+func TestEchoLoopSeesAnEOFBetweenMessages(t *testing.T) {
+	saved := ioTimeout
+	ioTimeout = 1500 * time.Millisecond
+	t.Cleanup(func() { ioTimeout = saved })
+	ports := freePorts(t, 1)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := make([]byte, 8)
+				if _, err := io.ReadFull(c, b); err == nil {
+					c.Write(b)
+				}
+				c.(*net.TCPConn).CloseWrite()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	p := plan(ports, Pool{Name: "p", Workers: 1, Messages: 2, Interval: 50 * time.Millisecond, Payload: 8, Close: CloseReset})
+	res := runLooped(t, p, time.Second)
+	if res.Dials.OK < 10 || res.Failures["EOF"] < res.Dials.OK-1 || res.Failures["ETIMEDOUT"] != 0 {
+		t.Errorf("dials %+v failures %v: want each connection's second message to find EOF", res.Dials, res.Failures)
+	}
+}
