@@ -360,22 +360,20 @@ func (l *eventLoop) handshake(i int) {
 // send writes worker i's next message.
 func (l *eventLoop) send(i int) {
 	lw := &l.ls[i]
-	op := -1
+	var err error
 	switch {
 	case !lw.watched:
-		op = unix.EPOLL_CTL_ADD
+		err = l.ctl(unix.EPOLL_CTL_ADD, lw.c.fd, unix.EPOLLIN, i)
 	case lw.stale:
 		// EPOLL_CTL_MOD polls the socket: what came since the echo (an
 		// EOF, say) is reported again, now that an echo is awaited.
-		op = unix.EPOLL_CTL_MOD
+		err = l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i)
 	}
-	if op >= 0 {
-		if err := l.ctl(op, lw.c.fd, unix.EPOLLIN, i); err != nil {
-			l.broken(i, err)
-			return
-		}
-		lw.watched, lw.stale = true, false
+	if err != nil {
+		l.broken(i, err)
+		return
 	}
+	lw.watched, lw.stale = true, false
 	lw.t0, lw.wrote, lw.got, lw.busy = time.Now(), 0, 0, true
 	lw.sent++
 	l.write(i)
