@@ -124,8 +124,10 @@ func TestEchoLoopExhausts(t *testing.T) {
 	if res.Dials.OK != 50 || res.Failures["EADDRNOTAVAIL"] == 0 || res.Exhaustion == nil {
 		t.Fatalf("dials %+v failures %v exhaustion %+v: want 50, then EADDRNOTAVAIL", res.Dials, res.Failures, res.Exhaustion)
 	}
-	if res.Exhaustion.DialsOKBefore != 50 || res.Latency.EchoRTT.Count != 50 {
-		t.Errorf("exhaustion %+v, %d echoes", res.Exhaustion, res.Latency.EchoRTT.Count)
+	// The run stops at the first EADDRNOTAVAIL: a connection another
+	// worker (on the other loop) opened just then may send nothing.
+	if echoes := res.Latency.EchoRTT.Count; res.Exhaustion.DialsOKBefore != 50 || echoes > 50 || echoes < 48 {
+		t.Errorf("exhaustion %+v, %d echoes", res.Exhaustion, echoes)
 	}
 }
 
