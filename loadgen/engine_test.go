@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -264,6 +263,19 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 	}
 }
 
+// startOneLoop starts an echo server of one event loop on a free loopback
+// port, stopped when the test ends.
+func startOneLoop(t *testing.T) (*Server, *net.TCPAddr) {
+	t.Helper()
+	ports := freePorts(t, 1)
+	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(ports[0])))
+}
+
 // A client that streams into the echo server as fast as it can does not
 // starve the other connections of its event loop: a connection's turn is a
 // few reads, and each is served in turn. Measured here, the slowest round
@@ -271,14 +283,8 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 // read until empty; the test fails past 100 ms, as a busy machine
 // stretches either.
 func TestServerIsFairToOtherConnections(t *testing.T) {
-	ports := freePorts(t, 1)
-	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	stream, err := net.Dial("tcp", addr)
+	_, addr := startOneLoop(t)
+	stream, err := net.DialTCP("tcp", nil, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +299,7 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond) // the stream is flowing
-	c, err := net.Dial("tcp", addr)
+	c, err := net.DialTCP("tcp", nil, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,13 +326,8 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 // the data, and brings no wake-up of its own: the echo server still sees
 // it and closes its side.
 func TestServerSeesAFINThatCameWithData(t *testing.T) {
-	ports := freePorts(t, 1)
-	s, err := StartServer(ServerConfig{Addr: loopback, Listeners: []Listener{{Port: ports[0]}}, Loops: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(ports[0]))))
+	s, addr := startOneLoop(t)
+	c, err := net.DialTCP("tcp", nil, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
