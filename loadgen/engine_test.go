@@ -350,3 +350,51 @@ func TestServerSeesAFINThatCameWithData(t *testing.T) {
 		t.Errorf("after the echo: %v, want EOF; the server holds %d connections", err, s.Open())
 	}
 }
+
+// A connection that streams without a pause brings a new edge almost
+// every pass, and hits its turn's cap every time: it is on the again list
+// once, not once more each pass (26 times seen before), which would give
+// it a turn per entry and undo the cap.
+func TestServerQueuesAConnectionOnce(t *testing.T) {
+	lfd, err := listenTCP(loopback, 0, 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{cfg: ServerConfig{Addr: loopback, Listeners: []Listener{{}}, Loops: 1}, listeners: [][]int{{lfd}}}
+	l, err := newServerLoop(s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.closeAll(); l.release(); s.closeFDs() }()
+	stream, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(boundPortOf(lfd)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	go io.CopyBuffer(io.Discard, stream, make([]byte, 4<<20))
+	go func() {
+		chunk := make([]byte, 4<<20)
+		for {
+			if _, err := stream.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	worst, queued := 0, 0
+	for range 300 {
+		events, _, err := l.next(time.Now().Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.handle(events)
+		seen := map[int]int{}
+		for _, fd := range l.again {
+			seen[fd]++
+			worst = max(worst, seen[fd])
+		}
+		queued += len(l.again)
+	}
+	if worst > 1 || queued == 0 {
+		t.Errorf("a connection was on the again list %d times at once (%d entries in all): want once, and some", worst, queued)
+	}
+}

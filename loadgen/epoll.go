@@ -108,7 +108,7 @@ func (w *epollWaiter) poll(uintptr) bool {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
-			w.err = os.NewSyscallError("epoll_wait", err)
+			w.err = os.NewSyscallError("epoll_pwait", err)
 			return true
 		}
 		// The wake-up leaves the list, drained.

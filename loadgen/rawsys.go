@@ -8,7 +8,7 @@ import (
 
 // System calls that never wait for anything: on non-blocking sockets
 // (connect, read, write), close of a socket with no linger time to wait
-// out, epoll_wait told not to wait. They go through RawSyscall, without the
+// out, epoll_pwait told not to wait. They go through RawSyscall, without the
 // scheduler's bookkeeping for a call that may block: through
 // syscall.Syscall each call pays entersyscall and exitsyscall, and one that
 // runs long (a connect() over veth runs both ends of the handshake, a

@@ -178,6 +178,7 @@ type sconn struct {
 	active   int64 // when it last read or wrote, ns since the loop's epoch
 	pending  []byte
 	watched  bool // registered with the loop's epoll set
+	queued   bool // on the loop's again list
 }
 
 type serverLoop struct {
@@ -189,8 +190,9 @@ type serverLoop struct {
 	ep        *epollWaiter
 	conns     []sconn
 	buf       []byte
-	// Connections whose turn ended with data still to read (see serve),
-	// served again after the others; turn is the list being served.
+	// Connections whose turn ended after all its reads came back full,
+	// with maybe more to read (see serve), each once, served again after
+	// the others; turn is the list being served.
 	again, turn []int
 }
 
@@ -229,14 +231,7 @@ func (l *serverLoop) run() {
 		if l.idle {
 			until = l.epoch.Add(time.Duration(l.swept) + idleSweep)
 		}
-		var events []unix.EpollEvent
-		var woken bool
-		var err error
-		if len(l.again) > 0 {
-			events, woken, err = l.ep.ready()
-		} else {
-			events, woken, err = l.ep.wait(until)
-		}
+		events, woken, err := l.next(until)
 		switch {
 		case err != nil:
 			l.s.errs.Add(1)
@@ -244,23 +239,44 @@ func (l *serverLoop) run() {
 		case woken: // the server is closing
 			return
 		}
-		for _, ev := range events {
-			fd := int(ev.Fd)
-			if li := l.listenerIndex(fd); li >= 0 {
-				l.accept(fd, li)
-				continue
-			}
-			l.serve(fd, ev.Events)
+		l.handle(events)
+		if l.idle {
+			l.sweep()
 		}
-		if len(l.again) > 0 {
-			l.turn, l.again = l.again, l.turn[:0]
-			for _, fd := range l.turn {
+	}
+}
+
+// next returns the events that are ready, waiting for some until the
+// deadline (zero: no limit) unless connections wait on the again list.
+func (l *serverLoop) next(until time.Time) ([]unix.EpollEvent, bool, error) {
+	if len(l.again) > 0 {
+		return l.ep.ready()
+	}
+	return l.ep.wait(until)
+}
+
+// handle serves a batch of events, then gives the connections on the
+// again list their next turn.
+func (l *serverLoop) handle(events []unix.EpollEvent) {
+	for _, ev := range events {
+		fd := int(ev.Fd)
+		if li := l.listenerIndex(fd); li >= 0 {
+			l.accept(fd, li)
+			continue
+		}
+		if fd < len(l.conns) && l.conns[fd].queued {
+			continue // its turn comes below, and reads whatever this is
+		}
+		l.serve(fd, ev.Events)
+	}
+	if len(l.again) > 0 {
+		l.turn, l.again = l.again, l.turn[:0]
+		for _, fd := range l.turn {
+			if c := &l.conns[fd]; c.queued { // not closed since
+				c.queued = false
 				// Read on to EAGAIN: nothing says whether a FIN came.
 				l.serve(fd, unix.EPOLLIN|unix.EPOLLRDHUP)
 			}
-		}
-		if l.idle {
-			l.sweep()
 		}
 	}
 }
@@ -385,8 +401,9 @@ func (l *serverLoop) accept(lfd, li int) {
 const turnReads = 4
 
 // serve handles readiness on a connection: it echoes what it reads until
-// the socket is empty (a short read, unless a FIN has come: then until
-// EOF) or the turn is over.
+// the socket is empty (a short read, unless the event says a FIN, a
+// hang-up or an error came: then until EAGAIN, EOF or the error), the
+// echo must wait for room to write, or the turn is over.
 func (l *serverLoop) serve(fd int, events uint32) {
 	c := l.conn(fd)
 	if c.listener < 0 {
@@ -401,7 +418,10 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	lst := l.s.cfg.Listeners[c.listener]
 	for reads := 0; ; reads++ {
 		if reads == turnReads {
-			l.again = append(l.again, fd)
+			if !c.queued {
+				c.queued = true
+				l.again = append(l.again, fd)
+			}
 			return
 		}
 		want := len(l.buf)
