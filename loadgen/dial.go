@@ -305,9 +305,9 @@ const pollWait = 1
 // netpoller (with the deadline) only if that is not enough: a short
 // exchange then costs three system calls and no poller registration
 // (churn with one echo, before it ran on event loops: about 10% less
-// client CPU a connection). A
-// connection on the poller reads through it at once, which saves the read
-// that would find nothing (the poller must be armed before the first try).
+// client CPU a connection). A connection on the poller reads through it at
+// once, which saves the read that would find nothing (the poller must be
+// armed before the first try).
 // A read that finds nothing parks at once: spinning on it was measured, and
 // on two cores it takes the CPU the echo server needs (100 workers: 48,000
 // echoes/s spinning 64 times, 61,000 parking at once).
