@@ -178,7 +178,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 		Stopped:      run.Stopped,
 		Elapsed:      atTime(run.ElapsedSeconds),
 		Error:        run.Error,
-		Verdict:      verdict(run),
+		Verdict:      Verdict(run),
 		Expectations: run.Expectations,
 	}
 	if !run.StartedAt.IsZero() {

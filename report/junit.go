@@ -86,7 +86,7 @@ func junitRun(scenario string, run *loadgen.Result) junitSuite {
 	s := junitSuite{
 		Name:      scenario + "/" + run.Variant,
 		Time:      junitTime(run.ElapsedSeconds),
-		SystemOut: verdict(run),
+		SystemOut: Verdict(run),
 		Properties: []junitProperty{
 			{"runtime", run.Runtime},
 			{"stopped", run.Stopped},

@@ -127,7 +127,7 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 // met its expectations.
 func mdHeadline(run *loadgen.Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s**: %s", mdEscape(run.Variant), mdEscape(verdict(run)))
+	fmt.Fprintf(&b, "**%s**: %s", mdEscape(run.Variant), mdEscape(Verdict(run)))
 	if run.Stopped == loadgen.StoppedError {
 		fmt.Fprintf(&b, " · ❌ the run failed: %s", mdEscape(run.Error))
 	}

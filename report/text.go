@@ -55,7 +55,7 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		t.line("  note       %s", n)
 	}
 	t.line("")
-	t.line("  %s", verdict(r))
+	t.line("  %s", Verdict(r))
 	t.line("")
 	t.line("  dials      attempted %d · ok %d · failed %d · peak open %d",
 		r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
@@ -132,8 +132,8 @@ func modelLine(m *loadgen.Model, r *loadgen.Result) string {
 	return b.String()
 }
 
-// verdict is the one line that answers "did the ports run out, and why".
-func verdict(r *loadgen.Result) string {
+// Verdict is the one line that answers "did the ports run out, and why".
+func Verdict(r *loadgen.Result) string {
 	ports := "the port range"
 	if r.PortRangeSize > 0 {
 		ports = fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
