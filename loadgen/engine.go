@@ -55,6 +55,7 @@ var (
 	errExhausted   = errors.New("exhaustion")
 	errFailures    = errors.New("failures")
 	errDurationEnd = errors.New("duration")
+	errSteady      = errors.New("steady")
 )
 
 // failurePause is how long a worker waits after a failed dial before it
@@ -122,9 +123,60 @@ type engine struct {
 	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
 	exhaustion *Exhaustion
 	events     []Event
-	series     TimeSeries // written by the sampler goroutine only, read at the end
-	points     int        // points made so far (the sampler goroutine's)
-	lastT      float64    // the last point's time
+	series     TimeSeries   // written by the sampler goroutine only, read at the end
+	points     int          // points made so far (the sampler goroutine's)
+	lastT      float64      // the last point's time
+	steady     *steadyWatch // stop.on verdict; the sampler goroutine's
+}
+
+// steadyWatch looks for a steady state in the samples as they come, for
+// stop.on verdict.
+type steadyWatch struct {
+	window    time.Duration
+	budget    int
+	tuples    int
+	reuse     bool
+	exhausted bool // a dial failed for want of a port since the last sample
+	samples   []PinSample
+}
+
+// newSteadyWatch watches for the plan's steady state, or returns nil when
+// the plan has none (some pool never gives its ports back).
+func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
+	reuse := ReusesTimeWait(p.Sandbox.Sysctls, opt.Target.IsLoopback())
+	cycle, grows := p.Cycle(reuse)
+	if grows || opt.Sockets == nil {
+		return nil
+	}
+	budget := opt.LocalPortRange
+	if budget.IsZero() {
+		budget = p.Sandbox.PortRange
+	}
+	if budget.IsZero() {
+		budget = DefaultPortRange
+	}
+	return &steadyWatch{window: SteadyWindow(cycle), budget: budget.Size(), tuples: p.Tuples(), reuse: reuse}
+}
+
+// add takes one point and reports whether the samples now end in a steady
+// state. It keeps only the samples of the last two windows.
+func (w *steadyWatch) add(pt *Point) bool {
+	w.exhausted = w.exhausted || pt.Failures["EADDRNOTAVAIL"] > 0 || pt.Failures["EADDRINUSE"] > 0
+	ports, ok := PinnedPorts(pt.Client, w.tuples, w.reuse)
+	if !ok {
+		return false
+	}
+	w.samples = append(w.samples, PinSample{T: pt.T, Ports: ports, Exhausted: w.exhausted})
+	w.exhausted = false
+	if old := pt.T - 2*w.window.Seconds(); w.samples[0].T < old {
+		i := 0
+		for i < len(w.samples)-1 && w.samples[i+1].T < old {
+			i++
+		}
+		w.samples = append(w.samples[:0], w.samples[i:]...)
+	}
+	_, steady := FindSteady(w.samples, w.window, w.budget)
+	return steady
 }
 
 func newEngine(p *Plan, opt Options) *engine {
@@ -134,6 +186,9 @@ func newEngine(p *Plan, opt Options) *engine {
 	}
 	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools), workers)}
 	e.exhaustAt.Store(math.MaxInt64)
+	if p.Stop.On == StopOnVerdict {
+		e.steady = newSteadyWatch(p, opt)
+	}
 	return e
 }
 
@@ -302,7 +357,8 @@ func (e *engine) run(ctx context.Context) *Result {
 	// The cause that stopped the scheduling decides; a cancellation that
 	// arrives while the run winds down does not make it "interrupted".
 	cause := context.Cause(sched)
-	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) && !errors.Is(cause, errDurationEnd))
+	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
+		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady))
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.TimeSeries = &e.series
@@ -375,7 +431,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	e.mu.Unlock()
 	e.event(Event{Type: EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
 		Progress: &Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
-	if e.plan.Stop.On == StopOnExhaustion {
+	if e.plan.Stop.On == StopOnExhaustion || e.plan.Stop.On == StopOnVerdict {
 		e.stopSched(errExhausted)
 	}
 }
@@ -467,6 +523,9 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 		}
 	}
 	*prev = cur
+	if e.steady != nil && !last && e.steady.add(&pt) {
+		e.stopSched(errSteady)
+	}
 	if e.opt.OnPoint != nil {
 		e.opt.OnPoint(pt)
 		return &pt
@@ -491,6 +550,8 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Stopped = StoppedExhaustion
 	case errors.Is(cause, errFailures):
 		res.Stopped = StoppedFailures
+	case errors.Is(cause, errSteady):
+		res.Stopped = StoppedSteady
 	default:
 		res.Stopped = StoppedDuration
 	}

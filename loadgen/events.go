@@ -15,6 +15,7 @@ const (
 // Why a run stopped (Result.Stopped).
 const (
 	StoppedExhaustion  = "exhaustion"
+	StoppedSteady      = "steady" // stop.on verdict: a steady state was shown
 	StoppedDuration    = "duration"
 	StoppedFailures    = "failures" // stop.on first_failure or stop.after_failures
 	StoppedInterrupted = "interrupted"

@@ -277,6 +277,10 @@ const (
 	StopOnExhaustion   StopOn = "exhaustion"    // the first EADDRNOTAVAIL (or EADDRINUSE from bind)
 	StopOnFirstFailure StopOn = "first_failure" // the first failure of any class
 	StopNever          StopOn = "never"         // run for the whole duration
+	// StopOnVerdict ends the run as soon as its verdict is known: at
+	// exhaustion, or once ports in use have stayed flat below the budget
+	// for a full cycle (see FindSteady). The duration bounds it.
+	StopOnVerdict StopOn = "verdict"
 )
 
 // Stop says when a run ends early.
@@ -362,7 +366,7 @@ func (p *Plan) Check() error {
 		}
 	}
 	switch p.Stop.On {
-	case StopOnExhaustion, StopOnFirstFailure, StopNever:
+	case StopOnExhaustion, StopOnFirstFailure, StopNever, StopOnVerdict:
 	default:
 		return fmt.Errorf("plan: unknown stop condition %q", p.Stop.On)
 	}

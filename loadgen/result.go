@@ -54,6 +54,9 @@ type Result struct {
 	Expectations []Expectation `json:"expectations,omitempty"`
 	// Model is the capacity model's prediction for this run.
 	Model *Model `json:"model,omitempty"`
+	// Verdict is the run's answer and what it rests on (see package
+	// report): set when the result is written.
+	Verdict *Verdict `json:"verdict,omitempty"`
 	// Scaled is the model's prediction for the same load in another range
 	// (run --scale-to): what a narrowed CI run means in production.
 	Scaled *Model `json:"scaled,omitempty"`
@@ -147,4 +150,54 @@ type Model struct {
 	RelativeError *float64 `json:"relative_error,omitempty"`
 	// Assumptions lists what the model took for granted.
 	Assumptions []string `json:"assumptions,omitempty"`
+
+	// CycleSeconds is how long one connection pins its port at most (its
+	// hold, plus TIME_WAIT or the reuse delay when the client closes
+	// first): a steady state shows only after ports in use have been flat
+	// that long.
+	CycleSeconds float64 `json:"cycle_seconds"`
+	// Tuples is the destination tuples the load spreads over, each with a
+	// budget of its own (the fewest of any pool).
+	Tuples int `json:"tuples"`
+	// ReusesTimeWait is set when connect() may take over TIME_WAIT ports
+	// (tcp_tw_reuse with timestamps on).
+	ReusesTimeWait bool `json:"reuses_time_wait,omitempty"`
+	// Grows is set when some pool never gives its ports back (leaks,
+	// holds that never end): no steady state exists.
+	Grows bool `json:"grows,omitempty"`
+	// HorizonSeconds is how far ahead the model looked for exhaustion.
+	HorizonSeconds float64 `json:"horizon_seconds,omitempty"`
+}
+
+// Verdict is the answer of one run: did the ports run out, and on what
+// does the answer rest.
+type Verdict struct {
+	// Outcome is "exhausted" (the ports ran out), "held" (a steady state
+	// below the budget was shown), "not_exhausted" (neither within the
+	// run), "fd_exhausted" (file descriptors ran out first), "failing"
+	// (dials failed, but not for want of ports), "interrupted" or
+	// "error" (the run did not finish: see the result's error).
+	Outcome string `json:"outcome"`
+	// Basis is "measured" when the run itself shows the outcome, "model"
+	// when the outcome says nothing and the prediction is the capacity
+	// model's.
+	Basis string `json:"basis"`
+	// WithinSeconds is how long the run lasted.
+	WithinSeconds float64 `json:"within_seconds"`
+	// ExhaustionAtSeconds is when the ports ran out, measured, or when the
+	// model says they will (Predicted set); nil when neither.
+	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
+	Predicted           bool     `json:"predicted,omitempty"`
+	// Steady is the steady state the run showed (outcome "held").
+	Steady *Steady `json:"steady,omitempty"`
+	// SteadyPorts is the ports per destination the model predicts at
+	// steady state, when it predicts one.
+	SteadyPorts *float64 `json:"steady_ports,omitempty"`
+	// ProofSeconds is how long a run must last to show the steady state
+	// (two cycles), when the model predicts one.
+	ProofSeconds float64 `json:"proof_seconds,omitempty"`
+	// Budget is the ports one destination tuple can use.
+	Budget int `json:"budget"`
+	// Text is the verdict as one line.
+	Text string `json:"text"`
 }

@@ -31,6 +31,10 @@ type SocketStates struct {
 	// one: what the ephemeral range has left to give. It is PortsUncounted
 	// in a quick sample, which does not see every socket.
 	PortsInUse int `json:"ports_in_use"`
+	// TimeWaitRecent counts the TIME_WAIT sockets younger than ReuseDelay,
+	// whose ports tcp_tw_reuse cannot take over yet. A quick sample does
+	// not count them.
+	TimeWaitRecent int `json:"time_wait_recent,omitempty"`
 }
 
 // PortsUncounted is PortsInUse in a quick sample.
@@ -62,6 +66,10 @@ const (
 
 // timerTimewait is inet_diag_msg.idiag_timer of a timewait socket.
 const timerTimewait = 3
+
+// recentTimeWait is the idiag_expires (milliseconds left) above which a
+// TIME_WAIT socket is younger than ReuseDelay.
+const recentTimeWait = uint32((TimeWait - ReuseDelay) / time.Millisecond)
 
 // tcpfAll asks for the sockets in every state the sampler counts (bits 1 to
 // 11, as ss does). Not ^0: that includes TCP_BOUND_INACTIVE (Linux 6.8),
@@ -401,7 +409,8 @@ func (s *SocketSampler) parse(b []byte, st *SocketStates) (done bool, err error)
 }
 
 // count adds one struct inet_diag_msg: state at byte 1, timer at byte 2,
-// the source port (big-endian) at byte 4.
+// the source port (big-endian) at byte 4, the timer's milliseconds left at
+// byte 52.
 func (s *SocketSampler) count(m []byte, st *SocketStates) {
 	state := m[1]
 	if state == tcpFinWait2 && m[2] == timerTimewait {
@@ -420,6 +429,9 @@ func (s *SocketSampler) count(m []byte, st *SocketStates) {
 		st.FinWait2++
 	case tcpTimeWait:
 		st.TimeWait++
+		if binary.NativeEndian.Uint32(m[52:]) > recentTimeWait {
+			st.TimeWaitRecent++
+		}
 	case tcpCloseWait:
 		st.CloseWait++
 	case tcpLastAck:

@@ -121,11 +121,13 @@ func TestSocketSamplerQuickCountsAsFull(t *testing.T) {
 	if quick, err = s.sample(false); err != nil {
 		t.Fatal(err)
 	}
-	want := SocketStates{Established: 20, TimeWait: 10, FinWait2: 10, CloseWait: 10, Listen: 1, PortsInUse: 31}
+	// The ten TIME_WAIT sockets are younger than a second: a full sample
+	// sees their age, a quick one does not.
+	want := SocketStates{Established: 20, TimeWait: 10, FinWait2: 10, CloseWait: 10, Listen: 1, PortsInUse: 31, TimeWaitRecent: 10}
 	if full != want {
 		t.Errorf("full sample %+v, want %+v", full, want)
 	}
-	want.PortsInUse = PortsUncounted
+	want.PortsInUse, want.TimeWaitRecent = PortsUncounted, 0
 	if quick != want {
 		t.Errorf("quick sample %+v, want %+v", quick, want)
 	}

@@ -21,6 +21,8 @@ type Figures struct {
 	// a comparison of several files.
 	Label     string
 	Exhausted bool
+	// Verdict is the run's verdict (Judge).
+	Verdict loadgen.Verdict
 	// DialsOK counts every successful dial; DialsOKBefore those started
 	// before the ports ran out (all of them when they never did).
 	DialsOK       int64
@@ -36,6 +38,8 @@ type Figures struct {
 	// Failures counts every failure; ByClass splits them by class.
 	Failures int64
 	ByClass  map[string]int64
+	// Dropped counts open-model arrivals that found every slot busy.
+	Dropped int64
 }
 
 // Measure reads a run's figures from its result.
@@ -47,6 +51,8 @@ func Measure(r *loadgen.Result) Figures {
 		P99ConnectUs:  r.Latency.Connect.P99Us,
 		PeakTimeWait:  int(PeakTimeWait(r)),
 		ByClass:       r.Failures,
+		Verdict:       Judge(r),
+		Dropped:       r.Dropped,
 	}
 	for _, n := range r.Failures {
 		f.Failures += n
@@ -152,12 +158,20 @@ func WriteCompare(w io.Writer, srcs []Source) error {
 	}
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\texhausted\tdials ok before\tΔ\ttime to exhaustion\tΔ\tp99 connect\tΔ\tpeak TIME_WAIT\tΔ\tfailures\tΔ")
+	fmt.Fprintln(tw, "run\tverdict\truns out at\tΔ\tok before\tfailed\tdropped\tp99 conn\tpeak TW")
 	for i, f := range rows {
 		c := compareCells(rows[0], f, i == 0)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			f.Label, c.exhausted, c.before, c.beforeDelta, c.time, c.timeDelta,
-			c.p99, c.p99Delta, c.timeWait, c.timeWaitDelta, c.failures, c.failuresDelta)
+		c.before = fmt.Sprint(f.DialsOKBefore)
+		c.time = strings.Replace(c.time, " (model)", " model", 1)
+		var dt string
+		if i > 0 {
+			dt = "—"
+			if bt, ft := rows[0].Verdict.ExhaustionAtSeconds, f.Verdict.ExhaustionAtSeconds; bt != nil && ft != nil {
+				dt = ratio(*bt, *ft)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			f.Label, c.verdict, c.time, dt, c.before, c.failures, c.dropped, c.p99, c.timeWait)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -168,9 +182,15 @@ func WriteCompare(w io.Writer, srcs []Source) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nΔ: against %s. \"all\": the ports never ran out, every successful dial counts.\n", rows[0].Label)
+	_, err := fmt.Fprintf(w, "\n%s\nΔ: against %s.\n", compareLegend, rows[0].Label)
 	return err
 }
+
+// compareLegend says what the verdicts and the marks of a comparison mean.
+const compareLegend = `verdict: "exhausted" and "held" are measured (held: ports in use flat below
+the budget for a full cycle); "not in Xs": neither within the run, and "runs out at"
+gives the capacity model's prediction, marked "~" and "model". ok before: the dials
+that succeeded before the ports ran out (all of them when they never did). TW: TIME_WAIT.`
 
 // WriteCompareMarkdown writes the same comparison as a GitHub-flavoured
 // Markdown table.
@@ -181,16 +201,16 @@ func WriteCompareMarkdown(w io.Writer, srcs []Source) error {
 		mw.line("No runs to compare.")
 		return mw.err
 	}
-	mw.line("| run | exhausted | dials ok before | time to exhaustion | p99 connect | peak TIME_WAIT | failures |")
-	mw.line("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	mw.line("| run | verdict | runs out at | dials ok before | failed | dropped | p99 connect | peak TIME_WAIT |")
+	mw.line("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i, f := range rows {
 		c := compareCells(rows[0], f, i == 0)
-		mw.line("| %s | %s | %s | %s | %s | %s | %s |", mdEscape(f.Label), c.exhausted,
-			withDelta(c.before, c.beforeDelta), withDelta(c.time, c.timeDelta), withDelta(c.p99, c.p99Delta),
-			withDelta(c.timeWait, c.timeWaitDelta), withDelta(c.failures, c.failuresDelta))
+		mw.line("| %s | %s | %s | %s | %s | %s | %s | %s |", mdEscape(f.Label), c.verdict,
+			withDelta(c.time, c.timeDelta), withDelta(c.before, c.beforeDelta), withDelta(c.failures, c.failuresDelta),
+			c.dropped, withDelta(c.p99, c.p99Delta), withDelta(c.timeWait, c.timeWaitDelta))
 	}
 	mw.line("")
-	mw.line("Differences are against **%s**. \"all\": the ports never ran out, every successful dial counts.", mdEscape(rows[0].Label))
+	mw.line("Differences are against **%s**. %s", mdEscape(rows[0].Label), strings.ReplaceAll(compareLegend, "\n", " "))
 	return mw.err
 }
 
@@ -203,7 +223,8 @@ func withDelta(v, d string) string {
 
 // cells are one comparison row, formatted.
 type cells struct {
-	exhausted               string
+	exhausted, verdict      string
+	dropped                 string
 	before, beforeDelta     string
 	time, timeDelta         string
 	p99, p99Delta           string
@@ -214,19 +235,18 @@ type cells struct {
 func compareCells(base, f Figures, isBase bool) cells {
 	c := cells{
 		exhausted: "no",
+		verdict:   verdictShort(f.Verdict),
 		before:    fmt.Sprintf("%d", f.DialsOKBefore),
-		time:      "never",
+		time:      exhaustionCell(f.Verdict),
 		p99:       "—",
 		timeWait:  fmt.Sprintf("%d", f.PeakTimeWait),
 		failures:  fmt.Sprintf("%d", f.Failures),
+		dropped:   fmt.Sprintf("%d", f.Dropped),
 	}
 	if f.Exhausted {
 		c.exhausted = "yes"
 	} else {
 		c.before += " (all)"
-	}
-	if f.TimeToExhaustion != nil {
-		c.time = atTime(*f.TimeToExhaustion)
 	}
 	if f.P99ConnectUs > 0 {
 		c.p99 = micros(f.P99ConnectUs)
@@ -243,11 +263,63 @@ func compareCells(base, f Figures, isBase bool) cells {
 		c.p99Delta = signed(d, micros(abs64(d))) + percent(float64(d), float64(base.P99ConnectUs))
 	}
 	c.timeDelta = "—"
-	if base.TimeToExhaustion != nil && f.TimeToExhaustion != nil {
-		d := *f.TimeToExhaustion - *base.TimeToExhaustion
-		c.timeDelta = signedF(d, atTime(math.Abs(d))) + percent(d, *base.TimeToExhaustion)
+	if bt, ft := base.Verdict.ExhaustionAtSeconds, f.Verdict.ExhaustionAtSeconds; bt != nil && ft != nil {
+		d := *ft - *bt
+		c.timeDelta = signedF(d, atTime(math.Abs(d))) + percent(d, *bt)
+		if f.Verdict.Predicted {
+			c.timeDelta = "~" + c.timeDelta
+		}
 	}
 	return c
+}
+
+// verdictShort is a verdict in a table cell.
+func verdictShort(v loadgen.Verdict) string {
+	switch v.Outcome {
+	case OutcomeExhausted:
+		return "exhausted"
+	case OutcomeHeld:
+		return "held"
+	case OutcomeFDs:
+		return "out of fds"
+	case OutcomeFailing:
+		return "failing, not in " + atTime(v.WithinSeconds)
+	case OutcomeInterrupted:
+		return "interrupted"
+	case OutcomeError:
+		return "error"
+	}
+	return "not in " + atTime(v.WithinSeconds)
+}
+
+// exhaustionCell is when the ports ran out, or when the model says they
+// will (marked), or "never" for a run that held.
+func exhaustionCell(v loadgen.Verdict) string {
+	switch {
+	case v.ExhaustionAtSeconds != nil && v.Predicted:
+		return "~" + atTime(*v.ExhaustionAtSeconds) + " (model)"
+	case v.ExhaustionAtSeconds != nil:
+		return atTime(*v.ExhaustionAtSeconds)
+	case v.Outcome == OutcomeHeld:
+		return "never"
+	case v.SteadyPorts != nil:
+		return "never (model)"
+	}
+	return "—"
+}
+
+// ratio is a compact change from base to v: a percentage, or a factor
+// from ten times up.
+func ratio(base, v float64) string {
+	switch {
+	case v == base || (base != 0 && math.Abs(100*(v-base)/base) < 0.5):
+		return "±0"
+	case base == 0:
+		return "—"
+	case v/base >= 10:
+		return fmt.Sprintf("×%.0f", v/base)
+	}
+	return fmt.Sprintf("%+.0f%%", 100*(v-base)/base)
 }
 
 func deltaInt(base, v int64) string {

@@ -101,6 +101,9 @@ func churnSeries(points int, reuse bool) *loadgen.TimeSeries {
 			p.Failures = addClass(p.Failures, "ECONNRESET", 1)
 		}
 		p.Client = &loadgen.SocketStates{Established: int(p.Open), TimeWait: tw, PortsInUse: tw + int(p.Open)}
+		if reuse {
+			p.Client.TimeWaitRecent = tw // a second's worth: 5 every 0.1 s
+		}
 		p.Server = &loadgen.SocketStates{Established: int(p.Open), Listen: 1, PortsInUse: int(p.Open)}
 		ts.Points = append(ts.Points, p)
 	}
@@ -168,8 +171,10 @@ func fixture(t testing.TB) *loadgen.ResultFile {
 		PeakOpen: 1,
 		Pools: []loadgen.PoolResult{{Name: "churn", Dials: loadgen.Dials{Attempted: 150, OK: 150},
 			Failures: map[string]int64{}}},
-		Server:     &loadgen.ServerCounts{Accepted: 150, ClosedByPeer: 150, BytesEchoed: 9600, PeakOpen: 1},
-		Events:     []loadgen.Event{{Type: loadgen.EventEnd, AtSeconds: 3, Message: "duration"}},
+		Server: &loadgen.ServerCounts{Accepted: 150, ClosedByPeer: 150, BytesEchoed: 9600, PeakOpen: 1},
+		Events: []loadgen.Event{{Type: loadgen.EventEnd, AtSeconds: 3, Message: "duration"}},
+		Model: &loadgen.Model{PortsNeeded: 50, PortBudget: 100, MaxSustainableRatePerS: ptr(100.0),
+			CycleSeconds: 1, Tuples: 1, ReusesTimeWait: true, HorizonSeconds: 3600},
 		TimeSeries: churnSeries(30, true),
 	}
 	broken := &loadgen.Result{

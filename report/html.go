@@ -60,6 +60,8 @@ type htmlPage struct {
 type htmlVariantRow struct {
 	Anchor, Variant        string
 	Exhausted              bool
+	Verdict, Tone          string // the verdict's cell and its pill
+	Dropped                int64
 	Before, Time, P99      string
 	TimeWait               int
 	DialsOK, DialsFailed   int64
@@ -157,7 +159,8 @@ func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
 		Before: c.before, Time: c.time, P99: c.p99, TimeWait: f.PeakTimeWait,
 		DialsOK: run.Dials.OK, DialsFailed: run.Dials.Failed,
 		Failures: failures(run.Failures), Stopped: run.Stopped,
-		Error: run.Stopped == loadgen.StoppedError,
+		Error:   run.Stopped == loadgen.StoppedError,
+		Verdict: c.verdict, Tone: verdictTone(f.Verdict.Outcome), Dropped: f.Dropped,
 	}
 	for _, e := range run.Expectations {
 		if e.Pass {
@@ -167,6 +170,23 @@ func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
 		}
 	}
 	return row
+}
+
+// verdictTone is the pill class of an outcome.
+func verdictTone(outcome string) string {
+	switch outcome {
+	case OutcomeError:
+		return "error"
+	case OutcomeExhausted:
+		return "exhausted"
+	case OutcomeFDs:
+		return "fd"
+	case OutcomeHeld:
+		return "ok"
+	case OutcomeFailing, OutcomeInterrupted:
+		return "failures"
+	}
+	return "open"
 }
 
 func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
@@ -184,17 +204,22 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	if !run.StartedAt.IsZero() {
 		hr.Started = run.StartedAt.UTC().Format(time.RFC3339)
 	}
-	switch {
-	case run.Stopped == loadgen.StoppedError:
-		hr.Status, hr.StatusText = "error", "run failed"
-	case run.Exhaustion != nil:
-		hr.Status, hr.StatusText = "exhausted", "ports exhausted"
-	case run.Failures["EMFILE"]+run.Failures["ENFILE"] > 0:
-		hr.Status, hr.StatusText = "fd", "out of file descriptors"
-	case run.Dials.Failed > 0:
-		hr.Status, hr.StatusText = "failures", "not exhausted, with failures"
+	hr.Status = verdictTone(f.Verdict.Outcome)
+	switch f.Verdict.Outcome {
+	case OutcomeError:
+		hr.StatusText = "run failed"
+	case OutcomeExhausted:
+		hr.StatusText = "ports exhausted"
+	case OutcomeFDs:
+		hr.StatusText = "out of file descriptors"
+	case OutcomeHeld:
+		hr.StatusText = "held: steady state shown"
+	case OutcomeInterrupted:
+		hr.StatusText = "interrupted"
+	case OutcomeFailing:
+		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds) + ", with failures"
 	default:
-		hr.Status, hr.StatusText = "ok", "not exhausted"
+		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds)
 	}
 
 	rangeNote := run.Sysctls["net.ipv4.ip_local_port_range"]

@@ -37,14 +37,16 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 
 	mw.line("### Variants")
 	mw.line("")
-	mw.line("| variant | exhausted | dials ok | failed | ok before exhaustion | time to exhaustion | p99 connect | peak TIME_WAIT | stopped |")
-	mw.line("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	mw.line("| variant | verdict | runs out at | dials ok | failed | dropped | ok before exhaustion | p99 connect | peak TIME_WAIT | stopped |")
+	mw.line("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, run := range r.Runs {
 		f := Measure(run)
 		c := compareCells(f, f, true)
-		mw.line("| %s | %s | %d | %d | %s | %s | %s | %d | %s |", mdEscape(run.Variant), c.exhausted,
-			run.Dials.OK, run.Dials.Failed, c.before, c.time, c.p99, f.PeakTimeWait, mdEscape(run.Stopped))
+		mw.line("| %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |", mdEscape(run.Variant), c.verdict, c.time,
+			run.Dials.OK, run.Dials.Failed, run.Dropped, c.before, c.p99, f.PeakTimeWait, mdEscape(run.Stopped))
 	}
+	mw.line("")
+	mw.line("\"exhausted\" and \"held\" are measured; \"not in Xs\": neither within the run, and the capacity model's prediction is marked \"~ (model)\".")
 	mw.line("")
 
 	if classes := classesIn(r); len(classes) > 0 {

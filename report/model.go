@@ -26,11 +26,11 @@ import (
 // budget sustains is B / C, and any leak exhausts every budget in time.
 
 // TimeWait is the kernel's TIME_WAIT duration (TCP_TIMEWAIT_LEN).
-const TimeWait = 60 * time.Second
+const TimeWait = loadgen.TimeWait
 
 // twReuseWait is how soon tcp_tw_reuse=1 lets connect() reuse a TIME_WAIT
 // port: the timestamp must have advanced, about one second.
-const twReuseWait = time.Second
+const twReuseWait = loadgen.ReuseDelay
 
 // ModelInput is what the model needs of a load.
 type ModelInput struct {
@@ -38,7 +38,10 @@ type ModelInput struct {
 	Pools     []ModelPool
 	TwReuse   int // net.ipv4.tcp_tw_reuse: 0, 1 or 2 (2: loopback only)
 	Loopback  bool
-	Horizon   time.Duration // how far ahead to look for exhaustion
+	// NoTimestamps is set when net.ipv4.tcp_timestamps is 0: TIME_WAIT
+	// sockets then carry no timestamp and are never reused.
+	NoTimestamps bool
+	Horizon      time.Duration // how far ahead to look for exhaustion
 }
 
 // ModelPool is one pool's load, as the model sees it.
@@ -60,14 +63,18 @@ func (in ModelInput) pinned(p ModelPool) (time.Duration, bool) {
 	}
 	c := p.Hold
 	if p.Close == loadgen.CloseClient {
-		switch {
-		case in.TwReuse == 1 || (in.TwReuse == 2 && in.Loopback):
+		if in.reuse() {
 			c += twReuseWait
-		default:
+		} else {
 			c += TimeWait
 		}
 	}
 	return c, false
+}
+
+// reuse reports whether connect() may take over TIME_WAIT ports.
+func (in ModelInput) reuse() bool {
+	return !in.NoTimestamps && (in.TwReuse == 1 || (in.TwReuse == 2 && in.Loopback))
 }
 
 // portsAt is N(t) summed over pools, per tuple (the load is spread evenly).
@@ -96,10 +103,16 @@ func (in ModelInput) portsAt(t float64) float64 {
 
 // Predict runs the model.
 func Predict(in ModelInput) loadgen.Model {
-	m := loadgen.Model{PortBudget: in.RangeSize}
+	m := loadgen.Model{PortBudget: in.RangeSize, ReusesTimeWait: in.reuse()}
 	horizon := in.Horizon
 	if horizon <= 0 {
 		horizon = 24 * time.Hour
+	}
+	m.HorizonSeconds = horizon.Seconds()
+	for _, p := range in.Pools {
+		if t := max(p.Tuples, 1); m.Tuples == 0 || t < m.Tuples {
+			m.Tuples = t
+		}
 	}
 	m.PortsNeeded = in.portsAt(horizon.Seconds())
 	var steady, leaky bool
@@ -110,6 +123,7 @@ func Predict(in ModelInput) loadgen.Model {
 		leaky = leaky || forever || p.Leak > 0
 		steady = steady || (p.Rate > 0 && !forever)
 	}
+	m.CycleSeconds, m.Grows = c.Seconds(), leaky
 	if steady && c > 0 && !leaky {
 		m.PortsNeeded = in.portsAt(c.Seconds())
 		rate := float64(in.RangeSize) / c.Seconds()
@@ -143,6 +157,8 @@ func solve(f func(float64) float64, target, hi float64) float64 {
 func (in ModelInput) assumptions() []string {
 	a := []string{fmt.Sprintf("TIME_WAIT lasts %s and is not shortened by tcp_fin_timeout", TimeWait)}
 	switch {
+	case in.NoTimestamps && in.TwReuse != 0:
+		a = append(a, fmt.Sprintf("tcp_tw_reuse=%d but tcp_timestamps=0: TIME_WAIT sockets carry no timestamp and are never reused", in.TwReuse))
 	case in.TwReuse == 1:
 		a = append(a, "tcp_tw_reuse=1: connect() reuses a TIME_WAIT port after about 1 s (TCP timestamps on)")
 	case in.TwReuse == 2 && in.Loopback:
@@ -173,6 +189,8 @@ func ModelInputFor(p *loadgen.Plan, rangeSize int) ModelInput {
 	if v, ok := p.Sandbox.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
 		fmt.Sscanf(v, "%d", &in.TwReuse)
 	}
+	in.NoTimestamps = p.Sandbox.Sysctls["net.ipv4.tcp_timestamps"] == "0" || p.Server.Sysctls["net.ipv4.tcp_timestamps"] == "0"
+	in.Loopback = p.Runtime == "host"
 	for _, pl := range p.Pools {
 		mp := ModelPool{Close: pl.Close, Leak: pl.Leak, Hold: pl.Hold.Mean()}
 		if pl.Hold.Forever() {
@@ -208,9 +226,7 @@ func AttachModel(p *loadgen.Plan, r *loadgen.Result) {
 		rangeSize = p.Sandbox.PortRange.Size()
 	}
 	in := ModelInputFor(p, rangeSize)
-	if v, ok := r.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
-		fmt.Sscanf(v, "%d", &in.TwReuse)
-	}
+	in.readBack(r)
 	m := Predict(in)
 	if m.ExhaustionAtSeconds != nil && r.Exhaustion != nil && *m.ExhaustionAtSeconds > 0 {
 		e := (r.Exhaustion.AtSeconds - *m.ExhaustionAtSeconds) / *m.ExhaustionAtSeconds
@@ -223,9 +239,23 @@ func AttachModel(p *loadgen.Plan, r *loadgen.Result) {
 // size: the same rate per destination against rangeSize ports.
 func AttachScaled(p *loadgen.Plan, r *loadgen.Result, rangeSize int) {
 	in := ModelInputFor(p, rangeSize)
+	in.readBack(r)
+	m := Predict(in)
+	r.Scaled = &m
+}
+
+// readBack takes what the run read back from the sandbox over what the
+// plan asked for: the client's tcp_tw_reuse and tcp_timestamps, and the
+// server's timestamps (off on either side, no timestamp is recorded).
+// The host runtime dials loopback, where tcp_tw_reuse=2 reuses.
+func (in *ModelInput) readBack(r *loadgen.Result) {
 	if v, ok := r.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
 		fmt.Sscanf(v, "%d", &in.TwReuse)
 	}
-	m := Predict(in)
-	r.Scaled = &m
+	if r.Sysctls["net.ipv4.tcp_timestamps"] == "0" {
+		in.NoTimestamps = true
+	}
+	if r.Runtime == "host" {
+		in.Loopback = true
+	}
 }

@@ -132,25 +132,9 @@ func modelLine(m *loadgen.Model, r *loadgen.Result) string {
 	return b.String()
 }
 
-// Verdict is the one line that answers "did the ports run out, and why".
-func Verdict(r *loadgen.Result) string {
-	ports := "the port range"
-	if r.PortRangeSize > 0 {
-		ports = fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
-	}
-	if ex := r.Exhaustion; ex != nil {
-		return fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connections open",
-			ex.DialsOKBefore, seconds(ex.AtSeconds), exhaustedCall(ex.Class), ex.Class, ports, ex.OpenConnections)
-	}
-	if n := r.Failures["EMFILE"] + r.Failures["ENFILE"]; n > 0 {
-		return fmt.Sprintf("NOT EXHAUSTED, but out of file descriptors: %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
-			n, r.Nofile, ports)
-	}
-	if r.Dials.Failed > 0 {
-		return fmt.Sprintf("NOT EXHAUSTED: %s held, but %d dials failed (%s)", ports, r.Dials.Failed, failures(r.Failures))
-	}
-	return fmt.Sprintf("NOT EXHAUSTED: %s served %d connections without a failure", ports, r.Dials.OK)
-}
+// Verdict is the one line that answers "did the ports run out, and why",
+// and says on what the answer rests (see Judge).
+func Verdict(r *loadgen.Result) string { return Judge(r).Text }
 
 func exhaustedCall(class string) string {
 	if class == "EADDRINUSE" {

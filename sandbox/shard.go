@@ -60,7 +60,7 @@ func addServerCounts(a loadgen.ServerCounts, b *loadgen.ServerCounts) loadgen.Se
 // stop (its duration, a stop rule, exhaustion) stops them all.
 func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*loadgen.Result, error) {
 	set := &shardSet{
-		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion,
+		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict,
 		signaled: make([]bool, n), quiesced: make([]bool, n),
 		last: make([]loadgen.Progress, n), seen: map[string]bool{},
 	}

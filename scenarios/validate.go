@@ -22,7 +22,7 @@ var (
 	runtimes       = []string{"netns", "docker"}
 	closeModes     = []loadgen.CloseMode{loadgen.CloseClient, loadgen.CloseServer, loadgen.CloseReset, loadgen.CloseLeak, loadgen.CloseKeep}
 	bindModes      = []loadgen.BindMode{loadgen.BindAuto, loadgen.BindBeforeConnect, loadgen.BindNoPort}
-	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopOnFirstFailure, loadgen.StopNever}
+	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopOnFirstFailure, loadgen.StopNever, loadgen.StopOnVerdict}
 )
 
 const (

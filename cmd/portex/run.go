@@ -155,6 +155,8 @@ func cmdRun(e *env, args []string) int {
 				report.AttachScaled(p, res, scaleSize)
 			}
 			res.Expectations = report.Check(p.Expect, res)
+			v := report.Judge(res)
+			res.Verdict = &v
 			result.Runs = append(result.Runs, res)
 		}
 		if err != nil {

@@ -1,0 +1,188 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// The verdict of a run says what the run shows, and on what it rests.
+//
+// "Exhausted" is measured: a dial failed for want of a port. "Held" needs a
+// steady state the run itself shows: ports in use flat below the budget
+// for a full cycle (a connection's hold, plus TIME_WAIT or the reuse delay
+// when the client closes first), with no dial short of a port, and a model
+// that agrees nothing grows (a small leak looks flat over one cycle). Any
+// other run is "not exhausted within" its length, and the capacity model's
+// prediction stands beside it, marked as a prediction.
+
+// The outcomes of a verdict (loadgen.Verdict.Outcome).
+const (
+	OutcomeExhausted    = "exhausted"
+	OutcomeHeld         = "held"
+	OutcomeNotExhausted = "not_exhausted"
+	OutcomeFDs          = "fd_exhausted"
+	OutcomeFailing      = "failing"
+	OutcomeInterrupted  = "interrupted"
+	OutcomeError        = "error"
+)
+
+// The bases of a verdict.
+const (
+	BasisMeasured = "measured"
+	BasisModel    = "model"
+)
+
+// Judge gives a run its verdict. It needs the run's model (AttachModel) to
+// call anything "held" or to predict; without one, a run that did not run
+// out is only "not exhausted within" its length.
+func Judge(r *loadgen.Result) loadgen.Verdict {
+	v := loadgen.Verdict{Outcome: OutcomeNotExhausted, Basis: BasisMeasured, WithinSeconds: r.ElapsedSeconds, Budget: budgetOf(r)}
+	if ex := r.Exhaustion; ex != nil {
+		v.Outcome = OutcomeExhausted
+		at := ex.AtSeconds
+		v.ExhaustionAtSeconds = &at
+		v.Text = fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connection%s open",
+			ex.DialsOKBefore, seconds(ex.AtSeconds), exhaustedCall(ex.Class), ex.Class, portsPhrase(r),
+			ex.OpenConnections, plural(int(ex.OpenConnections)))
+		return v
+	}
+	m := r.Model
+	var steady *loadgen.Steady
+	if m != nil && r.Stopped != loadgen.StoppedError {
+		if s, ok := loadgen.FindSteady(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait),
+			loadgen.SteadyWindow(seconds2d(m.CycleSeconds)), v.Budget); ok {
+			steady = &s
+		}
+	}
+	fds := r.Failures["EMFILE"] + r.Failures["ENFILE"]
+	within := fmt.Sprintf("within %s", seconds(r.ElapsedSeconds))
+	var head string
+	switch {
+	case r.Stopped == loadgen.StoppedError:
+		v.Outcome = OutcomeError
+		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", seconds(r.ElapsedSeconds), r.Error)
+	case fds > 0:
+		v.Outcome = OutcomeFDs
+		head = fmt.Sprintf("OUT OF FILE DESCRIPTORS, not ports: %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
+			fds, r.Nofile, portsPhrase(r))
+	case steady != nil && !m.Grows && r.Dials.Failed == 0:
+		v.Outcome, v.Steady = OutcomeHeld, steady
+		return held(v, r, m, steady)
+	case r.Stopped == loadgen.StoppedInterrupted:
+		v.Outcome = OutcomeInterrupted
+		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", seconds(r.ElapsedSeconds))
+	case r.Dials.Failed > 0:
+		v.Outcome = OutcomeFailing
+		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, failures(r.Failures))
+	default:
+		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failure", within, portsPhrase(r), r.Dials.OK)
+	}
+	if v.Outcome != OutcomeError && m != nil {
+		head += "; " + predict(&v, r, m, steady)
+	}
+	v.Text = head
+	return v
+}
+
+// held words a steady state the run showed.
+func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Steady) loadgen.Verdict {
+	per := ""
+	if m.Tuples > 1 {
+		per = fmt.Sprintf(" per destination (%d destinations)", m.Tuples)
+	}
+	cycle := "no connection churns"
+	if m.CycleSeconds > 0 {
+		cycle = "a full cycle of " + cycleWords(m)
+	}
+	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d ports in use%s, flat for %s (%s), no dial short of a port in %s",
+		s.Ports, v.Budget, per, seconds(s.ToSeconds-s.FromSeconds), cycle, seconds(r.ElapsedSeconds))
+	return v
+}
+
+// predict words the model's prediction for a run that did not answer the
+// question itself, and fills the verdict's predicted figures.
+func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *loadgen.Steady) string {
+	v.Basis = BasisModel
+	v.ProofSeconds = 2 * loadgen.SteadyWindow(seconds2d(m.CycleSeconds)).Seconds()
+	if at := m.ExhaustionAtSeconds; at != nil && m.HorizonSeconds > 0 && *at <= m.HorizonSeconds {
+		t := *at
+		v.ExhaustionAtSeconds, v.Predicted = &t, true
+		why := ""
+		if m.Grows {
+			why = " (some connections are never closed: ports in use only grow)"
+			if steady != nil {
+				why = " (ports in use look flat, but some connections are never closed)"
+			}
+		}
+		if t <= r.ElapsedSeconds {
+			return fmt.Sprintf("the model predicted exhaustion at %s%s, which this run did not show", seconds(t), why)
+		}
+		return fmt.Sprintf("the model predicts the ports run out at about %s%s; a prediction, not measured: run longer than that to see it", seconds(t), why)
+	}
+	if m.Grows {
+		return fmt.Sprintf("the model predicts no exhaustion within %s, though ports in use grow", horizonWords(m.HorizonSeconds))
+	}
+	ports := m.PortsNeeded
+	v.SteadyPorts = &ports
+	proof := fmt.Sprintf("showing it takes a run of %s", seconds(v.ProofSeconds))
+	if m.CycleSeconds >= TimeWait.Seconds() {
+		proof += " (two cycles, and TIME_WAIT alone lasts 60 s)"
+	} else {
+		proof += " (two cycles of " + cycleWords(m) + ")"
+	}
+	return fmt.Sprintf("the model predicts it holds at a steady state with %.0f of %d ports in use; a prediction, not shown: %s",
+		ports, v.Budget, proof)
+}
+
+// cycleWords says what a cycle is made of.
+func cycleWords(m *loadgen.Model) string {
+	c := seconds2d(m.CycleSeconds)
+	switch {
+	case c >= TimeWait:
+		return fmt.Sprintf("%s: hold %s + TIME_WAIT 60s", short(c), short(c-TimeWait))
+	case m.ReusesTimeWait && c >= twReuseWait:
+		return fmt.Sprintf("%s: hold %s + the 1s reuse delay", short(c), short(c-twReuseWait))
+	}
+	return short(c) + ", the hold"
+}
+
+func horizonWords(s float64) string {
+	d := seconds2d(s)
+	if d >= time.Hour && d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return short(d)
+}
+
+// short formats a duration as a person writes it: "200ms", "1.2s", "60.2s".
+func short(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds())
+	}
+	return strconv.FormatFloat(math.Round(d.Seconds()*1000)/1000, 'f', -1, 64) + "s"
+}
+
+func seconds2d(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// budgetOf is the ports one destination tuple can use in the run.
+func budgetOf(r *loadgen.Result) int {
+	if r.PortRangeSize > 0 {
+		return r.PortRangeSize
+	}
+	if r.Model != nil {
+		return r.Model.PortBudget
+	}
+	return 0
+}
+
+// portsPhrase names the range: "200 ports (50000 50199)".
+func portsPhrase(r *loadgen.Result) string {
+	if r.PortRangeSize > 0 {
+		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
+	}
+	return "the port range"
+}

@@ -1,0 +1,184 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// steadySeries is a run whose client pins ramp up to level over ramp
+// seconds, then stay there (plus grow per second), sampled every 0.1 s for
+// secs seconds.
+func steadySeries(secs, ramp float64, level, grow float64) *loadgen.TimeSeries {
+	ts := &loadgen.TimeSeries{IntervalSeconds: 0.1}
+	for i := 1; float64(i)/10 <= secs+1e-9; i++ {
+		t := float64(i) / 10
+		ports := level
+		if t < ramp {
+			ports = level * t / ramp
+		}
+		ports += grow * t
+		ts.Points = append(ts.Points, loadgen.Point{T: t, Attempted: 10, OK: 10,
+			Client: &loadgen.SocketStates{TimeWait: int(ports), PortsInUse: int(ports)}})
+	}
+	return ts
+}
+
+func modelRun(elapsed float64, m loadgen.Model, ts *loadgen.TimeSeries) *loadgen.Result {
+	m.PortBudget, m.Tuples = 150, 1
+	if m.HorizonSeconds == 0 {
+		m.HorizonSeconds = 3600
+	}
+	return &loadgen.Result{Variant: "v", Runtime: "netns", ElapsedSeconds: elapsed, Stopped: loadgen.StoppedDuration,
+		PortRangeSize: 150, Sysctls: map[string]string{"net.ipv4.ip_local_port_range": "50000 50149"},
+		Dials: loadgen.Dials{Attempted: 100, OK: 100}, Failures: map[string]int64{}, Model: &m, TimeSeries: ts}
+}
+
+func TestJudge(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		run     *loadgen.Result
+		outcome string
+		basis   string
+		text    []string // fragments the verdict's line must hold
+	}{
+		{
+			// The mitigations scenario's wider-range variant, run for 2 s:
+			// 100/s of 200 ms holds closed by the client, TIME_WAIT 60 s,
+			// 600 ports. Ports in use still climb: not held.
+			name: "a run that ends while ports in use still climb is not held",
+			run: modelRun(2, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(6.0), CycleSeconds: 60.2},
+				steadySeries(2, 60.2, 6020, 0)),
+			outcome: OutcomeNotExhausted, basis: BasisModel,
+			text: []string{"NOT EXHAUSTED within 2.00s", "the model predicts the ports run out at about 6.00s", "a prediction, not measured"},
+		},
+		{
+			name: "flat below the budget for a full cycle is held",
+			run: modelRun(1.5, loadgen.Model{PortsNeeded: 20, CycleSeconds: 0.2},
+				steadySeries(1.5, 0.2, 20, 0)),
+			outcome: OutcomeHeld, basis: BasisMeasured,
+			text: []string{"HELD at a steady state: 20 of 150 ports in use", "a full cycle of 200ms, the hold"},
+		},
+		{
+			name: "flat for less than a cycle is not held; the model's steady state is a prediction",
+			run: modelRun(1.5, loadgen.Model{PortsNeeded: 120, CycleSeconds: 60.2},
+				steadySeries(1.5, 0.2, 120, 0)),
+			outcome: OutcomeNotExhausted, basis: BasisModel,
+			text: []string{"holds at a steady state with 120 of 150 ports", "showing it takes a run of 120.40s", "TIME_WAIT alone lasts 60 s"},
+		},
+		{
+			name: "a leak that looks flat over one cycle is not held",
+			run: modelRun(3, loadgen.Model{PortsNeeded: 150, ExhaustionAtSeconds: ptr(26.2), CycleSeconds: 0.2, Grows: true},
+				steadySeries(3, 0.2, 20, 1)),
+			outcome: OutcomeNotExhausted, basis: BasisModel,
+			text: []string{"run out at about 26.20s", "never closed"},
+		},
+		{
+			name: "flat at the budget is not held",
+			run: modelRun(3, loadgen.Model{PortsNeeded: 150, CycleSeconds: 0.2},
+				steadySeries(3, 0.2, 150, 0)),
+			outcome: OutcomeNotExhausted,
+		},
+		{
+			name: "an interrupted run says so, not NOT EXHAUSTED",
+			run: func() *loadgen.Result {
+				r := modelRun(0.5, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, steadySeries(0.5, 60.2, 6020, 0))
+				r.Stopped = loadgen.StoppedInterrupted
+				return r
+			}(),
+			outcome: OutcomeInterrupted, basis: BasisModel,
+			text: []string{"INTERRUPTED after 0.50s, before an answer"},
+		},
+		{
+			name: "a run without a model is only not exhausted within its length",
+			run: func() *loadgen.Result {
+				r := modelRun(1.5, loadgen.Model{}, steadySeries(1.5, 0.2, 20, 0))
+				r.Model = nil
+				return r
+			}(),
+			outcome: OutcomeNotExhausted, basis: BasisMeasured,
+			text: []string{"NOT EXHAUSTED within 1.50s"},
+		},
+		{
+			name: "exhaustion is measured",
+			run: func() *loadgen.Result {
+				r := modelRun(1.5, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, nil)
+				r.Exhaustion = &loadgen.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1.5, DialsOKBefore: 150, OpenConnections: 1}
+				return r
+			}(),
+			outcome: OutcomeExhausted, basis: BasisMeasured,
+			text: []string{"EXHAUSTED after 150 connections in 1.50s", "1 connection open"},
+		},
+		{
+			name: "a run that failed is an error",
+			run: func() *loadgen.Result {
+				r := modelRun(0.2, loadgen.Model{PortsNeeded: 20, CycleSeconds: 0.2}, steadySeries(0.2, 0.2, 20, 0))
+				r.Stopped, r.Error = loadgen.StoppedError, "the echo server died mid-run"
+				return r
+			}(),
+			outcome: OutcomeError,
+			text:    []string{"ERROR after 0.20s", "the echo server died mid-run"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Judge(tt.run)
+			if v.Outcome != tt.outcome || (tt.basis != "" && v.Basis != tt.basis) {
+				t.Errorf("outcome %s, basis %s; want %s, %s\n%s", v.Outcome, v.Basis, tt.outcome, tt.basis, v.Text)
+			}
+			for _, frag := range tt.text {
+				if !strings.Contains(v.Text, frag) {
+					t.Errorf("verdict lacks %q:\n%s", frag, v.Text)
+				}
+			}
+			if v.Outcome != OutcomeHeld && strings.Contains(v.Text, "HELD") {
+				t.Errorf("says held: %s", v.Text)
+			}
+		})
+	}
+}
+
+// FindSteady's rows say what each checks.
+func TestFindSteady(t *testing.T) {
+	flat := func(n int, ports float64) []loadgen.PinSample {
+		var s []loadgen.PinSample
+		for i := 1; i <= n; i++ {
+			s = append(s, loadgen.PinSample{T: float64(i) / 10, Ports: ports})
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		name    string
+		samples []loadgen.PinSample
+		window  float64
+		budget  int
+		want    bool
+	}{
+		{"flat for longer than the window", flat(20, 50), 1, 100, true},
+		{"a window longer than the samples", flat(20, 50), 3, 100, false},
+		{"at the budget", flat(20, 100), 1, 100, false},
+		{"too few samples", flat(4, 50), 0.2, 100, false},
+		{"a failure for want of a port in the window", func() []loadgen.PinSample {
+			s := flat(20, 50)
+			s[18].Exhausted = true
+			return s
+		}(), 1, 100, false},
+		{"growing by more than noise", func() []loadgen.PinSample {
+			s := flat(20, 50)
+			for i := range s {
+				s[i].Ports += float64(i)
+			}
+			return s
+		}(), 1, 1000, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := loadgen.FindSteady(tt.samples, secondsDur(tt.window), tt.budget)
+			if got != tt.want {
+				t.Errorf("FindSteady = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
