@@ -341,6 +341,7 @@ func (e *engine) run(ctx context.Context) *Result {
 	defer grace.Stop()
 	<-allDone
 	e.beforeClose()
+	closedAtEnd := e.open.Load()
 	for _, pr := range e.pools {
 		pr.closeParked()
 		if pr.keep != nil {
@@ -361,6 +362,7 @@ func (e *engine) run(ctx context.Context) *Result {
 		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady))
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
+	res.ClosedAtEnd = closedAtEnd
 	res.TimeSeries = &e.series
 	res.Resources = &Resources{Client: &ProcessResources{
 		Processes:             1,

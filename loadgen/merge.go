@@ -92,6 +92,7 @@ func Merge(shards []*Result) *Result {
 		m.Dials = addDials(m.Dials, r.Dials)
 		addCounts(m.Failures, r.Failures)
 		m.Dropped += r.Dropped
+		m.ClosedAtEnd += r.ClosedAtEnd
 		mergeHDR(connect, r.Latency.Connect)
 		mergeHDR(rtt, r.Latency.EchoRTT)
 		if r.Exhaustion != nil && (m.Exhaustion == nil || offset+r.Exhaustion.AtSeconds < m.Exhaustion.AtSeconds) {

@@ -25,8 +25,9 @@ type ProcessResources struct {
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	// RSSPerConnectionBytes is (RSS at the peak of open connections - RSS
 	// before the first connection) / peak open connections: the user-space
-	// memory a held connection costs. Zero when nothing was held.
-	RSSPerConnectionBytes int64 `json:"rss_per_connection_bytes"`
+	// memory a held connection costs. Zero when fewer than
+	// MinPerConnectionPeak connections were open at once.
+	RSSPerConnectionBytes int64 `json:"rss_per_connection_bytes,omitempty"`
 	// Peak is the most connections the processes held at once.
 	Peak int64 `json:"peak_connections"`
 }
@@ -37,7 +38,11 @@ func (r *ProcessResources) Add(o *ProcessResources) {
 	if o == nil {
 		return
 	}
-	if n := r.Peak + o.Peak; n > 0 {
+	switch n := r.Peak + o.Peak; {
+	case o.RSSPerConnectionBytes == 0: // too few connections to tell
+	case r.RSSPerConnectionBytes == 0:
+		r.RSSPerConnectionBytes = o.RSSPerConnectionBytes
+	default:
 		r.RSSPerConnectionBytes = (r.RSSPerConnectionBytes*r.Peak + o.RSSPerConnectionBytes*o.Peak) / n
 	}
 	r.Processes += o.Processes
@@ -105,10 +110,15 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// MinPerConnectionPeak is the fewest connections open at once over which
+// PerConnection divides: below it, the resident memory's own steps (pages,
+// the garbage collector's heap) outweigh what the connections cost.
+const MinPerConnectionPeak = 1000
+
 // PerConnection divides the memory grown between before and atPeak over
-// peak connections.
+// peak connections; 0 when fewer than MinPerConnectionPeak were open.
 func PerConnection(before, atPeak, peak int64) int64 {
-	if peak <= 0 || atPeak <= before {
+	if peak < MinPerConnectionPeak || atPeak <= before {
 		return 0
 	}
 	return (atPeak - before) / peak

@@ -44,10 +44,14 @@ type Result struct {
 	// Dropped counts open-model arrivals that found every slot busy.
 	Dropped int64 `json:"dropped_arrivals"`
 	// PeakOpen is the most connections the client held at once.
-	PeakOpen int64         `json:"peak_open_connections"`
-	Pools    []PoolResult  `json:"pools"`
-	Server   *ServerCounts `json:"server,omitempty"`
-	Events   []Event       `json:"events,omitempty"`
+	PeakOpen int64 `json:"peak_open_connections"`
+	// ClosedAtEnd counts the connections the client still held when the
+	// run ended, which the run's teardown closed: the server counts them
+	// as closed by the client, though the pools never closed them.
+	ClosedAtEnd int64         `json:"closed_at_end"`
+	Pools       []PoolResult  `json:"pools"`
+	Server      *ServerCounts `json:"server,omitempty"`
+	Events      []Event       `json:"events,omitempty"`
 	// Resources are the processes' costs: memory, CPU.
 	Resources *Resources `json:"resources,omitempty"`
 	// Expectations are the scenario's expectations, checked.

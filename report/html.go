@@ -77,6 +77,7 @@ type htmlRun struct {
 	// Status picks the badge: exhausted, fd, failures, ok or error.
 	Status, StatusText string
 	Verdict            string
+	Facts              []htmlKV
 	Stats              []htmlStat
 	Expectations       []loadgen.Expectation
 	Model              *htmlModel
@@ -198,8 +199,11 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 		Stopped:      run.Stopped,
 		Elapsed:      atTime(run.ElapsedSeconds),
 		Error:        run.Error,
-		Verdict:      Verdict(run),
+		Verdict:      f.Verdict.Text,
 		Expectations: run.Expectations,
+	}
+	for _, x := range facts(run) {
+		hr.Facts = append(hr.Facts, htmlKV{x.Label, x.Text})
 	}
 	if !run.StartedAt.IsZero() {
 		hr.Started = run.StartedAt.UTC().Format(time.RFC3339)

@@ -32,6 +32,9 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 	}
 	for _, run := range r.Runs {
 		mw.line("- %s", mdHeadline(run))
+		for _, f := range facts(run) {
+			mw.line("  - %s: %s", f.Label, mdEscape(f.Text))
+		}
 	}
 	mw.line("")
 
@@ -131,7 +134,7 @@ func mdHeadline(run *loadgen.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s**: %s", mdEscape(run.Variant), mdEscape(Verdict(run)))
 	if run.Stopped == loadgen.StoppedError {
-		fmt.Fprintf(&b, " · ❌ the run failed: %s", mdEscape(run.Error))
+		b.WriteString(" · ❌ the run failed")
 	}
 	if len(run.Expectations) == 0 {
 		return b.String()

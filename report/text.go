@@ -60,6 +60,11 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 	t.line("  dials      attempted %d · ok %d · failed %d · peak open %d",
 		r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
 	t.line("  failures   %s", failures(r.Failures))
+	for _, f := range facts(r) {
+		if f.Label != "note" {
+			t.line("  %-10s %s", f.Label, f.Text)
+		}
+	}
 	t.line("  connect    %s", latency(r.Latency.Connect))
 	if r.Latency.EchoRTT.Count > 0 {
 		t.line("  echo rtt   %s", latency(r.Latency.EchoRTT))

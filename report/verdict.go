@@ -78,6 +78,9 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 	case r.Dials.Failed > 0:
 		v.Outcome = OutcomeFailing
 		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, failures(r.Failures))
+	case r.Dropped > 0:
+		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failed dial, but %d arrivals were dropped (every slot busy)",
+			within, portsPhrase(r), r.Dials.OK, r.Dropped)
 	default:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failure", within, portsPhrase(r), r.Dials.OK)
 	}
@@ -100,6 +103,9 @@ func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Ste
 	}
 	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d ports in use%s, flat for %s (%s), no dial short of a port in %s",
 		s.Ports, v.Budget, per, seconds(s.ToSeconds-s.FromSeconds), cycle, seconds(r.ElapsedSeconds))
+	if r.Dropped > 0 {
+		v.Text += fmt.Sprintf("; %d arrivals dropped (every slot busy)", r.Dropped)
+	}
 	return v
 }
 

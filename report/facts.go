@@ -1,0 +1,96 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// fact is one thing a run's summary must not leave out, beyond its
+// counters: every renderer lists the same facts.
+type fact struct{ Label, Text string }
+
+// facts lists what happened in a run that its headline and counters do
+// not say: the runtime's notes, dropped arrivals, the throughput, what
+// followed exhaustion, connect latency that climbed before it, and the
+// connections the run's end closed.
+func facts(r *loadgen.Result) []fact {
+	var out []fact
+	for _, n := range r.Notes {
+		out = append(out, fact{"note", n})
+	}
+	if r.Dropped > 0 {
+		arrivals := r.Dials.Attempted + r.Dropped
+		out = append(out, fact{"dropped", fmt.Sprintf("%d of %d arrivals (%.0f%%) found every slot busy (max_in_flight) and were never dialed",
+			r.Dropped, arrivals, 100*float64(r.Dropped)/float64(arrivals))})
+	}
+	if r.ElapsedSeconds > 0 && r.Dials.Attempted > 0 {
+		t := fmt.Sprintf("%s connections/s", rate(float64(r.Dials.OK)/r.ElapsedSeconds))
+		if n := r.Latency.EchoRTT.Count; n > 0 {
+			t += fmt.Sprintf(" · %s echoes/s", rate(float64(n)/r.ElapsedSeconds))
+		}
+		out = append(out, fact{"throughput", t + fmt.Sprintf(" (over %s)", seconds(r.ElapsedSeconds))})
+	}
+	if ex := r.Exhaustion; ex != nil {
+		if t := afterExhaustion(r, ex); t != "" {
+			out = append(out, fact{"afterwards", t})
+		}
+		if c := r.Latency.Connect; c.Count > 0 && c.P99Us >= 10_000 && c.P99Us >= 20*max(c.P50Us, 1) {
+			out = append(out, fact{"slowdown", fmt.Sprintf("connect() slowed as the range filled: p99 %s against a median of %s (the kernel searches longer for a free port)",
+				micros(c.P99Us), micros(c.P50Us))})
+		}
+	}
+	if r.ClosedAtEnd > 0 {
+		out = append(out, fact{"teardown", fmt.Sprintf("the run's end closed the %d connection%s still open; the server counts them as closed by the client",
+			r.ClosedAtEnd, plural(int(r.ClosedAtEnd)))})
+	}
+	return out
+}
+
+// afterExhaustion says how the dials fared once the ports had run out:
+// the share that failed, and when one first succeeded again.
+func afterExhaustion(r *loadgen.Result, ex *loadgen.Exhaustion) string {
+	var attempted, failed int64
+	if ts := r.TimeSeries; ts != nil {
+		for _, p := range ts.Points {
+			// The interval that holds the exhaustion counts from its start.
+			if p.T > ex.AtSeconds {
+				attempted += p.Attempted
+				failed += p.Failed
+			}
+		}
+	}
+	var recovered *float64
+	for _, ev := range r.Events {
+		if ev.Type == loadgen.EventRecovery {
+			at := ev.AtSeconds
+			recovered = &at
+			break
+		}
+	}
+	if attempted == 0 && recovered == nil {
+		return ""
+	}
+	t := ""
+	if attempted > 0 {
+		t = fmt.Sprintf("%.0f%% of the %d dials after exhaustion failed", 100*float64(failed)/float64(attempted), attempted)
+	}
+	switch {
+	case recovered != nil:
+		if t != "" {
+			t += "; "
+		}
+		t += fmt.Sprintf("a dial succeeded again %s after it (at %s): ports came free", seconds(*recovered-ex.AtSeconds), seconds(*recovered))
+	case r.Stopped != loadgen.StoppedExhaustion && attempted > 0:
+		t += "; none succeeded again before the run ended"
+	}
+	return t
+}
+
+// rate formats a per-second figure: no decimals from a hundred up.
+func rate(v float64) string {
+	if v >= 100 {
+		return formatCount(v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
