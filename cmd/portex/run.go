@@ -51,6 +51,9 @@ func cmdRun(e *env, args []string) int {
 	if code, done := parse(fs, args); done {
 		return code
 	}
+	if err := checkRunFlags(fs); err != nil {
+		return fs.fail(err)
+	}
 	scaleSize := 0
 	if *scaleTo != "" {
 		lo, hi, err := parseRange(*scaleTo)
