@@ -35,8 +35,9 @@ func TestBadFlagsSayWhatIsWrong(t *testing.T) {
 	}{
 		{[]string{"run", "--duraton", "20s"}, "portex run: unknown flag: --duraton"},
 		{[]string{"run", "--duration", "10"}, `portex run: invalid argument "10" for "--duration" flag`},
-		{[]string{"plan", "--leak", "lots"}, `portex plan: invalid argument "lots" for "--leak" flag`},
-		{[]string{"plan", "--hold", "soon"}, `portex plan: invalid argument "soon" for "--hold" flag`},
+		{[]string{"plan", "--rate", "5/s", "--leak", "lots"}, `portex plan: --leak "lots": want a share`},
+		{[]string{"plan", "--hold", "forever"}, `portex plan: invalid argument "forever" for "--hold" flag`},
+		{[]string{"plan", "--tw-reuse", "yes"}, `portex plan: invalid argument "yes" for "--tw-reuse" flag`},
 		{[]string{"--duraton", "1s"}, "portex run: unknown flag: --duraton"},
 	}...)
 	for _, tt := range tests {
