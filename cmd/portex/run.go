@@ -147,9 +147,11 @@ func cmdRun(e *env, args []string) int {
 		if !*quiet {
 			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
 		}
+		var prog *progress
 		var onEvent func(loadgen.Event)
 		if !*quiet {
-			onEvent = newProgress(e.stderr, p, i+1, len(plans)).event
+			prog = newProgress(e.stderr, p, i+1, len(plans))
+			onEvent = prog.event
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
@@ -159,6 +161,7 @@ func cmdRun(e *env, args []string) int {
 			}
 			res.Expectations = report.Check(p.Expect, res)
 			result.Runs = append(result.Runs, res)
+			prog.done(res)
 		}
 		if err != nil {
 			runErr = err
