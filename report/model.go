@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/portex/portex/loadgen"
@@ -53,6 +54,20 @@ type ModelPool struct {
 	Tuples  int     // destination tuples the pool spreads over
 	Workers int     // closed model without a known rate: connections held at once
 	Keep    int     // keep-alive pool size
+	// MaxInFlight caps an open-model pool's connections at once (0: no
+	// cap). An arrival that finds every slot busy is dropped, so the pool
+	// serves at most MaxInFlight / Hold new connections a second.
+	MaxInFlight int
+}
+
+// Served is the rate of new connections the pool serves: its rate, less
+// the arrivals max_in_flight drops (Little's law: the connections in
+// flight are the served rate times the hold).
+func (p ModelPool) Served() float64 {
+	if p.MaxInFlight > 0 && p.Hold > 0 {
+		return math.Min(p.Rate, float64(p.MaxInFlight)/p.Hold.Seconds())
+	}
+	return p.Rate
 }
 
 // pinned returns C, how long one connection pins its port, and whether it
@@ -91,7 +106,7 @@ func (in ModelInput) portsAt(t float64) float64 {
 			continue
 		}
 		c, forever := in.pinned(p)
-		lam := p.Rate / tuples
+		lam := p.Served() / tuples
 		if forever {
 			n += lam * t
 			continue
@@ -154,6 +169,44 @@ func solve(f func(float64) float64, target, hi float64) float64 {
 	return hi
 }
 
+// Grows reports whether the ports in use grow without bound: a pool keeps
+// opening connections and leaks some, or holds them forever. Otherwise
+// they settle at a steady state (the model's PortsNeeded).
+func (in ModelInput) Grows() bool {
+	for _, p := range in.Pools {
+		if p.Keep > 0 {
+			continue
+		}
+		if _, forever := in.pinned(p); p.Rate > 0 && (forever || p.Leak > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reuses reports whether connect() takes over TIME_WAIT ports after about
+// a second (tcp_tw_reuse=1, or 2 on loopback).
+func (in ModelInput) Reuses() bool {
+	return in.TwReuse == 1 || (in.TwReuse == 2 && in.Loopback)
+}
+
+// TimeWaitSockets is how many client sockets sit in TIME_WAIT per
+// destination tuple at steady state: every client close leaves one for
+// TIME_WAIT's 60 s, at most one per port of the range. It differs from the
+// ports those sockets pin when tcp_tw_reuse lets connect() take their
+// ports after about a second: the sockets still pile up, the ports are
+// free.
+func (in ModelInput) TimeWaitSockets() float64 {
+	var n float64
+	for _, p := range in.Pools {
+		if p.Keep > 0 || p.Rate == 0 || p.Close != loadgen.CloseClient || p.Hold < 0 {
+			continue
+		}
+		n += p.Served() / float64(max(p.Tuples, 1)) * (1 - p.Leak) * TimeWait.Seconds()
+	}
+	return math.Min(n, float64(in.RangeSize))
+}
+
 func (in ModelInput) assumptions() []string {
 	a := []string{fmt.Sprintf("TIME_WAIT lasts %s and is not shortened by tcp_fin_timeout", TimeWait)}
 	switch {
@@ -173,7 +226,18 @@ func (in ModelInput) assumptions() []string {
 			break
 		}
 	}
+	for _, p := range in.Pools {
+		if served := p.Served(); served < p.Rate {
+			a = append(a, fmt.Sprintf("max_in_flight %d with %s holds serves %s new connections/s of %s; the other arrivals are dropped",
+				p.MaxInFlight, p.Hold, fmtRate(served), fmtRate(p.Rate)))
+		}
+	}
 	return a
+}
+
+// fmtRate prints a rate with at most one decimal.
+func fmtRate(r float64) string {
+	return strconv.FormatFloat(math.Round(r*10)/10, 'f', -1, 64)
 }
 
 // ModelInputFor describes a plan to the model. rangeSize overrides the
@@ -200,7 +264,7 @@ func ModelInputFor(p *loadgen.Plan, rangeSize int) ModelInput {
 		case pl.Close == loadgen.CloseKeep:
 			mp.Keep = pl.PoolSize
 		case pl.Open():
-			mp.Rate = pl.Rate
+			mp.Rate, mp.MaxInFlight = pl.Rate, pl.MaxInFlight
 			if n := len(pl.Ramp); n > 0 {
 				mp.Rate = pl.Ramp[n-1].To
 			}

@@ -70,8 +70,14 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		t.line("  echo rtt   %s", latency(r.Latency.EchoRTT))
 	}
 	if len(r.Pools) > 1 {
+		// The figures start in the column of the others; the names, padded
+		// to the longest, keep the pools' figures aligned with each other.
+		width := 0
 		for _, p := range r.Pools {
-			t.line("  pool %-8s ok %d · failed %d · %s", p.Name, p.Dials.OK, p.Dials.Failed, failures(p.Failures))
+			width = max(width, len(p.Name))
+		}
+		for _, p := range r.Pools {
+			t.line("  pool       %-*s  ok %d · failed %d · %s", width, p.Name, p.Dials.OK, p.Dials.Failed, failures(p.Failures))
 		}
 	}
 	if len(r.Sysctls) > 0 {

@@ -90,7 +90,7 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Ev
 	}
 	res.Sysctls = readSysctls(nil)
 	if r := p.Sandbox.PortRange; !r.IsZero() {
-		res.Sysctls["net.ipv4.ip_local_port_range"] = r.String() + " (per socket, IP_LOCAL_PORT_RANGE)"
+		res.Sysctls["net.ipv4.ip_local_port_range"] = r.String() + ", per socket by IP_LOCAL_PORT_RANGE"
 		res.PortRangeSize = r.Size()
 	}
 	res.Nofile = currentNofile()

@@ -31,7 +31,11 @@ func document(c *collector, data []byte) *yaml.Node {
 	case err != nil:
 		msg := yamlMessage(err)
 		off := locate(data, msg)
-		c.addf(position(data, off), "", "%s%s", msg, syntaxHint(data, off, msg))
+		words := msg
+		if w, ok := yamlWords[msg]; ok {
+			words = w
+		}
+		c.addf(position(data, off), "", "%s%s", words, syntaxHint(data, off, msg))
 		return nil
 	case len(docs) == 0:
 		c.addf(pos{1, 1}, "", emptyScenario)
@@ -103,6 +107,11 @@ func locate(data []byte, msg string) int {
 		}
 	}
 	return lo
+}
+
+// yamlWords says what the YAML parser's most cryptic messages mean.
+var yamlWords = map[string]string{
+	"did not find expected node content": "YAML syntax: a value is missing here; a {mapping} or [list] written on one line is not closed, or a ',' or ':' has nothing after it",
 }
 
 // syntaxHint adds advice to the YAML parser's terse message about the

@@ -44,7 +44,7 @@ func Bundled(name string) ([]byte, bool) {
 	if name == "" || strings.ContainsAny(name, `/\`) {
 		return nil, false
 	}
-	data, err := library.ReadFile(libraryFile(name))
+	data, err := library.ReadFile("library/" + name + ".yaml")
 	return data, err == nil
 }
 
@@ -74,8 +74,9 @@ func notFound(name string) string {
 	return msg + "; bundled: " + strings.Join(names, ", ")
 }
 
-// libraryFile is the name of a bundled scenario's file, as problems show it.
-func libraryFile(name string) string { return "library/" + name + ".yaml" }
+// libraryFile is what problems in a bundled scenario name as their file:
+// the scenario's name, as the user typed it and portex scenarios lists it.
+func libraryFile(name string) string { return name }
 
 // bundledNames lists the bundled scenarios' names, sorted.
 func bundledNames() []string {

@@ -347,8 +347,8 @@ func TestOpen(t *testing.T) {
 		file     string // the file name the scenario or its problem carries
 		want     string // a part of the error; "" for success
 	}{
-		{"bundled name", Default, "library/hold-until-exhausted.yaml", ""},
-		{"bundled name with .yaml", Default + ".yaml", "library/hold-until-exhausted.yaml", ""},
+		{"bundled name", Default, "hold-until-exhausted", ""},
+		{"bundled name with .yaml", Default + ".yaml", "hold-until-exhausted", ""},
 		{"a path", local, local, ""},
 		{"a misspelt bundled name", "hold-until-exhausetd", "hold-until-exhausetd", `no bundled scenario of that name; did you mean "hold-until-exhausted"?`},
 		{"an unknown name", "zzz", "zzz", "bundled: bench-churn, bench-churn-echo, bench-echo, "},

@@ -113,6 +113,10 @@ func parseRate(s string) (float64, error) {
 	return v / per, nil
 }
 
+// ParsePercent parses a share written as a percentage, like 2% or 0.5%,
+// as a scenario's leak takes it, into a fraction (0.02, 0.005).
+func ParsePercent(s string) (float64, error) { return parsePercent(s) }
+
 // parsePercent parses a share written as a percentage, like 5% or 0.5%,
 // into a fraction (0.05, 0.005).
 func parsePercent(s string) (float64, error) {

@@ -44,6 +44,10 @@ const (
 	missingPoolExample = "e.g. \"pools: [{name: clients, workers: 10}]\""
 )
 
+// MaxDuration is the longest run a scenario may ask for (duration must be
+// more than 0s and at most this); portex run --duration shares the bound.
+const MaxDuration = maxDuration
+
 // validator checks a decoded scenario's values and the rules across them.
 // It skips key paths whose values already failed to decode.
 type validator struct {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -15,8 +17,10 @@ import (
 	"github.com/portex/portex/scenarios"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...",
+// is what portex version prints; otherwise it reads the build's own
+// record (see buildVersion).
+var version = ""
 
 // Exit codes.
 const (
@@ -62,7 +66,10 @@ func commands() []command {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 {
-		return cmdRun(e, nil)
+		// Bare portex explains itself; `portex run` runs the default
+		// scenario.
+		usage(stdout)
+		return exitOK
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -92,13 +99,22 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "\nRun 'portex <command> --help' for a command's flags.\n"+
-		"Exit codes: 0 done, 1 an expectation failed, 2 bad usage or scenario, 3 the sandbox failed, 130 interrupted.\n")
+	fmt.Fprintf(w, "\nStart with 'portex run': it runs the bundled %s scenario.\n"+
+		"Run 'portex <command> --help' for a command's flags.\n"+
+		"Exit codes: 0 done, 1 an expectation failed, 2 bad usage or scenario, 3 the sandbox failed, 130 interrupted.\n", scenarios.Default)
+}
+
+// flagSet is a command's flags, with what parse needs to explain a bad
+// one: the command's name, its usage line, and where to write.
+type flagSet struct {
+	*pflag.FlagSet
+	name, args string
+	stderr     io.Writer
 }
 
 // newFlags returns a flag set whose errors and help go to e.stderr.
-func newFlags(e *env, name, args, summary string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+func newFlags(e *env, name, args, summary string) *flagSet {
+	fs := &flagSet{FlagSet: pflag.NewFlagSet(name, pflag.ContinueOnError), name: name, args: args, stderr: e.stderr}
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: portex %s %s\n\n%s\n\nFlags:\n%s", name, args, summary, fs.FlagUsages())
@@ -107,14 +123,74 @@ func newFlags(e *env, name, args, summary string) *pflag.FlagSet {
 }
 
 // parse parses flags; done reports that the command should return code.
-func parse(fs *pflag.FlagSet, args []string) (code int, done bool) {
+// pflag returns its errors without printing them (ContinueOnError): a bad
+// flag is printed here, with the command's usage line and where its flags
+// are listed.
+func parse(fs *flagSet, args []string) (code int, done bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK, true
 		}
-		return exitUsage, true
+		return fs.fail(err), true
+	}
+	if err := swallowedFlag(fs.FlagSet); err != nil {
+		return fs.fail(err), true
 	}
 	return 0, false
+}
+
+// fail prints a bad flag's error with the command's usage line.
+func (fs *flagSet) fail(err error) int {
+	fmt.Fprintf(fs.stderr, "portex %s: %v\nUsage: portex %s %s (run 'portex %s --help' for its flags)\n",
+		fs.name, err, fs.name, fs.args, fs.name)
+	return exitUsage
+}
+
+// swallowedFlag finds a text flag whose value looks like a flag: given
+// `--out -q`, pflag takes -q as the folder's name. "-" alone (stdin or
+// stdout) is a value.
+func swallowedFlag(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		var values []string
+		switch v := f.Value.(type) {
+		case pflag.SliceValue:
+			values = v.GetSlice()
+		default:
+			if f.Value.Type() == "string" {
+				values = []string{f.Value.String()}
+			}
+		}
+		for _, v := range values {
+			if err == nil && len(v) > 1 && strings.HasPrefix(v, "-") {
+				err = fmt.Errorf("--%s %s: the value looks like a flag; give --%s a value (write ./%s for a file or folder of that name)", f.Name, v, f.Name, v)
+			}
+		}
+	})
+	return err
+}
+
+// checkRunFlags checks the flags of portex run that depend on each other
+// or share a scenario's bounds.
+func checkRunFlags(fs *flagSet) error {
+	if fs.Changed("duration") {
+		d, _ := fs.GetDuration("duration")
+		if d <= 0 || d > scenarios.MaxDuration {
+			return fmt.Errorf("--duration %s: want more than 0s and at most %s, as a scenario's duration", fmtDuration(d), fmtDuration(scenarios.MaxDuration))
+		}
+	}
+	if allow, _ := fs.GetBool("allow-external-target"); allow && !fs.Changed("target") {
+		return errors.New("--allow-external-target needs --target: it allows a --target outside loopback")
+	}
+	return nil
+}
+
+// fmtDuration prints whole hours as 24h, not 24h0m0s.
+func fmtDuration(d time.Duration) string {
+	if d != 0 && d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }
 
 func cmdVersion(e *env, args []string) int {
@@ -122,8 +198,59 @@ func cmdVersion(e *env, args []string) int {
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	fmt.Fprintf(e.stdout, "portex %s\n", version)
+	v := version
+	if v == "" {
+		info, _ := debug.ReadBuildInfo()
+		v = buildVersion(info)
+	}
+	fmt.Fprintf(e.stdout, "portex %s\n", v)
 	return exitOK
+}
+
+// buildVersion describes a build from what the Go toolchain recorded in
+// it: the main module's version (set by go install module@version), and
+// the VCS revision a build from a checkout carries, marked "+dirty" when
+// the tree had uncommitted changes. "dev" when neither is known (go run,
+// go test, a build with -buildvcs=false).
+func buildVersion(info *debug.BuildInfo) string {
+	if info == nil {
+		return "dev"
+	}
+	var rev, at string
+	var dirty bool
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	v := info.Main.Version
+	if v == "(devel)" {
+		v = ""
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "+dirty"
+		}
+		if at != "" {
+			rev += " " + at
+		}
+		if v == "" {
+			v = "dev"
+		}
+		v += " (" + rev + ")"
+	}
+	if v == "" {
+		return "dev"
+	}
+	return v
 }
 
 // cmdAgent is the hidden agent every runtime starts: see package sandbox.

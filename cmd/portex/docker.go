@@ -28,9 +28,9 @@ func cmdDocker(e *env, args []string) int {
 	}
 	defer eng.Close()
 	n, err := eng.Prune(e.ctx, *images)
-	msg := fmt.Sprintf("removed %d containers, %d networks", n.Containers, n.Networks)
+	msg := "removed " + count(n.Containers, "container") + ", " + count(n.Networks, "network")
 	if *images {
-		msg += fmt.Sprintf(", %d images", n.Images)
+		msg += ", " + count(n.Images, "image")
 	}
 	fmt.Fprintln(e.stdout, msg)
 	if err != nil {
@@ -38,4 +38,12 @@ func cmdDocker(e *env, args []string) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// count says "1 network", "2 networks".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

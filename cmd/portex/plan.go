@@ -1,64 +1,123 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
 	"github.com/portex/portex/scenarios"
 )
 
+// planHorizon is how far ahead portex plan looks, for every load: when the
+// ports run out, and how many a load that grows needs by then.
+const planHorizon = 24 * time.Hour
+
 func cmdPlan(e *env, args []string) int {
 	fs := newFlags(e, "plan", "[SCENARIO] [flags]",
-		"Predict with the capacity model: ports needed at steady state, the highest\n"+
-			"sustainable rate per destination, and when the ports run out. From flags,\n"+
-			"or from a scenario (each variant; flags then override the range only).")
+		"Predict with the capacity model: ports needed, the highest sustainable rate\n"+
+			"per destination, and when the ports run out (looking "+fmtDuration(planHorizon)+" ahead). From flags,\n"+
+			"or from a scenario (each variant; with a scenario, only --range applies).")
 	rng := fs.String("range", "32768-60999", "the ephemeral port range, lo-hi")
 	rate := fs.String("rate", "", "new connections per second: 400/s, 1200/m")
 	hold := fs.Duration("hold", 0, "how long each connection stays open")
-	closeMode := fs.String("close", "client", "who closes: client | server | reset | leak")
+	closeMode := fs.String("close", "client", "who closes: client | server | reset | leak | keep (a keep-alive pool)")
+	poolSize := fs.Int("pool-size", 0, "with --close keep: the connections the keep-alive pool holds")
+	maxInFlight := fs.Int("max-in-flight", 0, "connections at once at most; arrivals beyond are dropped (0: no cap)")
 	dests := fs.Int("destinations", 1, "destination (address, port) pairs the load is spread over")
 	sources := fs.Int("sources", 1, "source addresses")
 	twReuse := fs.Int("tw-reuse", 0, "net.ipv4.tcp_tw_reuse of the client (0, 1, 2)")
-	leak := fs.Float64("leak", 0, "share of connections never closed, 0..1")
+	leakFlag := fs.String("leak", "0%", "share of connections never closed: 2% or 0.02, as a scenario's leak")
 	if code, done := parse(fs, args); done {
 		return code
 	}
 	lo, hi, err := parseRange(*rng)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "portex plan: --range: %v\n", err)
-		return exitUsage
-	}
-	if fs.NArg() == 1 {
-		return planScenario(e, fs.Arg(0), hi-lo+1, fs.Changed("range"))
+		return fs.fail(fmt.Errorf("--range: %w", err))
 	}
 	if fs.NArg() > 1 {
-		fs.Usage()
-		return exitUsage
+		return fs.fail(fmt.Errorf("one scenario at a time, got %d", fs.NArg()))
 	}
-	r, err := parseRate(*rate)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "portex plan: --rate: %v\n", err)
-		return exitUsage
+	if fs.NArg() == 1 {
+		var load []string
+		fs.Visit(func(f *pflag.Flag) {
+			if f.Name != "range" {
+				load = append(load, "--"+f.Name)
+			}
+		})
+		if len(load) > 0 {
+			verb := "describe"
+			if len(load) == 1 {
+				verb = "describes"
+			}
+			return fs.fail(fmt.Errorf("%s %s a load of its own, and the scenario describes its load; "+
+				"with a scenario only --range applies (for another load, edit the scenario or add a variant)", strings.Join(load, ", "), verb))
+		}
+		return planScenario(e, fs.Arg(0), hi-lo+1, fs.Changed("range"))
 	}
 	cm := loadgen.CloseMode(*closeMode)
-	if !cm.Valid() || cm == loadgen.CloseKeep {
-		fmt.Fprintf(e.stderr, "portex plan: --close %q: want client, server, reset or leak\n", *closeMode)
-		return exitUsage
+	if !cm.Valid() {
+		return fs.fail(fmt.Errorf("--close %q: want client, server, reset, leak or keep", *closeMode))
 	}
-	if *dests < 1 || *sources < 1 || *leak < 0 || *leak > 1 || *hold < 0 || *twReuse < 0 || *twReuse > 2 {
-		fmt.Fprintf(e.stderr, "portex plan: --destinations and --sources must be >= 1, --leak within 0..1, --hold >= 0, --tw-reuse 0, 1 or 2\n")
-		return exitUsage
+	leak, err := parseShare(*leakFlag)
+	if err != nil {
+		return fs.fail(fmt.Errorf("--leak %q: %w", *leakFlag, err))
 	}
-	in := report.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: 24 * time.Hour,
-		Pools: []report.ModelPool{{Rate: r, Hold: *hold, Close: cm, Leak: *leak, Tuples: *dests * *sources}}}
-	writeModel(e.stdout, fmt.Sprintf("range %d-%d, %s/s, hold %s, close %s, %d destination(s) x %d source(s)",
-		lo, hi, strconv.FormatFloat(r, 'f', -1, 64), *hold, cm, *dests, *sources), report.Predict(in), r)
+	if *dests < 1 || *sources < 1 || *hold < 0 || *twReuse < 0 || *twReuse > 2 || *maxInFlight < 0 {
+		return fs.fail(fmt.Errorf("--destinations and --sources must be >= 1, --hold and --max-in-flight >= 0, --tw-reuse 0, 1 or 2"))
+	}
+	pool := report.ModelPool{Hold: *hold, Close: cm, Leak: leak, Tuples: *dests * *sources, MaxInFlight: *maxInFlight}
+	var title string
+	if cm == loadgen.CloseKeep {
+		if *poolSize < 1 {
+			return fs.fail(errors.New("--close keep needs --pool-size: the connections the keep-alive pool holds"))
+		}
+		pool.Keep = *poolSize
+		title = fmt.Sprintf("range %d-%d, a keep-alive pool of %d, %d destination(s) x %d source(s)", lo, hi, *poolSize, *dests, *sources)
+	} else {
+		if *rate == "" {
+			return fs.fail(errors.New("name a scenario, or describe a load with --rate (e.g. --rate 400/s --hold 100ms)"))
+		}
+		r, err := parseRate(*rate)
+		if err != nil {
+			return fs.fail(fmt.Errorf("--rate: %w", err))
+		}
+		pool.Rate = r
+		title = fmt.Sprintf("range %d-%d, %s/s, hold %s, close %s, %d destination(s) x %d source(s)",
+			lo, hi, strconv.FormatFloat(r, 'f', -1, 64), *hold, cm, *dests, *sources)
+		if *maxInFlight > 0 {
+			title += fmt.Sprintf(", at most %d in flight", *maxInFlight)
+		}
+	}
+	in := report.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []report.ModelPool{pool}}
+	m := report.Predict(in)
+	writeFigures(e.stdout, title, in, m)
+	writeFormula(e.stdout, []assumption{{text: m.Assumptions}})
 	return exitOK
+}
+
+// parseShare parses a share as a scenario writes it (2%) or as a fraction
+// within 0..1 (0.02).
+func parseShare(s string) (float64, error) {
+	var v float64
+	var err error
+	if strings.Contains(s, "%") {
+		v, err = scenarios.ParsePercent(s)
+	} else {
+		v, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+	}
+	if err != nil || v < 0 || v > 1 || math.IsNaN(v) {
+		return 0, errors.New("want a share within 0..1 or 0%..100%, such as 2% or 0.02")
+	}
+	return v, nil
 }
 
 func planScenario(e *env, name string, rangeSize int, override bool) int {
@@ -70,6 +129,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 	if err != nil {
 		return scenarioError(e, err)
 	}
+	var as []assumption
 	for i, p := range plans {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
@@ -79,36 +139,102 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 			size = rangeSize
 		}
 		in := report.ModelInputFor(p, size)
-		var rate float64
-		for _, mp := range in.Pools {
-			rate += mp.Rate
-		}
-		writeModel(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), report.Predict(in), rate)
+		in.Horizon = planHorizon
+		m := report.Predict(in)
+		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), in, m)
+		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
+	writeFormula(e.stdout, as)
 	return exitOK
 }
 
-func writeModel(w io.Writer, title string, m loadgen.Model, rate float64) {
+// writeFigures prints what the model predicts for one load.
+func writeFigures(w io.Writer, title string, in report.ModelInput, m loadgen.Model) {
 	fmt.Fprintf(w, "%s\n\n", title)
-	fmt.Fprintf(w, "  ports needed       %.0f of %d per destination tuple", m.PortsNeeded, m.PortBudget)
-	if m.MaxSustainableRatePerS == nil {
-		fmt.Fprintf(w, " (and growing: leaks or holds that never end)")
-	}
-	fmt.Fprintln(w)
-	if m.MaxSustainableRatePerS != nil {
-		fmt.Fprintf(w, "  sustainable rate   at most %.1f new connections/s per destination tuple\n", *m.MaxSustainableRatePerS)
+	grows := in.Grows()
+	if grows {
+		fmt.Fprintf(w, "  ports needed       %.0f of %d per destination tuple after %s, and growing (leaks or holds that never end)\n",
+			m.PortsNeeded, m.PortBudget, fmtDuration(in.Horizon))
 	} else {
-		fmt.Fprintf(w, "  sustainable rate   no steady state bound from TIME_WAIT\n")
+		fmt.Fprintf(w, "  ports needed       %.0f of %d per destination tuple at steady state\n", m.PortsNeeded, m.PortBudget)
+	}
+	// Without reuse, TIME_WAIT sockets are part of the ports needed; with
+	// it, the two figures part.
+	if tw := in.TimeWaitSockets(); tw >= 1 && in.Reuses() {
+		fmt.Fprintf(w, "  TIME_WAIT sockets  about %.0f per destination tuple (rate x 60 s, at most the range): they pile up,\n"+
+			"                     but tcp_tw_reuse lets connect() take their ports after about 1 s: ports needed counts 1 s\n", tw)
+	}
+	switch {
+	case m.MaxSustainableRatePerS != nil:
+		fmt.Fprintf(w, "  sustainable rate   at most %.1f new connections/s per destination tuple\n", *m.MaxSustainableRatePerS)
+	case grows:
+		fmt.Fprintf(w, "  sustainable rate   none: what leaks or is never closed fills any range in time\n")
+	case steadyRate(in):
+		fmt.Fprintf(w, "  sustainable rate   no bound from the range: no port stays pinned once its connection is gone\n")
+	default:
+		fmt.Fprintf(w, "  sustainable rate   not modelled: the pools hold a fixed number of connections\n")
 	}
 	if m.ExhaustionAtSeconds != nil {
 		fmt.Fprintf(w, "  exhaustion         after %s\n", (time.Duration(*m.ExhaustionAtSeconds * float64(time.Second))).Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(w, "  exhaustion         never (within a day)\n")
+		fmt.Fprintf(w, "  exhaustion         never within %s\n", fmtDuration(in.Horizon))
 	}
-	fmt.Fprintf(w, "\n  model   ports(t) = rate x (1-leak) x min(t, hold + TIME_WAIT) + rate x leak x t, per destination tuple\n")
+}
+
+// variantList names the variants of as in some, or the others when those
+// are fewer: "every variant but tw-reuse".
+func variantList(as []assumption, some []string) string {
+	if 2*len(some) <= len(as) {
+		return strings.Join(some, ", ")
+	}
+	var others []string
+	for _, a := range as {
+		if !slices.Contains(some, a.variant) {
+			others = append(others, a.variant)
+		}
+	}
+	return "every variant but " + strings.Join(others, ", ")
+}
+
+// steadyRate reports whether a pool opens connections at a known rate.
+func steadyRate(in report.ModelInput) bool {
+	for _, p := range in.Pools {
+		if p.Rate > 0 && p.Keep == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// assumption is what the model assumed for one variant ("" for a load
+// given by flags).
+type assumption struct {
+	variant string
+	text    []string
+}
+
+// writeFormula prints the model once, after the figures, and what it
+// assumed: an assumption that holds for some variants only names them.
+func writeFormula(w io.Writer, as []assumption) {
+	fmt.Fprintf(w, "\n  model   ports(t) = served x (1-leak) x min(t, hold + TIME_WAIT) + served x leak x t, per destination tuple\n")
+	fmt.Fprintf(w, "          served = rate, or at most max_in_flight / hold; TIME_WAIT counts about 1 s with tcp_tw_reuse\n")
 	fmt.Fprintf(w, "          exhaustion when ports(t) reaches the range; sustainable rate = range / (hold + TIME_WAIT)\n")
-	for _, a := range m.Assumptions {
-		fmt.Fprintf(w, "  assumes %s\n", a)
+	var order []string
+	who := map[string][]string{}
+	for _, a := range as {
+		for _, t := range a.text {
+			if _, ok := who[t]; !ok {
+				order = append(order, t)
+			}
+			who[t] = append(who[t], a.variant)
+		}
+	}
+	for _, t := range order {
+		if len(as) > 1 && len(who[t]) < len(as) {
+			fmt.Fprintf(w, "  assumes %s (%s)\n", t, variantList(as, who[t]))
+		} else {
+			fmt.Fprintf(w, "  assumes %s\n", t)
+		}
 	}
 }
 

@@ -9,23 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/report"
 )
 
 // progress shows a run as it goes: on a terminal one live line, rewritten
-// in place (ports in use / range, dials/s, failures, elapsed, variant i of
-// n); elsewhere (CI logs) plain periodic lines. Notable events (first
-// failures, exhaustion, recovery) always get a line of their own.
+// in place (ports in use / range, dials attempted per second, failures,
+// elapsed, variant i of n); elsewhere (CI logs) plain periodic lines.
+// Notable events (first failures, exhaustion, recovery) and each finished
+// variant's verdict always get a line of their own.
 type progress struct {
-	w        io.Writer
-	live     bool
-	variant  string
-	i, n     int
-	rng      int
-	lastT    float64
-	lastOK   int64
-	printed  float64 // when the last plain line was printed
-	dirty    bool    // a live line is on screen
-	interval float64 // seconds between plain lines
+	w         io.Writer
+	live      bool
+	variant   string
+	i, n      int
+	rng       int
+	lastT     float64
+	lastDials int64   // dials attempted (ok and failed) at lastT
+	printed   float64 // when the last plain line was printed
+	dirty     bool    // a live line is on screen
+	interval  float64 // seconds between plain lines
 }
 
 func newProgress(w io.Writer, p *loadgen.Plan, i, n int) *progress {
@@ -55,10 +57,11 @@ func (p *progress) event(ev loadgen.Event) {
 		if ev.Progress != nil {
 			open = ev.Progress.Open
 			if c := ev.Progress.Client; c != nil {
-				sockets = fmt.Sprintf("; %d sockets in TIME_WAIT, %d in CLOSE_WAIT", c.TimeWait, c.CloseWait)
+				sockets = fmt.Sprintf("%d sockets in TIME_WAIT, %d in CLOSE_WAIT", c.TimeWait, c.CloseWait)
 				if c.PortsCounted() {
-					sockets = fmt.Sprintf("; %d ports in use%s", c.PortsInUse, sockets[1:])
+					sockets = fmt.Sprintf("%d ports in use, %s", c.PortsInUse, sockets)
 				}
+				sockets = "; " + sockets
 			}
 		}
 		p.note("%6.2fs ports exhausted (%s) with %d connections open%s", ev.AtSeconds, ev.Class, open, sockets)
@@ -76,11 +79,13 @@ func (p *progress) progressLine(ev loadgen.Event) {
 	if pr == nil {
 		return
 	}
+	// Every attempt counts, failed or not: a run whose dials all fail
+	// still dials.
 	rate := 0.0
 	if dt := ev.AtSeconds - p.lastT; dt > 0 {
-		rate = float64(pr.OK-p.lastOK) / dt
+		rate = float64(pr.Attempted-p.lastDials) / dt
 	}
-	p.lastT, p.lastOK = ev.AtSeconds, pr.OK
+	p.lastT, p.lastDials = ev.AtSeconds, pr.Attempted
 	var b strings.Builder
 	fmt.Fprintf(&b, "%6.2fs [%d/%d %s] ", ev.AtSeconds, p.i, p.n, p.variant)
 	if pr.Client != nil && pr.Client.PortsCounted() {
@@ -103,6 +108,17 @@ func (p *progress) progressLine(ev loadgen.Event) {
 		p.printed = ev.AtSeconds
 		fmt.Fprintf(p.w, "portex: %s\n", b.String())
 	}
+}
+
+// done leaves the variant's verdict on a line of its own, in place of the
+// live line: one line per finished variant stays on screen, and a run
+// whose summary goes to a file or a pipe still shows it. A nil progress
+// (--quiet) prints nothing.
+func (p *progress) done(res *loadgen.Result) {
+	if p == nil || res == nil {
+		return
+	}
+	p.note("[%d/%d %s] %s", p.i, p.n, p.variant, report.Verdict(res))
 }
 
 // note prints an event on a line of its own, above the live line.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,9 +44,10 @@ func writeRenderings(dir string, result *loadgen.ResultFile) ([]string, error) {
 }
 
 func cmdReport(e *env, args []string) int {
-	fs := newFlags(e, "report", "RESULT.json [--format F] [-o FILE]",
+	fs := newFlags(e, "report", "RESULT.json|DIR [--format F] [-o FILE]",
 		"Render a saved result again: as the text summary (the default), or as HTML,\n"+
-			"Markdown, JUnit XML, CSV (the time series) or JSON. RESULT.json may be - for stdin.")
+			"Markdown, JUnit XML, CSV (the time series) or JSON. RESULT.json may be - for\n"+
+			"stdin; a folder stands for the result.json in it (what portex run --out wrote).")
 	format := fs.StringP("format", "f", "text", "text, html, md, junit, csv or json")
 	out := fs.StringP("output", "o", "", "write to this file (atomically) instead of stdout")
 	if code, done := parse(fs, args); done {
@@ -92,7 +94,7 @@ func reportFormat(name string) (func(io.Writer, *loadgen.ResultFile) error, erro
 }
 
 func cmdCompare(e *env, args []string) int {
-	fs := newFlags(e, "compare", "A.json [B.json ...] [--format text|md] [-o FILE]",
+	fs := newFlags(e, "compare", "A.json|DIR [B.json|DIR ...] [--format text|md] [-o FILE]",
 		"Put the runs of saved results side by side (the variants of one file, or\n"+
 			"several files), with each figure's difference from the first run: successful\n"+
 			"dials before exhaustion, time to exhaustion, p99 connect latency, peak\n"+
@@ -134,10 +136,18 @@ func cmdCompare(e *env, args []string) int {
 	return writeOutput(e, "compare", *out, func(w io.Writer) error { return write(w, srcs) })
 }
 
-// loadResult reads a result file, or stdin for "-".
+// loadResult reads a result file, the result.json in a folder (what
+// portex run --out wrote), or stdin for "-".
 func loadResult(e *env, path string) (*loadgen.ResultFile, error) {
 	var r io.Reader = e.stdin
 	if path != "-" {
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			dir := path
+			path = filepath.Join(dir, "result.json")
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%s holds no result.json; pass the folder portex run wrote (its --out), or a result.json", dir)
+			}
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
@@ -147,7 +157,9 @@ func loadResult(e *env, path string) (*loadgen.ResultFile, error) {
 	}
 	result, err := report.ReadJSON(r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// Whatever else it is (timeseries.csv, summary.md, another
+		// program's JSON), it is not what portex run wrote.
+		return nil, fmt.Errorf("%s is not a portex result.json (%v); pass the result.json that portex run writes, or the folder it wrote it in", path, err)
 	}
 	return result, nil
 }

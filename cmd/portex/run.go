@@ -51,6 +51,9 @@ func cmdRun(e *env, args []string) int {
 	if code, done := parse(fs, args); done {
 		return code
 	}
+	if err := checkRunFlags(fs); err != nil {
+		return fs.fail(err)
+	}
 	scaleSize := 0
 	if *scaleTo != "" {
 		lo, hi, err := parseRange(*scaleTo)
@@ -144,9 +147,11 @@ func cmdRun(e *env, args []string) int {
 		if !*quiet {
 			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
 		}
+		var prog *progress
 		var onEvent func(loadgen.Event)
 		if !*quiet {
-			onEvent = newProgress(e.stderr, p, i+1, len(plans)).event
+			prog = newProgress(e.stderr, p, i+1, len(plans))
+			onEvent = prog.event
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
@@ -158,6 +163,7 @@ func cmdRun(e *env, args []string) int {
 			v := report.Judge(res)
 			res.Verdict = &v
 			result.Runs = append(result.Runs, res)
+			prog.done(res)
 		}
 		if err != nil {
 			runErr = err

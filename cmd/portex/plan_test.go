@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// portex plan says what grows and what settles, over a stated horizon, and
+// tells TIME_WAIT sockets from the ports they pin.
+func TestPlanFigures(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		notWant []string
+	}{
+		{"an RST-closed pool settles", []string{"--rate", "100/s", "--close", "reset"},
+			[]string{"ports needed       0 of 28232 per destination tuple at steady state", "exhaustion         never within 24h"},
+			[]string{"growing"}},
+		{"the server closes first: it settles", []string{"--rate", "100/s", "--hold", "1s", "--close", "server"},
+			[]string{"ports needed       100 of 28232 per destination tuple at steady state", "at most 28232.0 new connections/s"},
+			[]string{"growing"}},
+		{"a keep-alive pool holds its size", []string{"--close", "keep", "--pool-size", "25"},
+			[]string{"ports needed       25 of 28232 per destination tuple at steady state"},
+			[]string{"growing"}},
+		{"a leak states its horizon", []string{"--rate", "100/s", "--leak", "1%"},
+			[]string{"ports needed       92340 of 28232 per destination tuple after 24h, and growing", "exhaustion         after 6h11m32s"},
+			nil},
+		{"a leak as a fraction is the same leak", []string{"--rate", "100/s", "--leak", "0.01"},
+			[]string{"ports needed       92340 of 28232 per destination tuple after 24h, and growing"},
+			nil},
+		{"tcp_tw_reuse=1: 300 ports, 18000 TIME_WAIT sockets", []string{"--rate", "300/s", "--tw-reuse", "1"},
+			[]string{"ports needed       300 of 28232 per destination tuple at steady state", "TIME_WAIT sockets  about 18000 per destination tuple"},
+			nil},
+		{"max_in_flight caps the served rate", []string{"--rate", "100/s", "--hold", "200ms", "--leak", "3%", "--range", "50000-50149", "--max-in-flight", "10"},
+			[]string{"exhaustion         after 3s", "max_in_flight 10 with 200ms holds serves 50 new connections/s of 100"},
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := portex(t, context.Background(), append([]string{"plan"}, tt.args...)...)
+			if got.code != exitOK {
+				t.Fatalf("exit %d, stderr %q", got.code, got.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got.stdout, w) {
+					t.Errorf("no %q in:\n%s", w, got.stdout)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(got.stdout, w) {
+					t.Errorf("%q in:\n%s", w, got.stdout)
+				}
+			}
+		})
+	}
+}
+
+// A scenario's plan: the connection-limit variant's in-flight cap is
+// modelled, and the model's formula is printed once, after every variant.
+func TestPlanScenario(t *testing.T) {
+	got := portex(t, context.Background(), "plan", "mitigations")
+	if got.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", got.code, got.stderr)
+	}
+	if n := strings.Count(got.stdout, "  model   ports(t)"); n != 1 {
+		t.Errorf("the formula is printed %d times, want once:\n%s", n, got.stdout)
+	}
+	_, limit, _ := strings.Cut(got.stdout, "variant connection-limit,")
+	limit, _, _ = strings.Cut(limit, "\n\nmitigations, variant")
+	if !strings.Contains(limit, "exhaustion         after 3s") {
+		t.Errorf("connection-limit (10 in flight, 200 ms holds: 50/s served): want exhaustion after 3s:\n%s", limit)
+	}
+	if !strings.Contains(got.stdout, "(tw-reuse)") || !strings.Contains(got.stdout, "(every variant but tw-reuse)") {
+		t.Errorf("assumptions do not say which variants they apply to:\n%s", got.stdout)
+	}
+}
+
+func TestPlanRefusesWhatItWouldIgnore(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "portex plan: name a scenario, or describe a load with --rate"},
+		{[]string{"mitigations", "--rate", "5/s"}, "portex plan: --rate describes a load of its own, and the scenario describes its load; with a scenario only --range applies"},
+		{[]string{"mitigations", "--hold", "1s", "--leak", "0"}, "portex plan: --hold, --leak describe a load"},
+		{[]string{"--rate", "5/s", "--leak", "150%"}, `portex plan: --leak "150%": want a share within 0..1 or 0%..100%`},
+		{[]string{"--rate", "5/s", "--leak", "2"}, `portex plan: --leak "2": want a share`},
+		{[]string{"--close", "keep"}, "portex plan: --close keep needs --pool-size"},
+		{[]string{"--rate", "5/s", "--close", "rst"}, `portex plan: --close "rst": want client, server, reset, leak or keep`},
+	}
+	for _, tt := range tests {
+		got := portex(t, context.Background(), append([]string{"plan"}, tt.args...)...)
+		if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) || !strings.Contains(got.stderr, "Usage: portex plan") {
+			t.Errorf("plan %v: exit %d, stderr %q: want 2 and %q", tt.args, got.code, got.stderr, tt.want)
+		}
+	}
+	if got := portex(t, context.Background(), "plan", "mitigations", "--range", "50000-50599"); got.code != exitOK || !strings.Contains(got.stdout, "variant baseline, 600 ports") {
+		t.Errorf("plan SCENARIO --range: exit %d, stderr %q", got.code, got.stderr)
+	}
+}

@@ -1,0 +1,97 @@
+package report
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// max_in_flight caps what an open-model pool serves, and so how fast its
+// ports fill: the mitigations scenario's connection-limit variant.
+func TestPredictWithMaxInFlight(t *testing.T) {
+	tests := []struct {
+		name    string
+		pool    ModelPool
+		served  float64
+		exhaust float64 // seconds
+	}{
+		{"no cap: 100/s with 3% leaked fill 150 ports in 1.5 s",
+			ModelPool{Rate: 100, Hold: 200 * time.Millisecond, Close: loadgen.CloseClient, Leak: 0.03}, 100, 1.5},
+		{"10 in flight with 200 ms holds serve 50/s: the same ports last 3 s",
+			ModelPool{Rate: 100, Hold: 200 * time.Millisecond, Close: loadgen.CloseClient, Leak: 0.03, MaxInFlight: 10}, 50, 3},
+		{"a cap above what the rate needs changes nothing",
+			ModelPool{Rate: 100, Hold: 200 * time.Millisecond, Close: loadgen.CloseClient, Leak: 0.03, MaxInFlight: 1000}, 100, 1.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.pool.Served(); math.Abs(got-tt.served) > 1e-9 {
+				t.Errorf("served %.3f/s, want %.3f/s", got, tt.served)
+			}
+			m := Predict(ModelInput{RangeSize: 150, Pools: []ModelPool{tt.pool}})
+			if m.ExhaustionAtSeconds == nil || math.Abs(*m.ExhaustionAtSeconds-tt.exhaust) > 1e-3 {
+				t.Errorf("exhaustion at %v, want %.3f s", m.ExhaustionAtSeconds, tt.exhaust)
+			}
+		})
+	}
+}
+
+func TestModelGrows(t *testing.T) {
+	tests := []struct {
+		name  string
+		pools []ModelPool
+		grows bool
+	}{
+		{"client close, no leak: a steady state", []ModelPool{{Rate: 100, Close: loadgen.CloseClient}}, false},
+		{"RST close", []ModelPool{{Rate: 100, Close: loadgen.CloseReset}}, false},
+		{"the server closes first", []ModelPool{{Rate: 100, Close: loadgen.CloseServer}}, false},
+		{"a keep-alive pool", []ModelPool{{Keep: 25, Close: loadgen.CloseKeep}}, false},
+		{"a closed-model reset pool", []ModelPool{{Workers: 10, Close: loadgen.CloseReset}}, false},
+		{"closed-model workers holding forever: a fixed count", []ModelPool{{Workers: 300, Hold: -1, Close: loadgen.CloseClient}}, false},
+		{"a 1% leak", []ModelPool{{Rate: 100, Close: loadgen.CloseReset, Leak: 0.01}}, true},
+		{"close: leak", []ModelPool{{Rate: 100, Close: loadgen.CloseLeak}}, true},
+		{"an open pool holding forever", []ModelPool{{Rate: 5, Hold: -1, Close: loadgen.CloseClient}}, true},
+	}
+	for _, tt := range tests {
+		if got := (ModelInput{RangeSize: 1000, Pools: tt.pools}).Grows(); got != tt.grows {
+			t.Errorf("%s: Grows() = %v, want %v", tt.name, got, tt.grows)
+		}
+	}
+}
+
+// TIME_WAIT sockets pile up for 60 s whatever tcp_tw_reuse says; reuse
+// only makes their ports usable after about a second.
+func TestTimeWaitSockets(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          ModelInput
+		sockets     float64
+		portsNeeded float64
+		reusesPorts bool
+	}{
+		{"reuse off: the TIME_WAIT sockets are the ports needed",
+			ModelInput{RangeSize: 28232, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 18000, 18000, false},
+		{"tcp_tw_reuse=1: 18,000 sockets, 300 ports",
+			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 18000, 300, true},
+		{"at most one socket per port of the range",
+			ModelInput{RangeSize: 1000, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 1000, 300, true},
+		{"spread over 3 destinations",
+			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient, Tuples: 3}}}, 6000, 100, true},
+		{"RST close leaves none",
+			ModelInput{RangeSize: 28232, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseReset}}}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.TimeWaitSockets(); math.Abs(got-tt.sockets) > 1e-6 {
+				t.Errorf("TIME_WAIT sockets %.1f, want %.1f", got, tt.sockets)
+			}
+			if got := Predict(tt.in).PortsNeeded; math.Abs(got-tt.portsNeeded) > 1e-6 {
+				t.Errorf("ports needed %.1f, want %.1f", got, tt.portsNeeded)
+			}
+			if got := tt.in.Reuses(); got != tt.reusesPorts {
+				t.Errorf("Reuses() = %v", got)
+			}
+		})
+	}
+}
