@@ -42,16 +42,16 @@ func sysctlInt(m map[string]string, name string, def int) int {
 // PinTime is how long one of the pool's connections keeps its local port
 // from the moment it opens: its mean hold, plus TIME_WAIT when the client
 // closes first (ReuseDelay when TIME_WAIT ports are reused). forever is
-// set when the pool never gives a port back: holds that never end, or a
-// share of leaked connections. A keep-alive pool holds its connections for
-// the whole run; its ports are pinned but do not grow, and PinTime returns
-// 0 for it.
+// set when the pool's ports in use only grow: arrivals held forever, or a
+// share of leaked connections. A keep-alive pool, or a closed-model pool
+// whose workers each hold one connection forever, pins a fixed number of
+// ports: they do not grow, and PinTime returns 0 for them.
 func (p *Pool) PinTime(reuse bool) (pin time.Duration, forever bool) {
 	switch {
-	case p.Close == CloseKeep:
-		return 0, false
-	case p.Hold.Forever(), p.Close == CloseLeak, p.Leak > 0:
+	case p.Close == CloseLeak, p.Leak > 0, p.Hold.Forever() && p.Open():
 		return 0, true
+	case p.Close == CloseKeep, p.Hold.Forever():
+		return 0, false
 	}
 	pin = p.Hold.Mean()
 	if p.Close == CloseClient {

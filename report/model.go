@@ -138,7 +138,7 @@ func Predict(in ModelInput) loadgen.Model {
 		leaky = leaky || forever || p.Leak > 0
 		steady = steady || (p.Rate > 0 && !forever)
 	}
-	m.CycleSeconds, m.Grows = c.Seconds(), leaky
+	m.CycleSeconds, m.Grows = c.Seconds(), in.Grows()
 	if steady && c > 0 && !leaky {
 		m.PortsNeeded = in.portsAt(c.Seconds())
 		rate := float64(in.RangeSize) / c.Seconds()
