@@ -161,7 +161,7 @@ func (v validator) sysctls(path string, m map[string]string) {
 		p := child(path, name)
 		if msg := sysctlNameProblem(name); msg != "" {
 			v.keyf(p, "%s", msg)
-		} else if msg := sysctlValueProblem(m[name]); msg != "" {
+		} else if msg := sysctlValueProblem(name, m[name]); msg != "" {
 			v.addf(p, "%s", msg)
 		}
 	}
