@@ -36,8 +36,9 @@ var ErrExternalTarget = errors.New("external target needs --allow-external-targe
 // CheckPlan refuses what the host runtime cannot do before anything
 // starts: several source addresses; and, with a Target, a target outside
 // loopback without AllowExternal and the settings that only the bundled
-// echo server carries out (TargetCheck); Check dials the Target itself. Its errors wrap ErrUnrunnable
-// (an *Unsupported names the key) or ErrExternalTarget.
+// echo server carries out (see targetCheck). Its errors wrap
+// ErrUnrunnable (an *Unsupported names the key) or ErrExternalTarget.
+// Check dials the Target itself.
 func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
@@ -48,16 +49,16 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if !h.Target.Addr().IsLoopback() && !h.AllowExternal {
 		return fmt.Errorf("%w: %s is outside loopback; portex sends load only to its own server or, with --allow-external-target, to a target you name", ErrExternalTarget, h.Target)
 	}
-	return TargetCheck("host", p, h.Target)
+	return targetCheck("host", p, h.Target)
 }
 
-// TargetCheck refuses, as runtime, a plan whose pools need the bundled echo
+// targetCheck refuses, as runtime, a plan whose pools need the bundled echo
 // server when they dial target, a server portex did not start: a pool the
 // server closes first (close: server), the server's own close rules
 // (server.close) and its RST close (server.linger), which a foreign server
 // does not carry out, and several destinations, since every pool dials the
 // one target port.
-func TargetCheck(runtime string, p *loadgen.Plan, target netip.AddrPort) error {
+func targetCheck(runtime string, p *loadgen.Plan, target netip.AddrPort) error {
 	yours := fmt.Sprintf("the pools dial your server at %s, not portex's echo server", target)
 	plain := make(map[int]loadgen.Listener, len(p.Server.Listeners))
 	for _, l := range p.Server.Listeners {
