@@ -116,7 +116,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 // SO_REUSEPORT: the loops' listening sockets, which share the port with
 // SO_REUSEPORT, would share it with another process's too, and split its
 // connections silently. SO_REUSEADDR lets the probe past sockets that
-// only linger in TIME_WAIT.
+// only linger in TIME_WAIT. The probe is closed before the loops bind, so
+// two servers started in the same instant can still both pass it.
 func probePort(addr netip.Addr, port int) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
