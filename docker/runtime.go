@@ -105,6 +105,10 @@ func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen
 	return s.Run(ctx, onEvent)
 }
 
+// CheckPlan refuses, before anything starts, a plan the docker runtime
+// cannot run (see the package's CheckPlan).
+func (r *Runtime) CheckPlan(p *loadgen.Plan) error { return CheckPlan(p) }
+
 // Close releases the engine connection. The runtime can be used again.
 func (r *Runtime) Close() error {
 	r.mu.Lock()

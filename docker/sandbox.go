@@ -114,10 +114,8 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	s.started = true
 	s.stderr = &sandbox.TailBuffer{Max: 4096, W: s.Stderr}
 	s.mu.Unlock()
-	if n := s.Plan.Sources(); n > 1 {
-		// A container has one address on a network; extra source
-		// addresses would need the agent to add them (see README).
-		return fmt.Errorf("docker: a pool dials from %d source addresses; the client container has one (use the netns runtime)", n)
+	if err := CheckPlan(s.Plan); err != nil {
+		return err
 	}
 
 	// Objects are created whole even when ctx ends meanwhile: the engine
@@ -154,6 +152,14 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	case <-time.After(readyTimeout):
 		return fmt.Errorf("docker: echo server not listening after %s%s", readyTimeout, s.stderr.Suffix())
 	}
+}
+
+// CheckPlan refuses what the docker runtime cannot run, before anything
+// starts: a pool with several source addresses, since a container has one
+// address on its network (extra ones would need the agent to add them).
+// Its errors are *sandbox.Unsupported.
+func CheckPlan(p *loadgen.Plan) error {
+	return sandbox.OneSource("docker", p, "a container has one address on its network")
 }
 
 // readyTimeout bounds the wait for a started echo server to listen.

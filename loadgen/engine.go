@@ -7,6 +7,9 @@ import (
 	"math"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +59,13 @@ var (
 	errFailures    = errors.New("failures")
 	errDurationEnd = errors.New("duration")
 	errSteady      = errors.New("steady")
+	errRefused     = errors.New("refused")
 )
+
+// refusedLimit is how many refused dials (ECONNREFUSED), with not one
+// accepted before them, end a run as an error: nothing listens where the
+// pools dial, and more dials would only count refusals.
+const refusedLimit = 100
 
 // failurePause is how long a worker waits after a failed dial before it
 // tries again, so that a refusing kernel is probed, not hammered.
@@ -108,6 +117,7 @@ type engine struct {
 	closeOnce sync.Once // runs Options.BeforeClose
 
 	failures  atomic.Int64 // of every class, for Stop.AfterFailures
+	refused   atomic.Int64 // ECONNREFUSED failures, for refusedLimit
 	open      atomic.Int64
 	peakOpen  atomic.Int64
 	exhaustAt atomic.Int64 // ns since start of the first exhaustion failure; MaxInt64: none
@@ -359,7 +369,7 @@ func (e *engine) run(ctx context.Context) *Result {
 	// arrives while the run winds down does not make it "interrupted".
 	cause := context.Cause(sched)
 	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
-		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady))
+		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused))
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.ClosedAtEnd = closedAtEnd
@@ -410,6 +420,9 @@ func (e *engine) closed(n int64) { e.open.Add(-n) }
 // failed notes a failure's first occurrence and port exhaustion.
 func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) {
 	n := e.failures.Add(1)
+	if c == ClassECONNREFUSED && e.refused.Add(1) == refusedLimit && e.peakOpen.Load() == 0 {
+		e.stopSched(errRefused)
+	}
 	if !e.seen[c].Swap(true) {
 		e.event(Event{Type: EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
 		if e.plan.Stop.On == StopOnFirstFailure {
@@ -536,6 +549,19 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 	return &e.series.Points[len(e.series.Points)-1]
 }
 
+// dialedPorts lists the server ports the pools dial, like "7000, 7001".
+func (e *engine) dialedPorts() string {
+	var ports []string
+	for _, p := range e.plan.Pools {
+		for _, port := range p.Ports {
+			if s := strconv.Itoa(port); !slices.Contains(ports, s) {
+				ports = append(ports, s)
+			}
+		}
+	}
+	return strings.Join(ports, ", ")
+}
+
 func (e *engine) result(cause error, interrupted bool) *Result {
 	res := &Result{
 		Variant:        e.plan.Variant,
@@ -554,6 +580,10 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Stopped = StoppedFailures
 	case errors.Is(cause, errSteady):
 		res.Stopped = StoppedSteady
+	case errors.Is(cause, errRefused):
+		res.Stopped = StoppedError
+		res.Error = fmt.Sprintf("stopped: the first %d dials were all refused (ECONNREFUSED) and none was accepted: nothing listens at %s on port %s",
+			refusedLimit, e.opt.Target, e.dialedPorts())
 	default:
 		res.Stopped = StoppedDuration
 	}

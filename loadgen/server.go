@@ -33,6 +33,9 @@ type ServerConfig struct {
 	LingerReset bool
 	// ReusePort sets SO_REUSEPORT, so that several server processes can
 	// share the ports (and the kernel spreads connections among them).
+	// Without it the server owns its ports: a port another socket listens
+	// on is refused with EADDRINUSE, even where that socket set
+	// SO_REUSEPORT too (the server's own loops share its ports that way).
 	ReusePort bool
 }
 
@@ -68,6 +71,12 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	reusePort := cfg.ReusePort || cfg.Loops > 1
 	for _, l := range cfg.Listeners {
 		port := l.Port
+		if !cfg.ReusePort && port != 0 {
+			if err := probePort(cfg.Addr, port); err != nil {
+				s.closeFDs()
+				return nil, err
+			}
+		}
 		for i := range s.listeners {
 			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort)
 			if err != nil {
@@ -99,6 +108,36 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		}()
 	}
 	return s, nil
+}
+
+// probePort makes sure no socket listens on port at addr (or at the
+// wildcard address) by binding one without SO_REUSEPORT, which fails with
+// EADDRINUSE where another socket listens, whether or not that one set
+// SO_REUSEPORT: the loops' listening sockets, which share the port with
+// SO_REUSEPORT, would share it with another process's too, and split its
+// connections silently. SO_REUSEADDR lets the probe past sockets that
+// only linger in TIME_WAIT. The probe is closed before the loops bind, so
+// two servers started in the same instant can still both pass it.
+func probePort(addr netip.Addr, port int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("echo server: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("echo server: SO_REUSEADDR: %w", err)
+	}
+	sa := &unix.SockaddrInet4{Port: port}
+	if addr.Is4() {
+		sa.Addr = addr.As4()
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return fmt.Errorf("echo server: listen on %v:%d: %w: another program listens there", addr, port, err)
+		}
+		return fmt.Errorf("echo server: listen on %v:%d: %w", addr, port, err)
+	}
+	return nil
 }
 
 func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) {

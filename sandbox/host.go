@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -30,20 +33,98 @@ type Host struct {
 // ErrExternalTarget refuses a target outside loopback without the opt-in.
 var ErrExternalTarget = errors.New("external target needs --allow-external-target")
 
-// Check refuses what the host runtime cannot do before anything starts.
-func (h *Host) Check(p *loadgen.Plan) error {
-	if p.Sources() > 1 {
-		return fmt.Errorf("%w: the host runtime dials from one address; use the netns runtime for source_addresses", ErrUnrunnable)
+// CheckPlan refuses what the host runtime cannot do before anything
+// starts: several source addresses; and, with a Target, a target outside
+// loopback without AllowExternal and the settings that only the bundled
+// echo server carries out (see targetCheck). Its errors wrap
+// ErrUnrunnable (an *Unsupported names the key) or ErrExternalTarget.
+// Check dials the Target itself.
+func (h *Host) CheckPlan(p *loadgen.Plan) error {
+	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
+		return err
 	}
-	if h.Target.IsValid() && !h.Target.Addr().IsLoopback() && !h.AllowExternal {
+	if !h.Target.IsValid() {
+		return nil
+	}
+	if !h.Target.Addr().IsLoopback() && !h.AllowExternal {
 		return fmt.Errorf("%w: %s is outside loopback; portex sends load only to its own server or, with --allow-external-target, to a target you name", ErrExternalTarget, h.Target)
+	}
+	return targetCheck("host", p, h.Target)
+}
+
+// targetCheck refuses, as runtime, a plan whose pools need the bundled echo
+// server when they dial target, a server portex did not start: a pool the
+// server closes first (close: server), the server's own close rules
+// (server.close) and its RST close (server.linger), which a foreign server
+// does not carry out, and several destinations, since every pool dials the
+// one target port.
+func targetCheck(runtime string, p *loadgen.Plan, target netip.AddrPort) error {
+	yours := fmt.Sprintf("the pools dial your server at %s, not portex's echo server", target)
+	plain := make(map[int]loadgen.Listener, len(p.Server.Listeners))
+	for _, l := range p.Server.Listeners {
+		plain[l.Port] = l
+	}
+	for _, pl := range p.Pools {
+		switch {
+		case pl.Close == loadgen.CloseServer:
+			return &Unsupported{Runtime: runtime, Pool: pl.Name, Key: "close",
+				Reason: "close: server waits for portex's echo server to close first, and " + yours + "; close the pool from the client (client, reset) or drop --target"}
+		case len(pl.Ports) > 1:
+			return &Unsupported{Runtime: runtime, Pool: pl.Name, Key: "destinations",
+				Reason: fmt.Sprintf("destinations is %d, but with --target every pool dials the one address %s", len(pl.Ports), target)}
+		}
+		for _, port := range pl.Ports {
+			if l := plain[port]; l.CloseFirst || l.IdleClose > 0 {
+				return &Unsupported{Runtime: runtime, Key: "server.close",
+					Reason: "server.close is carried out by portex's echo server, and " + yours + "; set server.close: client or drop --target"}
+			}
+		}
+	}
+	if p.Server.LingerReset {
+		return &Unsupported{Runtime: runtime, Key: "server.linger",
+			Reason: "server.linger: reset is carried out by portex's echo server, and " + yours + "; drop it or drop --target"}
 	}
 	return nil
 }
 
+// ErrTargetDown is a Target that accepts no connection.
+var ErrTargetDown = errors.New("accepts no connection")
+
+// targetTimeout bounds Check's dial of the Target.
+const targetTimeout = 3 * time.Second
+
+// Check makes sure the Target, if there is one, accepts a connection
+// before anything runs: a run against a port where nothing listens would
+// only count refusals. Its error wraps ErrTargetDown.
+func (h *Host) Check(ctx context.Context) error {
+	if !h.Target.IsValid() {
+		return nil
+	}
+	d := net.Dialer{Timeout: targetTimeout}
+	c, err := d.DialContext(ctx, "tcp4", h.Target.String())
+	if err != nil {
+		return fmt.Errorf("--target %s %w (%v); start your server there first, or check the address", h.Target, ErrTargetDown, dialProblem(err))
+	}
+	return c.Close()
+}
+
+// dialProblem is a failed dial's reason without the "dial tcp4 ..."
+// prefix that repeats the address.
+func dialProblem(err error) error {
+	var sc *os.SyscallError
+	if errors.As(err, &sc) {
+		return sc.Err
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
 // Run runs one plan on the host.
 func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
-	if err := h.Check(p); err != nil {
+	if err := h.CheckPlan(p); err != nil {
 		return nil, err
 	}
 	target := netip.MustParseAddr("127.0.0.1")
@@ -104,7 +185,13 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Ev
 	if p.Sandbox.Nofile > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: nofile %d not applied; the load ran under portex's own limit", p.Sandbox.Nofile))
 	}
+	if h.Target.IsValid() && p.Server.Backlog > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: server.backlog %d not applied: the target %s is your server", p.Server.Backlog, h.Target))
+	}
 	res.Notes = append(res.Notes, "host runtime: loopback, where tcp_tw_reuse=2 (the default) reuses TIME_WAIT ports; the netns runtime is the realistic one")
+	if res.Error != "" {
+		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
+	}
 	return res, nil
 }
 

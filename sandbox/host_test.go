@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -74,19 +75,82 @@ func TestHostRuntimeRefuses(t *testing.T) {
 	p := holdPlan(3, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration = time.Second
 	p.Pools[0].Sources = 2
-	if err := (&Host{}).Check(p); !errors.Is(err, ErrUnrunnable) {
+	var u *Unsupported
+	if err := (&Host{}).CheckPlan(p); !errors.Is(err, ErrUnrunnable) || !errors.As(err, &u) || u.Pool != "holders" || u.Key != "source_addresses" {
 		t.Errorf("two source addresses on the host: %v", err)
 	}
 	p.Pools[0].Sources = 1
 	external := &Host{Target: netip.MustParseAddrPort("192.0.2.1:80")}
-	if err := external.Check(p); !errors.Is(err, ErrExternalTarget) {
+	if err := external.CheckPlan(p); !errors.Is(err, ErrExternalTarget) {
 		t.Errorf("an external target without the opt-in: %v", err)
 	}
 	external.AllowExternal = true
-	if err := external.Check(p); err != nil {
+	if err := external.CheckPlan(p); err != nil {
 		t.Errorf("with the opt-in: %v", err)
 	}
-	if err := (&Host{Target: netip.MustParseAddrPort("127.0.0.1:8080")}).Check(p); err != nil {
+	if err := (&Host{Target: netip.MustParseAddrPort("127.0.0.1:8080")}).CheckPlan(p); err != nil {
 		t.Errorf("a loopback target: %v", err)
+	}
+}
+
+// With --target the pools dial a server portex did not start: what only
+// the bundled echo server carries out is refused, by the key it concerns.
+func TestHostTargetRefusesWhatNeedsTheBundledServer(t *testing.T) {
+	target := &Host{Target: netip.MustParseAddrPort("127.0.0.1:8080")}
+	tests := []struct {
+		why       string
+		change    func(p *loadgen.Plan)
+		pool, key string
+	}{
+		{"a pool the server closes", func(p *loadgen.Plan) {
+			p.Pools[0].Close = loadgen.CloseServer
+			p.Pools[0].Ports = []int{7001}
+			p.Server.Listeners = append(p.Server.Listeners, loadgen.Listener{Port: 7001, CloseFirst: true, CloseAfterBytes: 64})
+		}, "holders", "close"},
+		{"the server closes after a count of bytes", func(p *loadgen.Plan) {
+			p.Server.Listeners[0].CloseFirst, p.Server.Listeners[0].CloseAfterBytes = true, 128
+		}, "", "server.close"},
+		{"the server closes idle connections", func(p *loadgen.Plan) { p.Server.Listeners[0].IdleClose = time.Second }, "", "server.close"},
+		{"the server closes with RST", func(p *loadgen.Plan) { p.Server.LingerReset = true }, "", "server.linger"},
+		{"several destinations", func(p *loadgen.Plan) {
+			p.Server.Listeners = append(p.Server.Listeners, loadgen.Listener{Port: 7001})
+			p.Pools[0].Ports = []int{7000, 7001}
+		}, "holders", "destinations"},
+	}
+	for _, tt := range tests {
+		p := holdPlan(3, loadgen.PortRange{})
+		tt.change(p)
+		if err := p.Check(); err != nil {
+			t.Fatalf("%s: the test's plan: %v", tt.why, err)
+		}
+		if err := (&Host{}).CheckPlan(p); err != nil {
+			t.Errorf("%s: refused without a target: %v", tt.why, err)
+		}
+		var u *Unsupported
+		err := target.CheckPlan(p)
+		if !errors.As(err, &u) || u.Pool != tt.pool || u.Key != tt.key || !strings.Contains(u.Reason, "127.0.0.1:8080") {
+			t.Errorf("%s: got %v, want pool %q key %q refused", tt.why, err, tt.pool, tt.key)
+		}
+	}
+}
+
+// Check dials the target before anything runs: a port where nothing
+// listens is refused, one that listens is fine.
+func TestHostTargetMustAccept(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	if err := (&Host{Target: up}).Check(context.Background()); err != nil {
+		t.Errorf("a listening target: %v", err)
+	}
+	ln.Close()
+	err = (&Host{Target: up}).Check(context.Background())
+	if !errors.Is(err, ErrTargetDown) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), up.String()) {
+		t.Errorf("a target where nothing listens: %v", err)
+	}
+	if err := (&Host{}).Check(context.Background()); err != nil {
+		t.Errorf("no target: %v", err)
 	}
 }

@@ -58,3 +58,39 @@ func memAvailable() int64 {
 	}
 	return 0
 }
+
+// Unsupported is a runtime's refusal of one setting of a plan, found
+// before anything runs: the pool it concerns, the scenario key, and why.
+// It wraps ErrUnrunnable. Callers that know the scenario point at the key.
+type Unsupported struct {
+	Runtime string // "docker", "host"
+	// Pool names the pool whose key it is; "" for a key of the sandbox
+	// or the server.
+	Pool string
+	// Key is the scenario key: a pool's own ("source_addresses") when Pool
+	// is set, else a key path from the top ("server.close").
+	Key    string
+	Reason string // why the runtime cannot, and what to do instead
+}
+
+func (u *Unsupported) Error() string {
+	key := u.Key
+	if u.Pool != "" {
+		key = "pool " + u.Pool + ": " + u.Key
+	}
+	return fmt.Sprintf("%s: the %s runtime cannot run this: %s", key, u.Runtime, u.Reason)
+}
+
+func (u *Unsupported) Unwrap() error { return ErrUnrunnable }
+
+// OneSource refuses, as runtime, a plan with a pool that dials from more
+// than one source address; why says what the runtime lacks.
+func OneSource(runtime string, p *loadgen.Plan, why string) error {
+	for _, pl := range p.Pools {
+		if pl.Sources > 1 {
+			return &Unsupported{Runtime: runtime, Pool: pl.Name, Key: "source_addresses",
+				Reason: fmt.Sprintf("source_addresses is %d, but %s; use the netns runtime", pl.Sources, why)}
+		}
+	}
+	return nil
+}

@@ -225,6 +225,13 @@ func TestLanguageProblems(t *testing.T) {
 			"8:9: variants[0].pools[0].max_in_flight", "applies to an open pool"},
 		{"a variant's ramp replaces the scenario's, positions too", "name: x\npools:\n  - name: a\n    ramp: [{to: 1/s, over: 1s}, {to: 2/s, over: 1s}]\n" +
 			variant + "    pools:\n      - name: a\n        ramp: [{to: 3/s, over: 0s}]\n", "9:32: variants[0].pools[0].ramp[0].over", "must be more than 0s"},
+		// A resolved variant obeys every rule of the scenario.
+		{"a variant makes a leaky pool keep", "name: x\npools:\n  - name: a\n    leak: 3%\n" + variant + "    pools:\n      - name: a\n        close: keep\n        pool_size: 5\n",
+			"9:9: variants[0].pools[0].close", "with close: keep the pool closes no connection, so the leak: 3% it has from the scenario would never apply; add leak: 0%"},
+		{"a variant makes a leaky pool leak", "name: x\npools:\n  - name: a\n    leak: 3%\n" + variant + "    pools:\n      - name: a\n        close: leak\n",
+			"9:9: variants[0].pools[0].close", "with close: leak the pool closes no connection"},
+		{"a variant adds a leak to a keep pool", "name: x\npools:\n  - name: a\n    close: keep\n" + variant + "    pools:\n      - name: a\n        leak: 3%\n",
+			"9:9: variants[0].pools[0].leak", "with close: keep it closes none anyway"},
 		{"a variant's destinations", head + variant + "    pools:\n      - name: a\n        destinations: 2\n", "8:23: variants[0].pools[0].destinations", "set server.ports to at least 2"},
 		{"a variant that breaks a rule at the scenario's key", "name: x\nserver:\n  close: {after_messages: 1}\npools:\n  - name: a\n  - name: b\n    close: server\n" +
 			variant + "    pools:\n      - name: b\n        close: client\n        payload: 1KiB\n",
@@ -266,7 +273,7 @@ func TestLanguageAccepts(t *testing.T) {
 		{"a variant makes an open pool closed", "name: x\npools:\n  - name: a\n    rate: 10/s\n    max_in_flight: 5\nvariants:\n  - name: v\n    pools:\n      - name: a\n        workers: 3\n"},
 		{"a variant stops keeping", "name: x\npools:\n  - name: a\n    close: keep\n    pool_size: 5\nvariants:\n  - name: v\n    pools:\n      - name: a\n        close: client\n"},
 		{"a variant stops the server closing", "name: x\nserver:\n  close: {idle: 1s}\npools:\n  - name: a\nvariants:\n  - name: v\n    server:\n      close: client\n"},
-		{"a variant makes a leaky pool keep", "name: x\npools:\n  - name: a\n    leak: 3%\nvariants:\n  - name: v\n    pools:\n      - name: a\n        close: keep\n        pool_size: 5\n"},
+		{"a variant makes a leaky pool keep, and stops its leak", "name: x\npools:\n  - name: a\n    leak: 3%\nvariants:\n  - name: v\n    pools:\n      - name: a\n        close: keep\n        leak: 0%\n"},
 		{"a variant named default", "name: x\npools:\n  - name: a\nvariants:\n  - name: default\n"},
 	}
 	for _, tt := range tests {

@@ -143,6 +143,11 @@ type Scenario struct {
 
 	values map[string]pos // where each key path's value is written
 	keys   map[string]pos // where each key path's key is written
+
+	// In a variant's copy of the scenario: the key paths the variant
+	// wrote (the scenario's paths) and the variant's paths for them.
+	written map[string]pos
+	rename  map[string]string
 }
 
 // Sandbox is the client side's kernel settings.

@@ -165,7 +165,7 @@ func (v validator) sysctls(path string, m map[string]string) {
 		p := child(path, name)
 		if msg := sysctlNameProblem(name); msg != "" {
 			v.keyf(p, "%s", msg)
-		} else if msg := sysctlValueProblem(m[name]); msg != "" {
+		} else if msg := sysctlValueProblem(name, m[name]); msg != "" {
 			v.addf(p, "%s", msg)
 		}
 	}
@@ -291,6 +291,7 @@ func (v validator) pool(path string, p Pool) {
 	if p.Leak < 0 || p.Leak > 1 {
 		v.addf(path+".leak", "must be between 0%% and 100%%, got %s", formatPercent(p.Leak))
 	}
+	v.leakApplies(path, p)
 	if p.ConnectTimeout <= 0 {
 		v.addf(path+".connect_timeout", "must be more than 0s, got %s", p.ConnectTimeout)
 	}
@@ -301,6 +302,25 @@ func (v validator) pool(path string, p Pool) {
 		v.addf(path+".source_addresses", "must be between 1 and %d, got %d", loadgen.MaxSources, p.SourceAddresses)
 	}
 	oneOf(v, path+".bind", p.Bind, bindModes)
+}
+
+// leakApplies refuses a leak share on a pool that closes no connection
+// anyway (close: keep or leak), as the decoder does where one mapping
+// writes both. A variant that makes a leaky pool keep its connections is
+// told at its close key: the scenario's leak would silently not apply,
+// and the variant can say leak: 0%.
+func (v validator) leakApplies(path string, p Pool) {
+	if p.Leak <= 0 || (p.Close != loadgen.CloseKeep && p.Close != loadgen.CloseLeak) {
+		return
+	}
+	_, wroteClose := v.written[path+".close"]
+	_, wroteLeak := v.written[path+".leak"]
+	if wroteClose && !wroteLeak {
+		v.keyf(path+".close", "with close: %s the pool closes no connection, so the leak: %s it has from the scenario would never apply; "+
+			"add leak: 0%% to this change, or leave close as it is", p.Close, formatPercent(p.Leak))
+		return
+	}
+	v.keyf(path+".leak", "is the share of connections a pool forgets to close; with close: %s it closes none anyway", p.Close)
 }
 
 // model checks a pool's workers (closed model) or its rate, ramp and

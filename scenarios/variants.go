@@ -167,7 +167,50 @@ func (s *Scenario) applyVariant(i int, c *collector, undecoded map[string]bool, 
 	}
 	validateVariant(cp, vc, d.values)
 	c.adopt(vc, v, d.rename, seen)
+	cp.written, cp.rename = d.values, d.rename
 	return cp
+}
+
+// Locate returns the problem msg about a key in the run of the named
+// variant (see VariantNames), for problems found outside the scenario,
+// like a runtime's refusal. key is a key of the pool named pool, or, when
+// pool is "", a key path from the top, like "server.close". The problem
+// points where that run's value comes from: the variant's key if the
+// variant writes it, else the scenario's, else the nearest written key
+// above it.
+func (s *Scenario) Locate(variant, pool, key, msg string) Problem {
+	path := key
+	if pool != "" {
+		if i := slices.IndexFunc(s.Pools, func(p Pool) bool { return p.Name == pool }); i >= 0 {
+			path = child(item("pools", i), key)
+		}
+	}
+	from := s
+	if len(s.Variants) > 0 {
+		for _, r := range s.resolve(newCollector(s.File)) {
+			if r.variant == variant {
+				from = r.s
+				break
+			}
+		}
+	}
+	pr := Problem{File: s.File, Key: path, Msg: msg}
+	for p := path; ; p = parent(p) {
+		q, ok := from.keys[p]
+		if !ok {
+			q, ok = from.values[p]
+		}
+		if ok {
+			pr.Line, pr.Col = q.line, q.col
+			if _, wrote := from.written[p]; wrote && !mergedContainer(p) {
+				pr.Key = renamed(path, from.rename)
+			}
+			return pr
+		}
+		if p == "" {
+			return pr
+		}
+	}
 }
 
 // overridden reports whether a variant replaced the value at key path k:

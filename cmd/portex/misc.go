@@ -12,7 +12,9 @@ import (
 )
 
 func cmdValidate(e *env, args []string) int {
-	fs := newFlags(e, "validate", "FILE...", "Check scenario files (or bundled names); print every problem with file:line:column.")
+	fs := newFlags(e, "validate", "FILE... [--runtime NAME]", "Check scenario files (or bundled names); print every problem with file:line:column,\n"+
+		"what the runtime cannot run among them.")
+	runtimeName := fs.String("runtime", "", "check against this runtime: netns, docker or host (default: the scenario's runtime, else netns)")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -23,8 +25,12 @@ func cmdValidate(e *env, args []string) int {
 	code := exitOK
 	for _, name := range fs.Args() {
 		sc, err := scenarios.Open(name)
+		var plans []*loadgen.Plan
 		if err == nil {
-			_, err = sc.Plans()
+			plans, err = sc.Plans()
+		}
+		if err == nil {
+			err = checkRuntime(e, sc, plans, *runtimeName)
 		}
 		if err != nil {
 			// Every problem of every file, not the first screenful that
@@ -47,6 +53,19 @@ func cmdValidate(e *env, args []string) int {
 		}
 	}
 	return code
+}
+
+// checkRuntime checks a scenario's plans against the named runtime, or
+// the scenario's own, as run does before the first variant starts.
+func checkRuntime(e *env, sc *scenarios.Scenario, plans []*loadgen.Plan, name string) error {
+	if name == "" {
+		name = sc.Runtime
+	}
+	rt, err := newRuntime(e, name)
+	if err != nil {
+		return err
+	}
+	return refusals(rt, sc, plans)
 }
 
 func cmdScenarios(e *env, args []string) int {

@@ -106,14 +106,16 @@ func cmdRun(e *env, args []string) int {
 			}
 			host.Target = ap
 		}
-		for _, p := range plans {
-			if err := host.Check(p); err != nil {
-				fmt.Fprintf(e.stderr, "portex run: %s, variant %s: %v\n", sc.Name, p.Variant, err)
-				return exitUsage
-			}
-		}
 	} else if *target != "" {
 		fmt.Fprintf(e.stderr, "portex run: --target works with --runtime host only\n")
+		return exitUsage
+	}
+	// Every variant is checked against the runtime before the first runs.
+	if err := refusals(rt, sc, plans); err != nil {
+		if _, ok := err.(scenarios.Problems); ok {
+			return scenarioError(e, err)
+		}
+		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 		return exitUsage
 	}
 	for _, p := range plans {
@@ -123,8 +125,9 @@ func cmdRun(e *env, args []string) int {
 		}
 	}
 	// A runtime that can tell before the run that it cannot run (no
-	// Docker engine, a binary that cannot go into an image) says so in
-	// one line, and no report folder is made.
+	// Docker engine, a binary that cannot go into an image, a --target
+	// that accepts no connection) says so in one line, and no report
+	// folder is made.
 	if c, ok := rt.(interface{ Check(context.Context) error }); ok {
 		if err := c.Check(e.ctx); err != nil {
 			if e.ctx.Err() != nil {
