@@ -97,7 +97,7 @@ func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Ste
 	if m.Tuples > 1 {
 		per = fmt.Sprintf(" per destination (%d destinations)", m.Tuples)
 	}
-	cycle := "no connection churns"
+	cycle := "a connection frees its port as it closes"
 	if m.CycleSeconds > 0 {
 		cycle = "a full cycle of " + cycleWords(m)
 	}

@@ -233,7 +233,7 @@ stop:
 		`f.yaml:10:11: pools[0].hold: want a duration`,
 		`f.yaml:11:11: pools[1].name: pool name "a" is already used by pools[0]`,
 		`f.yaml:12:12: pools[1].close: want one of client, server, reset, leak, keep; got "rst"`,
-		`f.yaml:14:7: stop.on: want one of exhaustion, first_failure, never; got "sometimes"`,
+		`f.yaml:14:7: stop.on: want one of exhaustion, first_failure, never, verdict; got "sometimes"`,
 	}
 	_, err := Parse("f.yaml", []byte(src))
 	firstProblem(t, err)
