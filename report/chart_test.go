@@ -196,3 +196,33 @@ func TestShortAt(t *testing.T) {
 		}
 	}
 }
+
+// 50 dials a second sampled every 10 ms is 0 or 1 per point: the rates
+// chart joins points into bins long enough to show a rate, not the
+// 100/s-or-nothing of single events (or 860/s from one dial in a 1 ms
+// point), and loses no dial.
+func TestRatesBinnedForShortIntervals(t *testing.T) {
+	ts := &loadgen.TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 1}
+	var sum int64
+	for i := 1; i <= 200; i++ {
+		p := loadgen.Point{T: float64(i) * 0.01, OK: int64(i % 2)}
+		if i == 100 {
+			p.T = 0.9912 // a point 1.2 ms after the one before
+		}
+		sum += p.OK
+		ts.Points = append(ts.Points, p)
+	}
+	b := rebin(ts, 2.0/rateBins)
+	var got int64
+	for _, p := range b.Points {
+		got += p.OK
+	}
+	if got != sum {
+		t.Errorf("bins hold %d of %d dials", got, sum)
+	}
+	for _, xy := range perSecond(b, func(p *loadgen.Point) int64 { return p.OK }, 0) {
+		if xy.Y > 100 {
+			t.Errorf("%v/s at %.3f s from 50 dials a second", xy.Y, xy.X)
+		}
+	}
+}

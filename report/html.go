@@ -536,10 +536,10 @@ func addMarkers(p *plot.Plot, run *loadgen.Result) {
 // ratesChart: dials that succeeded and failures by class, per second,
 // from the per-interval counts.
 func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
-	ts := run.TimeSeries
-	if ts == nil || len(ts.Points) == 0 {
+	if run.TimeSeries == nil || len(run.TimeSeries.Points) == 0 {
 		return chart{}, false, nil
 	}
+	ts := rebin(run.TimeSeries, endTime(run)/rateBins)
 	rate := func(n func(*loadgen.Point) int64) plotter.XYs { return perSecond(ts, n, 0) }
 	// A class's line starts where its first failure came, not at the start
 	// of the interval that holds it.
@@ -577,11 +577,50 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	}
 	caption := "Successful dials and failures by class per second, from the counts of each interval of the time series."
 	if ts.IntervalSeconds > 0 {
-		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of each %s interval.",
-			time.Duration(ts.IntervalSeconds*float64(time.Second)).Round(time.Millisecond))
+		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of intervals of about %s.",
+			shortAt(ts.IntervalSeconds))
 	}
 	c.Title, c.Caption = "Dials and failures per second", caption
 	return c, true, nil
+}
+
+// rateBins is about how many steps a rates chart draws: a rate from a
+// bin of one or two events is noise.
+const rateBins = 80
+
+// rebin joins consecutive points of ts into bins at least width long (or
+// as long as its points are), adding their counts, so that a short run
+// sampled every few milliseconds shows rates rather than single events.
+// The result's IntervalSeconds is its typical bin.
+func rebin(ts *loadgen.TimeSeries, width float64) *loadgen.TimeSeries {
+	out := &loadgen.TimeSeries{IntervalSeconds: math.Max(ts.IntervalSeconds, width)}
+	if ts.FineIntervalSeconds > 0 && width < ts.IntervalSeconds {
+		out.IntervalSeconds = math.Max(ts.FineIntervalSeconds, width)
+	}
+	start := 0.0
+	var bin *loadgen.Point
+	for i := range ts.Points {
+		p := &ts.Points[i]
+		if bin == nil {
+			out.Points = append(out.Points, loadgen.Point{})
+			bin = &out.Points[len(out.Points)-1]
+		}
+		bin.T = p.T
+		bin.Attempted += p.Attempted
+		bin.OK += p.OK
+		bin.Failed += p.Failed
+		bin.Dropped += p.Dropped
+		for c, n := range p.Failures {
+			if bin.Failures == nil {
+				bin.Failures = map[string]int64{}
+			}
+			bin.Failures[c] += n
+		}
+		if p.T-start >= width*(1-1e-9) {
+			start, bin = p.T, nil
+		}
+	}
+	return out
 }
 
 // perSecond is a count of each interval as a rate, drawn as steps: the
