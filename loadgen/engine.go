@@ -28,8 +28,12 @@ type Options struct {
 	OnEvent func(Event)
 	// Progress is the interval between progress events; 0 means none.
 	Progress time.Duration
-	// Interval is the time series' resolution; 0 means 100 ms.
+	// Interval is the time series' resolution, the same all through the
+	// run; 0 means Resolution's.
 	Interval time.Duration
+	// Resolution is the time series' schedule when Interval is 0; its zero
+	// value means NewResolution(100 ms): finer in the first second.
+	Resolution Resolution
 	// LocalPortRange, if set, narrows every socket's ephemeral range with
 	// IP_LOCAL_PORT_RANGE instead of the namespace's sysctl: how the host
 	// runtime narrows the range with no privilege and no sysctl written.
@@ -89,8 +93,11 @@ func Run(ctx context.Context, p *Plan, opt Options) (*Result, error) {
 	if opt.Grace <= 0 {
 		opt.Grace = time.Second
 	}
-	if opt.Interval <= 0 {
-		opt.Interval = 100 * time.Millisecond
+	switch {
+	case opt.Interval > 0:
+		opt.Resolution = Resolution{Interval: opt.Interval, Fine: opt.Interval}
+	case opt.Resolution.Interval <= 0:
+		opt.Resolution = NewResolution(100 * time.Millisecond)
 	}
 	e := newEngine(p, opt)
 	return e.run(ctx), nil
@@ -452,21 +459,32 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 }
 
 // sample records the time series and emits progress events until done is
-// closed, then records the last, partial interval.
+// closed, then records the last, partial interval. Its schedule is fine at
+// first, then steady (see Resolution); a tick it takes late makes a longer
+// interval, never one stamped earlier than its counts.
 func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 	defer close(finished)
-	e.series.IntervalSeconds = e.opt.Interval.Seconds()
-	t := time.NewTicker(e.opt.Interval)
+	res := e.opt.Resolution
+	e.series.setResolution(res)
+	every := res.At(0)
+	t := time.NewTicker(every)
 	defer t.Stop()
+	fds := startFDCounter(done)
+	defer func() { <-fds.done }()
 	var prev totals
 	lastProgress := e.start
 	for {
 		select {
 		case <-done:
-			e.point(time.Now(), &prev, true)
+			e.point(&prev, fds, true)
 			return
-		case now := <-t.C:
-			pt := e.point(now, &prev, false)
+		case <-t.C:
+			pt := e.point(&prev, fds, false)
+			if next := res.At(time.Duration(pt.T * float64(time.Second))); next != every {
+				every = next
+				t.Reset(every)
+			}
+			now := e.start.Add(time.Duration(pt.T * float64(time.Second)))
 			if e.opt.OnEvent != nil && e.opt.Progress > 0 && now.Sub(lastProgress) >= e.opt.Progress {
 				lastProgress = now
 				pr := Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
@@ -474,6 +492,32 @@ func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 			}
 		}
 	}
+}
+
+// fdCounter counts the process's descriptors once a second in a goroutine
+// of its own: reading /proc/self/fd while thousands of sockets are being
+// opened can take seconds, and the time series must not wait for it.
+type fdCounter struct {
+	n    atomic.Int64
+	done chan struct{} // closed when the goroutine has returned
+}
+
+func startFDCounter(done <-chan struct{}) *fdCounter {
+	c := &fdCounter{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			c.n.Store(int64(countFDs()))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return c
 }
 
 // totals are the run's cumulative counters at one moment.
@@ -499,9 +543,11 @@ func (e *engine) totals() totals {
 }
 
 // point appends one interval to the time series: what happened since prev,
-// and the gauges now. The last point always samples the sockets.
-func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
+// and the gauges now. Its time is when the counters were read. The last
+// point always samples the sockets.
+func (e *engine) point(prev *totals, fds *fdCounter, last bool) *Point {
 	cur := e.totals()
+	now := time.Now()
 	pt := Point{
 		T:         e.since(now).Seconds(),
 		Attempted: cur.attempted - prev.attempted,
@@ -512,7 +558,7 @@ func (e *engine) point(now time.Time, prev *totals, last bool) *Point {
 		RSSBytes:  RSS(),
 	}
 	if e.points == 0 || int(pt.T) > int(e.lastT) {
-		pt.FDs, pt.Goroutines = countFDs(), runtime.NumGoroutine()
+		pt.FDs, pt.Goroutines = int(fds.n.Load()), runtime.NumGoroutine()
 	}
 	e.points++
 	e.lastT = pt.T

@@ -44,8 +44,13 @@ type Progress struct {
 
 // TimeSeries is the run, interval by interval.
 type TimeSeries struct {
-	IntervalSeconds float64 `json:"interval_seconds"`
-	Points          []Point `json:"points"`
+	// IntervalSeconds is the steady interval between points; the first
+	// FineForSeconds of the run (if any) have a point every
+	// FineIntervalSeconds instead (see Resolution).
+	IntervalSeconds     float64 `json:"interval_seconds"`
+	FineIntervalSeconds float64 `json:"fine_interval_seconds,omitempty"`
+	FineForSeconds      float64 `json:"fine_for_seconds,omitempty"`
+	Points              []Point `json:"points"`
 	// SamplerCost is what reading the socket states cost, per sample.
 	SamplerCost *SamplerCost `json:"sampler_cost,omitempty"`
 }

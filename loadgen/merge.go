@@ -198,45 +198,55 @@ func mergeEvents(evs []Event) []Event {
 	return out
 }
 
-// mergeSeries adds the shards' time series up by wall clock: each shard's
-// point lands in the interval (from the earliest start) its end falls in.
-// Gauges (open, RSS) are summed per interval from each shard's last point
-// in it; counts add.
+// mergeSeries adds the shards' time series up by wall clock, on the
+// schedule of the first (intervals counted from the earliest start). A
+// shard's point counts what happened between its previous point and its
+// own end: those counts are shared out over the merged intervals that span
+// overlaps, in proportion to time, so a shard that sampled late adds its
+// dials where they happened on average rather than all in one interval;
+// the sums stay exact. Gauges (open, RSS) are summed per interval from
+// each shard's last point in it, carried over the intervals it skipped.
 func mergeSeries(live []*Result, start time.Time) *TimeSeries {
 	var ts *TimeSeries
+	var res Resolution
+	var shardGauges []map[int]Point
 	for _, r := range live {
 		if r.TimeSeries == nil || r.TimeSeries.IntervalSeconds <= 0 {
 			continue
 		}
 		if ts == nil {
-			ts = &TimeSeries{IntervalSeconds: r.TimeSeries.IntervalSeconds}
+			ts = &TimeSeries{IntervalSeconds: r.TimeSeries.IntervalSeconds,
+				FineIntervalSeconds: r.TimeSeries.FineIntervalSeconds, FineForSeconds: r.TimeSeries.FineForSeconds}
+			res = ts.resolution()
+		}
+		grow := func(i int) {
+			for len(ts.Points) <= i {
+				ts.Points = append(ts.Points, Point{T: res.slotEnd(len(ts.Points))})
+			}
 		}
 		offset := r.StartedAt.Sub(start).Seconds()
 		gauges := map[int]Point{} // this shard's last gauges per interval
+		from := offset            // the start of the shard's next point
 		for _, p := range r.TimeSeries.Points {
-			t := offset + p.T
-			i := int(math.Ceil(t/ts.IntervalSeconds-1e-9)) - 1
-			i = max(i, 0)
-			for len(ts.Points) <= i {
-				ts.Points = append(ts.Points, Point{T: float64(len(ts.Points)+1) * ts.IntervalSeconds})
+			to := offset + p.T
+			first, last := res.slot(from), res.slot(to)
+			if to <= from {
+				first = last
 			}
-			q := &ts.Points[i]
-			q.Attempted += p.Attempted
-			q.OK += p.OK
-			q.Failed += p.Failed
-			q.Dropped += p.Dropped
-			if len(p.Failures) > 0 {
-				if q.Failures == nil {
-					q.Failures = map[string]int64{}
-				}
-				addCounts(q.Failures, p.Failures)
-			}
+			grow(last)
+			spread(ts.Points[first:last+1], from, to, p, res, first)
+			q := &ts.Points[last]
 			if q.Client == nil {
 				q.Client, q.Server = p.Client, p.Server
 			}
-			gauges[i] = p
+			gauges[last] = p
+			from = max(from, to)
 		}
-		// Carry each shard's gauges forward over the intervals it skipped.
+		shardGauges = append(shardGauges, gauges)
+	}
+	// Carry each shard's gauges forward over the intervals it skipped, to
+	// the end of the longest.
+	for _, gauges := range shardGauges {
 		var last Point
 		for i := range ts.Points {
 			if g, ok := gauges[i]; ok {
@@ -247,6 +257,43 @@ func mergeSeries(live []*Result, start time.Time) *TimeSeries {
 		}
 	}
 	return ts
+}
+
+// spread adds p's counts, made between from and to, to the intervals qs
+// (the schedule's intervals first, first+1, …), each its share of the time.
+func spread(qs []Point, from, to float64, p Point, res Resolution, first int) {
+	// cum[k] is the share of the span up to the end of qs[k].
+	cum := make([]float64, len(qs))
+	for k := range qs {
+		end := res.slotEnd(first + k)
+		if k == len(qs)-1 || to <= from {
+			cum[k] = 1
+			continue
+		}
+		cum[k] = math.Min(1, math.Max(0, (end-from)/(to-from)))
+	}
+	share := func(n int64, add func(q *Point, v int64)) {
+		var given int64
+		for k := range qs {
+			v := int64(math.Round(float64(n)*cum[k])) - given
+			if v != 0 {
+				add(&qs[k], v)
+			}
+			given += v
+		}
+	}
+	share(p.Attempted, func(q *Point, v int64) { q.Attempted += v })
+	share(p.OK, func(q *Point, v int64) { q.OK += v })
+	share(p.Failed, func(q *Point, v int64) { q.Failed += v })
+	share(p.Dropped, func(q *Point, v int64) { q.Dropped += v })
+	for c, n := range p.Failures {
+		share(n, func(q *Point, v int64) {
+			if q.Failures == nil {
+				q.Failures = map[string]int64{}
+			}
+			q.Failures[c] += v
+		})
+	}
 }
 
 func peakOpen(ts *TimeSeries, live []*Result) int64 {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -59,5 +60,79 @@ func TestMergeAddsShardsLosslessly(t *testing.T) {
 	}
 	if n := len(m.Events); n == 0 || m.Events[n-1].Type != EventEnd {
 		t.Errorf("events %+v: want one end, last", m.Events)
+	}
+}
+
+// evenSeries is a shard's series: a point every interval up to n
+// intervals, each with ok dials.
+func evenSeries(interval float64, n int, ok int64) []Point {
+	pts := make([]Point, n)
+	for i := range pts {
+		pts[i] = Point{T: float64(i+1) * interval, Attempted: ok, OK: ok, Open: ok * int64(i+1)}
+	}
+	return pts
+}
+
+// A shard whose sampler fell behind sends one point for many intervals:
+// its dials are spread over the time they took, not piled into the
+// interval where its late point ended, and shards started apart land on
+// one clock.
+func TestMergeSeriesAlignsLateAndOffsetShards(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	steady := &Result{StartedAt: t0, Dials: Dials{OK: 100},
+		TimeSeries: &TimeSeries{IntervalSeconds: 0.1, Points: evenSeries(0.1, 10, 10)}}
+	// Started 50 ms later; one point at 0.1 s, then nothing until 0.9 s.
+	late := &Result{StartedAt: t0.Add(50 * time.Millisecond), Dials: Dials{OK: 100},
+		TimeSeries: &TimeSeries{IntervalSeconds: 0.1, Points: []Point{
+			{T: 0.1, Attempted: 10, OK: 10, Open: 10},
+			{T: 0.9, Attempted: 80, OK: 80, Open: 90},
+			{T: 1.0, Attempted: 10, OK: 10, Open: 100},
+		}}}
+	m := Merge([]*Result{steady, late})
+	var sum int64
+	for i, p := range m.TimeSeries.Points {
+		sum += p.OK
+		if want := float64(i+1) * 0.1; math.Abs(p.T-want) > 1e-9 {
+			t.Errorf("point %d at %.3f s, want %.3f s", i, p.T, want)
+		}
+		// The late shard made 10 dials per 100 ms on average, as the
+		// steady one did: no interval holds much more than 20.
+		if p.OK > 22 {
+			t.Errorf("interval ending %.2f s holds %d ok dials: the late shard's are piled up (%+v)", p.T, p.OK, m.TimeSeries.Points)
+		}
+		if p.Attempted != p.OK {
+			t.Errorf("interval ending %.2f s: attempted %d, ok %d", p.T, p.Attempted, p.OK)
+		}
+	}
+	if sum != 200 || len(m.TimeSeries.Points) != 11 {
+		t.Errorf("merged series adds to %d of 200 dials over %d points, want 11 (the late shard ends at 1.05 s)", sum, len(m.TimeSeries.Points))
+	}
+	if last := m.TimeSeries.Points[len(m.TimeSeries.Points)-1]; last.Open != 200 {
+		t.Errorf("last point holds %d open, want 200", last.Open)
+	}
+}
+
+// Shards sampled on a fine schedule merge onto that schedule.
+func TestMergeSeriesKeepsFineSchedule(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	shard := func(start time.Time) *Result {
+		pts := evenSeries(0.01, 10, 1) // ten points of 10 ms, then
+		pts = append(pts, Point{T: 0.2, Attempted: 10, OK: 10}, Point{T: 0.3, Attempted: 10, OK: 10})
+		return &Result{StartedAt: start, TimeSeries: &TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 0.1, Points: pts}}
+	}
+	m := Merge([]*Result{shard(t0), shard(t0.Add(5 * time.Millisecond))})
+	ts := m.TimeSeries
+	if ts.FineIntervalSeconds != 0.01 || ts.FineForSeconds != 0.1 || len(ts.Points) != 13 {
+		t.Fatalf("merged schedule %v/%v for %v s, %d points: want 10 fine ones and 3 of 100 ms", ts.FineIntervalSeconds, ts.IntervalSeconds, ts.FineForSeconds, len(ts.Points))
+	}
+	var sum int64
+	for i, p := range ts.Points {
+		sum += p.OK
+		if i < 10 && math.Abs(p.T-float64(i+1)*0.01) > 1e-9 || i >= 10 && math.Abs(p.T-0.1*float64(i-8)) > 1e-9 {
+			t.Errorf("point %d ends at %.3f s", i, p.T)
+		}
+	}
+	if sum != 60 {
+		t.Errorf("merged series adds to %d of 60 dials", sum)
 	}
 }

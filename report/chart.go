@@ -30,6 +30,15 @@ type chart struct {
 	Caption string // one sentence: what to look at
 	SVG     template.HTML
 	Legend  []legendEntry
+	// Panels, if any, are small charts in place of SVG: one per variant.
+	Panels []panel
+}
+
+// panel is one small chart of several sharing a legend.
+type panel struct {
+	Title string
+	SVG   template.HTML
+	yMax  float64 // the top of its y axis
 }
 
 // legendEntry is one series' name and how it is drawn.
@@ -37,7 +46,8 @@ type legendEntry struct {
 	Name   string
 	Color  string // CSS colour
 	Dashed bool
-	Bar    bool // a filled box rather than a line
+	Bar    bool   // a filled box rather than a line
+	Note   string // what the reader needs to find it: "none", "on local ports in use"
 }
 
 // series is one line of a chart.
@@ -149,16 +159,44 @@ func newPlotGrid(xLabel, yLabel string, vertical, horizontal bool) *plot.Plot {
 }
 
 // addSeries adds lines to the plot and returns their legend, in the
-// order given.
+// order given. The first series matters most and is drawn on top; a
+// series that runs on another's line (TIME_WAIT on the ports in use, when
+// every port held is in TIME_WAIT) is drawn above it, thinner and dashed,
+// so that both stay visible, and its legend says so.
 func addSeries(p *plot.Plot, ss []series) ([]legendEntry, error) {
-	var legend []legendEntry
-	for _, s := range ss {
-		if len(s.xys) > 0 && s.name != "" {
-			legend = append(legend, legendEntry{Name: s.name, Color: cssColor(s.color), Dashed: s.dash})
+	on := make([]int, len(ss)) // the series each one runs on; -1: none
+	for i := range ss {
+		on[i] = -1
+		for j := 0; j < i && !ss[i].ref; j++ {
+			if !ss[j].ref && coincide(ss[i].xys, ss[j].xys) {
+				on[i] = j
+				break
+			}
 		}
 	}
-	// The first series matters most: drawn last, on top.
+	var legend []legendEntry
+	for i, s := range ss {
+		if len(s.xys) > 0 && s.name != "" {
+			e := legendEntry{Name: s.name, Color: cssColor(s.color), Dashed: s.dash || on[i] >= 0}
+			if on[i] >= 0 {
+				e.Note = "on " + ss[on[i]].name
+			}
+			legend = append(legend, e)
+		}
+	}
+	// Bottom to top: the series that run on others' lines last.
+	var order []int
 	for i := len(ss) - 1; i >= 0; i-- {
+		if on[i] < 0 {
+			order = append(order, i)
+		}
+	}
+	for i := range ss {
+		if on[i] >= 0 {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
 		s := ss[i]
 		if len(s.xys) == 0 {
 			continue
@@ -174,6 +212,11 @@ func addSeries(p *plot.Plot, ss []series) ([]legendEntry, error) {
 		}
 		if s.dash {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		if on[i] >= 0 {
+			// Over the line it runs on, leaving it visible in the gaps.
+			l.Width = min(l.Width, vg.Points(1.5))
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
 		}
 		if s.step {
 			l.StepStyle = plotter.PreStep
@@ -191,6 +234,35 @@ func addSeries(p *plot.Plot, ss []series) ([]legendEntry, error) {
 		}
 	}
 	return legend, nil
+}
+
+// coincide reports whether line a runs on line b for much of its length:
+// at a quarter or more of a's points that are not zero, b has a point at
+// the same time with about the same value.
+func coincide(a, b plotter.XYs) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	top := math.Max(maxY(a), maxY(b))
+	if top <= 0 {
+		return false
+	}
+	tol := math.Max(0.5, top*0.01)
+	at := make(map[float64]float64, len(b))
+	for _, p := range b {
+		at[p.X] = p.Y
+	}
+	nonzero, same := 0, 0
+	for _, p := range a {
+		if p.Y == 0 {
+			continue
+		}
+		nonzero++
+		if y, ok := at[p.X]; ok && math.Abs(y-p.Y) <= tol {
+			same++
+		}
+	}
+	return nonzero > 0 && same >= 2 && 4*same >= nonzero
 }
 
 // marker is a vertical line across the plot at x, labelled at the top: the
@@ -226,6 +298,25 @@ func (m marker) Plot(c draw.Canvas, p *plot.Plot) {
 // DataRange implements plot.DataRanger: the marker widens the x range only.
 func (m marker) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return m.x, m.x, math.Inf(1), math.Inf(-1)
+}
+
+// barLabels write each bar's value past its end, in a horizontal bar
+// chart whose bars are offset by offset from their row.
+type barLabels struct {
+	values plotter.Values
+	offset vg.Length
+}
+
+// Plot implements plot.Plotter.
+func (b barLabels) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	sty := text.Style{Color: colInk, Font: font.From(chartFont, 9), XAlign: draw.XLeft, YAlign: draw.YCenter, Handler: p.TextHandler}
+	for i, v := range b.values {
+		if v <= 0 {
+			continue
+		}
+		c.FillText(sty, vg.Point{X: trX(v) + vg.Points(3), Y: trY(float64(i)) + b.offset}, formatCount(v))
+	}
 }
 
 // finishAxes sets the ranges once the data is in: counts start at zero, and

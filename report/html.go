@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -253,6 +254,12 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 			Predicted: mc.predicted, Measured: mc.measured, RelErr: mc.relErr, MaxRate: mc.maxRate,
 			MeasuredNote: mc.measuredNote, Tone: mc.tone, Assumptions: m.Assumptions,
 		}
+		if m.ExhaustionAtSeconds != nil {
+			hr.Model.Predicted = shortAt(*m.ExhaustionAtSeconds)
+		}
+		if run.Exhaustion != nil {
+			hr.Model.Measured = shortAt(run.Exhaustion.AtSeconds)
+		}
 	}
 
 	for _, c := range orderClasses(keysOf(run.Failures)) {
@@ -318,6 +325,21 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	}
 	hr.Charts = charts
 	return hr, nil
+}
+
+// shortAt writes a moment of the run, however soon: "at once" for the
+// start itself, microseconds below a millisecond, three digits below a
+// second.
+func shortAt(s float64) string {
+	switch {
+	case s <= 0:
+		return "at once"
+	case s < 1e-3:
+		return fmt.Sprintf("%.0fµs", math.Max(1, s*1e6))
+	case s < 1:
+		return strconv.FormatFloat(s*1e3, 'g', 3, 64) + "ms"
+	}
+	return fmt.Sprintf("%.2fs", s)
 }
 
 func dropped(n int64) string {
@@ -464,8 +486,19 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		return xys, any
 	}
 	ports := portsInUse(samples)
-	tw, _ := gauge(func(s *loadgen.SocketStates) int { return s.TimeWait })
-	cw, _ := gauge(func(s *loadgen.SocketStates) int { return s.CloseWait })
+	tw, anyTW := gauge(func(s *loadgen.SocketStates) int { return s.TimeWait })
+	cw, anyCW := gauge(func(s *loadgen.SocketStates) int { return s.CloseWait })
+	// A state with no socket all run long is named, not drawn along the
+	// axis under the others.
+	var none []legendEntry
+	if !anyTW {
+		none = append(none, legendEntry{Name: "TIME_WAIT", Color: cssColor(colAmber), Note: "none"})
+		tw = nil
+	}
+	if !anyCW {
+		none = append(none, legendEntry{Name: "CLOSE_WAIT", Color: cssColor(colViolet), Note: "none"})
+		cw = nil
+	}
 	ss := []series{{name: "local ports in use", xys: ports, color: colBlue, width: vg.Points(2.25)}}
 	if run.PortRangeSize > 0 {
 		end := endTime(run)
@@ -498,6 +531,7 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		}
 	}
 	c, err := timeChart(run, ss, anchor+"-sockets", "sockets", "client sockets over time")
+	c.Legend = append(c.Legend, none...)
 	c.Title = "Ports in use and socket states"
 	c.Caption = "The client's distinct local ports in use against the range size, and the sockets that hold ports without carrying traffic."
 	return c, err == nil, err
@@ -531,30 +565,20 @@ func addMarkers(p *plot.Plot, run *loadgen.Result) {
 // ratesChart: dials that succeeded and failures by class, per second,
 // from the per-interval counts.
 func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
-	ts := run.TimeSeries
-	if ts == nil || len(ts.Points) == 0 {
+	if run.TimeSeries == nil || len(run.TimeSeries.Points) == 0 {
 		return chart{}, false, nil
 	}
-	rate := func(n func(*loadgen.Point) int64) plotter.XYs {
-		xys := make(plotter.XYs, 0, len(ts.Points)+1)
-		prev := 0.0
-		for i := range ts.Points {
-			p := &ts.Points[i]
-			dt := p.T - prev
-			if dt <= 0 {
-				dt = ts.IntervalSeconds
+	ts := rebin(run.TimeSeries, endTime(run)/rateBins)
+	rate := func(n func(*loadgen.Point) int64) plotter.XYs { return perSecond(ts, n, 0) }
+	// A class's line starts where its first failure came, not at the start
+	// of the interval that holds it.
+	firstAt := map[string]float64{}
+	for _, ev := range run.Events {
+		if ev.Type == loadgen.EventFirstFailure {
+			if t, ok := firstAt[ev.Class]; !ok || ev.AtSeconds < t {
+				firstAt[ev.Class] = ev.AtSeconds
 			}
-			if dt <= 0 {
-				dt = 1
-			}
-			y := float64(n(p)) / dt
-			if i == 0 {
-				xys = append(xys, plotter.XY{X: 0, Y: y})
-			}
-			xys = append(xys, plotter.XY{X: p.T, Y: y})
-			prev = p.T
 		}
-		return xys
 	}
 	ss := []series{{name: "dials ok/s", xys: rate(func(p *loadgen.Point) int64 { return p.OK }), color: colGreen, width: vg.Points(2), step: true}}
 	seen := map[string]bool{}
@@ -570,7 +594,8 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		ss = append(ss, series{name: "failed dials/s", xys: rate(func(p *loadgen.Point) int64 { return p.Failed }), color: colRed, step: true})
 	}
 	for _, c := range classes {
-		ss = append(ss, series{name: c + "/s", xys: rate(func(p *loadgen.Point) int64 { return p.Failures[c] }), color: classColor(c), step: true})
+		ss = append(ss, series{name: c + "/s", xys: perSecond(ts, func(p *loadgen.Point) int64 { return p.Failures[c] }, firstAt[c]),
+			color: classColor(c), step: true})
 	}
 	if dropped := rate(func(p *loadgen.Point) int64 { return p.Dropped }); maxY(dropped) > 0 {
 		ss = append(ss, series{name: "dropped arrivals/s", xys: dropped, color: colGray, step: true, dash: true})
@@ -581,11 +606,81 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	}
 	caption := "Successful dials and failures by class per second, from the counts of each interval of the time series."
 	if ts.IntervalSeconds > 0 {
-		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of each %s interval.",
-			time.Duration(ts.IntervalSeconds*float64(time.Second)).Round(time.Millisecond))
+		caption = fmt.Sprintf("Successful dials and failures by class per second, from the counts of intervals of about %s.",
+			shortAt(ts.IntervalSeconds))
 	}
 	c.Title, c.Caption = "Dials and failures per second", caption
 	return c, true, nil
+}
+
+// rateBins is about how many steps a rates chart draws: a rate from a
+// bin of one or two events is noise.
+const rateBins = 80
+
+// rebin joins consecutive points of ts into bins at least width long (or
+// as long as its points are), adding their counts, so that a short run
+// sampled every few milliseconds shows rates rather than single events.
+// The result's IntervalSeconds is its typical bin.
+func rebin(ts *loadgen.TimeSeries, width float64) *loadgen.TimeSeries {
+	out := &loadgen.TimeSeries{IntervalSeconds: math.Max(ts.IntervalSeconds, width)}
+	if ts.FineIntervalSeconds > 0 && width < ts.IntervalSeconds {
+		out.IntervalSeconds = math.Max(ts.FineIntervalSeconds, width)
+	}
+	start := 0.0
+	var bin *loadgen.Point
+	for i := range ts.Points {
+		p := &ts.Points[i]
+		if bin == nil {
+			out.Points = append(out.Points, loadgen.Point{})
+			bin = &out.Points[len(out.Points)-1]
+		}
+		bin.T = p.T
+		bin.Attempted += p.Attempted
+		bin.OK += p.OK
+		bin.Failed += p.Failed
+		bin.Dropped += p.Dropped
+		for c, n := range p.Failures {
+			if bin.Failures == nil {
+				bin.Failures = map[string]int64{}
+			}
+			bin.Failures[c] += n
+		}
+		if p.T-start >= width*(1-1e-9) {
+			start, bin = p.T, nil
+		}
+	}
+	return out
+}
+
+// perSecond is a count of each interval as a rate, drawn as steps: the
+// value holds over the interval ending at each x. Nothing is drawn as
+// happening before from (the first of those events, if known): the
+// interval that holds it starts its step there.
+func perSecond(ts *loadgen.TimeSeries, n func(*loadgen.Point) int64, from float64) plotter.XYs {
+	xys := make(plotter.XYs, 0, len(ts.Points)+2)
+	prev := 0.0
+	for i := range ts.Points {
+		p := &ts.Points[i]
+		dt := p.T - prev
+		if dt <= 0 {
+			dt = ts.IntervalSeconds
+		}
+		if dt <= 0 {
+			dt = 1
+		}
+		y := float64(n(p)) / dt
+		switch {
+		case i == 0 && (from <= 0 || from >= p.T || y == 0):
+			xys = append(xys, plotter.XY{X: 0, Y: y})
+		case i == 0:
+			xys = append(xys, plotter.XY{X: 0, Y: 0}, plotter.XY{X: from, Y: 0})
+		case from > prev && from < p.T && y > 0:
+			xys = append(xys, plotter.XY{X: from, Y: 0})
+		}
+		xys = append(xys, plotter.XY{X: p.T, Y: y})
+		prev = p.T
+	}
+	return xys
 }
 
 func maxValue(vs plotter.Values) float64 {
@@ -785,14 +880,35 @@ func exhaustionMarkers(r *loadgen.ResultFile) []marker {
 // and the dials each got.
 func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
 	var out []chart
+	ports, ok, err := variantsPortsChart(r)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		out = append(out, ports)
+	}
+	dials, err := variantsDialsChart(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, dials), nil
+}
 
-	// Ports in use, every variant on one timeline.
-	p := newPlot("", "local ports in use")
-	p.X.Tick.Marker = secondsTicks{}
-	p.Y.Tick.Marker = countTicks{}
-	var ss []series
-	ranges := map[int]float64{}
-	var rangeOrder []int
+// variantLine is one variant's ports in use, from its own start.
+type variantLine struct {
+	run   *loadgen.Result
+	index int
+	xys   plotter.XYs
+}
+
+// variantsPortsChart: every variant's ports in use against its range. A
+// few variants on one range share one chart; more, or several ranges,
+// get a small chart each on one time axis, each with its own range and
+// its own scale, so that a wide range does not flatten a narrow one.
+func variantsPortsChart(r *loadgen.ResultFile) (chart, bool, error) {
+	var lines []variantLine
+	ranges := map[int]bool{}
+	end := 0.0
 	for i, run := range r.Runs {
 		samples := clientSamples(run)
 		if len(samples) == 0 {
@@ -801,101 +917,158 @@ func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
 		if samples[0].t > 0 {
 			samples = append([]socketSample{{t: 0}}, samples...)
 		}
-		ss = append(ss, series{name: run.Variant, xys: portsInUse(samples), color: variantColors[i%len(variantColors)], width: vg.Points(2),
-			dash: i >= len(variantColors)})
+		lines = append(lines, variantLine{run: run, index: i, xys: portsInUse(samples)})
 		if run.PortRangeSize > 0 {
-			if _, ok := ranges[run.PortRangeSize]; !ok {
-				rangeOrder = append(rangeOrder, run.PortRangeSize)
-			}
-			ranges[run.PortRangeSize] = math.Max(ranges[run.PortRangeSize], endTime(run))
+			ranges[run.PortRangeSize] = true
 		}
+		end = math.Max(end, endTime(run))
 	}
-	for _, size := range rangeOrder {
-		ss = append(ss, series{name: fmt.Sprintf("port range (%d)", size),
-			xys: plotter.XYs{{X: 0, Y: float64(size)}, {X: ranges[size], Y: float64(size)}}, color: colSlate, width: vg.Points(1), dash: true, ref: true})
+	if len(lines) == 0 {
+		return chart{}, false, nil
 	}
-	if len(ss) > 0 {
+	c := chart{ID: "variants-ports", Title: "Ports in use, every variant"}
+	if len(lines) <= maxOverlaid && len(ranges) <= 1 {
+		var ss []series
+		for k, l := range lines {
+			ss = append(ss, series{name: l.run.Variant, xys: l.xys, color: variantColors[k%len(variantColors)], width: vg.Points(2)})
+		}
+		for size := range ranges {
+			ss = append(ss, rangeLine(size, end))
+		}
+		p := newPlot("", "local ports in use")
+		p.X.Tick.Marker = secondsTicks{}
+		p.Y.Tick.Marker = countTicks{}
 		legend, err := addSeries(p, ss)
 		if err != nil {
-			return nil, err
+			return chart{}, false, err
 		}
 		for _, m := range exhaustionMarkers(r) {
 			p.Add(m)
 		}
 		finishAxes(p)
-		svg, err := renderSVG(p, "variants-ports", "local ports in use, every variant", chartWidth, chartHeight)
+		svg, err := renderSVG(p, c.ID, "local ports in use, every variant", chartWidth, chartHeight)
 		if err != nil {
-			return nil, err
+			return chart{}, false, err
 		}
-		out = append(out, chart{ID: "variants-ports", Title: "Ports in use, every variant", SVG: svg, Legend: legend,
-			Caption: "Each variant's client ports in use from its own start, against the range size; a dashed line where a variant ran out."})
+		c.SVG, c.Legend = svg, legend
+		c.Caption = "Each variant's client ports in use from its own start, against the range size; a dashed line where a variant ran out."
+		return c, true, nil
 	}
+	for _, l := range lines {
+		ss := []series{{name: "local ports in use", xys: l.xys, color: colBlue, width: vg.Points(2)}}
+		if l.run.PortRangeSize > 0 {
+			ss = append(ss, rangeLine(l.run.PortRangeSize, end))
+		}
+		p := newPlot("", "")
+		p.X.Tick.Marker = secondsTicks{}
+		p.Y.Tick.Marker = countTicks{}
+		if _, err := addSeries(p, ss); err != nil {
+			return chart{}, false, err
+		}
+		if ex := l.run.Exhaustion; ex != nil {
+			p.Add(marker{x: ex.AtSeconds, label: "exhausted " + atTime(ex.AtSeconds), color: colRed})
+		}
+		p.X.Max = end
+		finishAxes(p)
+		id := fmt.Sprintf("variants-ports-%d", l.index+1)
+		svg, err := renderSVG(p, id, "local ports in use, variant "+l.run.Variant, panelWidth, panelHeight)
+		if err != nil {
+			return chart{}, false, err
+		}
+		title := l.run.Variant
+		if l.run.PortRangeSize > 0 {
+			title += fmt.Sprintf(" · range %d", l.run.PortRangeSize)
+		}
+		c.Panels = append(c.Panels, panel{Title: title, SVG: svg, yMax: p.Y.Max})
+	}
+	c.Legend = []legendEntry{
+		{Name: "local ports in use", Color: cssColor(colBlue)},
+		{Name: "the variant's port range", Color: cssColor(colSlate), Dashed: true},
+		{Name: "ran out", Color: cssColor(colRed), Dashed: true},
+	}
+	c.Caption = "One chart per variant, on one time axis, each scaled to its own range: the client ports in use from the variant's start, against its range size."
+	return c, true, nil
+}
 
-	// Dials per variant, one row each, the first on top: successful dials
-	// before the ports ran out and after (stacked), and failed dials.
+// maxOverlaid is the most variants drawn on one chart.
+const maxOverlaid = 3
+
+// The size of one of the small charts, in points.
+const (
+	panelWidth  = 360
+	panelHeight = 150
+)
+
+// rangeLine is the reference line of a range of size ports, to end.
+func rangeLine(size int, end float64) series {
+	return series{name: fmt.Sprintf("port range (%d)", size), xys: plotter.XYs{{X: 0, Y: float64(size)}, {X: end, Y: float64(size)}},
+		color: colSlate, width: vg.Points(1), dash: true, ref: true}
+}
+
+// variantsDialsChart: for each variant, one row, the first on top: the
+// dials that succeeded before the ports ran out (all of them when they
+// never did), the dials that failed, and the arrivals dropped for want of
+// a free slot, each labelled with its count.
+func variantsDialsChart(r *loadgen.ResultFile) (chart, error) {
 	n := len(r.Runs)
 	before := make(plotter.Values, n)
-	after := make(plotter.Values, n)
 	failed := make(plotter.Values, n)
+	dropped := make(plotter.Values, n)
 	names := make([]string, n)
 	for i, run := range r.Runs {
 		f := Measure(run)
 		j := n - 1 - i
 		before[j] = float64(f.DialsOKBefore)
-		after[j] = float64(max(0, run.Dials.OK-f.DialsOKBefore))
 		failed[j] = float64(run.Dials.Failed)
+		dropped[j] = float64(run.Dropped)
 		names[j] = run.Variant
 	}
-	const rowHeight = 26 // points per variant
+	bars := []struct {
+		name string
+		v    plotter.Values
+		col  color.RGBA
+	}{
+		{"ok before exhaustion", before, colBlue},
+		{"failed", failed, colRed},
+		{"dropped arrivals", dropped, colGray},
+	}
+	shown := bars[:0]
+	for _, b := range bars {
+		if b.name == "ok before exhaustion" || maxValue(b.v) > 0 {
+			shown = append(shown, b)
+		}
+	}
+	const rowHeight = 30 // points per variant
 	height := vg.Points(math.Max(160, 48+rowHeight*float64(n)))
-	width := vg.Points(rowHeight * 0.36)
+	width := vg.Points(rowHeight * 0.8 / float64(len(shown)))
 	b := newPlotGrid("dials", "", true, false)
 	b.X.Tick.Marker = countTicks{}
 	b.Y.Tick.Label.Font.Size = 10
 	var legend []legendEntry
-	var okBar *plotter.BarChart
-	for _, bar := range []struct {
-		name   string
-		v      plotter.Values
-		col    color.RGBA
-		offset float64
-		stack  bool
-	}{
-		{"ok before exhaustion", before, colBlue, 0.55, false},
-		{"ok after exhaustion", after, rgb(0x93, 0xc5, 0xfd), 0.55, true},
-		{"failed", failed, colRed, -0.55, false},
-	} {
-		if bar.name != "ok before exhaustion" && maxValue(bar.v) == 0 {
-			continue // nothing ran out, or nothing failed
-		}
+	top := 0.0
+	for k, bar := range shown {
 		bc, err := plotter.NewBarChart(bar.v, width)
 		if err != nil {
-			return nil, fmt.Errorf("chart variants-dials: %w", err)
+			return chart{}, fmt.Errorf("chart variants-dials: %w", err)
 		}
 		bc.Horizontal = true
 		bc.Color = bar.col
 		bc.LineStyle.Width = 0
-		bc.Offset = width * vg.Length(bar.offset)
-		if bar.stack {
-			bc.StackOn(okBar)
-		} else if okBar == nil {
-			okBar = bc
-		}
-		b.Add(bc)
+		// The first bar of a row on top.
+		bc.Offset = width * vg.Length(float64(len(shown)-1)/2-float64(k))
+		b.Add(bc, barLabels{values: bar.v, offset: bc.Offset})
 		legend = append(legend, legendEntry{Name: bar.name, Color: cssColor(bar.col), Bar: true})
+		top = math.Max(top, maxValue(bar.v))
 	}
 	b.NominalY(names...)
 	b.Y.Min, b.Y.Max = -0.6, float64(n)-0.4
 	b.X.Min = 0
-	if b.X.Max <= 0 {
-		b.X.Max = 1
-	}
-	b.X.Max = niceCeil(b.X.Max * 1.05)
+	// Room for the labels past the longest bar.
+	b.X.Max = niceCeil(math.Max(1, top) * 1.15)
 	svg, err := renderSVG(b, "variants-dials", "dials per variant", chartWidth, height)
 	if err != nil {
-		return nil, err
+		return chart{}, err
 	}
-	out = append(out, chart{ID: "variants-dials", Title: "Dials per variant", SVG: svg, Legend: legend,
-		Caption: "Successful dials before the ports ran out (all of them when they never did), after, and failed dials."})
-	return out, nil
+	return chart{ID: "variants-dials", Title: "Dials per variant", SVG: svg, Legend: legend,
+		Caption: "What each variant got before the ports ran out (all its successful dials when they never did), what failed, and the arrivals dropped for want of a free slot."}, nil
 }

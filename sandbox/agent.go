@@ -218,7 +218,7 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	if req.Peer {
 		emit = nil
 	}
-	series := sampleUntil(ctx, seriesInterval, func() { cost.sample(srv.Open()) }, emit)
+	series := sampleUntil(ctx, seriesResolution, func() { cost.sample(srv.Open()) }, emit)
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
@@ -294,16 +294,19 @@ func (m *costMeter) result() *loadgen.ProcessResources {
 	}
 }
 
-// seriesInterval is the time series' resolution on both sides.
+// seriesInterval is the time series' steady resolution on both sides;
+// seriesResolution, its schedule, finer in the first second.
 const seriesInterval = 100 * time.Millisecond
+
+var seriesResolution = loadgen.NewResolution(seriesInterval)
 
 // progressEvery is how often progress events go out.
 const progressEvery = 250 * time.Millisecond
 
-// sampleUntil samples the namespace's socket states every interval until
+// sampleUntil samples the namespace's socket states on the schedule until
 // ctx ends, and hands each sample to emit; with no emit it takes none, and
 // only calls also at every tick.
-func sampleUntil(ctx context.Context, interval time.Duration, also func(), emit func(TimedStates)) <-chan []TimedStates {
+func sampleUntil(ctx context.Context, sched loadgen.Resolution, also func(), emit func(TimedStates)) <-chan []TimedStates {
 	var s *loadgen.SocketSampler
 	if emit != nil {
 		var err error
@@ -316,38 +319,47 @@ func sampleUntil(ctx context.Context, interval time.Duration, also func(), emit 
 		if s != nil {
 			defer s.Close()
 		}
-		out <- <-sampleEvery(ctx, s, interval, also, emit)
+		out <- <-sampleEvery(ctx, s, sched, also, emit)
 	}()
 	return out
 }
 
-// sampleWith samples with s (nil: no samples) every interval until ctx ends.
-func sampleWith(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration) <-chan []TimedStates {
-	return sampleEvery(ctx, s, interval, func() {}, nil)
+// sampleWith samples with s (nil: no samples) on the schedule until ctx
+// ends.
+func sampleWith(ctx context.Context, s *loadgen.SocketSampler, sched loadgen.Resolution) <-chan []TimedStates {
+	return sampleEvery(ctx, s, sched, func() {}, nil)
 }
 
-// sampleEvery samples with s every interval until ctx ends, calling also
+// sampleEvery samples with s on the schedule until ctx ends, calling also
 // at every tick; each sample goes to emit, or if emit is nil is kept and
-// delivered at the end.
-func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, interval time.Duration, also func(), emit func(TimedStates)) <-chan []TimedStates {
+// delivered at the end. A sample is stamped with when it was taken, not
+// when its tick was due: a late tick must not move a count back in time.
+func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, sched loadgen.Resolution, also func(), emit func(TimedStates)) <-chan []TimedStates {
 	out := make(chan []TimedStates, 1)
 	go func() {
 		var samples []TimedStates
 		defer func() { out <- samples }()
-		t := time.NewTicker(interval)
+		start := time.Now()
+		every := sched.At(0)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
+			case <-t.C:
+				now := time.Now()
+				if next := sched.At(now.Sub(start)); next != every {
+					every = next
+					t.Reset(every)
+				}
 				also()
 				if s == nil || !s.Due(now) {
 					continue
 				}
 				t0 := time.Now()
 				if st, err := s.Sample(); err == nil {
-					ts := TimedStates{UnixNano: now.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()}
+					ts := TimedStates{UnixNano: t0.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()}
 					if emit != nil {
 						emit(ts)
 					} else {
@@ -468,7 +480,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		Target:      target,
 		Sources:     sources,
 		Sockets:     sampler,
-		Interval:    seriesInterval,
+		Resolution:  seriesResolution,
 		Progress:    progressEvery,
 		OnEvent:     func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
 		// The points go out as they are made: the load's process keeps
@@ -591,9 +603,15 @@ func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, 
 	// A point takes a sample from its own interval (or half an interval
 	// before, for clocks a little apart), never an older one: where the
 	// sampler skipped, the point says nothing rather than something stale.
-	window := int64(1.5 * ts.IntervalSeconds * float64(time.Second))
 	j := -1
+	prev := 0.0
 	for i := range ts.Points {
+		dt := ts.Points[i].T - prev
+		if dt <= 0 {
+			dt = ts.IntervalSeconds
+		}
+		prev = ts.Points[i].T
+		window := int64(1.5 * dt * float64(time.Second))
 		end := start.Add(time.Duration(ts.Points[i].T * float64(time.Second))).UnixNano()
 		for j+1 < len(series) && series[j+1].UnixNano <= end {
 			j++

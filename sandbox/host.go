@@ -155,7 +155,7 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Ev
 		Target:         target,
 		LocalPortRange: p.Sandbox.PortRange,
 		Sockets:        sampler,
-		Interval:       seriesInterval,
+		Resolution:     seriesResolution,
 		Progress:       progressEvery,
 		OnEvent:        onEvent,
 	})

@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -60,7 +62,7 @@ func addServerCounts(a loadgen.ServerCounts, b *loadgen.ServerCounts) loadgen.Se
 // stop (its duration, a stop rule, exhaustion) stops them all.
 func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*loadgen.Result, error) {
 	set := &shardSet{
-		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict,
+		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict, sampler: sampler,
 		signaled: make([]bool, n), quiesced: make([]bool, n),
 		last: make([]loadgen.Progress, n), seen: map[string]bool{},
 	}
@@ -76,7 +78,7 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 		}
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	samples := sampleWith(sampleCtx, sampler, seriesInterval)
+	samples := sampleWith(sampleCtx, sampler, seriesResolution)
 	stopped := make(chan struct{})
 	go func() {
 		select {
@@ -101,8 +103,12 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 		}
 		return nil, fmt.Errorf("no shard reported a result")
 	}
+	series := <-samples
 	if res.TimeSeries != nil {
-		series := <-samples
+		if set.final != nil {
+			series = append(series, *set.final)
+			sort.SliceStable(series, func(i, j int) bool { return series[i].UnixNano < series[j].UnixNano })
+		}
 		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *TimedStates) { pt.Client = &st.States })
 		for _, s := range series {
 			if res.TimeSeries.SamplerCost == nil {
@@ -144,6 +150,7 @@ type shardSet struct {
 	n                int
 	out              *encoder
 	stopOnExhaustion bool
+	sampler          *loadgen.SocketSampler // nil: no samples
 
 	mu        sync.Mutex // guards everything below
 	cmds      []*exec.Cmd
@@ -155,6 +162,10 @@ type shardSet struct {
 	exhausted bool
 	last      []loadgen.Progress
 	seen      map[string]bool
+	// final is a full sample taken when every shard has stopped dialing
+	// and still holds its connections: the ports in use at the end of the
+	// load, however rarely a full sample was affordable during it.
+	final *TimedStates
 }
 
 // start starts shard i and a goroutine that collects its stream into res
@@ -248,7 +259,19 @@ func (s *shardSet) arrive(i int) {
 		s.stopAll()
 	}
 	if s.nQuiesced == s.n {
+		s.sampleFinal()
 		s.release()
+	}
+}
+
+// sampleFinal takes the final full sample, once. The caller holds mu.
+func (s *shardSet) sampleFinal() {
+	if s.sampler == nil || s.final != nil || s.released {
+		return
+	}
+	t0 := time.Now()
+	if st, err := s.sampler.SampleFull(); err == nil {
+		s.final = &TimedStates{UnixNano: t0.UnixNano(), States: st, Cost: time.Since(t0), RSS: loadgen.RSS()}
 	}
 }
 

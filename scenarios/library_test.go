@@ -107,7 +107,8 @@ func TestDefaultScenario(t *testing.T) {
 		got, want any
 	}{
 		{"a 200-port range", p.Sandbox.PortRange, loadgen.PortRange{Lo: 50000, Hi: 50199}},
-		{"more holders than ports", p.Pools[0].Workers, 300},
+		{"more connections at once than ports", p.Pools[0].MaxInFlight, 300},
+		{"opened at a rate the charts can follow", p.Pools[0].Rate, 150.0},
 		{"held forever", p.Pools[0].Hold.Forever(), true},
 		{"no TIME_WAIT reuse", p.Sandbox.Sysctls["net.ipv4.tcp_tw_reuse"], "0"},
 		{"stops at exhaustion", p.Stop.On, loadgen.StopOnExhaustion},
