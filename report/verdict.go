@@ -67,7 +67,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", seconds(r.ElapsedSeconds), r.Error)
 	case fds > 0:
 		v.Outcome = OutcomeFDs
-		head = fmt.Sprintf("OUT OF FILE DESCRIPTORS, not ports: %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
+		head = fmt.Sprintf("NOT EXHAUSTED: out of file descriptors first, %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
 			fds, r.Nofile, portsPhrase(r))
 	case steady != nil && !m.Grows && r.Dials.Failed == 0:
 		v.Outcome, v.Steady = OutcomeHeld, steady

@@ -36,13 +36,13 @@ func freePort(t *testing.T) int {
 }
 
 // Every variant is checked against the runtime before the first one
-// runs: mitigations' more-sources (source_addresses 4) cannot run under
+// runs: mitigations' more-sources (source_addresses 2) cannot run under
 // docker or on the host, so nothing runs, exit 2, at the variant's key.
 func TestRunRefusesAVariantTheRuntimeCannotRun(t *testing.T) {
 	for _, rt := range []string{"docker", "host"} {
 		dir := filepath.Join(t.TempDir(), "out")
 		got := portex(t, context.Background(), "run", "mitigations", "--runtime", rt, "--out", dir, "--quiet")
-		want := "mitigations.yaml:104:9: variants[9].pools[0].source_addresses: the " + rt + " runtime cannot run this: source_addresses is 4"
+		want := "mitigations.yaml:99:9: variants[8].pools[0].source_addresses: the " + rt + " runtime cannot run this: source_addresses is 2"
 		if got.code != exitUsage || !strings.Contains(got.stderr, want) || !strings.Contains(got.stderr, "(variant more-sources)") || got.stdout != "" {
 			t.Errorf("--runtime %s: exit %d\nstdout %q\nstderr %q\nwant exit 2 and %q", rt, got.code, got.stdout, got.stderr, want)
 		}
@@ -70,7 +70,7 @@ func TestValidateChecksTheRuntime(t *testing.T) {
 		t.Errorf("mitigations under netns: exit %d, %s", got.code, got.stderr)
 	}
 	got := portex(t, context.Background(), "validate", "mitigations", "--runtime", "docker")
-	if got.code != exitUsage || !strings.Contains(got.stderr, "variants[9].pools[0].source_addresses: the docker runtime cannot run this") {
+	if got.code != exitUsage || !strings.Contains(got.stderr, "variants[8].pools[0].source_addresses: the docker runtime cannot run this") {
 		t.Errorf("mitigations under docker: exit %d, %s", got.code, got.stderr)
 	}
 	path := writeScenario(t, "name: x\nruntime: docker\npools:\n  - name: a\n    source_addresses: 2\n")

@@ -42,7 +42,7 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 			return strings.HasPrefix(s, "<!DOCTYPE html>") && strings.Count(s, "<svg ") >= 3 && !strings.Contains(s, "<script")
 		},
 		"md": func(s string) bool {
-			return strings.HasPrefix(s, "## portex: hold-until-exhausted") && strings.Contains(s, "| default | yes | 200 |")
+			return strings.HasPrefix(s, "## portex: hold-until-exhausted") && strings.Contains(s, "| default | exhausted | ") && strings.Contains(s, " | 200 | ")
 		},
 		"junit": func(s string) bool {
 			var doc struct {
@@ -96,11 +96,11 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(cmp.stdout), "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[0], "run ") || !strings.HasPrefix(lines[1], "out ") ||
-		!strings.HasPrefix(lines[2], "mitigated ") || !strings.Contains(lines[2], "+50 +25%") {
+		!strings.HasPrefix(lines[2], "mitigated ") || !strings.Contains(lines[2], "+100%") || !strings.Contains(lines[2], " 250 ") {
 		t.Errorf("compare:\n%s", cmp.stdout)
 	}
 	md := portex(t, context.Background(), "compare", "--format", "md", result, other)
-	if md.code != exitOK || !strings.Contains(md.stdout, "| mitigated | yes | 250 (+50 +25%) |") {
+	if md.code != exitOK || !strings.Contains(md.stdout, "| mitigated | exhausted | ") || !strings.Contains(md.stdout, "| 250 (+50 +25%) |") {
 		t.Errorf("compare --format md: exit %d\n%s%s", md.code, md.stdout, md.stderr)
 	}
 }
