@@ -495,7 +495,7 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Stopped = StoppedDuration
 	}
 
-	connect, rtt := newHistogram(), newHistogram()
+	total := newHistograms()
 	var okBefore int64
 	for pi, pool := range e.plan.Pools {
 		pr := PoolResult{Name: pool.Name, Failures: map[string]int64{}}
@@ -516,9 +516,8 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 			okBefore += w.okBefore
 		}
 		h := e.agg.hist[pi]
-		pr.Latency = Latency{Connect: summarize(h[kindConnect]), EchoRTT: summarize(h[kindEchoRTT])}
-		connect.Merge(h[kindConnect])
-		rtt.Merge(h[kindEchoRTT])
+		pr.Latency = h.latency()
+		total.merge(h)
 
 		res.Dials.Attempted += pr.Dials.Attempted
 		res.Dials.OK += pr.Dials.OK
@@ -528,7 +527,7 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		}
 		res.Pools = append(res.Pools, pr)
 	}
-	res.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+	res.Latency = total.latency()
 	if e.exhaustion != nil {
 		ex := *e.exhaustion
 		ex.DialsOKBefore = okBefore
