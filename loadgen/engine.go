@@ -234,16 +234,19 @@ func goroutines(p *Pool) int {
 // times; an arrival no slot takes at once is dropped, never delayed.
 func (pr *poolRun) schedule() {
 	pace := newPacer(pr.p.Rate, pr.p.Ramp)
-	var sl sleeper
+	sl := newAlarm(pr.ctx)
+	defer sl.close()
+	var prev time.Duration
 	for k := int64(0); ; k++ {
 		at, ok := pace.arrival(k)
 		if !ok {
 			return
 		}
 		due := pr.begin.Add(at)
-		if !sl.sleepUntil(pr.ctx, due) {
+		if !sl.sleepUntil(pr.ctx, due, spinFor(at-prev)) {
 			return
 		}
+		prev = at
 		if pr.inFlight.Add(1) <= int64(pr.p.MaxInFlight) {
 			pr.slots <- due // never blocks: the channel holds MaxInFlight
 			continue
