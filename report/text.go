@@ -61,6 +61,9 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
 	t.line("  failures   %s", failures(r.Failures))
 	t.line("  connect    %s", latency(r.Latency.Connect))
+	if r.Latency.ScheduleLag.Count > 0 {
+		t.line("  sched lag  %s", latency(r.Latency.ScheduleLag))
+	}
 	if r.Latency.EchoRTT.Count > 0 {
 		t.line("  echo rtt   %s", latency(r.Latency.EchoRTT))
 	}
