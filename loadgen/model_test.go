@@ -194,3 +194,22 @@ func TestOpenModelConnectIsTheSystemCall(t *testing.T) {
 	t.Logf("open: connect p50 %d µs, schedule lag p50 %d µs p99 %d µs; closed: connect p50 %d µs",
 		open.Latency.Connect.P50Us, lag.P50Us, lag.P99Us, closed.Latency.Connect.P50Us)
 }
+
+// An open-model arrival served on a kept-alive connection dials nothing,
+// and still has its schedule lag: one sample per arrival taken.
+func TestOpenKeepAliveArrivalsHaveScheduleLag(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "keep", Rate: 100, MaxInFlight: 5, PoolSize: 2, Messages: 1, Payload: 16, Close: CloseKeep})
+	p.Duration = 500 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := res.Latency.ScheduleLag.Count
+	if res.Dials.OK < 1 || res.Dials.OK > 2 || lag < 40 || lag != res.Latency.EchoRTT.Count || lag+res.Dropped < 49 {
+		t.Errorf("dials %d, schedule lag samples %d, echoes %d, dropped %d: want at most 2 dials and a sample for each of about 50 arrivals",
+			res.Dials.OK, lag, res.Latency.EchoRTT.Count, res.Dropped)
+	}
+}
