@@ -84,10 +84,10 @@ func (s segment) solve(due float64) (float64, bool) {
 	return x, x >= 0
 }
 
-// spinning bounds the part of a wait the alarm spends spinning: at most
-// maxSpin, and at most 1/spinShare of the time between two arrivals, so
-// that a pool spends no more than that share of a CPU spinning whatever
-// its rate.
+// maxSpin and spinShare bound the part of a wait the alarm spends
+// spinning: at most maxSpin, and at most 1/spinShare of the time between
+// two arrivals, so that a pool spends no more than that share of a CPU
+// spinning whatever its rate.
 const (
 	maxSpin   = 200 * time.Microsecond
 	spinShare = 50
@@ -138,9 +138,9 @@ func newAlarm(ctx context.Context) *alarm {
 
 // sleepUntil waits until t unless ctx ends first; it reports whether t
 // came. The last spin of the wait, if any, is spent yielding the
-// processor (runtime.Gosched) instead of asleep: a thread woken from an
-// idle CPU takes tens of microseconds to run again, more on a virtual
-// machine, which spinning saves at the cost of that much CPU.
+// processor (runtime.Gosched) instead of asleep: a thread woken on an
+// idle CPU takes a while to run again (longer on a virtual machine),
+// which spinning saves at the cost of the CPU it spins.
 func (a *alarm) sleepUntil(ctx context.Context, t time.Time, spin time.Duration) bool {
 	if a.fd < 0 {
 		return a.sl.sleepUntil(ctx, t)
