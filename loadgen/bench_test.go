@@ -32,7 +32,7 @@ func BenchmarkDialReset(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := dial(ctx, spec, time.Second)
+		c, _, err := dial(ctx, spec, time.Second)
 		if err != nil {
 			b.Fatal(err)
 		}

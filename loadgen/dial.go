@@ -125,27 +125,30 @@ func (c *conn) reset() error {
 }
 
 // dial connects a new TCP socket as spec says. It returns exactly one kernel
-// verdict: the connected socket or the errno of the one connect() made.
-func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (conn, error) {
-	fd, pending, err := startDial(spec)
+// verdict: the connected socket or the errno of the one connect() made;
+// and when connect() was called (zero if socket() or bind() failed first).
+func dial(ctx context.Context, spec *dialSpec, timeout time.Duration) (conn, time.Time, error) {
+	fd, started, pending, err := startDial(spec)
 	if err != nil || !pending {
-		return conn{fd: fd}, err
+		return conn{fd: fd}, started, err
 	}
-	return waitConnected(ctx, fd, timeout)
+	c, err := waitConnected(ctx, fd, timeout)
+	return c, started, err
 }
 
 // startDial makes a non-blocking socket and connects it as spec says:
 // connected, failed (with the descriptor closed), or pending, the
-// handshake still under way (see connected).
-func startDial(spec *dialSpec) (fd int, pending bool, err error) {
+// handshake still under way (see connected). started is when connect()
+// was called, zero if it never was.
+func startDial(spec *dialSpec) (fd int, started time.Time, pending bool, err error) {
 	if fd, err = newSocket(spec); err != nil {
-		return -1, false, err
+		return -1, time.Time{}, false, err
 	}
-	if pending, err = connectSocket(fd, spec); err != nil {
+	if started, pending, err = connectSocket(fd, spec); err != nil {
 		unix.Close(fd)
-		return -1, false, err
+		return -1, started, false, err
 	}
-	return fd, pending, nil
+	return fd, started, pending, nil
 }
 
 // socketsMade counts the sockets newSocket made, for the tests of reuse.
@@ -180,26 +183,28 @@ func newSocket(spec *dialSpec) (int, error) {
 }
 
 // connectSocket connects fd, new or disconnected, to spec's destination:
-// connected, pending, or failed (the descriptor left open).
-func connectSocket(fd int, spec *dialSpec) (pending bool, err error) {
+// connected, pending, or failed (the descriptor left open). started is
+// when connect() was called: a dial's connect latency counts from there.
+func connectSocket(fd int, spec *dialSpec) (started time.Time, pending bool, err error) {
+	started = time.Now()
 	switch err := connectNB(fd, spec); err {
 	case nil:
-		return false, nil
+		return started, false, nil
 	case unix.EINPROGRESS, unix.EINTR:
 	default:
-		return false, &dialError{opConnect, err}
+		return started, false, &dialError{opConnect, err}
 	}
 	// Done already? connect() again answers without blocking: EISCONN
 	// (or nothing) when established, EALREADY while the handshake goes
 	// on, or the handshake's own error (the kernel hands it over once).
 	switch err := connectNB(fd, spec); err {
 	case unix.EISCONN, nil:
-		return false, nil
+		return started, false, nil
 	case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
 	default:
-		return false, &dialError{opConnect, err}
+		return started, false, &dialError{opConnect, err}
 	}
-	return true, nil
+	return started, true, nil
 }
 
 // reusableFor reports whether a socket made for spec, once disconnected,

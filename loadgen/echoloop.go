@@ -63,7 +63,7 @@ type looped struct {
 	wrote      int       // bytes of the message written so far
 	got        int       // bytes of its echo read so far
 	sent       int       // messages of this connection's life sent
-	t0         time.Time // when the dial started, then when the message went out
+	t0         time.Time // when connect() was called, then when the message went out
 	due        time.Time // when its timer fires; zero: none
 	slot       int       // its timer's index in the heap; -1: none
 }
@@ -267,7 +267,7 @@ func (l *eventLoop) start(i int) {
 		}
 	}
 	prev := lw.si
-	lw.si, lw.t0 = w.nextSpec(), time.Now()
+	lw.si = w.nextSpec()
 	fd, pending, err := l.dial(i, prev)
 	switch {
 	case err != nil:
@@ -287,22 +287,25 @@ func (l *eventLoop) start(i int) {
 		lw.watched = true
 		l.arm(i, lw.t0.Add(w.p.ConnectTimeout))
 	default:
-		w.dialed(lw.si, lw.t0, lw.t0, nil)
+		w.dialed(lw.si, lw.t0, nil)
 		l.connected(i, conn{fd: fd})
 	}
 }
 
 // dial starts worker i's dial of spec lw.si: on its spare socket, if it
-// has one made for spec prev that fits, or else on a new socket.
+// has one made for spec prev that fits, or else on a new socket. It sets
+// lw.t0 to when connect() was called.
 func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	lw := &l.ls[i]
 	spec := &lw.w.spec[lw.si]
+	lw.t0 = time.Time{}
 	if !lw.spare {
-		return startDial(spec)
+		fd, lw.t0, pending, err = startDial(spec)
+		return fd, pending, err
 	}
 	lw.spare, fd = false, lw.c.fd
 	if lw.w.spec[prev].reusableFor(spec) {
-		if pending, err = connectSocket(fd, spec); err == nil {
+		if lw.t0, pending, err = connectSocket(fd, spec); err == nil {
 			return fd, pending, nil
 		}
 	}
@@ -311,7 +314,8 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	if err != nil {
 		return -1, false, err
 	}
-	return startDial(spec)
+	fd, lw.t0, pending, err = startDial(spec)
+	return fd, pending, err
 }
 
 // connected sends worker i's first message on c.
@@ -328,7 +332,7 @@ func (l *eventLoop) connected(i int, c conn) {
 func (l *eventLoop) dialFailed(i int, err error) {
 	lw := &l.ls[i]
 	lw.connecting, lw.watched = false, false // its descriptor is closed
-	lw.w.dialed(lw.si, lw.t0, lw.t0, err)
+	lw.w.dialed(lw.si, lw.t0, err)
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
 	}
@@ -346,7 +350,7 @@ func (l *eventLoop) handshake(i int) {
 		unix.Close(lw.c.fd)
 		l.dialFailed(i, &dialError{opConnect, err})
 	default:
-		lw.w.dialed(lw.si, lw.t0, lw.t0, nil)
+		lw.w.dialed(lw.si, lw.t0, nil)
 		l.disarm(i) // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			lw.connecting, lw.open = false, true

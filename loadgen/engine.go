@@ -306,16 +306,19 @@ func goroutines(p *Pool) int {
 // times; an arrival no slot takes at once is dropped, never delayed.
 func (pr *poolRun) schedule() {
 	pace := newPacer(pr.p.Rate, pr.p.Ramp)
-	var sl sleeper
+	sl := newAlarm(pr.ctx)
+	defer sl.close()
+	var prev time.Duration
 	for k := int64(0); ; k++ {
 		at, ok := pace.arrival(k)
 		if !ok {
 			return
 		}
 		due := pr.begin.Add(at)
-		if !sl.sleepUntil(pr.ctx, due) {
+		if !sl.sleepUntil(pr.ctx, due, spinFor(at-prev)) {
 			return
 		}
+		prev = at
 		if pr.inFlight.Add(1) <= int64(pr.p.MaxInFlight) {
 			pr.slots <- due // never blocks: the channel holds MaxInFlight
 			continue
@@ -634,7 +637,7 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		res.Stopped = StoppedDuration
 	}
 
-	connect, rtt := newHistogram(), newHistogram()
+	total := newHistograms()
 	var okBefore int64
 	for pi, pool := range e.plan.Pools {
 		pr := PoolResult{Name: pool.Name, Failures: map[string]int64{}}
@@ -655,9 +658,8 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 			okBefore += w.okBefore
 		}
 		h := e.agg.hist[pi]
-		pr.Latency = Latency{Connect: summarize(h[kindConnect]), EchoRTT: summarize(h[kindEchoRTT])}
-		connect.Merge(h[kindConnect])
-		rtt.Merge(h[kindEchoRTT])
+		pr.Latency = h.latency()
+		total.merge(h)
 
 		res.Dials.Attempted += pr.Dials.Attempted
 		res.Dials.OK += pr.Dials.OK
@@ -667,7 +669,7 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 		}
 		res.Pools = append(res.Pools, pr)
 	}
-	res.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+	res.Latency = total.latency()
 	if e.exhaustion != nil {
 		ex := *e.exhaustion
 		ex.DialsOKBefore = okBefore

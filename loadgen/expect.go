@@ -17,6 +17,10 @@ type Expect struct {
 	Failures map[string]Bounds `json:"failures,omitempty"`
 	// P99Connect: the 99th percentile of connect latency stays below it.
 	P99Connect time.Duration `json:"p99_connect,omitempty"`
+	// P50ScheduleLag and P99ScheduleLag: those percentiles of the
+	// schedule lag (see Latency.ScheduleLag) stay below them.
+	P50ScheduleLag time.Duration `json:"p50_schedule_lag,omitempty"`
+	P99ScheduleLag time.Duration `json:"p99_schedule_lag,omitempty"`
 	// MaxTimeWait: the client's TIME_WAIT count never exceeds it.
 	MaxTimeWait *int64 `json:"max_time_wait,omitempty"`
 }

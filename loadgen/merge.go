@@ -80,7 +80,7 @@ func Merge(shards []*Result) *Result {
 			m.StartedAt = r.StartedAt
 		}
 	}
-	connect, rtt := newHistogram(), newHistogram()
+	lat := newHistograms()
 	for _, r := range live {
 		// Every shard's times count from its own start: put them on the
 		// earliest start's clock.
@@ -93,8 +93,7 @@ func Merge(shards []*Result) *Result {
 		addCounts(m.Failures, r.Failures)
 		m.Dropped += r.Dropped
 		m.ClosedAtEnd += r.ClosedAtEnd
-		mergeHDR(connect, r.Latency.Connect)
-		mergeHDR(rtt, r.Latency.EchoRTT)
+		lat.add(r.Latency)
 		if r.Exhaustion != nil && (m.Exhaustion == nil || offset+r.Exhaustion.AtSeconds < m.Exhaustion.AtSeconds) {
 			ex := *r.Exhaustion
 			ex.AtSeconds += offset
@@ -119,7 +118,7 @@ func Merge(shards []*Result) *Result {
 			}
 		}
 	}
-	m.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+	m.Latency = lat.latency()
 	m.Pools = mergePools(live)
 	m.Events = mergeEvents(m.Events)
 	m.TimeSeries = mergeSeries(live, m.StartedAt)
@@ -149,7 +148,7 @@ func mergePools(live []*Result) []PoolResult {
 	var out []PoolResult
 	for j := range live[0].Pools {
 		p := PoolResult{Name: live[0].Pools[j].Name, Failures: map[string]int64{}}
-		connect, rtt := newHistogram(), newHistogram()
+		lat := newHistograms()
 		for _, r := range live {
 			if j >= len(r.Pools) {
 				continue
@@ -158,10 +157,9 @@ func mergePools(live []*Result) []PoolResult {
 			p.Dials = addDials(p.Dials, rp.Dials)
 			addCounts(p.Failures, rp.Failures)
 			p.Dropped += rp.Dropped
-			mergeHDR(connect, rp.Latency.Connect)
-			mergeHDR(rtt, rp.Latency.EchoRTT)
+			lat.add(rp.Latency)
 		}
-		p.Latency = Latency{Connect: summarize(connect), EchoRTT: summarize(rtt)}
+		p.Latency = lat.latency()
 		out = append(out, p)
 	}
 	return out

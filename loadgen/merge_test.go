@@ -136,3 +136,23 @@ func TestMergeSeriesKeepsFineSchedule(t *testing.T) {
 		t.Errorf("merged series adds to %d of 60 dials", sum)
 	}
 }
+
+// Schedule lag merges across shards, per pool and in total, as the other
+// histograms do.
+func TestMergeAddsScheduleLag(t *testing.T) {
+	shard := func(lags ...int64) *Result {
+		h := newHistograms()
+		for _, us := range lags {
+			h[kindScheduleLag].RecordValue(us)
+			h[kindConnect].RecordValue(10)
+		}
+		l := h.latency()
+		return &Result{Latency: l, Pools: []PoolResult{{Name: "arrivals", Latency: l}}}
+	}
+	m := Merge([]*Result{shard(5, 5, 5), shard(900)})
+	for _, l := range []Latency{m.Latency, m.Pools[0].Latency} {
+		if l.ScheduleLag.Count != 4 || l.ScheduleLag.P50Us != 5 || l.ScheduleLag.MaxUs != 900 || l.Connect.Count != 4 {
+			t.Errorf("merged lag %+v, connect %d samples: want 4 samples, p50 5, max 900", l.ScheduleLag, l.Connect.Count)
+		}
+	}
+}

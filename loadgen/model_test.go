@@ -152,3 +152,64 @@ func TestSourcesAndBindModes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenModelConnectIsTheSystemCall runs an open-model pool at a low
+// rate: connect latency must be the connect() call's, far below the
+// millisecond a Go timer may wake late, and how late each arrival started
+// is its own histogram, one sample per arrival; a closed-model pool has
+// no schedule and no lag.
+func TestOpenModelConnectIsTheSystemCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports,
+		Pool{Name: "arrivals", Rate: 25, MaxInFlight: 10, Messages: 1, Payload: 16, Close: CloseReset},
+		Pool{Name: "loop", Workers: 1, Messages: 1, Payload: 16, Hold: Hold{Kind: HoldFixed, Min: 40 * time.Millisecond}, Close: CloseReset})
+	p.Duration = 2 * time.Second
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, closed := res.Pools[0], res.Pools[1]
+	if open.Dials.OK < 45 || open.Dials.Failed != 0 || open.Dropped != 0 {
+		t.Fatalf("open pool: dials %+v, dropped %d: want about 50 ok", open.Dials, open.Dropped)
+	}
+	lag := open.Latency.ScheduleLag
+	if lag.Count != open.Dials.Attempted {
+		t.Errorf("schedule lag: %d samples for %d arrivals", lag.Count, open.Dials.Attempted)
+	}
+	if c := open.Latency.Connect; c.Count != open.Dials.OK || c.P50Us > 400 {
+		t.Errorf("open pool's connect: p50 %d µs over %d samples, want the %d dials' connect() well under a millisecond", c.P50Us, c.Count, open.Dials.OK)
+	}
+	if n := closed.Latency.ScheduleLag.Count; n != 0 || closed.Dials.OK == 0 {
+		t.Errorf("closed pool: %d schedule lag samples over %d dials, want none", n, closed.Dials.OK)
+	}
+	if res.Latency.ScheduleLag.Count != lag.Count || res.Latency.Connect.Count != open.Dials.OK+closed.Dials.OK {
+		t.Errorf("run totals: lag %d, connect %d; pools: lag %d, dials %d + %d",
+			res.Latency.ScheduleLag.Count, res.Latency.Connect.Count, lag.Count, open.Dials.OK, closed.Dials.OK)
+	}
+	t.Logf("open: connect p50 %d µs, schedule lag p50 %d µs p99 %d µs; closed: connect p50 %d µs",
+		open.Latency.Connect.P50Us, lag.P50Us, lag.P99Us, closed.Latency.Connect.P50Us)
+}
+
+// An open-model arrival served on a kept-alive connection dials nothing,
+// and still has its schedule lag: one sample per arrival taken.
+func TestOpenKeepAliveArrivalsHaveScheduleLag(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "keep", Rate: 100, MaxInFlight: 5, PoolSize: 2, Messages: 1, Payload: 16, Close: CloseKeep})
+	p.Duration = 500 * time.Millisecond
+	res, err := Run(context.Background(), p, Options{Target: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := res.Latency.ScheduleLag.Count
+	if res.Dials.OK < 1 || res.Dials.OK > 2 || lag < 40 || lag != res.Latency.EchoRTT.Count || lag+res.Dropped < 49 {
+		t.Errorf("dials %d, schedule lag samples %d, echoes %d, dropped %d: want at most 2 dials and a sample for each of about 50 arrivals",
+			res.Dials.OK, lag, res.Latency.EchoRTT.Count, res.Dropped)
+	}
+}

@@ -1,8 +1,14 @@
 package loadgen
 
 import (
+	"context"
 	"math"
+	"os"
+	"runtime"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pacer turns a rate and its ramp stages into an absolute schedule: the
@@ -76,4 +82,100 @@ func (s segment) solve(due float64) (float64, bool) {
 	}
 	x := (-s.a + math.Sqrt(disc)) / slope
 	return x, x >= 0
+}
+
+// maxSpin and spinShare bound the part of a wait the alarm spends
+// spinning: at most maxSpin, and at most 1/spinShare of the time between
+// two arrivals, so that a pool spends no more than that share of a CPU
+// spinning whatever its rate.
+const (
+	maxSpin   = 200 * time.Microsecond
+	spinShare = 50
+)
+
+// spinFor is the spin of a wait for an arrival due gap after the one
+// before.
+func spinFor(gap time.Duration) time.Duration {
+	return min(maxSpin, gap/spinShare)
+}
+
+// alarm waits for the schedule's due times. A Go timer wakes up to a
+// millisecond late when nothing else is going on: the runtime's netpoller
+// sleeps in epoll_pwait, whose timeout counts whole milliseconds (a wait
+// of less than one takes one, a longer one is cut to whole milliseconds
+// and then waits a whole one more for the rest). A timerfd's expiry is an
+// event on that same epoll instance, delivered when the kernel's
+// high-resolution timer fires: the goroutine parks on the netpoller as on
+// a socket, no thread blocks in a system call and nothing spins. Where no
+// timerfd can be made, the alarm falls back to a Go timer.
+type alarm struct {
+	fd   int // the timerfd; -1: none
+	f    *os.File
+	rc   syscall.RawConn
+	stop func() bool // unregisters the wake-up on ctx's end
+	sl   sleeper     // the fallback
+	step func(uintptr) bool
+}
+
+// newAlarm makes an alarm whose waits end when ctx does.
+func newAlarm(ctx context.Context) *alarm {
+	a := &alarm{fd: -1}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return a
+	}
+	// Non-blocking: os.NewFile puts it on the netpoller.
+	f := os.NewFile(uintptr(fd), "timerfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return a
+	}
+	a.fd, a.f, a.rc, a.step = fd, f, rc, expired
+	a.stop = context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
+	return a
+}
+
+// sleepUntil waits until t unless ctx ends first; it reports whether t
+// came. The last spin of the wait, if any, is spent yielding the
+// processor (runtime.Gosched) instead of asleep: a thread woken on an
+// idle CPU takes a while to run again (longer on a virtual machine),
+// which spinning saves at the cost of the CPU it spins.
+func (a *alarm) sleepUntil(ctx context.Context, t time.Time, spin time.Duration) bool {
+	if a.fd < 0 {
+		return a.sl.sleepUntil(ctx, t)
+	}
+	wake := t.Add(-spin)
+	for {
+		d := time.Until(wake)
+		if d <= 0 {
+			for time.Now().Before(t) {
+				runtime.Gosched()
+			}
+			return ctx.Err() == nil
+		}
+		its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+		if err := unix.TimerfdSettime(a.fd, 0, &its, nil); err != nil {
+			return a.sl.sleepUntil(ctx, t)
+		}
+		if err := a.rc.Read(a.step); err != nil {
+			return false // the deadline ctx's end set
+		}
+	}
+}
+
+// expired reads the timerfd's expiry count; false: not yet, park.
+func expired(fd uintptr) bool {
+	var n [8]byte
+	_, err := readNB(int(fd), n[:])
+	return err != unix.EAGAIN
+}
+
+// close releases the timerfd.
+func (a *alarm) close() {
+	if a.fd >= 0 {
+		a.stop()
+		a.f.Close()
+		a.fd = -1
+	}
 }

@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -43,5 +45,75 @@ func TestPacerArrivals(t *testing.T) {
 				t.Errorf("arrival(%d) = %v, want %v", tt.k, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSpinFor(t *testing.T) {
+	tests := []struct {
+		name string
+		gap  time.Duration
+		want time.Duration
+	}{
+		{name: "50/s: capped at maxSpin", gap: 20 * time.Millisecond, want: maxSpin},
+		{name: "500/s: a fiftieth of the gap", gap: 2 * time.Millisecond, want: 40 * time.Microsecond},
+		{name: "5000/s: a fiftieth of the gap", gap: 200 * time.Microsecond, want: 4 * time.Microsecond},
+		{name: "the first arrival: no gap, no spin", gap: 0, want: 0},
+	}
+	for _, tt := range tests {
+		if got := spinFor(tt.gap); got != tt.want {
+			t.Errorf("%s: spinFor(%v) = %v, want %v", tt.name, tt.gap, got, tt.want)
+		}
+	}
+}
+
+func TestAlarmEndsWithItsContext(t *testing.T) {
+	checkNoLeaks(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a := newAlarm(ctx)
+	defer a.close()
+	if a.fd < 0 {
+		t.Fatal("no timerfd: the alarm fell back to a Go timer")
+	}
+	time.AfterFunc(20*time.Millisecond, cancel)
+	t0 := time.Now()
+	if a.sleepUntil(ctx, t0.Add(time.Hour), 0) {
+		t.Fatal("sleepUntil reported the hour passed")
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("sleepUntil returned %v after its context ended", d)
+	}
+	if a.sleepUntil(ctx, time.Now().Add(time.Millisecond), 0) {
+		t.Error("sleepUntil on an ended context reported its time came")
+	}
+}
+
+// TestAlarmIsPrecise waits for times a fraction of a millisecond ahead, as
+// the schedule of a pool does between arrivals: a Go timer wakes up to a
+// millisecond late (the runtime's poller waits whole milliseconds), the
+// alarm must not.
+func TestAlarmIsPrecise(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	ctx := context.Background()
+	a := newAlarm(ctx)
+	defer a.close()
+	for _, spin := range []time.Duration{0, maxSpin} {
+		var late []time.Duration
+		for i := 0; i < 60; i++ {
+			due := time.Now().Add(time.Duration(100+10*i) * time.Microsecond)
+			if !a.sleepUntil(ctx, due, spin) {
+				t.Fatal("sleepUntil gave up")
+			}
+			d := time.Since(due)
+			if d < 0 {
+				t.Fatalf("woke %v early", -d)
+			}
+			late = append(late, d)
+		}
+		slices.Sort(late)
+		if p50 := late[len(late)/2]; p50 > 300*time.Microsecond {
+			t.Errorf("spin %v: median lateness %v, want well under a millisecond (all: %v)", spin, p50, late)
+		}
 	}
 }

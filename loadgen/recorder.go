@@ -37,8 +37,9 @@ type counters struct {
 type sampleKind uint8
 
 const (
-	kindConnect sampleKind = iota
+	kindConnect sampleKind = iota // connect() to the handshake's end
 	kindEchoRTT
+	kindScheduleLag // an arrival's intended start to its dial's start
 	numKinds
 )
 
@@ -53,12 +54,46 @@ type batch struct {
 	s [batchSize]sample
 }
 
+// histograms are one histogram of each kind.
+type histograms [numKinds]*hdrhistogram.Histogram
+
+func newHistograms() histograms {
+	var h histograms
+	for k := range h {
+		h[k] = newHistogram()
+	}
+	return h
+}
+
+// merge adds o's samples into h.
+func (h histograms) merge(o histograms) {
+	for k := range h {
+		h[k].Merge(o[k])
+	}
+}
+
+// latency summarizes each kind.
+func (h histograms) latency() Latency {
+	return Latency{
+		Connect:     summarize(h[kindConnect]),
+		EchoRTT:     summarize(h[kindEchoRTT]),
+		ScheduleLag: summarize(h[kindScheduleLag]),
+	}
+}
+
+// add merges the histograms a Latency carries, kind by kind.
+func (h histograms) add(l Latency) {
+	mergeHDR(h[kindConnect], l.Connect)
+	mergeHDR(h[kindEchoRTT], l.EchoRTT)
+	mergeHDR(h[kindScheduleLag], l.ScheduleLag)
+}
+
 // aggregator owns the histograms: one per (pool, kind).
 type aggregator struct {
 	in   chan *batch
 	free chan *batch
 	done chan struct{}
-	hist [][numKinds]*hdrhistogram.Histogram
+	hist []histograms
 }
 
 // newAggregator makes the aggregator of the given pools and workers. Its
@@ -70,12 +105,10 @@ func newAggregator(pools, workers int) *aggregator {
 		in:   make(chan *batch, 256),
 		free: make(chan *batch, 256+workers),
 		done: make(chan struct{}),
-		hist: make([][numKinds]*hdrhistogram.Histogram, pools),
+		hist: make([]histograms, pools),
 	}
 	for i := range a.hist {
-		for k := range a.hist[i] {
-			a.hist[i][k] = newHistogram()
-		}
+		a.hist[i] = newHistograms()
 	}
 	go a.loop()
 	return a

@@ -94,8 +94,17 @@ type Exhaustion struct {
 
 // Latency holds the run's latency summaries, in microseconds.
 type Latency struct {
+	// Connect is a successful dial's connect(): from the system call's
+	// start to the handshake's end.
 	Connect LatencySummary `json:"connect"`
 	EchoRTT LatencySummary `json:"echo_rtt"`
+	// ScheduleLag is how late open-model arrivals started: from the
+	// intended start on the pool's absolute schedule to the start of the
+	// dial (or, with close: keep, to the moment a pooled connection was
+	// in hand), one sample per arrival a slot took. This is the
+	// coordinated-omission part of a connection's latency; closed-model
+	// pools have no schedule and no samples.
+	ScheduleLag LatencySummary `json:"schedule_lag"`
 }
 
 // LatencySummary is a histogram's headline figures, in microseconds.

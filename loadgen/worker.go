@@ -165,8 +165,9 @@ const (
 	parked                // held forever by the pool: the worker is done
 )
 
-// connection is one connection's life. Latency counts from intended, the
-// moment the connection was due, so a late start shows in the figures.
+// connection is one connection's life. For an arrival of the open model,
+// intended is when it was due: how late its dial started (or its pooled
+// connection came to hand) is its schedule lag.
 func (w *worker) connection(intended time.Time) outcome {
 	var c conn
 	fresh := true
@@ -175,15 +176,13 @@ func (w *worker) connection(intended time.Time) outcome {
 		if c, fresh, ok = w.pr.keep.acquire(w.pr.ctx); !ok {
 			return done
 		}
-		if !w.p.Open() {
-			// A closed-model worker's connection is due when the pool
-			// has one for it; an arrival was due at its scheduled time.
-			intended = time.Now()
-		}
+	}
+	if w.p.Open() {
+		w.rec.record(kindScheduleLag, time.Since(intended))
 	}
 	if fresh {
 		var ok bool
-		if c, ok = w.dial(intended); !ok {
+		if c, ok = w.dial(); !ok {
 			if w.pr.keep != nil {
 				w.pr.keep.lost()
 			}
@@ -215,14 +214,13 @@ func (w *worker) connection(intended time.Time) outcome {
 }
 
 // dial opens a connection and records the verdict.
-func (w *worker) dial(intended time.Time) (conn, bool) {
+func (w *worker) dial() (conn, bool) {
 	si := w.nextSpec()
-	t0 := time.Now()
-	c, err := dial(w.e.hard, &w.spec[si], w.p.ConnectTimeout)
+	c, started, err := dial(w.e.hard, &w.spec[si], w.p.ConnectTimeout)
 	if errors.Is(err, errCanceled) {
 		return conn{}, false
 	}
-	if !w.dialed(si, t0, intended, err) {
+	if !w.dialed(si, started, err) {
 		w.pause()
 		return conn{}, false
 	}
@@ -237,9 +235,9 @@ func (w *worker) nextSpec() int {
 	return si
 }
 
-// dialed records the verdict of a dial of spec si started at t0 (due at
-// intended) and reports whether it connected.
-func (w *worker) dialed(si int, t0, intended time.Time, err error) bool {
+// dialed records the verdict of a dial of spec si whose connect() started
+// at t0, and reports whether it connected.
+func (w *worker) dialed(si int, t0 time.Time, err error) bool {
 	e := w.e
 	w.c.attempted.Add(1)
 	if err != nil {
@@ -256,7 +254,7 @@ func (w *worker) dialed(si int, t0, intended time.Time, err error) bool {
 	} else if !e.recovered.Load() && e.recovered.CompareAndSwap(false, true) {
 		e.event(Event{Type: EventRecovery, AtSeconds: e.since(time.Now()).Seconds(), Pool: w.p.Name})
 	}
-	w.rec.record(kindConnect, time.Since(intended))
+	w.rec.record(kindConnect, time.Since(t0))
 	e.opened()
 	return true
 }

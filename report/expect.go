@@ -46,6 +46,22 @@ func Check(e *loadgen.Expect, r *loadgen.Result) []loadgen.Expectation {
 		p99 := time.Duration(r.Latency.Connect.P99Us) * time.Microsecond
 		add("p99_connect", "< "+e.P99Connect.String(), p99.String(), r.Latency.Connect.Count > 0 && p99 < e.P99Connect)
 	}
+	lag := r.Latency.ScheduleLag
+	for _, b := range []struct {
+		name  string
+		bound time.Duration
+		us    int64
+	}{{"p50_schedule_lag", e.P50ScheduleLag, lag.P50Us}, {"p99_schedule_lag", e.P99ScheduleLag, lag.P99Us}} {
+		switch {
+		case b.bound <= 0:
+		case lag.Count == 0:
+			// Only arrivals of the open model have a schedule.
+			add(b.name, "< "+b.bound.String(), "no samples (no pool with a rate)", false)
+		default:
+			v := time.Duration(b.us) * time.Microsecond
+			add(b.name, "< "+b.bound.String(), v.String(), v < b.bound)
+		}
+	}
 	if e.MaxTimeWait != nil {
 		peak := PeakTimeWait(r)
 		add("max_time_wait", fmt.Sprintf("<= %d", *e.MaxTimeWait), fmt.Sprint(peak), peak <= *e.MaxTimeWait)

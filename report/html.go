@@ -268,7 +268,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	for _, l := range []struct {
 		name string
 		s    loadgen.LatencySummary
-	}{{"connect", run.Latency.Connect}, {"echo rtt", run.Latency.EchoRTT}} {
+	}{{"connect", run.Latency.Connect}, {"schedule lag", run.Latency.ScheduleLag}, {"echo rtt", run.Latency.EchoRTT}} {
 		if l.s.Count == 0 {
 			continue
 		}

@@ -66,6 +66,9 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 		}
 	}
 	t.line("  connect    %s", latency(r.Latency.Connect))
+	if r.Latency.ScheduleLag.Count > 0 {
+		t.line("  sched lag  %s", latency(r.Latency.ScheduleLag))
+	}
 	if r.Latency.EchoRTT.Count > 0 {
 		t.line("  echo rtt   %s", latency(r.Latency.EchoRTT))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -18,6 +19,7 @@ import (
 //	  dials_ok: {min: 200, max: 200}   # or 200, ">= 200", "190..210"
 //	  failures: {EADDRNOTAVAIL: ">0", EMFILE: 0}
 //	  p99_connect: "<5ms"
+//	  p99_schedule_lag: "<2ms"     # and p50_schedule_lag
 //	  max_time_wait: 1000
 //
 // A variant's expect replaces the scenario's as a whole.
@@ -39,18 +41,9 @@ func (d *decoder) expect(path string, n *yaml.Node) (*loadgen.Expect, bool) {
 			}
 		}},
 		{"failures", func(path string, n *yaml.Node) { e.Failures = d.failureBounds(path, n) }},
-		{"p99_connect", func(path string, n *yaml.Node) {
-			s, ok := d.scalar(path, n, "a duration")
-			if !ok {
-				return
-			}
-			v, err := parseDuration(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "<")))
-			if err != nil || v <= 0 {
-				d.addf(at(n), path, "want a latency bound like \"<5ms\", got %s", quote(s))
-				return
-			}
-			e.P99Connect = v
-		}},
+		{"p99_connect", into(&e.P99Connect, d.latencyBound)},
+		{"p50_schedule_lag", into(&e.P50ScheduleLag, d.latencyBound)},
+		{"p99_schedule_lag", into(&e.P99ScheduleLag, d.latencyBound)},
 		{"max_time_wait", func(path string, n *yaml.Node) {
 			if v, ok := d.integer(path, n); ok {
 				if v < 0 {
@@ -63,6 +56,21 @@ func (d *decoder) expect(path string, n *yaml.Node) (*loadgen.Expect, bool) {
 		}},
 	})
 	return e, true
+}
+
+// latencyBound decodes a bound on a latency: "<5ms" (the "<" may be left
+// out).
+func (d *decoder) latencyBound(path string, n *yaml.Node) (time.Duration, bool) {
+	s, ok := d.scalar(path, n, "a duration")
+	if !ok {
+		return 0, false
+	}
+	v, err := parseDuration(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "<")))
+	if err != nil || v <= 0 {
+		d.addf(at(n), path, "want a latency bound like \"<5ms\", got %s", quote(s))
+		return 0, false
+	}
+	return v, true
 }
 
 func (d *decoder) boolean(path string, n *yaml.Node) (bool, bool) {

@@ -52,6 +52,8 @@ expect:
   dials_ok: {min: 200, max: 200}
   failures: {EADDRNOTAVAIL: ">0", EMFILE: 0}
   p99_connect: "<5ms"
+  p50_schedule_lag: 200us
+  p99_schedule_lag: "<2ms"
   max_time_wait: 1000
 variants:
   - name: v
@@ -68,7 +70,8 @@ variants:
 	base, v := plans[0].Expect, plans[1].Expect
 	if base == nil || !*base.Exhausted || base.Within != 5*time.Second || base.DialsOK.String() != "200" ||
 		base.Failures["EADDRNOTAVAIL"].String() != ">= 1" || base.Failures["EMFILE"].String() != "0" ||
-		base.P99Connect != 5*time.Millisecond || *base.MaxTimeWait != 1000 {
+		base.P99Connect != 5*time.Millisecond || *base.MaxTimeWait != 1000 ||
+		base.P50ScheduleLag != 200*time.Microsecond || base.P99ScheduleLag != 2*time.Millisecond {
 		t.Errorf("baseline expect %+v", base)
 	}
 	if v == nil || *v.Exhausted || v.Within != 0 || v.Failures != nil {
@@ -82,6 +85,8 @@ func TestExpectProblems(t *testing.T) {
 		{"expect:\n  failures: {EADDRNOTAVIAL: 0}\n", `e.yaml:5:14: expect.failures.EADDRNOTAVIAL: unknown failure class "EADDRNOTAVIAL"; did you mean "EADDRNOTAVAIL"?`},
 		{"expect:\n  dials_ok: {min: 5, max: 2}\n", "e.yaml:5:13: expect.dials_ok: min 5 is above max 2"},
 		{"expect:\n  p99_connect: soon\n", "e.yaml:5:16: expect.p99_connect: want a latency bound"},
+		{"expect:\n  p99_schedule_lag: \"<0s\"\n", `e.yaml:5:21: expect.p99_schedule_lag: want a latency bound like "<5ms", got "<0s"`},
+		{"expect:\n  p50_schedule_lag: [1ms]\n", "e.yaml:5:21: expect.p50_schedule_lag: want a duration"},
 		{"expect:\n  exhaustd: true\n", `e.yaml:5:3: expect.exhaustd: unknown key`},
 	}
 	for _, tt := range tests {

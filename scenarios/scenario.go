@@ -95,8 +95,9 @@
 // where it is in the file). "portex run --variant" picks some.
 //
 // Expectations ("expect": exhausted, within, dials_ok, failures,
-// p99_connect, max_time_wait) are checked after each run, and fail the exit
-// code with 1; a variant's expect replaces the scenario's.
+// p99_connect, p50_schedule_lag, p99_schedule_lag, max_time_wait) are
+// checked after each run, and fail the exit code with 1; a variant's
+// expect replaces the scenario's.
 package scenarios
 
 import (
