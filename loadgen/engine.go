@@ -123,12 +123,15 @@ type engine struct {
 	quiesce   sync.WaitGroup
 	closeOnce sync.Once // runs Options.BeforeClose
 
-	failures  atomic.Int64 // of every class, for Stop.AfterFailures
-	refused   atomic.Int64 // ECONNREFUSED failures, for refusedLimit
-	open      atomic.Int64
-	peakOpen  atomic.Int64
-	exhaustAt atomic.Int64 // ns since start of the first exhaustion failure; MaxInt64: none
-	seen      [numClasses]atomic.Bool
+	failures atomic.Int64 // of every class, for Stop.AfterFailures
+	refused  atomic.Int64 // ECONNREFUSED failures, for refusedLimit
+	open     atomic.Int64
+	// closedAtEnd counts the connections closed after the run stopped
+	// scheduling: what its teardown closed.
+	closedAtEnd atomic.Int64
+	peakOpen    atomic.Int64
+	exhaustAt   atomic.Int64 // ns since start of the first exhaustion failure; MaxInt64: none
+	seen        [numClasses]atomic.Bool
 
 	recovered atomic.Bool // a dial started after exhaustion succeeded
 
@@ -361,7 +364,6 @@ func (e *engine) run(ctx context.Context) *Result {
 	defer grace.Stop()
 	<-allDone
 	e.beforeClose()
-	closedAtEnd := e.open.Load()
 	for _, pr := range e.pools {
 		pr.closeParked()
 		if pr.keep != nil {
@@ -382,7 +384,7 @@ func (e *engine) run(ctx context.Context) *Result {
 		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused))
 	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
-	res.ClosedAtEnd = closedAtEnd
+	res.ClosedAtEnd = e.closedAtEnd.Load()
 	res.TimeSeries = &e.series
 	res.Resources = &Resources{Client: &ProcessResources{
 		Processes:             1,
@@ -425,7 +427,14 @@ func (e *engine) opened() {
 	}
 }
 
-func (e *engine) closed(n int64) { e.open.Add(-n) }
+// closed counts n connections closed; those closed once the run stopped
+// scheduling are its teardown's.
+func (e *engine) closed(n int64) {
+	e.open.Add(-n)
+	if e.sched.Err() != nil {
+		e.closedAtEnd.Add(n)
+	}
+}
 
 // failed notes a failure's first occurrence and port exhaustion.
 func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) {

@@ -45,9 +45,9 @@ type Result struct {
 	Dropped int64 `json:"dropped_arrivals"`
 	// PeakOpen is the most connections the client held at once.
 	PeakOpen int64 `json:"peak_open_connections"`
-	// ClosedAtEnd counts the connections the client still held when the
-	// run ended, which the run's teardown closed: the server counts them
-	// as closed by the client, though the pools never closed them.
+	// ClosedAtEnd counts the connections the client closed once the run
+	// had stopped: what its teardown closed, which the server counts as
+	// closed by the client though the pools never closed them.
 	ClosedAtEnd int64         `json:"closed_at_end"`
 	Pools       []PoolResult  `json:"pools"`
 	Server      *ServerCounts `json:"server,omitempty"`

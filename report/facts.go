@@ -41,7 +41,7 @@ func facts(r *loadgen.Result) []fact {
 		}
 	}
 	if r.ClosedAtEnd > 0 {
-		out = append(out, fact{"teardown", fmt.Sprintf("the run's end closed the %d connection%s still open; the server counts them as closed by the client",
+		out = append(out, fact{"teardown", fmt.Sprintf("the run's end closed the %d connection%s the client still held; the server's \"closed by client\" counts those it had not closed first",
 			r.ClosedAtEnd, plural(int(r.ClosedAtEnd)))})
 	}
 	return out
@@ -52,12 +52,14 @@ func facts(r *loadgen.Result) []fact {
 func afterExhaustion(r *loadgen.Result, ex *loadgen.Exhaustion) string {
 	var attempted, failed int64
 	if ts := r.TimeSeries; ts != nil {
+		start := 0.0
 		for _, p := range ts.Points {
-			// The interval that holds the exhaustion counts from its start.
-			if p.T > ex.AtSeconds {
+			// Only intervals that began once the ports had run out.
+			if start >= ex.AtSeconds {
 				attempted += p.Attempted
 				failed += p.Failed
 			}
+			start = p.T
 		}
 	}
 	var recovered *float64
