@@ -105,6 +105,7 @@ type htmlLatency struct {
 
 type htmlModel struct {
 	PortsNeeded, PortBudget, Predicted, Measured, RelErr, MaxRate string
+	NeededNote                                                    string // when the ports needed are counted
 	MeasuredNote, Tone                                            string
 	Assumptions                                                   []string
 }
@@ -250,7 +251,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	if m := run.Model; m != nil {
 		mc := modelCells(run)
 		hr.Model = &htmlModel{
-			PortsNeeded: formatCount(m.PortsNeeded), PortBudget: fmt.Sprint(m.PortBudget),
+			PortsNeeded: formatCount(m.PortsNeeded), PortBudget: fmt.Sprint(m.PortBudget), NeededNote: neededNote(m),
 			Predicted: mc.predicted, Measured: mc.measured, RelErr: mc.relErr, MaxRate: mc.maxRate,
 			MeasuredNote: mc.measuredNote, Tone: mc.tone, Assumptions: m.Assumptions,
 		}

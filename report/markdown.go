@@ -121,7 +121,7 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 				measured += " (" + mc.measuredNote + ")"
 			}
 			mw.line("| %s | %s | %d | %s | %s | %s | %s |", mdEscape(run.Variant),
-				formatCount(m.PortsNeeded), m.PortBudget, mc.predicted, measured, mc.relErr, mc.maxRate)
+				formatCount(m.PortsNeeded)+strings.TrimSuffix(neededNote(m), "; "), m.PortBudget, mc.predicted, measured, mc.relErr, mc.maxRate)
 		}
 		mw.line("")
 	}

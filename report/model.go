@@ -208,7 +208,7 @@ func (in ModelInput) TimeWaitSockets() float64 {
 }
 
 func (in ModelInput) assumptions() []string {
-	a := []string{fmt.Sprintf("TIME_WAIT lasts %s and is not shortened by tcp_fin_timeout", TimeWait)}
+	a := []string{fmt.Sprintf("TIME_WAIT lasts %.0fs and is not shortened by tcp_fin_timeout", TimeWait.Seconds())}
 	switch {
 	case in.NoTimestamps && in.TwReuse != 0:
 		a = append(a, fmt.Sprintf("tcp_tw_reuse=%d but tcp_timestamps=0: TIME_WAIT sockets carry no timestamp and are never reused", in.TwReuse))

@@ -192,3 +192,12 @@ func portsPhrase(r *loadgen.Result) string {
 	}
 	return "the port range"
 }
+
+// neededNote says when the model's ports needed are counted: at steady
+// state, or, for a load whose ports only grow, after the model's horizon.
+func neededNote(m *loadgen.Model) string {
+	if m.Grows && m.HorizonSeconds > 0 {
+		return fmt.Sprintf(" after %s, and growing; ", horizonWords(m.HorizonSeconds))
+	}
+	return ""
+}
