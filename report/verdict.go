@@ -84,7 +84,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 	default:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failure", within, portsPhrase(r), r.Dials.OK)
 	}
-	if v.Outcome != OutcomeError && m != nil {
+	if v.Outcome != OutcomeError && v.Outcome != OutcomeFDs && m != nil {
 		head += "; " + predict(&v, r, m, steady)
 	}
 	v.Text = head
@@ -135,9 +135,12 @@ func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *lo
 	ports := m.PortsNeeded
 	v.SteadyPorts = &ports
 	proof := fmt.Sprintf("showing it takes a run of %s", seconds(v.ProofSeconds))
-	if m.CycleSeconds >= TimeWait.Seconds() {
+	switch {
+	case m.CycleSeconds >= TimeWait.Seconds():
 		proof += " (two cycles, and TIME_WAIT alone lasts 60 s)"
-	} else {
+	case m.CycleSeconds < loadgen.MinSteadyWindow.Seconds():
+		proof += fmt.Sprintf(" (two windows of %s, the shortest a steady state is judged on)", short(loadgen.MinSteadyWindow))
+	default:
 		proof += " (two cycles of " + cycleWords(m) + ")"
 	}
 	return fmt.Sprintf("the model predicts it holds at a steady state with %.0f of %d ports in use; a prediction, not shown: %s",
