@@ -63,7 +63,7 @@ func chromium(t *testing.T) string {
 	if os.Getenv("PORTEX_CI") == "1" {
 		t.Fatal("chromium is not installed; .ci/run installs it (apt-get install chromium)")
 	}
-	t.Skip("chromium is not installed")
+	t.Skip("chromium is not installed (apt-get install chromium fonts-liberation): the HTML report is not checked in a browser")
 	return ""
 }
 
