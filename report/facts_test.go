@@ -1,0 +1,64 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// What the counters leave out is in every rendering: the text, summary.md
+// and the HTML list the same facts.
+func TestFactsInEveryRendering(t *testing.T) {
+	r := &loadgen.Result{
+		Variant: "connection-limit", Runtime: "host", ElapsedSeconds: 2, Stopped: loadgen.StoppedDuration,
+		Notes:    []string{"host runtime: loopback, where tcp_tw_reuse=2 (the default) reuses TIME_WAIT ports"},
+		Dials:    loadgen.Dials{Attempted: 100, OK: 100},
+		Failures: map[string]int64{}, Dropped: 101, ClosedAtEnd: 26,
+		Latency: loadgen.Latency{Connect: loadgen.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000},
+			EchoRTT: loadgen.LatencySummary{Count: 100}},
+	}
+	exhausted := &loadgen.Result{
+		Variant: "baseline", Runtime: "netns", ElapsedSeconds: 3, Stopped: loadgen.StoppedDuration,
+		Dials:      loadgen.Dials{Attempted: 300, OK: 100, Failed: 200},
+		Failures:   map[string]int64{"EADDRNOTAVAIL": 200},
+		Exhaustion: &loadgen.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1, DialsOKBefore: 100},
+		Latency:    loadgen.Latency{Connect: loadgen.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000}},
+		Events:     []loadgen.Event{{Type: loadgen.EventRecovery, AtSeconds: 2.5}},
+		TimeSeries: &loadgen.TimeSeries{IntervalSeconds: 1, Points: []loadgen.Point{
+			{T: 1, Attempted: 100, OK: 100},
+			{T: 2, Attempted: 100, Failed: 100},
+			{T: 3, Attempted: 100, Failed: 100}}},
+	}
+	f := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "s", Runs: []*loadgen.Result{r, exhausted}}
+	want := []string{
+		"101 of 201 arrivals (50%) found every slot busy",
+		"50.0 connections/s · 50.0 echoes/s",
+		"closed the 26 connections the client still held",
+		"host runtime: loopback, where tcp_tw_reuse=2",
+		"100% of the 200 dials after exhaustion failed",
+		"a dial succeeded again 1.50s after it (at 2.50s)",
+		"connect() slowed as the range filled: p99 665.00ms against a median of 30µs",
+	}
+	for name, render := range map[string]func(*bytes.Buffer) error{
+		"text":     func(b *bytes.Buffer) error { return WriteText(b, f, TextOptions{}) },
+		"markdown": func(b *bytes.Buffer) error { return WriteMarkdown(b, f) },
+		"html":     func(b *bytes.Buffer) error { return WriteHTML(b, f) },
+	} {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+	}
+	// The connection-limit run's verdict says arrivals were dropped; it
+	// served its connections "without a failure" only in that sense.
+	if v := Judge(r); !strings.Contains(v.Text, "101 arrivals were dropped") {
+		t.Errorf("verdict hides the drops: %s", v.Text)
+	}
+}
