@@ -32,7 +32,8 @@ const (
 	LabelRun = "io.portex.run"
 	// LabelRole says which agent a container runs: client or server.
 	LabelRole = "io.portex.role"
-	// LabelBinary marks portex images with the sha256 of the binary inside.
+	// LabelBinary marks portex images with the sha256 of what is inside:
+	// Binary.SHA256, the binary's alone when it is static.
 	LabelBinary = "io.portex.binary-sha256"
 )
 

@@ -12,6 +12,8 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
+	"slices"
 	"strings"
 
 	"debug/elf"
@@ -31,14 +33,25 @@ var dockerfile []byte
 // binary's sha256.
 const ImageRepo = "portex-agent"
 
-// ErrNotStatic says the portex binary cannot run in a FROM scratch image.
+// ErrNotStatic says the portex binary cannot run in a FROM scratch image:
+// it is no Linux executable, or it is dynamically linked and a library it
+// needs is not found.
 var ErrNotStatic = errors.New("not a static Linux binary")
 
-// Binary is a static portex binary, ready to go into an image.
+// Binary is a portex binary, ready to go into an image: static, or dynamic
+// with the files it needs to start.
 type Binary struct {
-	Path   string
-	SHA256 string // hex
+	Path string
+	// SHA256 (hex) identifies the image's contents: the binary's hash for
+	// a static one; for a dynamic one, the hash of the binary and of each
+	// library with its path.
+	SHA256 string
 	GOARCH string // the architecture it was built for, as Go spells it
+	// Libraries are what a dynamically linked binary needs besides itself:
+	// its ELF interpreter and the shared libraries it loads, recursively,
+	// at the paths the dynamic loader opens here. The image holds them at
+	// the same paths. None for a static binary.
+	Libraries []string
 }
 
 // Tag is the image reference for the binary: ImageRepo and the start of its
@@ -50,6 +63,19 @@ func (b *Binary) Tag() string { return ImageRepo + ":" + b.SHA256[:16] }
 // and hashes it. Otherwise the error wraps ErrNotStatic and says how to
 // build one.
 func StaticBinary(path string) (*Binary, error) {
+	return readBinary(path, false)
+}
+
+// AgentBinary is the binary the docker runtime puts in its image: a static
+// Linux executable as StaticBinary checks, or a dynamically linked one
+// (go build and go install with cgo on) together with its ELF interpreter
+// and shared libraries, found as this machine's dynamic loader finds them.
+// Its errors wrap ErrNotStatic.
+func AgentBinary(path string) (*Binary, error) {
+	return readBinary(path, true)
+}
+
+func readBinary(path string, dynamic bool) (*Binary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
@@ -60,19 +86,47 @@ func StaticBinary(path string) (*Binary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: %s is %w (%v); %s", path, ErrNotStatic, err, how)
 	}
-	for _, prog := range ef.Progs {
-		if prog.Type == elf.PT_INTERP {
-			return nil, fmt.Errorf("docker: %s is dynamically linked, %w, and cannot run in a FROM scratch image; %s", path, ErrNotStatic, how)
-		}
-	}
 	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
 		return nil, fmt.Errorf("docker: %s is %w (ELF type %s); %s", path, ErrNotStatic, ef.Type, how)
+	}
+	var libs []string
+	if dynamic {
+		libs, err = libraries(path, ef)
+		if err != nil {
+			return nil, fmt.Errorf("docker: %s is dynamically linked, %w, and cannot run in a FROM scratch image: %v; %s", path, ErrNotStatic, err, how)
+		}
+	} else {
+		for _, prog := range ef.Progs {
+			if prog.Type == elf.PT_INTERP {
+				return nil, fmt.Errorf("docker: %s is dynamically linked, %w, and cannot run in a FROM scratch image; %s", path, ErrNotStatic, how)
+			}
+		}
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
 		return nil, fmt.Errorf("docker: hash %s: %w", path, err)
 	}
-	return &Binary{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), GOARCH: goarch(ef.Machine)}, nil
+	for _, lib := range libs {
+		lh, err := fileHash(lib)
+		if err != nil {
+			return nil, fmt.Errorf("docker: hash %s: %w", lib, err)
+		}
+		fmt.Fprintf(h, "\x00%s\x00%x", lib, lh)
+	}
+	return &Binary{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), GOARCH: goarch(ef.Machine), Libraries: libs}, nil
+}
+
+func fileHash(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 func goarch(m elf.Machine) string {
@@ -135,7 +189,7 @@ func (e *Engine) build(ctx context.Context, b *Binary, tag string, noCache bool)
 	if goos != "linux" || arch != b.GOARCH {
 		return fmt.Errorf("docker: the engine runs %s/%s but %s is built for linux/%s; build portex for the engine's platform", goos, arch, b.Path, b.GOARCH)
 	}
-	buildContext, err := contextArchive(b.Path)
+	buildContext, err := contextArchive(b)
 	if err != nil {
 		return err
 	}
@@ -159,33 +213,80 @@ func (e *Engine) build(ctx context.Context, b *Binary, tag string, noCache bool)
 }
 
 // contextArchive is the build context: the Dockerfile first (testcontainers
-// reads it for the base images' credentials), then the binary as "portex".
-func contextArchive(binary string) (io.ReadSeeker, error) {
-	f, err := os.Open(binary)
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
+// reads it for the base images' credentials), then the binary as "portex",
+// then a dynamic binary's libraries under rootfs/ at their paths.
+func contextArchive(b *Binary) (io.ReadSeeker, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+	df := dockerfileFor(b)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))}); err != nil {
 		return nil, err
 	}
-	if _, err := tw.Write(dockerfile); err != nil {
+	if _, err := tw.Write(df); err != nil {
 		return nil, err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "portex", Mode: 0o755, Size: st.Size()}); err != nil {
+	if err := addFile(tw, "portex", b.Path, 0o755); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(tw, f); err != nil {
-		return nil, fmt.Errorf("docker: read %s: %w", binary, err)
+	dirs := map[string]bool{}
+	for _, lib := range b.Libraries {
+		name := path.Join("rootfs", lib)
+		var parents []string
+		for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
+		}
+		for _, d := range slices.Backward(parents) {
+			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+				return nil, err
+			}
+		}
+		if err := addFile(tw, name, lib, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
 	return bytes.NewReader(buf.Bytes()), nil
+}
+
+// dockerfileFor is docker/Dockerfile, and for a dynamic binary the lines
+// that add its libraries. LD_LIBRARY_PATH names the directories they were
+// found in here, since the image has no loader cache and the binary's
+// $ORIGIN is / there.
+func dockerfileFor(b *Binary) []byte {
+	if len(b.Libraries) == 0 {
+		return dockerfile
+	}
+	var dirs []string
+	for _, lib := range b.Libraries[1:] { // the interpreter is not searched for
+		if d := path.Dir(lib); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	df := bytes.Clone(dockerfile)
+	df = append(df, "\n# A dynamically linked portex: its ELF interpreter and shared libraries,\n# at the paths they have where the image was built.\nCOPY rootfs/ /\n"...)
+	df = append(df, "ENV LD_LIBRARY_PATH="+strings.Join(dirs, ":")+"\n"...)
+	return df
+}
+
+// addFile adds the file at src (symbolic links followed) as name.
+func addFile(tw *tar.Writer, name, src string, mode int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: st.Size()}); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tw, f); err != nil {
+		return fmt.Errorf("docker: read %s: %w", src, err)
+	}
+	return nil
 }

@@ -17,9 +17,10 @@ import (
 // a Sandbox of its own; the engine connection and the image are found once
 // and shared by the runs.
 type Runtime struct {
-	// Binary is the static portex binary the image is built around; empty
-	// means the running executable, which must then be static (built with
-	// CGO_ENABLED=0), else Check and Run fail with ErrNotStatic.
+	// Binary is the portex binary the image is built around; empty means
+	// the running executable. Static or dynamically linked (AgentBinary):
+	// Check and Run fail with ErrNotStatic only if it is no Linux
+	// executable or a library it needs is not found.
 	Binary string
 	// Stderr receives the containers' diagnostics; nil discards them.
 	Stderr io.Writer
@@ -63,7 +64,7 @@ func (r *Runtime) prepare(ctx context.Context) (*Engine, string, error) {
 		}
 		path = exe
 	}
-	bin, err := StaticBinary(path)
+	bin, err := AgentBinary(path)
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -268,5 +269,8 @@ func init() {
 	}
 	os.Stdout.Write([]byte("!"))
 	io.Copy(io.Discard, os.Stdin)
+	// The connections are not used again: without this, any garbage
+	// collection after the loop lets their finalizers close them.
+	runtime.KeepAlive(conns)
 	os.Exit(0)
 }

@@ -224,6 +224,11 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	c := srv.Counts()
 	samples := <-series // the sampler is done: cost is ours alone now
 	res := cost.result()
+	// The peers stop together: the last is in after the slowest one's
+	// stop, not after all of theirs in turn.
+	for _, peer := range peers {
+		peer.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	for _, peer := range peers {
 		pc, _, pres, err := peer.stopCost()
 		if err != nil {

@@ -352,7 +352,12 @@ var longScenarios = map[string]struct {
 		if r.Dials.OK != 19000 || r.PeakOpen != 19000 {
 			t.Errorf("ok %d, peak open %d: want 19,000 held", r.Dials.OK, r.PeakOpen)
 		}
-		if c := r.Resources.Client; c.RSSPerConnectionBytes > 1000 {
+		switch c := r.Resources.Client; {
+		case raceEnabled:
+			// The agents are this test binary: under -race, its shadow
+			// memory grows with every connection's.
+			t.Logf("not checked under the race detector: client RSS per held connection %d B", c.RSSPerConnectionBytes)
+		case c.RSSPerConnectionBytes > 1000:
 			t.Errorf("client RSS per held connection %d B", c.RSSPerConnectionBytes)
 		}
 	}},
