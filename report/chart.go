@@ -74,6 +74,7 @@ var (
 	colGray   = rgb(0x94, 0xa3, 0xb8)
 	colGrid   = rgb(0xe2, 0xe8, 0xf0)
 	colAxis   = rgb(0x64, 0x74, 0x8b)
+	colInk    = rgb(0x1e, 0x29, 0x3b)
 
 	// variantColors tell variants apart in the charts that overlay them.
 	variantColors = []color.RGBA{colBlue, colAmber, colViolet, colTeal, colPink, colGreen, colSlate, colRed,
