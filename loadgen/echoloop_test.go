@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
 // runLooped runs p, whose first pool must run on event loops, for d.
-func runLooped(t *testing.T, p *Plan, d time.Duration) *Result {
+func runLooped(t *testing.T, p *Plan, d time.Duration) *result.Result {
 	t.Helper()
 	if !loopable(&p.Pools[0]) {
 		t.Fatal("the pool does not run on event loops")

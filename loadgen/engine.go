@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 // Options are how the caller wires a run into its surroundings.
@@ -25,7 +27,7 @@ type Options struct {
 	Sources []netip.Addr
 	// OnEvent, if set, receives events as they happen: first failures,
 	// exhaustion, progress, the end. Calls never overlap.
-	OnEvent func(Event)
+	OnEvent func(result.Event)
 	// Progress is the interval between progress events; 0 means none.
 	Progress time.Duration
 	// Interval is the time series' resolution, the same all through the
@@ -42,7 +44,7 @@ type Options struct {
 	// made, and the engine keeps none: the result's series then has no
 	// points, and the caller assembles them. A long run's series then
 	// does not grow the load's own memory.
-	OnPoint func(Point)
+	OnPoint func(result.Point)
 	// Sockets, if set, samples the client's socket states into the time
 	// series and at exhaustion.
 	Sockets *SocketSampler
@@ -83,7 +85,7 @@ var ioTimeout = 10 * time.Second
 // the stop rule fires, or ctx is cancelled, and returns what it measured. A
 // cancelled run returns its partial result with Stopped "interrupted"; the
 // error is only for plans that cannot start.
-func Run(ctx context.Context, p *Plan, opt Options) (*Result, error) {
+func Run(ctx context.Context, p *Plan, opt Options) (*result.Result, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -138,12 +140,12 @@ type engine struct {
 	cpuBefore                        time.Duration
 
 	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
-	exhaustion *Exhaustion
-	events     []Event
-	series     TimeSeries   // written by the sampler goroutine only, read at the end
-	points     int          // points made so far (the sampler goroutine's)
-	lastT      float64      // the last point's time
-	steady     *steadyWatch // stop.on verdict; the sampler goroutine's
+	exhaustion *result.Exhaustion
+	events     []result.Event
+	series     result.TimeSeries // written by the sampler goroutine only, read at the end
+	points     int               // points made so far (the sampler goroutine's)
+	lastT      float64           // the last point's time
+	steady     *steadyWatch      // stop.on verdict; the sampler goroutine's
 }
 
 // steadyWatch looks for a steady state in the samples as they come, for
@@ -177,7 +179,7 @@ func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
 
 // add takes one point and reports whether the samples now end in a steady
 // state. It keeps only the samples of the last two windows.
-func (w *steadyWatch) add(pt *Point) bool {
+func (w *steadyWatch) add(pt *result.Point) bool {
 	w.exhausted = w.exhausted || pt.Failures["EADDRNOTAVAIL"] > 0 || pt.Failures["EADDRINUSE"] > 0
 	ports, ok := PinnedPorts(pt.Client, w.tuples, w.reuse)
 	if !ok {
@@ -325,12 +327,12 @@ func (pr *poolRun) schedule() {
 		}
 		pr.inFlight.Add(-1)
 		if pr.dropped.Add(1) == 1 {
-			pr.e.event(Event{Type: EventDropped, AtSeconds: pr.e.since(time.Now()).Seconds(), Pool: pr.p.Name})
+			pr.e.event(result.Event{Type: result.EventDropped, AtSeconds: pr.e.since(time.Now()).Seconds(), Pool: pr.p.Name})
 		}
 	}
 }
 
-func (e *engine) run(ctx context.Context) *Result {
+func (e *engine) run(ctx context.Context) *result.Result {
 	hard, cancelHard := context.WithCancel(context.Background())
 	defer cancelHard()
 	sched, stopSched := context.WithCancelCause(ctx)
@@ -380,11 +382,11 @@ func (e *engine) run(ctx context.Context) *Result {
 	cause := context.Cause(sched)
 	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
 		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused))
-	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
+	e.event(result.Event{Type: result.EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.ClosedAtEnd = closedAtEnd
 	res.TimeSeries = &e.series
-	res.Resources = &Resources{Client: &ProcessResources{
+	res.Resources = &result.Resources{Client: &result.ProcessResources{
 		Processes:             1,
 		RSSPeakBytes:          PeakRSS(),
 		CPUSeconds:            (CPUTime() - e.cpuBefore).Seconds(),
@@ -404,10 +406,10 @@ func (e *engine) beforeClose() {
 // since is the time from the start of the run.
 func (e *engine) since(t time.Time) time.Duration { return t.Sub(e.start) }
 
-func (e *engine) event(ev Event) {
+func (e *engine) event(ev result.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ev.Type != EventProgress {
+	if ev.Type != result.EventProgress {
 		e.events = append(e.events, ev)
 	}
 	if e.opt.OnEvent != nil {
@@ -434,7 +436,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 		e.stopSched(errRefused)
 	}
 	if !e.seen[c].Swap(true) {
-		e.event(Event{Type: EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
+		e.event(result.Event{Type: result.EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
 		if e.plan.Stop.On == StopOnFirstFailure {
 			e.stopSched(errFailures)
 		}
@@ -445,7 +447,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	if !exhausted || !e.exhaustAt.CompareAndSwap(math.MaxInt64, int64(at)) {
 		return
 	}
-	ex := &Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
+	ex := &result.Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
 	if e.opt.Sockets != nil {
 		if st, err := e.opt.Sockets.SampleFull(); err == nil {
 			ex.Sockets = &st
@@ -454,8 +456,8 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	e.mu.Lock()
 	e.exhaustion = ex
 	e.mu.Unlock()
-	e.event(Event{Type: EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
-		Progress: &Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
+	e.event(result.Event{Type: result.EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
+		Progress: &result.Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
 	if e.plan.Stop.On == StopOnExhaustion || e.plan.Stop.On == StopOnVerdict {
 		e.stopSched(errExhausted)
 	}
@@ -468,7 +470,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 	defer close(finished)
 	res := e.opt.Resolution
-	e.series.setResolution(res)
+	setResolution(&e.series, res)
 	every := res.At(0)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -490,8 +492,8 @@ func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 			now := e.start.Add(time.Duration(pt.T * float64(time.Second)))
 			if e.opt.OnEvent != nil && e.opt.Progress > 0 && now.Sub(lastProgress) >= e.opt.Progress {
 				lastProgress = now
-				pr := Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
-				e.event(Event{Type: EventProgress, AtSeconds: pt.T, Progress: &pr})
+				pr := result.Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
+				e.event(result.Event{Type: result.EventProgress, AtSeconds: pt.T, Progress: &pr})
 			}
 		}
 	}
@@ -548,10 +550,10 @@ func (e *engine) totals() totals {
 // point appends one interval to the time series: what happened since prev,
 // and the gauges now. Its time is when the counters were read. The last
 // point always samples the sockets.
-func (e *engine) point(prev *totals, fds *fdCounter, last bool) *Point {
+func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 	cur := e.totals()
 	now := time.Now()
-	pt := Point{
+	pt := result.Point{
 		T:         e.since(now).Seconds(),
 		Attempted: cur.attempted - prev.attempted,
 		OK:        cur.ok - prev.ok,
@@ -581,7 +583,7 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *Point {
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st
 			if e.series.SamplerCost == nil {
-				e.series.SamplerCost = &SamplerCost{}
+				e.series.SamplerCost = &result.SamplerCost{}
 			}
 			e.series.SamplerCost.Add(time.Since(t0), st)
 		}
@@ -611,8 +613,8 @@ func (e *engine) dialedPorts() string {
 	return strings.Join(ports, ", ")
 }
 
-func (e *engine) result(cause error, interrupted bool) *Result {
-	res := &Result{
+func (e *engine) result(cause error, interrupted bool) *result.Result {
+	res := &result.Result{
 		Variant:        e.plan.Variant,
 		Runtime:        e.plan.Runtime,
 		StartedAt:      e.start,
@@ -622,25 +624,25 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 	}
 	switch {
 	case interrupted:
-		res.Stopped = StoppedInterrupted
+		res.Stopped = result.StoppedInterrupted
 	case errors.Is(cause, errExhausted):
-		res.Stopped = StoppedExhaustion
+		res.Stopped = result.StoppedExhaustion
 	case errors.Is(cause, errFailures):
-		res.Stopped = StoppedFailures
+		res.Stopped = result.StoppedFailures
 	case errors.Is(cause, errSteady):
-		res.Stopped = StoppedSteady
+		res.Stopped = result.StoppedSteady
 	case errors.Is(cause, errRefused):
-		res.Stopped = StoppedError
+		res.Stopped = result.StoppedError
 		res.Error = fmt.Sprintf("stopped: the first %d dials were all refused (ECONNREFUSED) and none was accepted: nothing listens at %s on port %s",
 			refusedLimit, e.opt.Target, e.dialedPorts())
 	default:
-		res.Stopped = StoppedDuration
+		res.Stopped = result.StoppedDuration
 	}
 
 	total := newHistograms()
 	var okBefore int64
 	for pi, pool := range e.plan.Pools {
-		pr := PoolResult{Name: pool.Name, Failures: map[string]int64{}}
+		pr := result.PoolResult{Name: pool.Name, Failures: map[string]int64{}}
 		pr.Dropped = e.pools[pi].dropped.Load()
 		res.Dropped += pr.Dropped
 		for _, w := range e.workers {

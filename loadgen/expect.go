@@ -50,12 +50,3 @@ func (b Bounds) String() string {
 func (b Bounds) Contains(n int64) bool {
 	return (b.Min == nil || n >= *b.Min) && (b.Max == nil || n <= *b.Max)
 }
-
-// Expectation is one checked expectation: what was expected, what was
-// measured, and whether they agree.
-type Expectation struct {
-	Name     string `json:"name"`
-	Expected string `json:"expected"`
-	Measured string `json:"measured"`
-	Pass     bool   `json:"pass"`
-}

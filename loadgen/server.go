@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,8 +197,8 @@ func (s *Server) Close() error {
 }
 
 // Counts returns the server's counters so far.
-func (s *Server) Counts() ServerCounts {
-	return ServerCounts{
+func (s *Server) Counts() result.ServerCounts {
+	return result.ServerCounts{
 		Accepted:       s.accepted.Load(),
 		ClosedByPeer:   s.byPeer.Load(),
 		ClosedByServer: s.byServer.Load(),

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Figures are the numbers that tell runs apart: what a comparison puts side
@@ -22,7 +22,7 @@ type Figures struct {
 	Label     string
 	Exhausted bool
 	// Verdict is the run's verdict (Judge).
-	Verdict loadgen.Verdict
+	Verdict result.Verdict
 	// DialsOK counts every successful dial; DialsOKBefore those started
 	// before the ports ran out (all of them when they never did).
 	DialsOK       int64
@@ -43,7 +43,7 @@ type Figures struct {
 }
 
 // Measure reads a run's figures from its result.
-func Measure(r *loadgen.Result) Figures {
+func Measure(r *result.Result) Figures {
 	f := Figures{
 		Label:         r.Variant,
 		DialsOK:       r.Dials.OK,
@@ -69,12 +69,12 @@ func Measure(r *loadgen.Result) Figures {
 // socketSample is the client's socket states at one moment of a run.
 type socketSample struct {
 	t      float64
-	states loadgen.SocketStates
+	states result.SocketStates
 }
 
 // clientSamples collects every snapshot of the client's sockets a result
 // holds, in time order.
-func clientSamples(r *loadgen.Result) []socketSample {
+func clientSamples(r *result.Result) []socketSample {
 	var out []socketSample
 	if ts := r.TimeSeries; ts != nil {
 		for _, p := range ts.Points {
@@ -112,7 +112,7 @@ func dedupSamples(s []socketSample) []socketSample {
 // Source is one result file in a comparison, and the name it goes by.
 type Source struct {
 	Name string
-	File *loadgen.ResultFile
+	File *result.ResultFile
 }
 
 // SourceName is a short name for a result file's path: its folder's name
@@ -274,7 +274,7 @@ func compareCells(base, f Figures, isBase bool) cells {
 }
 
 // verdictShort is a verdict in a table cell.
-func verdictShort(v loadgen.Verdict) string {
+func verdictShort(v result.Verdict) string {
 	switch v.Outcome {
 	case OutcomeExhausted:
 		return "exhausted"
@@ -294,7 +294,7 @@ func verdictShort(v loadgen.Verdict) string {
 
 // exhaustionCell is when the ports ran out, or when the model says they
 // will (marked), or "never" for a run that held.
-func exhaustionCell(v loadgen.Verdict) string {
+func exhaustionCell(v result.Verdict) string {
 	switch {
 	case v.ExhaustionAtSeconds != nil && v.Predicted:
 		return "~" + atTime(*v.ExhaustionAtSeconds) + " (model)"

@@ -6,16 +6,17 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Check evaluates a run against its expectations, in a fixed order.
-func Check(e *loadgen.Expect, r *loadgen.Result) []loadgen.Expectation {
+func Check(e *loadgen.Expect, r *result.Result) []result.Expectation {
 	if e == nil {
 		return nil
 	}
-	var out []loadgen.Expectation
+	var out []result.Expectation
 	add := func(name, expected, measured string, pass bool) {
-		out = append(out, loadgen.Expectation{Name: name, Expected: expected, Measured: measured, Pass: pass})
+		out = append(out, result.Expectation{Name: name, Expected: expected, Measured: measured, Pass: pass})
 	}
 	exhausted := r.Exhaustion != nil
 	if e.Exhausted != nil {
@@ -70,7 +71,7 @@ func Check(e *loadgen.Expect, r *loadgen.Result) []loadgen.Expectation {
 }
 
 // Failed returns the expectations that failed across a result file.
-func Failed(f *loadgen.ResultFile) []string {
+func Failed(f *result.ResultFile) []string {
 	var failed []string
 	for _, r := range f.Runs {
 		for _, x := range r.Expectations {
@@ -83,7 +84,7 @@ func Failed(f *loadgen.ResultFile) []string {
 }
 
 // PeakTimeWait is the most client sockets in TIME_WAIT the run saw.
-func PeakTimeWait(r *loadgen.Result) int64 {
+func PeakTimeWait(r *result.Result) int64 {
 	var peak int
 	if r.TimeSeries != nil {
 		for _, p := range r.TimeSeries.Points {

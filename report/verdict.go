@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The verdict of a run says what the run shows, and on what it rests.
@@ -39,8 +40,8 @@ const (
 // Judge gives a run its verdict. It needs the run's model (AttachModel) to
 // call anything "held" or to predict; without one, a run that did not run
 // out is only "not exhausted within" its length.
-func Judge(r *loadgen.Result) loadgen.Verdict {
-	v := loadgen.Verdict{Outcome: OutcomeNotExhausted, Basis: BasisMeasured, WithinSeconds: r.ElapsedSeconds, Budget: budgetOf(r)}
+func Judge(r *result.Result) result.Verdict {
+	v := result.Verdict{Outcome: OutcomeNotExhausted, Basis: BasisMeasured, WithinSeconds: r.ElapsedSeconds, Budget: budgetOf(r)}
 	if ex := r.Exhaustion; ex != nil {
 		v.Outcome = OutcomeExhausted
 		at := ex.AtSeconds
@@ -51,8 +52,8 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 		return v
 	}
 	m := r.Model
-	var steady *loadgen.Steady
-	if m != nil && r.Stopped != loadgen.StoppedError {
+	var steady *result.Steady
+	if m != nil && r.Stopped != result.StoppedError {
 		if s, ok := loadgen.FindSteady(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait),
 			loadgen.SteadyWindow(seconds2d(m.CycleSeconds)), v.Budget); ok {
 			steady = &s
@@ -62,7 +63,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 	within := fmt.Sprintf("within %s", seconds(r.ElapsedSeconds))
 	var head string
 	switch {
-	case r.Stopped == loadgen.StoppedError:
+	case r.Stopped == result.StoppedError:
 		v.Outcome = OutcomeError
 		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", seconds(r.ElapsedSeconds), r.Error)
 	case fds > 0:
@@ -72,7 +73,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 	case steady != nil && !m.Grows && r.Dials.Failed == 0:
 		v.Outcome, v.Steady = OutcomeHeld, steady
 		return held(v, r, m, steady)
-	case r.Stopped == loadgen.StoppedInterrupted:
+	case r.Stopped == result.StoppedInterrupted:
 		v.Outcome = OutcomeInterrupted
 		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", seconds(r.ElapsedSeconds))
 	case r.Dials.Failed > 0:
@@ -92,7 +93,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 }
 
 // held words a steady state the run showed.
-func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Steady) loadgen.Verdict {
+func held(v result.Verdict, r *result.Result, m *result.Model, s *result.Steady) result.Verdict {
 	per := ""
 	if m.Tuples > 1 {
 		per = fmt.Sprintf(" per destination (%d destinations)", m.Tuples)
@@ -111,7 +112,7 @@ func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Ste
 
 // predict words the model's prediction for a run that did not answer the
 // question itself, and fills the verdict's predicted figures.
-func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *loadgen.Steady) string {
+func predict(v *result.Verdict, r *result.Result, m *result.Model, steady *result.Steady) string {
 	v.Basis = BasisModel
 	v.ProofSeconds = 2 * loadgen.SteadyWindow(seconds2d(m.CycleSeconds)).Seconds()
 	if at := m.ExhaustionAtSeconds; at != nil && m.HorizonSeconds > 0 && *at <= m.HorizonSeconds {
@@ -145,7 +146,7 @@ func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *lo
 }
 
 // cycleWords says what a cycle is made of.
-func cycleWords(m *loadgen.Model) string {
+func cycleWords(m *result.Model) string {
 	c := seconds2d(m.CycleSeconds)
 	switch {
 	case c >= TimeWait:
@@ -175,7 +176,7 @@ func short(d time.Duration) string {
 func seconds2d(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // budgetOf is the ports one destination tuple can use in the run.
-func budgetOf(r *loadgen.Result) int {
+func budgetOf(r *result.Result) int {
 	if r.PortRangeSize > 0 {
 		return r.PortRangeSize
 	}
@@ -186,7 +187,7 @@ func budgetOf(r *loadgen.Result) int {
 }
 
 // portsPhrase names the range: "200 ports (50000 50199)".
-func portsPhrase(r *loadgen.Result) string {
+func portsPhrase(r *result.Result) string {
 	if r.PortRangeSize > 0 {
 		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 )
 
 // A bad flag, on any command, exits 2 and says what was wrong and how the
@@ -116,8 +116,8 @@ func TestRunRefusesFlagsBeforeTheRun(t *testing.T) {
 func writeResult(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	res := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "saved", Runs: []*loadgen.Result{{
-		Variant: "default", Runtime: "netns", ElapsedSeconds: 1, Stopped: loadgen.StoppedDuration,
+	res := &result.ResultFile{Schema: result.Schema, Scenario: "saved", Runs: []*result.Result{{
+		Variant: "default", Runtime: "netns", ElapsedSeconds: 1, Stopped: result.StoppedDuration,
 	}}}
 	f, err := os.Create(filepath.Join(dir, "result.json"))
 	if err != nil {

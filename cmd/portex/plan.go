@@ -14,6 +14,7 @@ import (
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/scenarios"
 )
 
@@ -149,7 +150,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 }
 
 // writeFigures prints what the model predicts for one load.
-func writeFigures(w io.Writer, title string, in report.ModelInput, m loadgen.Model) {
+func writeFigures(w io.Writer, title string, in report.ModelInput, m result.Model) {
 	fmt.Fprintf(w, "%s\n\n", title)
 	grows := in.Grows()
 	if grows {
