@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/result"
 )
 
@@ -49,9 +50,9 @@ func Measure(r *result.Result) Figures {
 		DialsOK:       r.Dials.OK,
 		DialsOKBefore: r.Dials.OK,
 		P99ConnectUs:  r.Latency.Connect.P99Us,
-		PeakTimeWait:  int(PeakTimeWait(r)),
+		PeakTimeWait:  int(analysis.PeakTimeWait(r)),
 		ByClass:       r.Failures,
-		Verdict:       Judge(r),
+		Verdict:       analysis.Judge(r),
 		Dropped:       r.Dropped,
 	}
 	for _, n := range r.Failures {
@@ -276,17 +277,17 @@ func compareCells(base, f Figures, isBase bool) cells {
 // verdictShort is a verdict in a table cell.
 func verdictShort(v result.Verdict) string {
 	switch v.Outcome {
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		return "exhausted"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		return "held"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		return "out of fds"
-	case OutcomeFailing:
+	case analysis.OutcomeFailing:
 		return "failing, not in " + atTime(v.WithinSeconds)
-	case OutcomeInterrupted:
+	case analysis.OutcomeInterrupted:
 		return "interrupted"
-	case OutcomeError:
+	case analysis.OutcomeError:
 		return "error"
 	}
 	return "not in " + atTime(v.WithinSeconds)
@@ -300,7 +301,7 @@ func exhaustionCell(v result.Verdict) string {
 		return "~" + atTime(*v.ExhaustionAtSeconds) + " (model)"
 	case v.ExhaustionAtSeconds != nil:
 		return atTime(*v.ExhaustionAtSeconds)
-	case v.Outcome == OutcomeHeld:
+	case v.Outcome == analysis.OutcomeHeld:
 		return "never"
 	case v.SteadyPorts != nil:
 		return "never (model)"

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/result"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -176,15 +177,15 @@ func newVariantRow(anchor string, run *result.Result) htmlVariantRow {
 // verdictTone is the pill class of an outcome.
 func verdictTone(outcome string) string {
 	switch outcome {
-	case OutcomeError:
+	case analysis.OutcomeError:
 		return "error"
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		return "exhausted"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		return "fd"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		return "ok"
-	case OutcomeFailing, OutcomeInterrupted:
+	case analysis.OutcomeFailing, analysis.OutcomeInterrupted:
 		return "failures"
 	}
 	return "open"
@@ -210,17 +211,17 @@ func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 	}
 	hr.Status = verdictTone(f.Verdict.Outcome)
 	switch f.Verdict.Outcome {
-	case OutcomeError:
+	case analysis.OutcomeError:
 		hr.StatusText = "run failed"
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		hr.StatusText = "ports exhausted"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		hr.StatusText = "out of file descriptors"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		hr.StatusText = "held: steady state shown"
-	case OutcomeInterrupted:
+	case analysis.OutcomeInterrupted:
 		hr.StatusText = "interrupted"
-	case OutcomeFailing:
+	case analysis.OutcomeFailing:
 		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds) + ", with failures"
 	default:
 		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds)
@@ -407,13 +408,6 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // runMarkers are the moments worth a line across the timeline: the ports

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/result"
 )
 
@@ -148,35 +149,7 @@ func modelLine(m *result.Model, r *result.Result) string {
 
 // Verdict is the one line that answers "did the ports run out, and why",
 // and says on what the answer rests (see Judge).
-func Verdict(r *result.Result) string { return Judge(r).Text }
-
-func exhaustedCall(class string) string {
-	if class == "EADDRINUSE" {
-		return "bind()"
-	}
-	return "connect()"
-}
-
-func failures(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if m[names[i]] != m[names[j]] {
-			return m[names[i]] > m[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s %d", n, m[n])
-	}
-	return strings.Join(parts, " · ")
-}
+func Verdict(r *result.Result) string { return analysis.Judge(r).Text }
 
 func latency(s result.LatencySummary) string {
 	if s.Count == 0 {
@@ -210,8 +183,6 @@ func micros(us int64) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 }
-
-func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 
 func bytesIEC(n int64) string {
 	switch {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
-	"github.com/portex/portex/report"
 	"github.com/portex/portex/result"
 	"github.com/portex/portex/scenarios"
 )
@@ -75,7 +75,7 @@ func cmdPlan(e *env, args []string) int {
 	if *dests < 1 || *sources < 1 || *hold < 0 || *twReuse < 0 || *twReuse > 2 || *maxInFlight < 0 {
 		return fs.fail(fmt.Errorf("--destinations and --sources must be >= 1, --hold and --max-in-flight >= 0, --tw-reuse 0, 1 or 2"))
 	}
-	pool := report.ModelPool{Hold: *hold, Close: cm, Leak: leak, Tuples: *dests * *sources, MaxInFlight: *maxInFlight}
+	pool := analysis.ModelPool{Hold: *hold, Close: cm, Leak: leak, Tuples: *dests * *sources, MaxInFlight: *maxInFlight}
 	var title string
 	if cm == loadgen.CloseKeep {
 		if *poolSize < 1 {
@@ -98,8 +98,8 @@ func cmdPlan(e *env, args []string) int {
 			title += fmt.Sprintf(", at most %d in flight", *maxInFlight)
 		}
 	}
-	in := report.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []report.ModelPool{pool}}
-	m := report.Predict(in)
+	in := analysis.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []analysis.ModelPool{pool}}
+	m := analysis.Predict(in)
 	writeFigures(e.stdout, title, in, m)
 	writeFormula(e.stdout, []assumption{{text: m.Assumptions}})
 	return exitOK
@@ -139,9 +139,9 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		if override {
 			size = rangeSize
 		}
-		in := report.ModelInputFor(p, size)
+		in := analysis.ModelInputFor(p, size)
 		in.Horizon = planHorizon
-		m := report.Predict(in)
+		m := analysis.Predict(in)
 		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), in, m)
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
@@ -150,7 +150,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 }
 
 // writeFigures prints what the model predicts for one load.
-func writeFigures(w io.Writer, title string, in report.ModelInput, m result.Model) {
+func writeFigures(w io.Writer, title string, in analysis.ModelInput, m result.Model) {
 	fmt.Fprintf(w, "%s\n\n", title)
 	grows := in.Grows()
 	if grows {
@@ -198,7 +198,7 @@ func variantList(as []assumption, some []string) string {
 }
 
 // steadyRate reports whether a pool opens connections at a known rate.
-func steadyRate(in report.ModelInput) bool {
+func steadyRate(in analysis.ModelInput) bool {
 	for _, p := range in.Pools {
 		if p.Rate > 0 && p.Keep == 0 {
 			return true

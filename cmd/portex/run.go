@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/docker"
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
@@ -159,12 +160,12 @@ func cmdRun(e *env, args []string) int {
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
-			report.AttachModel(p, res)
+			analysis.AttachModel(p, res)
 			if scaleSize > 0 {
-				report.AttachScaled(p, res, scaleSize)
+				analysis.AttachScaled(p, res, scaleSize)
 			}
-			res.Expectations = report.Check(p.Expect, res)
-			v := report.Judge(res)
+			res.Expectations = analysis.Check(p.Expect, res)
+			v := analysis.Judge(res)
 			res.Verdict = &v
 			rf.Runs = append(rf.Runs, res)
 			prog.done(res)
@@ -213,7 +214,7 @@ func finish(e *env, dir string, rf *result.ResultFile, runErr error) int {
 	case writeErr != nil, renderErr != nil:
 		return exitRuntime
 	}
-	if failed := report.Failed(rf); len(failed) > 0 {
+	if failed := analysis.Failed(rf); len(failed) > 0 {
 		for _, f := range failed {
 			fmt.Fprintf(e.stderr, "portex: expectation failed: %s\n", f)
 		}

@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"strings"
@@ -183,3 +183,5 @@ func TestFindSteady(t *testing.T) {
 }
 
 func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func ptr[T any](v T) *T { return &v }

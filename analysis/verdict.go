@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ import (
 // other run is "not exhausted within" its length, and the capacity model's
 // prediction stands beside it, marked as a prediction.
 
-// The outcomes of a verdict (loadgen.Verdict.Outcome).
+// The outcomes of a verdict (result.Verdict.Outcome).
 const (
 	OutcomeExhausted    = "exhausted"
 	OutcomeHeld         = "held"
@@ -47,8 +47,8 @@ func Judge(r *result.Result) result.Verdict {
 		at := ex.AtSeconds
 		v.ExhaustionAtSeconds = &at
 		v.Text = fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connection%s open",
-			ex.DialsOKBefore, seconds(ex.AtSeconds), exhaustedCall(ex.Class), ex.Class, portsPhrase(r),
-			ex.OpenConnections, plural(int(ex.OpenConnections)))
+			ex.DialsOKBefore, Seconds(ex.AtSeconds), ExhaustedCall(ex.Class), ex.Class, portsPhrase(r),
+			ex.OpenConnections, Plural(int(ex.OpenConnections)))
 		return v
 	}
 	m := r.Model
@@ -60,12 +60,12 @@ func Judge(r *result.Result) result.Verdict {
 		}
 	}
 	fds := r.Failures["EMFILE"] + r.Failures["ENFILE"]
-	within := fmt.Sprintf("within %s", seconds(r.ElapsedSeconds))
+	within := fmt.Sprintf("within %s", Seconds(r.ElapsedSeconds))
 	var head string
 	switch {
 	case r.Stopped == result.StoppedError:
 		v.Outcome = OutcomeError
-		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", seconds(r.ElapsedSeconds), r.Error)
+		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", Seconds(r.ElapsedSeconds), r.Error)
 	case fds > 0:
 		v.Outcome = OutcomeFDs
 		head = fmt.Sprintf("NOT EXHAUSTED: out of file descriptors first, %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
@@ -75,10 +75,10 @@ func Judge(r *result.Result) result.Verdict {
 		return held(v, r, m, steady)
 	case r.Stopped == result.StoppedInterrupted:
 		v.Outcome = OutcomeInterrupted
-		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", seconds(r.ElapsedSeconds))
+		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", Seconds(r.ElapsedSeconds))
 	case r.Dials.Failed > 0:
 		v.Outcome = OutcomeFailing
-		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, failures(r.Failures))
+		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, Failures(r.Failures))
 	case r.Dropped > 0:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failed dial, but %d arrivals were dropped (every slot busy)",
 			within, portsPhrase(r), r.Dials.OK, r.Dropped)
@@ -103,7 +103,7 @@ func held(v result.Verdict, r *result.Result, m *result.Model, s *result.Steady)
 		cycle = "a full cycle of " + cycleWords(m)
 	}
 	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d ports in use%s, flat for %s (%s), no dial short of a port in %s",
-		s.Ports, v.Budget, per, seconds(s.ToSeconds-s.FromSeconds), cycle, seconds(r.ElapsedSeconds))
+		s.Ports, v.Budget, per, Seconds(s.ToSeconds-s.FromSeconds), cycle, Seconds(r.ElapsedSeconds))
 	if r.Dropped > 0 {
 		v.Text += fmt.Sprintf("; %d arrivals dropped (every slot busy)", r.Dropped)
 	}
@@ -126,16 +126,16 @@ func predict(v *result.Verdict, r *result.Result, m *result.Model, steady *resul
 			}
 		}
 		if t <= r.ElapsedSeconds {
-			return fmt.Sprintf("the model predicted exhaustion at %s%s, which this run did not show", seconds(t), why)
+			return fmt.Sprintf("the model predicted exhaustion at %s%s, which this run did not show", Seconds(t), why)
 		}
-		return fmt.Sprintf("the model predicts the ports run out at about %s%s; a prediction, not measured: run longer than that to see it", seconds(t), why)
+		return fmt.Sprintf("the model predicts the ports run out at about %s%s; a prediction, not measured: run longer than that to see it", Seconds(t), why)
 	}
 	if m.Grows {
 		return fmt.Sprintf("the model predicts no exhaustion within %s, though ports in use grow", horizonWords(m.HorizonSeconds))
 	}
 	ports := m.PortsNeeded
 	v.SteadyPorts = &ports
-	proof := fmt.Sprintf("showing it takes a run of %s", seconds(v.ProofSeconds))
+	proof := fmt.Sprintf("showing it takes a run of %s", Seconds(v.ProofSeconds))
 	if m.CycleSeconds >= TimeWait.Seconds() {
 		proof += " (two cycles, and TIME_WAIT alone lasts 60 s)"
 	} else {
