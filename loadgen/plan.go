@@ -26,9 +26,6 @@ type Plan struct {
 	Server   ServerPlan    `json:"server"`
 	Pools    []Pool        `json:"pools"`
 	Stop     Stop          `json:"stop"`
-	// Expect is checked against the result by the caller; the engine
-	// ignores it.
-	Expect *Expect `json:"expect,omitempty"`
 }
 
 // Sandbox is the client side's kernel settings, applied inside the sandbox.

@@ -112,6 +112,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 )
 
@@ -137,7 +138,7 @@ type Scenario struct {
 	Pools       []Pool
 	Stop        Stop
 	// Expect is what a run must show; nil: nothing is checked.
-	Expect *loadgen.Expect
+	Expect *analysis.Expect
 	// Variants are named sets of overrides, one run each; see
 	// VariantNames for the runs they make.
 	Variants []Variant

@@ -77,9 +77,13 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scenarioError(e, err)
 	}
-	plans, err := sc.PlansFor(*variants)
+	runs, err := sc.RunsFor(*variants)
 	if err != nil {
 		return scenarioError(e, err)
+	}
+	plans := make([]*loadgen.Plan, len(runs))
+	for i, r := range runs {
+		plans[i] = r.Plan
 	}
 	if *duration < 0 {
 		fmt.Fprintf(e.stderr, "portex run: --duration must be positive\n")
@@ -164,7 +168,7 @@ func cmdRun(e *env, args []string) int {
 			if scaleSize > 0 {
 				analysis.AttachScaled(p, res, scaleSize)
 			}
-			res.Expectations = analysis.Check(p.Expect, res)
+			res.Expectations = analysis.Check(runs[i].Expect, res)
 			v := analysis.Judge(res)
 			res.Verdict = &v
 			rf.Runs = append(rf.Runs, res)
