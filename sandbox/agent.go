@@ -578,12 +578,14 @@ func currentNofile() uint64 {
 	return lim.Cur
 }
 
-// portRange parses "lo hi"; 0, 0 if it cannot.
+// portRange is the range the sysctl reads back, 0, 0 when it reads as
+// none.
 func portRange(v string) (lo, hi int) {
-	if _, err := fmt.Sscanf(v, "%d %d", &lo, &hi); err != nil || hi < lo {
+	r, err := loadgen.ParseSysctlPortRange(v)
+	if err != nil || r.Hi < r.Lo {
 		return 0, 0
 	}
-	return lo, hi
+	return r.Lo, r.Hi
 }
 
 // AlignServer puts the server's samples into the client's time series: each

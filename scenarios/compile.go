@@ -62,7 +62,7 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			Sysctls:     cloneSysctls(sv.Sysctls),
 		},
 		Pools: pools,
-		Stop:  loadgen.Stop{On: s.Stop.On, AfterFailures: s.Stop.AfterFailures},
+		Stop:  s.Stop,
 	}
 }
 

@@ -229,11 +229,9 @@ type Pool struct {
 // Open reports whether the pool is an open model: arrivals at a rate.
 func (p *Pool) Open() bool { return p.Rate > 0 || len(p.Ramp) > 0 }
 
-// Stop says when a run ends before its duration.
-type Stop struct {
-	On            loadgen.StopOn // default exhaustion
-	AfterFailures int64          // also stop after that many failures; 0: no limit
-}
+// Stop says when a run ends before its duration: the plan's own type.
+// On defaults to exhaustion; AfterFailures 0 sets no limit.
+type Stop = loadgen.Stop
 
 // Variant is a named set of overrides of the scenario: one run.
 type Variant struct {

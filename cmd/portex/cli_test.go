@@ -37,6 +37,10 @@ func TestBadFlagsSayWhatIsWrong(t *testing.T) {
 		{[]string{"run", "--duration", "10"}, `portex run: invalid argument "10" for "--duration" flag`},
 		{[]string{"plan", "--rate", "5/s", "--leak", "lots"}, `portex plan: --leak "lots": want a share`},
 		{[]string{"plan", "--hold", "forever"}, `portex plan: invalid argument "forever" for "--hold" flag`},
+		// Flags read durations, rates and ranges as a scenario does.
+		{[]string{"plan", "--hold", "10"}, `"--hold" flag: a number needs a unit: ms, s, m or h`},
+		{[]string{"run", "--duration", "2d"}, `"--duration" flag: there is no day unit`},
+		{[]string{"plan", "--rate", "1e3/s"}, `portex plan: --rate: "1e3/s": want a positive rate`},
 		{[]string{"plan", "--tw-reuse", "yes"}, `portex plan: invalid argument "yes" for "--tw-reuse" flag`},
 		{[]string{"--duraton", "1s"}, "portex run: unknown flag: --duraton"},
 	}...)

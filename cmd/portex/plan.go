@@ -111,7 +111,7 @@ func parseShare(s string) (float64, error) {
 	var v float64
 	var err error
 	if strings.Contains(s, "%") {
-		v, err = scenarios.ParsePercent(s)
+		v, err = loadgen.ParseShare(s)
 	} else {
 		v, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
 	}
@@ -239,28 +239,21 @@ func writeFormula(w io.Writer, as []assumption) {
 	}
 }
 
-// parseRange parses "lo-hi".
+// parseRange parses "lo-hi" as a scenario's port_range does.
 func parseRange(s string) (lo, hi int, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if ok {
-		lo, err = strconv.Atoi(strings.TrimSpace(a))
-		if err == nil {
-			hi, err = strconv.Atoi(strings.TrimSpace(b))
-		}
-	}
-	if !ok || err != nil || lo < 1024 || hi > 65535 || lo > hi {
+	r, err := loadgen.ParsePortRange(s)
+	if err != nil || r.Lo < 1024 || r.Hi > 65535 || r.Lo > r.Hi {
 		return 0, 0, fmt.Errorf("%q: want lo-hi within 1024-65535, e.g. 32768-60999", s)
 	}
-	return lo, hi, nil
+	return r.Lo, r.Hi, nil
 }
 
-// parseRate parses "400/s" or "1200/m" into a rate per second.
+// parseRate parses "400/s" or "1200/m", as a scenario's rate does, into a
+// rate per second.
 func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
-	per := map[string]float64{"s": 1, "m": 60}[unit]
-	v, err := strconv.ParseFloat(num, 64)
-	if !ok || per == 0 || err != nil || v <= 0 {
+	v, err := loadgen.ParseRate(s)
+	if err != nil || v <= 0 {
 		return 0, fmt.Errorf("%q: want a positive rate such as 400/s or 1200/m", s)
 	}
-	return v / per, nil
+	return v, nil
 }
