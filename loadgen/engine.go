@@ -68,6 +68,18 @@ var (
 	errRefused     = errors.New("refused")
 )
 
+// faultError is why the engine could not go on with a run (an event
+// loop's epoll failed, say): the run stops, Stopped "error", with the
+// error in the result. The engine prints nothing.
+type faultError struct{ err error }
+
+func (f *faultError) Error() string { return f.err.Error() }
+func (f *faultError) Unwrap() error { return f.err }
+
+// fault stops the run for err (see faultError); the first cause to stop
+// the run wins.
+func (e *engine) fault(err error) { e.stopSched(&faultError{err}) }
+
 // refusedLimit is how many refused dials (ECONNREFUSED), with not one
 // accepted before them, end a run as an error: nothing listens where the
 // pools dial, and more dials would only count refusals.
@@ -380,8 +392,10 @@ func (e *engine) run(ctx context.Context) *result.Result {
 	// The cause that stopped the scheduling decides; a cancellation that
 	// arrives while the run winds down does not make it "interrupted".
 	cause := context.Cause(sched)
+	var fault *faultError
 	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
-		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused))
+		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused) &&
+		!errors.As(cause, &fault))
 	e.event(result.Event{Type: result.EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.ClosedAtEnd = closedAtEnd
@@ -631,6 +645,9 @@ func (e *engine) result(cause error, interrupted bool) *result.Result {
 		res.Stopped = result.StoppedFailures
 	case errors.Is(cause, errSteady):
 		res.Stopped = result.StoppedSteady
+	case errors.As(cause, new(*faultError)):
+		res.Stopped = result.StoppedError
+		res.Error = cause.Error()
 	case errors.Is(cause, errRefused):
 		res.Stopped = result.StoppedError
 		res.Error = fmt.Sprintf("stopped: the first %d dials were all refused (ECONNREFUSED) and none was accepted: nothing listens at %s on port %s",
