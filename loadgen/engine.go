@@ -319,7 +319,7 @@ func goroutines(p *Pool) int {
 // schedule offers the open model's arrivals to free slots at their due
 // times; an arrival no slot takes at once is dropped, never delayed.
 func (pr *poolRun) schedule() {
-	pace := newPacer(pr.p.Rate, pr.p.Ramp)
+	pace := newPacer(pr.p.Rate, pr.p.Ramp, pr.p.Phase)
 	sl := newAlarm(pr.ctx)
 	defer sl.close()
 	var prev time.Duration

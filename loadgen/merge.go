@@ -12,7 +12,10 @@ import (
 // Split divides a plan into n shards that together make the same load:
 // workers, rates, in-flight bounds and keep-alive pools are shared out, so
 // that several processes (each with its own file-descriptor limit) can run
-// one plan. Shard i of n gets the remainder's extra unit first.
+// one plan. Shard i of n gets the remainder's extra unit first. An open
+// pool's shards interleave: shard i takes the arrivals i, i+n, i+2n, ...
+// of the whole schedule (its Phase), rather than every shard firing the
+// first arrival at once.
 func Split(p *Plan, n int) []*Plan {
 	if n <= 1 {
 		return []*Plan{p}
@@ -26,6 +29,11 @@ func Split(p *Plan, n int) []*Plan {
 			pl.MaxInFlight = share(pl.MaxInFlight, i, n)
 			pl.PoolSize = share(pl.PoolSize, i, n)
 			pl.Rate /= float64(n)
+			// The whole's arrival i+k·n is due when i+k·n of its
+			// arrivals are, when (i+k·n)/n = k + i/n of the shard's are.
+			if pl.Open() {
+				pl.Phase = (pl.Phase + float64(i)) / float64(n)
+			}
 			pl.Ramp = append([]Stage(nil), pl.Ramp...)
 			for k := range pl.Ramp {
 				pl.Ramp[k].To /= float64(n)

@@ -158,3 +158,44 @@ func TestMergeAddsScheduleLag(t *testing.T) {
 		}
 	}
 }
+
+// Shards of an open pool interleave: shard i of n takes the whole
+// schedule's arrivals i, i+n, i+2n, ..., through a ramp too, instead of
+// every shard firing the first arrival at once.
+func TestSplitInterleavesOpenSchedules(t *testing.T) {
+	p := &Plan{Duration: time.Second, Pools: []Pool{
+		{Name: "open", Rate: 90, MaxInFlight: 9, Ramp: []Stage{{To: 300, Over: time.Second}, {To: 30, Over: time.Second}}},
+	}}
+	whole := newPacer(p.Pools[0].Rate, p.Pools[0].Ramp, 0)
+	for _, n := range []int{2, 3, 4} {
+		shards := Split(p, n)
+		pacers := make([]pacer, n)
+		for i, s := range shards {
+			if ph := s.Pools[0].Phase; ph < 0 || ph >= 1 {
+				t.Fatalf("shard %d of %d: phase %v", i, n, ph)
+			}
+			pacers[i] = newPacer(s.Pools[0].Rate, s.Pools[0].Ramp, s.Pools[0].Phase)
+		}
+		for j := int64(0); j < 500; j++ {
+			want, wok := whole.arrival(j)
+			got, gok := pacers[j%int64(n)].arrival(j / int64(n))
+			if wok != gok || (got-want).Abs() > time.Microsecond {
+				t.Fatalf("%d shards: arrival %d is due at %v (%v) in shard %d, at %v (%v) in the whole plan",
+					n, j, got, gok, j%int64(n), want, wok)
+			}
+		}
+	}
+	if p.Pools[0].Phase != 0 {
+		t.Error("Split changed the original plan")
+	}
+	// Splitting a shard again interleaves within it.
+	inner := Split(Split(p, 2)[1], 2) // the whole's arrivals 1, 5, 9, ... and 3, 7, 11, ...
+	for k, wantJ := range map[int]int64{0: 1, 1: 3} {
+		pc := newPacer(inner[k].Pools[0].Rate, inner[k].Pools[0].Ramp, inner[k].Pools[0].Phase)
+		got, _ := pc.arrival(1)
+		want, _ := whole.arrival(wantJ + 4)
+		if (got - want).Abs() > time.Microsecond {
+			t.Errorf("shard %d of shard 1: its second arrival at %v, want the whole's arrival %d at %v", k, got, wantJ+4, want)
+		}
+	}
+}
