@@ -258,6 +258,20 @@ func (p *Plan) Connections() int {
 	return n
 }
 
+// BufferBytes is the memory the pool's workers hold for their messages:
+// two payload buffers each (the message out, the echo in), a worker per
+// slot (max_in_flight) in the open model.
+func (p *Pool) BufferBytes() int64 {
+	if p.Messages == 0 {
+		return 0
+	}
+	workers := p.Workers
+	if p.Open() {
+		workers = p.MaxInFlight
+	}
+	return int64(workers) * 2 * int64(p.Payload)
+}
+
 // MaxSources bounds the source addresses a pool can use.
 const MaxSources = 64
 
