@@ -59,7 +59,7 @@ type Options struct {
 	BeforeClose func()
 }
 
-// Why a run stopped; see Result.Stopped.
+// Why a run stopped; see result.Result.Stopped.
 var (
 	errExhausted   = errors.New("exhaustion")
 	errFailures    = errors.New("failures")
