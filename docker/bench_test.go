@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/sandbox"
 )
 
@@ -77,12 +78,12 @@ func BenchmarkHoldUntilExhausted(b *testing.B) {
 	needEngine(b)
 	runtimes := []struct {
 		name string
-		run  func(context.Context, *loadgen.Plan) (*loadgen.Result, error)
+		run  func(context.Context, *loadgen.Plan) (*result.Result, error)
 	}{
-		{"docker", func(ctx context.Context, p *loadgen.Plan) (*loadgen.Result, error) {
+		{"docker", func(ctx context.Context, p *loadgen.Plan) (*result.Result, error) {
 			return (&Runtime{Binary: agentBin}).Run(ctx, p, nil)
 		}},
-		{"netns", func(ctx context.Context, p *loadgen.Plan) (*loadgen.Result, error) {
+		{"netns", func(ctx context.Context, p *loadgen.Plan) (*result.Result, error) {
 			return (&sandbox.Netns{Exe: agentBin}).Run(ctx, p, nil)
 		}},
 	}

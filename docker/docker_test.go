@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/sandbox"
 )
 
@@ -140,7 +141,7 @@ func holdPlan(workers int, rng loadgen.PortRange, ports ...int) *loadgen.Plan {
 
 // runPlan runs p in a sandbox of its own and checks that the sandbox left
 // nothing behind.
-func runPlan(t *testing.T, ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) *loadgen.Result {
+func runPlan(t *testing.T, ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) *result.Result {
 	t.Helper()
 	e := needEngine(t)
 	s := NewUnstartedSandbox(e, image, p)
@@ -202,7 +203,7 @@ func TestHoldUntilExhausted(t *testing.T) {
 	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
 		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
 	}
-	if res.Stopped != loadgen.StoppedExhaustion || res.ElapsedSeconds > 5 {
+	if res.Stopped != result.StoppedExhaustion || res.ElapsedSeconds > 5 {
 		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
 	}
 	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
@@ -275,7 +276,7 @@ func TestTimeWaitChurn(t *testing.T) {
 				if res.Exhaustion != nil || res.Dials.Failed != 0 {
 					t.Fatalf("exhaustion %+v failures %v, want none in 5 s", res.Exhaustion, res.Failures)
 				}
-				if res.Stopped != loadgen.StoppedDuration || res.Dials.OK < 240 {
+				if res.Stopped != result.StoppedDuration || res.Dials.OK < 240 {
 					t.Errorf("stopped %q after %d dials, want the whole 5 s at 50 a second", res.Stopped, res.Dials.OK)
 				}
 				return
@@ -336,14 +337,14 @@ func TestInterruptReturnsPartialResult(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var progress int
-	res := runPlan(t, ctx, p, func(ev loadgen.Event) {
-		if ev.Type == loadgen.EventProgress {
+	res := runPlan(t, ctx, p, func(ev result.Event) {
+		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				cancel()
 			}
 		}
 	})
-	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
+	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
 		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
 	}
 	if res.Server == nil || res.Server.Accepted != 50 {
@@ -361,7 +362,7 @@ func TestRuntime(t *testing.T) {
 	r.started = func(s *Sandbox) { id = s.ID() }
 	p := holdPlan(30, loadgen.PortRange{Lo: 50000, Hi: 50019})
 	var events int
-	res, err := r.Run(context.Background(), p, func(loadgen.Event) { events++ })
+	res, err := r.Run(context.Background(), p, func(result.Event) { events++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,8 +477,8 @@ func TestKilledContainerKeepsPartialResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	progress := 0
-	res, err := s.Run(context.Background(), func(ev loadgen.Event) {
-		if ev.Type != loadgen.EventProgress {
+	res, err := s.Run(context.Background(), func(ev result.Event) {
+		if ev.Type != result.EventProgress {
 			return
 		}
 		if progress++; progress == 2 {

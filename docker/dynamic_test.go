@@ -13,8 +13,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/client"
-
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // needCC returns the C compiler, skipping without one except in CI.
@@ -200,7 +199,7 @@ stop:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rf loadgen.ResultFile
+	var rf result.ResultFile
 	if err := json.Unmarshal(data, &rf); err != nil {
 		t.Fatal(err)
 	}

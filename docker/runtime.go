@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/sandbox"
 )
 
@@ -82,7 +83,7 @@ func (r *Runtime) prepare(ctx context.Context) (*Engine, string, error) {
 // Stopped "interrupted". Failures of the runtime wrap sandbox.ErrRuntime
 // (and ErrNoEngine or ErrNotStatic where they apply); a result may come
 // with them.
-func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (res *loadgen.Result, err error) {
+func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (res *result.Result, err error) {
 	e, image, err := r.prepare(ctx)
 	if err != nil {
 		if !errors.Is(err, sandbox.ErrRuntime) {

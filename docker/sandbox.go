@@ -20,6 +20,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/sandbox"
 )
 
@@ -249,7 +250,7 @@ func clientSettings(p *loadgen.Plan) (map[string]string, []*container.Ulimit) {
 // ctx ends the agent is sent SIGTERM and its partial result is returned with
 // Stopped "interrupted". A failure of the containers themselves wraps
 // sandbox.ErrRuntime; a result may come with it. Run once per sandbox.
-func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.Result, error) {
 	s.mu.Lock()
 	srv := s.server
 	s.mu.Unlock()
@@ -290,8 +291,8 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(loadgen.Event)) (*loadge
 				res.Resources.Server = srv.cost
 			}
 		}
-		if ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
-			res.Stopped = loadgen.StoppedInterrupted
+		if ctx.Err() != nil && res.Stopped != result.StoppedError {
+			res.Stopped = result.StoppedInterrupted
 		}
 	}
 	switch {
@@ -335,7 +336,7 @@ func (s *Sandbox) watch(ctx context.Context, id string, grace time.Duration, sto
 }
 
 // stopServer asks the echo server to finish and returns its counters.
-func (s *Sandbox) stopServer(srv *serverAgent, grace time.Duration) (*loadgen.ServerCounts, error) {
+func (s *Sandbox) stopServer(srv *serverAgent, grace time.Duration) (*result.ServerCounts, error) {
 	s.engine.signal(srv.id, "SIGTERM")
 	select {
 	case <-srv.done:
@@ -381,9 +382,9 @@ type serverAgent struct {
 	id     string
 	ready  chan error    // one value: nil once it listens, or why not
 	done   chan struct{} // closed at the end of its stream; counts and err are set then
-	counts *loadgen.ServerCounts
+	counts *result.ServerCounts
 	series []sandbox.TimedStates
-	cost   *loadgen.ProcessResources
+	cost   *result.ProcessResources
 	err    error
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -41,31 +42,70 @@ func loopable(p *Pool) bool {
 // every time (GOMAXPROCS may change at run time).
 var loopProcs = runtime.GOMAXPROCS(0)
 
+// newEpoll makes an event loop's epoll instance (a variable so that tests
+// can make it fail).
+var newEpoll = newEpollWaiter
+
 // loopsFor is the number of event loops a loopable pool runs on.
 func loopsFor(p *Pool) int { return min(p.Workers, loopProcs) }
 
-// looped is one worker of an event loop and its connection.
+// loopState is where a looped worker's connection is in its life.
 //
-// Its state says what its timer, if it has one, is for: the dial's
-// timeout while connecting; the end of the pause after a failed dial while
-// neither connecting nor open; while open and idle, the next message's
-// interval, or once the messages are all sent, the end of the hold.
+// The transitions, and the functions that make them:
+//
+//	idle, spare -> connecting   start: a dial under way
+//	idle, spare -> open         start: connected at once, or a kept-alive connection
+//	idle, spare -> idle         start: the dial failed (dialFailed)
+//	connecting  -> open         handshake: connected
+//	connecting  -> idle         handshake failed, or its timeout fired
+//	open, stale -> busy         send: a message goes out
+//	open        -> stale        ready: the socket reported something meanwhile
+//	busy        -> open, stale  ready: the echo is all in (stale: a FIN came with it)
+//	busy, open  -> idle         broken: the exchange failed, the connection is dropped
+//	open, stale -> idle, spare  held: closed (spare: reset, the socket kept), then start
+//	any         -> idle         finish
+type loopState uint8
+
+const (
+	// loopIdle: no connection. The timer, if any, ends the pause after a
+	// failed dial.
+	loopIdle loopState = iota
+	// loopSpare: no connection, and a disconnected socket, still in the
+	// epoll set, kept for the next dial (from held to start).
+	loopSpare
+	// loopConnecting: the handshake is under way. The timer is the dial's
+	// timeout.
+	loopConnecting
+	// loopOpen: connected, no message out. The timer is the next
+	// message's interval, or once the messages are all sent, the end of
+	// the hold.
+	loopOpen
+	// loopStale: loopOpen, and the socket reported something since the
+	// echo: look again before the next message (see send).
+	loopStale
+	// loopBusy: a message is out and its echo not all in.
+	loopBusy
+)
+
+// connected reports whether the state holds a connection.
+func (s loopState) connected() bool { return s >= loopOpen }
+
+// looped is one worker of an event loop and its connection.
 type looped struct {
-	w          *worker
-	c          conn
-	open       bool      // c is connected
-	watched    bool      // c is in the epoll set
-	connecting bool      // c's handshake is under way
-	spare      bool      // c is disconnected, kept for the next dial (from held to start)
-	stale      bool      // c reported something since its echo: look again before the next message
-	busy       bool      // a message is out and its echo not all in
-	si         int       // the dial spec of the dial under way
-	wrote      int       // bytes of the message written so far
-	got        int       // bytes of its echo read so far
-	sent       int       // messages of this connection's life sent
-	t0         time.Time // when connect() was called, then when the message went out
-	due        time.Time // when its timer fires; zero: none
-	slot       int       // its timer's index in the heap; -1: none
+	w     *worker
+	c     conn
+	state loopState
+	// watched says c's descriptor is in the epoll set. It is the
+	// descriptor's, not the connection's state: a connection from the
+	// keep-alive pool comes unwatched, a spare socket stays watched.
+	watched bool
+	si      int       // the dial spec of the dial under way
+	wrote   int       // bytes of the message written so far
+	got     int       // bytes of its echo read so far
+	sent    int       // messages of this connection's life sent
+	t0      time.Time // when connect() was called, then when the message went out
+	due     time.Time // when its timer fires; zero: none
+	slot    int       // its timer's index in the heap; -1: none
 }
 
 // echoLoop runs workers on one event loop until the pool stops, then
@@ -82,10 +122,9 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 		return
 	}
 	var err error
-	if l.ep, err = newEpollWaiter(256); err != nil {
-		// No epoll instance: the workers cannot run; the failure shows
-		// as a run that opened nothing, and the agent's log says why.
-		os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
+	if l.ep, err = newEpoll(256); err != nil {
+		// No epoll instance: the workers cannot run, nor can the run.
+		pr.e.fault(fmt.Errorf("pool %s: event loop: %w", pr.p.Name, err))
 		return
 	}
 	// The wake-up must be over before finish closes its eventfd, or its
@@ -167,7 +206,7 @@ func (l *eventLoop) run(more func() bool) {
 		// Woken, the pool stopped: more() says what next.
 		events, _, err := l.ep.wait(l.until())
 		if err != nil {
-			os.Stderr.WriteString("portex: event loop: " + err.Error() + "\n")
+			l.pr.e.fault(fmt.Errorf("pool %s: event loop: %w", l.pr.p.Name, err))
 			return
 		}
 		for _, ev := range events {
@@ -202,7 +241,7 @@ func (l *eventLoop) fire(now time.Time) {
 	if now.Sub(l.swept) >= time.Second {
 		l.swept = now
 		for i := range l.ls {
-			if lw := &l.ls[i]; lw.open && lw.busy && now.Sub(lw.t0) >= ioTimeout {
+			if lw := &l.ls[i]; lw.state == loopBusy && now.Sub(lw.t0) >= ioTimeout {
 				l.broken(i, os.ErrDeadlineExceeded)
 			}
 		}
@@ -211,13 +250,13 @@ func (l *eventLoop) fire(now time.Time) {
 		i := heap.Pop(&l.timers).(int)
 		lw := &l.ls[i]
 		switch {
-		case lw.connecting:
+		case lw.state == loopConnecting:
 			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
 			unix.Close(lw.c.fd)
 			l.dialFailed(i, &dialError{opConnect, os.ErrDeadlineExceeded})
 		case l.pr.ctx.Err() != nil:
 			// The pool stopped: nothing new starts.
-		case !lw.open:
+		case !lw.state.connected():
 			l.start(i)
 		case lw.sent < lw.w.p.Messages:
 			l.send(i)
@@ -244,7 +283,7 @@ func (l *eventLoop) until() time.Time {
 // waiting reports whether an echo is still on its way.
 func (l *eventLoop) waiting() bool {
 	for i := range l.ls {
-		if lw := &l.ls[i]; lw.connecting || lw.open && lw.busy {
+		if lw := &l.ls[i]; lw.state == loopConnecting || lw.state == loopBusy {
 			return true
 		}
 	}
@@ -273,13 +312,12 @@ func (l *eventLoop) start(i int) {
 	case err != nil:
 		l.dialFailed(i, err)
 	case pending:
-		lw.c, lw.connecting = conn{fd: fd}, true
+		lw.c, lw.state = conn{fd: fd}, loopConnecting
 		op := unix.EPOLL_CTL_ADD
 		if lw.watched { // a spare socket
 			op = unix.EPOLL_CTL_MOD
 		}
 		if err := l.ctl(op, fd, unix.EPOLLOUT, i); err != nil {
-			lw.connecting = false
 			unix.Close(fd)
 			l.dialFailed(i, &dialError{opConnect, err})
 			return
@@ -299,11 +337,11 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	lw := &l.ls[i]
 	spec := &lw.w.spec[lw.si]
 	lw.t0 = time.Time{}
-	if !lw.spare {
+	if lw.state != loopSpare {
 		fd, lw.t0, pending, err = startDial(spec)
 		return fd, pending, err
 	}
-	lw.spare, fd = false, lw.c.fd
+	lw.state, fd = loopIdle, lw.c.fd
 	if lw.w.spec[prev].reusableFor(spec) {
 		if lw.t0, pending, err = connectSocket(fd, spec); err == nil {
 			return fd, pending, nil
@@ -321,7 +359,7 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 // connected sends worker i's first message on c.
 func (l *eventLoop) connected(i int, c conn) {
 	lw := &l.ls[i]
-	lw.c, lw.open, lw.connecting, lw.sent, lw.stale = c, true, false, 0, false
+	lw.c, lw.state, lw.sent = c, loopOpen, 0
 	if l.pr.ctx.Err() == nil {
 		l.send(i)
 	}
@@ -331,7 +369,7 @@ func (l *eventLoop) connected(i int, c conn) {
 // the pause a closed-model worker takes.
 func (l *eventLoop) dialFailed(i int, err error) {
 	lw := &l.ls[i]
-	lw.connecting, lw.watched = false, false // its descriptor is closed
+	lw.state, lw.watched = loopIdle, false // its descriptor is closed
 	lw.w.dialed(lw.si, lw.t0, err)
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
@@ -353,7 +391,7 @@ func (l *eventLoop) handshake(i int) {
 		lw.w.dialed(lw.si, lw.t0, nil)
 		l.disarm(i) // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
-			lw.connecting, lw.open = false, true
+			lw.state = loopOpen
 			l.broken(i, err)
 			return
 		}
@@ -368,7 +406,7 @@ func (l *eventLoop) send(i int) {
 	switch {
 	case !lw.watched:
 		err = l.ctl(unix.EPOLL_CTL_ADD, lw.c.fd, unix.EPOLLIN, i)
-	case lw.stale:
+	case lw.state == loopStale:
 		// EPOLL_CTL_MOD polls the socket: what came since the echo (an
 		// EOF, say) is reported again, now that an echo is awaited.
 		err = l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i)
@@ -377,8 +415,8 @@ func (l *eventLoop) send(i int) {
 		l.broken(i, err)
 		return
 	}
-	lw.watched, lw.stale = true, false
-	lw.t0, lw.wrote, lw.got, lw.busy = time.Now(), 0, 0, true
+	lw.watched, lw.state = true, loopBusy
+	lw.t0, lw.wrote, lw.got = time.Now(), 0, 0
 	lw.sent++
 	l.write(i)
 }
@@ -409,19 +447,19 @@ func (l *eventLoop) write(i int) {
 // ready handles readiness of worker i's connection.
 func (l *eventLoop) ready(i int, events uint32) {
 	lw := &l.ls[i]
-	if lw.connecting {
+	switch lw.state {
+	case loopConnecting:
 		l.handshake(i)
 		return
-	}
-	if !lw.open {
-		return
-	}
-	if !lw.busy {
+	case loopOpen, loopStale:
 		// Something happened while the connection waits (the peer closed
 		// it, say). It is looked at when the next message goes out (see
 		// send), or not at all if the hold ends first, as with a goroutine
 		// worker.
-		lw.stale = true
+		lw.state = loopStale
+		return
+	case loopBusy:
+	default: // no connection
 		return
 	}
 	if lw.wrote < len(lw.w.out) {
@@ -434,7 +472,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.write(i)
 		}
-		if !lw.open || lw.wrote < len(lw.w.out) {
+		if lw.state != loopBusy || lw.wrote < len(lw.w.out) {
 			return
 		}
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
@@ -446,9 +484,9 @@ func (l *eventLoop) ready(i int, events uint32) {
 	if !l.read(i, len(in)) || lw.got < len(in) {
 		return
 	}
-	lw.busy = false
+	lw.state = loopOpen
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		lw.stale = true // a FIN or an error came with the echo
+		lw.state = loopStale // a FIN or an error came with the echo
 	}
 	w := lw.w
 	w.rec.record(kindEchoRTT, time.Since(lw.t0))
@@ -481,14 +519,13 @@ func (l *eventLoop) held(i int) {
 		l.send(i)
 		return
 	}
-	lw.open = false
 	if lw.w.p.Close == CloseReset && disconnect(lw.c.fd) == nil {
 		// The same RST as a close, and the socket, still in the epoll
 		// set, dials the next connection (see disconnect).
 		lw.w.e.closed(1)
-		lw.spare = true
+		lw.state = loopSpare
 	} else {
-		lw.watched = false
+		lw.state, lw.watched = loopIdle, false
 		lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
 		lw.c = conn{}
 	}
@@ -514,7 +551,7 @@ func (l *eventLoop) broken(i int, err error) {
 	lw.w.fail(Classify(err))
 	l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
 	lw.w.drop(lw.c)
-	lw.c, lw.open, lw.watched, lw.sent, lw.busy = conn{}, false, false, 0, false
+	lw.c, lw.state, lw.watched, lw.sent = conn{}, loopIdle, false, 0
 	l.arm(i, time.Now())
 }
 
@@ -525,20 +562,20 @@ func (l *eventLoop) finish() {
 	e := l.pr.e
 	for i := range l.ls {
 		lw := &l.ls[i]
-		if lw.connecting { // abandoned when the run stopped: not a verdict
+		if lw.state == loopConnecting { // abandoned when the run stopped: not a verdict
 			unix.Close(lw.c.fd)
-			lw.connecting = false
+			lw.state = loopIdle
 			if l.pr.keep != nil {
 				l.pr.keep.lost()
 			}
 		}
-		if lw.open {
+		if lw.state.connected() {
 			if e.sched.Err() != nil {
 				lw.w.leaked = append(lw.w.leaked, lw.c)
 			} else {
 				lw.w.drop(lw.c)
 			}
-			lw.open = false
+			lw.state = loopIdle
 		}
 	}
 	if l.ep != nil {

@@ -8,16 +8,18 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
 // runLooped runs p, whose first pool must run on event loops, for d.
-func runLooped(t *testing.T, p *Plan, d time.Duration) *Result {
+func runLooped(t *testing.T, p *Plan, d time.Duration) *result.Result {
 	t.Helper()
 	if !loopable(&p.Pools[0]) {
 		t.Fatal("the pool does not run on event loops")
@@ -298,7 +300,7 @@ func TestEchoLoopLargeMessages(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan *Result, 1)
+	done := make(chan *result.Result, 1)
 	go func() {
 		res, err := Run(ctx, p, Options{Target: loopback, Grace: time.Minute})
 		if err != nil {
@@ -306,7 +308,7 @@ func TestEchoLoopLargeMessages(t *testing.T) {
 		}
 		done <- res
 	}()
-	var res *Result
+	var res *result.Result
 	for res == nil {
 		select {
 		case res = <-done:
@@ -448,5 +450,24 @@ func TestEchoLoopSeesAnEOFBetweenMessages(t *testing.T) {
 	res := runLooped(t, p, time.Second)
 	if res.Dials.OK < 10 || res.Failures["EOF"] < res.Dials.OK-1 || res.Failures["ETIMEDOUT"] != 0 {
 		t.Errorf("dials %+v failures %v: want each connection's second message to find EOF", res.Dials, res.Failures)
+	}
+}
+
+// An event loop that cannot run ends the run as an error that says why;
+// the engine prints nothing.
+func TestEchoLoopFailureIsTheRunsError(t *testing.T) {
+	ports := freePorts(t, 1)
+	startEcho(t, Listener{Port: ports[0]})
+	broken := errors.New("no epoll here")
+	newEpoll = func(int) (*epollWaiter, error) { return nil, broken }
+	t.Cleanup(func() { newEpoll = newEpollWaiter })
+	p := plan(ports, Pool{Name: "echo", Workers: 2, PoolSize: 2, Messages: 1, Payload: 10, Close: CloseKeep})
+	start := time.Now()
+	res := runLooped(t, p, 5*time.Second)
+	if res.Stopped != result.StoppedError || !strings.Contains(res.Error, "pool echo: event loop: no epoll here") {
+		t.Errorf("stopped %q, error %q: want the loop's failure as the run's error", res.Stopped, res.Error)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the run went on for %s after its loops failed", d)
 	}
 }

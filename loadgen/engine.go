@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 // Options are how the caller wires a run into its surroundings.
@@ -25,7 +27,7 @@ type Options struct {
 	Sources []netip.Addr
 	// OnEvent, if set, receives events as they happen: first failures,
 	// exhaustion, progress, the end. Calls never overlap.
-	OnEvent func(Event)
+	OnEvent func(result.Event)
 	// Progress is the interval between progress events; 0 means none.
 	Progress time.Duration
 	// Interval is the time series' resolution, the same all through the
@@ -42,7 +44,7 @@ type Options struct {
 	// made, and the engine keeps none: the result's series then has no
 	// points, and the caller assembles them. A long run's series then
 	// does not grow the load's own memory.
-	OnPoint func(Point)
+	OnPoint func(result.Point)
 	// Sockets, if set, samples the client's socket states into the time
 	// series and at exhaustion.
 	Sockets *SocketSampler
@@ -57,7 +59,7 @@ type Options struct {
 	BeforeClose func()
 }
 
-// Why a run stopped; see Result.Stopped.
+// Why a run stopped; see result.Result.Stopped.
 var (
 	errExhausted   = errors.New("exhaustion")
 	errFailures    = errors.New("failures")
@@ -65,6 +67,18 @@ var (
 	errSteady      = errors.New("steady")
 	errRefused     = errors.New("refused")
 )
+
+// faultError is why the engine could not go on with a run (an event
+// loop's epoll failed, say): the run stops, Stopped "error", with the
+// error in the result. The engine prints nothing.
+type faultError struct{ err error }
+
+func (f *faultError) Error() string { return f.err.Error() }
+func (f *faultError) Unwrap() error { return f.err }
+
+// fault stops the run for err (see faultError); the first cause to stop
+// the run wins.
+func (e *engine) fault(err error) { e.stopSched(&faultError{err}) }
 
 // refusedLimit is how many refused dials (ECONNREFUSED), with not one
 // accepted before them, end a run as an error: nothing listens where the
@@ -83,7 +97,7 @@ var ioTimeout = 10 * time.Second
 // the stop rule fires, or ctx is cancelled, and returns what it measured. A
 // cancelled run returns its partial result with Stopped "interrupted"; the
 // error is only for plans that cannot start.
-func Run(ctx context.Context, p *Plan, opt Options) (*Result, error) {
+func Run(ctx context.Context, p *Plan, opt Options) (*result.Result, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -141,12 +155,12 @@ type engine struct {
 	cpuBefore                        time.Duration
 
 	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
-	exhaustion *Exhaustion
-	events     []Event
-	series     TimeSeries   // written by the sampler goroutine only, read at the end
-	points     int          // points made so far (the sampler goroutine's)
-	lastT      float64      // the last point's time
-	steady     *steadyWatch // stop.on verdict; the sampler goroutine's
+	exhaustion *result.Exhaustion
+	events     []result.Event
+	series     result.TimeSeries // written by the sampler goroutine only, read at the end
+	points     int               // points made so far (the sampler goroutine's)
+	lastT      float64           // the last point's time
+	steady     *steadyWatch      // stop.on verdict; the sampler goroutine's
 }
 
 // steadyWatch looks for a steady state in the samples as they come, for
@@ -180,7 +194,7 @@ func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
 
 // add takes one point and reports whether the samples now end in a steady
 // state. It keeps only the samples of the last two windows.
-func (w *steadyWatch) add(pt *Point) bool {
+func (w *steadyWatch) add(pt *result.Point) bool {
 	w.exhausted = w.exhausted || pt.Failures["EADDRNOTAVAIL"] > 0 || pt.Failures["EADDRINUSE"] > 0
 	ports, ok := PinnedPorts(pt.Client, w.tuples, w.reuse)
 	if !ok {
@@ -308,7 +322,7 @@ func goroutines(p *Pool) int {
 // schedule offers the open model's arrivals to free slots at their due
 // times; an arrival no slot takes at once is dropped, never delayed.
 func (pr *poolRun) schedule() {
-	pace := newPacer(pr.p.Rate, pr.p.Ramp)
+	pace := newPacer(pr.p.Rate, pr.p.Ramp, pr.p.Phase)
 	sl := newAlarm(pr.ctx)
 	defer sl.close()
 	var prev time.Duration
@@ -328,12 +342,12 @@ func (pr *poolRun) schedule() {
 		}
 		pr.inFlight.Add(-1)
 		if pr.dropped.Add(1) == 1 {
-			pr.e.event(Event{Type: EventDropped, AtSeconds: pr.e.since(time.Now()).Seconds(), Pool: pr.p.Name})
+			pr.e.event(result.Event{Type: result.EventDropped, AtSeconds: pr.e.since(time.Now()).Seconds(), Pool: pr.p.Name})
 		}
 	}
 }
 
-func (e *engine) run(ctx context.Context) *Result {
+func (e *engine) run(ctx context.Context) *result.Result {
 	hard, cancelHard := context.WithCancel(context.Background())
 	defer cancelHard()
 	sched, stopSched := context.WithCancelCause(ctx)
@@ -380,13 +394,15 @@ func (e *engine) run(ctx context.Context) *Result {
 	// The cause that stopped the scheduling decides; a cancellation that
 	// arrives while the run winds down does not make it "interrupted".
 	cause := context.Cause(sched)
+	var fault *faultError
 	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
-		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused))
-	e.event(Event{Type: EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
+		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused) &&
+		!errors.As(cause, &fault))
+	e.event(result.Event{Type: result.EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.ClosedAtEnd = e.closedAtEnd.Load()
 	res.TimeSeries = &e.series
-	res.Resources = &Resources{Client: &ProcessResources{
+	res.Resources = &result.Resources{Client: &result.ProcessResources{
 		Processes:             1,
 		RSSPeakBytes:          PeakRSS(),
 		CPUSeconds:            (CPUTime() - e.cpuBefore).Seconds(),
@@ -406,10 +422,10 @@ func (e *engine) beforeClose() {
 // since is the time from the start of the run.
 func (e *engine) since(t time.Time) time.Duration { return t.Sub(e.start) }
 
-func (e *engine) event(ev Event) {
+func (e *engine) event(ev result.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ev.Type != EventProgress {
+	if ev.Type != result.EventProgress {
 		e.events = append(e.events, ev)
 	}
 	if e.opt.OnEvent != nil {
@@ -443,7 +459,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 		e.stopSched(errRefused)
 	}
 	if !e.seen[c].Swap(true) {
-		e.event(Event{Type: EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
+		e.event(result.Event{Type: result.EventFirstFailure, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool})
 		if e.plan.Stop.On == StopOnFirstFailure {
 			e.stopSched(errFailures)
 		}
@@ -454,7 +470,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	if !exhausted || !e.exhaustAt.CompareAndSwap(math.MaxInt64, int64(at)) {
 		return
 	}
-	ex := &Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
+	ex := &result.Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
 	if e.opt.Sockets != nil {
 		if st, err := e.opt.Sockets.SampleFull(); err == nil {
 			ex.Sockets = &st
@@ -463,8 +479,8 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 	e.mu.Lock()
 	e.exhaustion = ex
 	e.mu.Unlock()
-	e.event(Event{Type: EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
-		Progress: &Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
+	e.event(result.Event{Type: result.EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
+		Progress: &result.Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
 	if e.plan.Stop.On == StopOnExhaustion || e.plan.Stop.On == StopOnVerdict {
 		e.stopSched(errExhausted)
 	}
@@ -477,7 +493,7 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 	defer close(finished)
 	res := e.opt.Resolution
-	e.series.setResolution(res)
+	setResolution(&e.series, res)
 	every := res.At(0)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -499,8 +515,8 @@ func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 			now := e.start.Add(time.Duration(pt.T * float64(time.Second)))
 			if e.opt.OnEvent != nil && e.opt.Progress > 0 && now.Sub(lastProgress) >= e.opt.Progress {
 				lastProgress = now
-				pr := Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
-				e.event(Event{Type: EventProgress, AtSeconds: pt.T, Progress: &pr})
+				pr := result.Progress{Attempted: prev.attempted, OK: prev.ok, Failed: prev.failed, Open: pt.Open, Client: pt.Client}
+				e.event(result.Event{Type: result.EventProgress, AtSeconds: pt.T, Progress: &pr})
 			}
 		}
 	}
@@ -557,10 +573,10 @@ func (e *engine) totals() totals {
 // point appends one interval to the time series: what happened since prev,
 // and the gauges now. Its time is when the counters were read. The last
 // point always samples the sockets.
-func (e *engine) point(prev *totals, fds *fdCounter, last bool) *Point {
+func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 	cur := e.totals()
 	now := time.Now()
-	pt := Point{
+	pt := result.Point{
 		T:         e.since(now).Seconds(),
 		Attempted: cur.attempted - prev.attempted,
 		OK:        cur.ok - prev.ok,
@@ -590,7 +606,7 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *Point {
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st
 			if e.series.SamplerCost == nil {
-				e.series.SamplerCost = &SamplerCost{}
+				e.series.SamplerCost = &result.SamplerCost{}
 			}
 			e.series.SamplerCost.Add(time.Since(t0), st)
 		}
@@ -620,8 +636,8 @@ func (e *engine) dialedPorts() string {
 	return strings.Join(ports, ", ")
 }
 
-func (e *engine) result(cause error, interrupted bool) *Result {
-	res := &Result{
+func (e *engine) result(cause error, interrupted bool) *result.Result {
+	res := &result.Result{
 		Variant:        e.plan.Variant,
 		Runtime:        e.plan.Runtime,
 		StartedAt:      e.start,
@@ -631,25 +647,28 @@ func (e *engine) result(cause error, interrupted bool) *Result {
 	}
 	switch {
 	case interrupted:
-		res.Stopped = StoppedInterrupted
+		res.Stopped = result.StoppedInterrupted
 	case errors.Is(cause, errExhausted):
-		res.Stopped = StoppedExhaustion
+		res.Stopped = result.StoppedExhaustion
 	case errors.Is(cause, errFailures):
-		res.Stopped = StoppedFailures
+		res.Stopped = result.StoppedFailures
 	case errors.Is(cause, errSteady):
-		res.Stopped = StoppedSteady
+		res.Stopped = result.StoppedSteady
+	case errors.As(cause, new(*faultError)):
+		res.Stopped = result.StoppedError
+		res.Error = cause.Error()
 	case errors.Is(cause, errRefused):
-		res.Stopped = StoppedError
+		res.Stopped = result.StoppedError
 		res.Error = fmt.Sprintf("stopped: the first %d dials were all refused (ECONNREFUSED) and none was accepted: nothing listens at %s on port %s",
 			refusedLimit, e.opt.Target, e.dialedPorts())
 	default:
-		res.Stopped = StoppedDuration
+		res.Stopped = result.StoppedDuration
 	}
 
 	total := newHistograms()
 	var okBefore int64
 	for pi, pool := range e.plan.Pools {
-		pr := PoolResult{Name: pool.Name, Failures: map[string]int64{}}
+		pr := result.PoolResult{Name: pool.Name, Failures: map[string]int64{}}
 		pr.Dropped = e.pools[pi].dropped.Load()
 		res.Dropped += pr.Dropped
 		for _, w := range e.workers {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
@@ -112,7 +113,7 @@ func TestRunEchoesAndCloses(t *testing.T) {
 	if res.Latency.Connect.Count != res.Dials.OK {
 		t.Errorf("connect samples %d, ok dials %d", res.Latency.Connect.Count, res.Dials.OK)
 	}
-	if res.Stopped != StoppedDuration {
+	if res.Stopped != result.StoppedDuration {
 		t.Errorf("stopped %q, want duration", res.Stopped)
 	}
 	srv.Close()
@@ -178,22 +179,22 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 	p := plan(ports, Pool{Name: "holders", Workers: 5, Messages: 1, Payload: 8, Hold: Hold{Kind: HoldForever}, Close: CloseClient})
 	p.Duration = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
-	var events []Event
+	var events []result.Event
 	time.AfterFunc(200*time.Millisecond, cancel)
-	res, err := Run(ctx, p, Options{Target: loopback, Interval: 10 * time.Millisecond, Progress: 50 * time.Millisecond, OnEvent: func(e Event) { events = append(events, e) }})
+	res, err := Run(ctx, p, Options{Target: loopback, Interval: 10 * time.Millisecond, Progress: 50 * time.Millisecond, OnEvent: func(e result.Event) { events = append(events, e) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != StoppedInterrupted || res.Dials.OK != 5 || res.PeakOpen != 5 {
+	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 5 || res.PeakOpen != 5 {
 		t.Fatalf("stopped %q dials %+v peak %d: want interrupted with 5 held", res.Stopped, res.Dials, res.PeakOpen)
 	}
 	var progress int
 	for _, e := range events {
-		if e.Type == EventProgress {
+		if e.Type == result.EventProgress {
 			progress++
 		}
 	}
-	if progress < 2 || events[len(events)-1].Type != EventEnd {
+	if progress < 2 || events[len(events)-1].Type != result.EventEnd {
 		t.Errorf("events %+v: want progress events and end last", events)
 	}
 }

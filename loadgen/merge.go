@@ -6,12 +6,16 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/portex/portex/result"
 )
 
 // Split divides a plan into n shards that together make the same load:
 // workers, rates, in-flight bounds and keep-alive pools are shared out, so
 // that several processes (each with its own file-descriptor limit) can run
-// one plan. Shard i of n gets the remainder's extra unit first.
+// one plan. Shard i of n gets the remainder's extra unit first. An open
+// pool's shards interleave: shard i takes the arrivals i, i+n, i+2n, ...
+// of the whole schedule (its Phase), rather than every shard firing the
+// first arrival at once.
 func Split(p *Plan, n int) []*Plan {
 	if n <= 1 {
 		return []*Plan{p}
@@ -25,6 +29,11 @@ func Split(p *Plan, n int) []*Plan {
 			pl.MaxInFlight = share(pl.MaxInFlight, i, n)
 			pl.PoolSize = share(pl.PoolSize, i, n)
 			pl.Rate /= float64(n)
+			// The whole's arrival i+k·n is due when i+k·n of its
+			// arrivals are, when (i+k·n)/n = k + i/n of the shard's are.
+			if pl.Open() {
+				pl.Phase = (pl.Phase + float64(i)) / float64(n)
+			}
 			pl.Ramp = append([]Stage(nil), pl.Ramp...)
 			for k := range pl.Ramp {
 				pl.Ramp[k].To /= float64(n)
@@ -51,8 +60,8 @@ func share(total, i, n int) int {
 // Merge combines the results of a plan's shards into one, losslessly where
 // the data allows: counters add, HDR histograms merge, time series add up
 // interval by interval, the earliest exhaustion and first failures win.
-func Merge(shards []*Result) *Result {
-	var live []*Result
+func Merge(shards []*result.Result) *result.Result {
+	var live []*result.Result
 	for _, r := range shards {
 		if r != nil {
 			live = append(live, r)
@@ -65,7 +74,7 @@ func Merge(shards []*Result) *Result {
 		return live[0]
 	}
 	first := live[0]
-	m := &Result{
+	m := &result.Result{
 		Variant:  first.Variant,
 		Runtime:  first.Runtime,
 		Stopped:  first.Stopped,
@@ -127,8 +136,8 @@ func Merge(shards []*Result) *Result {
 	return m
 }
 
-func addDials(a, b Dials) Dials {
-	return Dials{Attempted: a.Attempted + b.Attempted, OK: a.OK + b.OK, Failed: a.Failed + b.Failed}
+func addDials(a, b result.Dials) result.Dials {
+	return result.Dials{Attempted: a.Attempted + b.Attempted, OK: a.OK + b.OK, Failed: a.Failed + b.Failed}
 }
 
 func addCounts(dst, src map[string]int64) {
@@ -138,16 +147,16 @@ func addCounts(dst, src map[string]int64) {
 }
 
 // mergeHDR adds a summary's lossless histogram into h.
-func mergeHDR(h *hdrhistogram.Histogram, s LatencySummary) {
+func mergeHDR(h *hdrhistogram.Histogram, s result.LatencySummary) {
 	if src, err := s.DecodeHDR(); err == nil && src != nil {
 		h.Merge(src)
 	}
 }
 
-func mergePools(live []*Result) []PoolResult {
-	var out []PoolResult
+func mergePools(live []*result.Result) []result.PoolResult {
+	var out []result.PoolResult
 	for j := range live[0].Pools {
-		p := PoolResult{Name: live[0].Pools[j].Name, Failures: map[string]int64{}}
+		p := result.PoolResult{Name: live[0].Pools[j].Name, Failures: map[string]int64{}}
 		lat := newHistograms()
 		for _, r := range live {
 			if j >= len(r.Pools) {
@@ -167,16 +176,16 @@ func mergePools(live []*Result) []PoolResult {
 
 // mergeEvents sorts events by time and keeps one first_failure per class,
 // one exhaustion, one recovery, one dropped and one end: the earliest.
-func mergeEvents(evs []Event) []Event {
+func mergeEvents(evs []result.Event) []result.Event {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].AtSeconds < evs[j].AtSeconds })
 	seen := map[string]bool{}
-	var out []Event
+	var out []result.Event
 	for _, ev := range evs {
 		key := ev.Type
-		if ev.Type == EventFirstFailure {
+		if ev.Type == result.EventFirstFailure {
 			key += "/" + ev.Class
 		}
-		if ev.Type == EventEnd {
+		if ev.Type == result.EventEnd {
 			continue
 		}
 		if !seen[key] {
@@ -184,9 +193,9 @@ func mergeEvents(evs []Event) []Event {
 			out = append(out, ev)
 		}
 	}
-	var end *Event
+	var end *result.Event
 	for i := range evs {
-		if evs[i].Type == EventEnd && (end == nil || evs[i].AtSeconds > end.AtSeconds) {
+		if evs[i].Type == result.EventEnd && (end == nil || evs[i].AtSeconds > end.AtSeconds) {
 			end = &evs[i]
 		}
 	}
@@ -204,27 +213,27 @@ func mergeEvents(evs []Event) []Event {
 // dials where they happened on average rather than all in one interval;
 // the sums stay exact. Gauges (open, RSS) are summed per interval from
 // each shard's last point in it, carried over the intervals it skipped.
-func mergeSeries(live []*Result, start time.Time) *TimeSeries {
-	var ts *TimeSeries
+func mergeSeries(live []*result.Result, start time.Time) *result.TimeSeries {
+	var ts *result.TimeSeries
 	var res Resolution
-	var shardGauges []map[int]Point
+	var shardGauges []map[int]result.Point
 	for _, r := range live {
 		if r.TimeSeries == nil || r.TimeSeries.IntervalSeconds <= 0 {
 			continue
 		}
 		if ts == nil {
-			ts = &TimeSeries{IntervalSeconds: r.TimeSeries.IntervalSeconds,
+			ts = &result.TimeSeries{IntervalSeconds: r.TimeSeries.IntervalSeconds,
 				FineIntervalSeconds: r.TimeSeries.FineIntervalSeconds, FineForSeconds: r.TimeSeries.FineForSeconds}
-			res = ts.resolution()
+			res = seriesResolution(ts)
 		}
 		grow := func(i int) {
 			for len(ts.Points) <= i {
-				ts.Points = append(ts.Points, Point{T: res.slotEnd(len(ts.Points))})
+				ts.Points = append(ts.Points, result.Point{T: res.slotEnd(len(ts.Points))})
 			}
 		}
 		offset := r.StartedAt.Sub(start).Seconds()
-		gauges := map[int]Point{} // this shard's last gauges per interval
-		from := offset            // the start of the shard's next point
+		gauges := map[int]result.Point{} // this shard's last gauges per interval
+		from := offset                   // the start of the shard's next point
 		for _, p := range r.TimeSeries.Points {
 			to := offset + p.T
 			first, last := res.slot(from), res.slot(to)
@@ -245,7 +254,7 @@ func mergeSeries(live []*Result, start time.Time) *TimeSeries {
 	// Carry each shard's gauges forward over the intervals it skipped, to
 	// the end of the longest.
 	for _, gauges := range shardGauges {
-		var last Point
+		var last result.Point
 		for i := range ts.Points {
 			if g, ok := gauges[i]; ok {
 				last = g
@@ -259,7 +268,7 @@ func mergeSeries(live []*Result, start time.Time) *TimeSeries {
 
 // spread adds p's counts, made between from and to, to the intervals qs
 // (the schedule's intervals first, first+1, …), each its share of the time.
-func spread(qs []Point, from, to float64, p Point, res Resolution, first int) {
+func spread(qs []result.Point, from, to float64, p result.Point, res Resolution, first int) {
 	// cum[k] is the share of the span up to the end of qs[k].
 	cum := make([]float64, len(qs))
 	for k := range qs {
@@ -270,7 +279,7 @@ func spread(qs []Point, from, to float64, p Point, res Resolution, first int) {
 		}
 		cum[k] = math.Min(1, math.Max(0, (end-from)/(to-from)))
 	}
-	share := func(n int64, add func(q *Point, v int64)) {
+	share := func(n int64, add func(q *result.Point, v int64)) {
 		var given int64
 		for k := range qs {
 			v := int64(math.Round(float64(n)*cum[k])) - given
@@ -280,12 +289,12 @@ func spread(qs []Point, from, to float64, p Point, res Resolution, first int) {
 			given += v
 		}
 	}
-	share(p.Attempted, func(q *Point, v int64) { q.Attempted += v })
-	share(p.OK, func(q *Point, v int64) { q.OK += v })
-	share(p.Failed, func(q *Point, v int64) { q.Failed += v })
-	share(p.Dropped, func(q *Point, v int64) { q.Dropped += v })
+	share(p.Attempted, func(q *result.Point, v int64) { q.Attempted += v })
+	share(p.OK, func(q *result.Point, v int64) { q.OK += v })
+	share(p.Failed, func(q *result.Point, v int64) { q.Failed += v })
+	share(p.Dropped, func(q *result.Point, v int64) { q.Dropped += v })
 	for c, n := range p.Failures {
-		share(n, func(q *Point, v int64) {
+		share(n, func(q *result.Point, v int64) {
 			if q.Failures == nil {
 				q.Failures = map[string]int64{}
 			}
@@ -294,7 +303,7 @@ func spread(qs []Point, from, to float64, p Point, res Resolution, first int) {
 	}
 }
 
-func peakOpen(ts *TimeSeries, live []*Result) int64 {
+func peakOpen(ts *result.TimeSeries, live []*result.Result) int64 {
 	var peak int64
 	if ts != nil {
 		for _, p := range ts.Points {
@@ -309,12 +318,12 @@ func peakOpen(ts *TimeSeries, live []*Result) int64 {
 	return peak
 }
 
-func mergeResources(live []*Result) *Resources {
-	var c ProcessResources
+func mergeResources(live []*result.Result) *result.Resources {
+	var c result.ProcessResources
 	for _, r := range live {
 		if r.Resources != nil {
 			c.Add(r.Resources.Client)
 		}
 	}
-	return &Resources{Client: &c}
+	return &result.Resources{Client: &c}
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 func TestSplitSharesTheLoad(t *testing.T) {
@@ -36,7 +38,7 @@ func TestMergeAddsShardsLosslessly(t *testing.T) {
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "churn", Workers: 4, Messages: 1, Payload: 16, Close: CloseReset})
 	p.Duration = 300 * time.Millisecond
-	var shards []*Result
+	var shards []*result.Result
 	for _, sp := range Split(p, 2) {
 		r, err := Run(context.Background(), sp, Options{Target: loopback, Interval: 50 * time.Millisecond})
 		if err != nil {
@@ -58,17 +60,17 @@ func TestMergeAddsShardsLosslessly(t *testing.T) {
 	if ok != m.Dials.OK || m.Resources.Client.Processes != 2 {
 		t.Errorf("time series adds to %d of %d ok dials; %d processes", ok, m.Dials.OK, m.Resources.Client.Processes)
 	}
-	if n := len(m.Events); n == 0 || m.Events[n-1].Type != EventEnd {
+	if n := len(m.Events); n == 0 || m.Events[n-1].Type != result.EventEnd {
 		t.Errorf("events %+v: want one end, last", m.Events)
 	}
 }
 
 // evenSeries is a shard's series: a point every interval up to n
 // intervals, each with ok dials.
-func evenSeries(interval float64, n int, ok int64) []Point {
-	pts := make([]Point, n)
+func evenSeries(interval float64, n int, ok int64) []result.Point {
+	pts := make([]result.Point, n)
 	for i := range pts {
-		pts[i] = Point{T: float64(i+1) * interval, Attempted: ok, OK: ok, Open: ok * int64(i+1)}
+		pts[i] = result.Point{T: float64(i+1) * interval, Attempted: ok, OK: ok, Open: ok * int64(i+1)}
 	}
 	return pts
 }
@@ -79,16 +81,16 @@ func evenSeries(interval float64, n int, ok int64) []Point {
 // one clock.
 func TestMergeSeriesAlignsLateAndOffsetShards(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	steady := &Result{StartedAt: t0, Dials: Dials{OK: 100},
-		TimeSeries: &TimeSeries{IntervalSeconds: 0.1, Points: evenSeries(0.1, 10, 10)}}
+	steady := &result.Result{StartedAt: t0, Dials: result.Dials{OK: 100},
+		TimeSeries: &result.TimeSeries{IntervalSeconds: 0.1, Points: evenSeries(0.1, 10, 10)}}
 	// Started 50 ms later; one point at 0.1 s, then nothing until 0.9 s.
-	late := &Result{StartedAt: t0.Add(50 * time.Millisecond), Dials: Dials{OK: 100},
-		TimeSeries: &TimeSeries{IntervalSeconds: 0.1, Points: []Point{
+	late := &result.Result{StartedAt: t0.Add(50 * time.Millisecond), Dials: result.Dials{OK: 100},
+		TimeSeries: &result.TimeSeries{IntervalSeconds: 0.1, Points: []result.Point{
 			{T: 0.1, Attempted: 10, OK: 10, Open: 10},
 			{T: 0.9, Attempted: 80, OK: 80, Open: 90},
 			{T: 1.0, Attempted: 10, OK: 10, Open: 100},
 		}}}
-	m := Merge([]*Result{steady, late})
+	m := Merge([]*result.Result{steady, late})
 	var sum int64
 	for i, p := range m.TimeSeries.Points {
 		sum += p.OK
@@ -115,12 +117,12 @@ func TestMergeSeriesAlignsLateAndOffsetShards(t *testing.T) {
 // Shards sampled on a fine schedule merge onto that schedule.
 func TestMergeSeriesKeepsFineSchedule(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	shard := func(start time.Time) *Result {
+	shard := func(start time.Time) *result.Result {
 		pts := evenSeries(0.01, 10, 1) // ten points of 10 ms, then
-		pts = append(pts, Point{T: 0.2, Attempted: 10, OK: 10}, Point{T: 0.3, Attempted: 10, OK: 10})
-		return &Result{StartedAt: start, TimeSeries: &TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 0.1, Points: pts}}
+		pts = append(pts, result.Point{T: 0.2, Attempted: 10, OK: 10}, result.Point{T: 0.3, Attempted: 10, OK: 10})
+		return &result.Result{StartedAt: start, TimeSeries: &result.TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 0.1, Points: pts}}
 	}
-	m := Merge([]*Result{shard(t0), shard(t0.Add(5 * time.Millisecond))})
+	m := Merge([]*result.Result{shard(t0), shard(t0.Add(5 * time.Millisecond))})
 	ts := m.TimeSeries
 	if ts.FineIntervalSeconds != 0.01 || ts.FineForSeconds != 0.1 || len(ts.Points) != 13 {
 		t.Fatalf("merged schedule %v/%v for %v s, %d points: want 10 fine ones and 3 of 100 ms", ts.FineIntervalSeconds, ts.IntervalSeconds, ts.FineForSeconds, len(ts.Points))
@@ -140,19 +142,60 @@ func TestMergeSeriesKeepsFineSchedule(t *testing.T) {
 // Schedule lag merges across shards, per pool and in total, as the other
 // histograms do.
 func TestMergeAddsScheduleLag(t *testing.T) {
-	shard := func(lags ...int64) *Result {
+	shard := func(lags ...int64) *result.Result {
 		h := newHistograms()
 		for _, us := range lags {
 			h[kindScheduleLag].RecordValue(us)
 			h[kindConnect].RecordValue(10)
 		}
 		l := h.latency()
-		return &Result{Latency: l, Pools: []PoolResult{{Name: "arrivals", Latency: l}}}
+		return &result.Result{Latency: l, Pools: []result.PoolResult{{Name: "arrivals", Latency: l}}}
 	}
-	m := Merge([]*Result{shard(5, 5, 5), shard(900)})
-	for _, l := range []Latency{m.Latency, m.Pools[0].Latency} {
+	m := Merge([]*result.Result{shard(5, 5, 5), shard(900)})
+	for _, l := range []result.Latency{m.Latency, m.Pools[0].Latency} {
 		if l.ScheduleLag.Count != 4 || l.ScheduleLag.P50Us != 5 || l.ScheduleLag.MaxUs != 900 || l.Connect.Count != 4 {
 			t.Errorf("merged lag %+v, connect %d samples: want 4 samples, p50 5, max 900", l.ScheduleLag, l.Connect.Count)
+		}
+	}
+}
+
+// Shards of an open pool interleave: shard i of n takes the whole
+// schedule's arrivals i, i+n, i+2n, ..., through a ramp too, instead of
+// every shard firing the first arrival at once.
+func TestSplitInterleavesOpenSchedules(t *testing.T) {
+	p := &Plan{Duration: time.Second, Pools: []Pool{
+		{Name: "open", Rate: 90, MaxInFlight: 9, Ramp: []Stage{{To: 300, Over: time.Second}, {To: 30, Over: time.Second}}},
+	}}
+	whole := newPacer(p.Pools[0].Rate, p.Pools[0].Ramp, 0)
+	for _, n := range []int{2, 3, 4} {
+		shards := Split(p, n)
+		pacers := make([]pacer, n)
+		for i, s := range shards {
+			if ph := s.Pools[0].Phase; ph < 0 || ph >= 1 {
+				t.Fatalf("shard %d of %d: phase %v", i, n, ph)
+			}
+			pacers[i] = newPacer(s.Pools[0].Rate, s.Pools[0].Ramp, s.Pools[0].Phase)
+		}
+		for j := int64(0); j < 500; j++ {
+			want, wok := whole.arrival(j)
+			got, gok := pacers[j%int64(n)].arrival(j / int64(n))
+			if wok != gok || (got-want).Abs() > time.Microsecond {
+				t.Fatalf("%d shards: arrival %d is due at %v (%v) in shard %d, at %v (%v) in the whole plan",
+					n, j, got, gok, j%int64(n), want, wok)
+			}
+		}
+	}
+	if p.Pools[0].Phase != 0 {
+		t.Error("Split changed the original plan")
+	}
+	// Splitting a shard again interleaves within it.
+	inner := Split(Split(p, 2)[1], 2) // the whole's arrivals 1, 5, 9, ... and 3, 7, 11, ...
+	for k, wantJ := range map[int]int64{0: 1, 1: 3} {
+		pc := newPacer(inner[k].Pools[0].Rate, inner[k].Pools[0].Ramp, inner[k].Pools[0].Phase)
+		got, _ := pc.arrival(1)
+		want, _ := whole.arrival(wantJ + 4)
+		if (got - want).Abs() > time.Microsecond {
+			t.Errorf("shard %d of shard 1: its second arrival at %v, want the whole's arrival %d at %v", k, got, wantJ+4, want)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 func TestOpenModelKeepsItsSchedule(t *testing.T) {
@@ -96,7 +98,7 @@ func TestStopRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Stopped != StoppedFailures || res.Dials.Failed > tt.max || res.ElapsedSeconds > 2 {
+			if res.Stopped != result.StoppedFailures || res.Dials.Failed > tt.max || res.ElapsedSeconds > 2 {
 				t.Errorf("stopped %q after %d failures in %.2fs", res.Stopped, res.Dials.Failed, res.ElapsedSeconds)
 			}
 		})

@@ -17,7 +17,8 @@ import (
 // run that falls behind catches up instead of drifting, and the intended
 // start of every connection is known for latency (coordinated omission).
 type pacer struct {
-	segs []segment
+	segs  []segment
+	phase float64 // the share of an arrival the schedule is shifted by
 }
 
 // segment is a stretch of time over which the rate moves linearly from a to
@@ -30,8 +31,10 @@ type segment struct {
 	n0     float64
 }
 
-func newPacer(rate float64, ramp []Stage) pacer {
-	var p pacer
+// newPacer is the schedule of a rate and its ramp, shifted by phase (see
+// Pool.Phase).
+func newPacer(rate float64, ramp []Stage, phase float64) pacer {
+	p := pacer{phase: phase}
 	t, n, r := 0.0, 0.0, rate
 	for _, st := range ramp {
 		d := st.Over.Seconds()
@@ -47,7 +50,7 @@ func newPacer(rate float64, ramp []Stage) pacer {
 // arrival returns when the k-th arrival is due, or false if it never is
 // (the rate ends at zero first).
 func (p pacer) arrival(k int64) (time.Duration, bool) {
-	want := float64(k)
+	want := float64(k) + p.phase
 	for _, s := range p.segs {
 		due := want - s.n0 // arrivals due within this segment before k
 		if due < 0 {

@@ -31,7 +31,7 @@ func TestPacerArrivals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := newPacer(tt.rate, tt.ramp).arrival(tt.k)
+			got, ok := newPacer(tt.rate, tt.ramp, 0).arrival(tt.k)
 			if tt.never {
 				if ok {
 					t.Fatalf("arrival(%d) = %v, want never", tt.k, got)

@@ -26,9 +26,6 @@ type Plan struct {
 	Server   ServerPlan    `json:"server"`
 	Pools    []Pool        `json:"pools"`
 	Stop     Stop          `json:"stop"`
-	// Expect is checked against the result by the caller; the engine
-	// ignores it.
-	Expect *Expect `json:"expect,omitempty"`
 }
 
 // Sandbox is the client side's kernel settings, applied inside the sandbox.
@@ -125,6 +122,10 @@ type Pool struct {
 	Rate        float64 `json:"rate,omitempty"`          // open model: arrivals per second at the start
 	Ramp        []Stage `json:"ramp,omitempty"`          // then these rate stages, in order
 	MaxInFlight int     `json:"max_in_flight,omitempty"` // open model: concurrent connections at most
+	// Phase shifts the open model's schedule by that share of an
+	// arrival, within [0, 1): the k-th arrival is due when k+Phase
+	// arrivals are. Split sets it so that shards interleave.
+	Phase float64 `json:"phase,omitempty"`
 
 	// Start delays the pool from the start of the run; Duration, if set,
 	// stops it that long after its start.
@@ -257,6 +258,20 @@ func (p *Plan) Connections() int {
 	return n
 }
 
+// BufferBytes is the memory the pool's workers hold for their messages:
+// two payload buffers each (the message out, the echo in), a worker per
+// slot (max_in_flight) in the open model.
+func (p *Pool) BufferBytes() int64 {
+	if p.Messages == 0 {
+		return 0
+	}
+	workers := p.Workers
+	if p.Open() {
+		workers = p.MaxInFlight
+	}
+	return int64(workers) * 2 * int64(p.Payload)
+}
+
 // MaxSources bounds the source addresses a pool can use.
 const MaxSources = 64
 
@@ -334,6 +349,8 @@ func (p *Plan) Check() error {
 			return fmt.Errorf("plan: pool %q: max_in_flight must be at least 1", pl.Name)
 		case pl.Rate < 0:
 			return fmt.Errorf("plan: pool %q: negative rate", pl.Name)
+		case pl.Phase < 0 || pl.Phase >= 1:
+			return fmt.Errorf("plan: pool %q: phase %v is not within [0, 1)", pl.Name, pl.Phase)
 		case pl.Close == CloseKeep && pl.PoolSize < 1:
 			return fmt.Errorf("plan: pool %q: a keep-alive pool needs a pool_size of at least 1", pl.Name)
 		case pl.Leak < 0 || pl.Leak > 1:

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/portex/portex/result"
 )
 
 // Recording follows two rules: counters are per worker (atomics written by
@@ -73,8 +74,8 @@ func (h histograms) merge(o histograms) {
 }
 
 // latency summarizes each kind.
-func (h histograms) latency() Latency {
-	return Latency{
+func (h histograms) latency() result.Latency {
+	return result.Latency{
 		Connect:     summarize(h[kindConnect]),
 		EchoRTT:     summarize(h[kindEchoRTT]),
 		ScheduleLag: summarize(h[kindScheduleLag]),
@@ -82,7 +83,7 @@ func (h histograms) latency() Latency {
 }
 
 // add merges the histograms a Latency carries, kind by kind.
-func (h histograms) add(l Latency) {
+func (h histograms) add(l result.Latency) {
 	mergeHDR(h[kindConnect], l.Connect)
 	mergeHDR(h[kindEchoRTT], l.EchoRTT)
 	mergeHDR(h[kindScheduleLag], l.ScheduleLag)
@@ -180,15 +181,15 @@ func (r *recorder) flush() {
 }
 
 // summarize reduces a histogram to its headline figures.
-func summarize(h *hdrhistogram.Histogram) LatencySummary {
+func summarize(h *hdrhistogram.Histogram) result.LatencySummary {
 	if h.TotalCount() == 0 {
-		return LatencySummary{}
+		return result.LatencySummary{}
 	}
 	var hdr string
 	if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
 		hdr = string(enc)
 	}
-	return LatencySummary{
+	return result.LatencySummary{
 		HDR:    hdr,
 		Count:  h.TotalCount(),
 		MeanUs: h.Mean(),
@@ -198,12 +199,4 @@ func summarize(h *hdrhistogram.Histogram) LatencySummary {
 		P999Us: h.ValueAtQuantile(99.9),
 		MaxUs:  h.Max(),
 	}
-}
-
-// DecodeHDR returns the histogram a summary carries, nil if none.
-func (s LatencySummary) DecodeHDR() (*hdrhistogram.Histogram, error) {
-	if s.HDR == "" {
-		return nil, nil
-	}
-	return hdrhistogram.Decode([]byte(s.HDR))
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 // A run whose every dial is refused (nothing listens) stops after
@@ -27,7 +29,7 @@ func TestRunStopsWhenEveryDialIsRefused(t *testing.T) {
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("%s: the run took %s: it did not stop on the refusals", pool.Name, took)
 		}
-		if res.Stopped != StoppedError || !strings.Contains(res.Error, "all refused (ECONNREFUSED)") || !strings.Contains(res.Error, "127.0.0.1") {
+		if res.Stopped != result.StoppedError || !strings.Contains(res.Error, "all refused (ECONNREFUSED)") || !strings.Contains(res.Error, "127.0.0.1") {
 			t.Errorf("%s: stopped %q, error %q: want an error that every dial was refused", pool.Name, res.Stopped, res.Error)
 		}
 		if res.Dials.OK != 0 || res.Failures["ECONNREFUSED"] < refusedLimit {
@@ -52,7 +54,7 @@ func TestRunKeepsGoingWhenRefusalsFollowAnAcceptedDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != StoppedDuration || res.Error != "" {
+	if res.Stopped != result.StoppedDuration || res.Error != "" {
 		t.Errorf("stopped %q, error %q: want the whole duration", res.Stopped, res.Error)
 	}
 	if res.Dials.OK == 0 || res.Failures["ECONNREFUSED"] < refusedLimit {

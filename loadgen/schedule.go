@@ -3,6 +3,8 @@ package loadgen
 import (
 	"math"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 // Resolution is a time series' schedule: a point every Fine for the first
@@ -30,8 +32,8 @@ func (r Resolution) At(elapsed time.Duration) time.Duration {
 	return r.Interval
 }
 
-// resolution is the series' schedule.
-func (ts *TimeSeries) resolution() Resolution {
+// seriesResolution is the series' schedule.
+func seriesResolution(ts *result.TimeSeries) Resolution {
 	sec := func(s float64) time.Duration { return time.Duration(math.Round(s * float64(time.Second))) }
 	r := Resolution{Interval: sec(ts.IntervalSeconds), Fine: sec(ts.FineIntervalSeconds), FineFor: sec(ts.FineForSeconds)}
 	if r.Fine <= 0 || r.FineFor <= 0 {
@@ -41,7 +43,7 @@ func (ts *TimeSeries) resolution() Resolution {
 }
 
 // setResolution records the schedule in the series.
-func (ts *TimeSeries) setResolution(r Resolution) {
+func setResolution(ts *result.TimeSeries, r Resolution) {
 	ts.IntervalSeconds = r.Interval.Seconds()
 	ts.FineIntervalSeconds, ts.FineForSeconds = 0, 0
 	if r.FineFor > 0 {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 func TestResolutionSlots(t *testing.T) {
@@ -44,10 +46,10 @@ func TestTimeSeriesFineStartAndLateTicks(t *testing.T) {
 	p.Duration = 400 * time.Millisecond
 	type call struct {
 		at time.Time
-		pt Point
+		pt result.Point
 	}
 	var calls []call
-	res, err := Run(context.Background(), p, Options{Target: loopback, OnPoint: func(pt Point) {
+	res, err := Run(context.Background(), p, Options{Target: loopback, OnPoint: func(pt result.Point) {
 		calls = append(calls, call{time.Now(), pt})
 		if len(calls) == 5 {
 			time.Sleep(150 * time.Millisecond) // a sampler held up, as by a slow /proc read

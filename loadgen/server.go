@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,8 +197,8 @@ func (s *Server) Close() error {
 }
 
 // Counts returns the server's counters so far.
-func (s *Server) Counts() ServerCounts {
-	return ServerCounts{
+func (s *Server) Counts() result.ServerCounts {
+	return result.ServerCounts{
 		Accepted:       s.accepted.Load(),
 		ClosedByPeer:   s.byPeer.Load(),
 		ClosedByServer: s.byServer.Load(),
@@ -226,9 +227,15 @@ type serverLoop struct {
 	epoch     time.Time
 	idle      bool  // some listener closes idle connections
 	swept     int64 // ns since epoch of the last idle sweep
-	ep        *epollWaiter
-	conns     []sconn
-	buf       []byte
+	// paused says the listeners are out of the epoll set: accept ran out
+	// of descriptors (EMFILE, ENFILE). They come back when one of the
+	// loop's connections closes, or at resume (ns since epoch), whichever
+	// is first; the loop serves its connections meanwhile.
+	paused bool
+	resume int64
+	ep     *epollWaiter
+	conns  []sconn
+	buf    []byte
 	// Connections whose turn ended after all its reads came back full,
 	// with maybe more to read (see serve), each once, served again after
 	// the others; turn is the list being served.
@@ -266,9 +273,12 @@ func (l *serverLoop) release() { l.ep.close() }
 func (l *serverLoop) run() {
 	defer l.closeAll()
 	for {
-		var until time.Time // the next idle sweep, if any
+		var until time.Time // the next idle sweep or resume, if any
 		if l.idle {
 			until = l.epoch.Add(time.Duration(l.swept) + idleSweep)
+		}
+		if at := l.epoch.Add(time.Duration(l.resume)); l.paused && (until.IsZero() || at.Before(until)) {
+			until = at
 		}
 		events, woken, err := l.next(until)
 		switch {
@@ -281,6 +291,40 @@ func (l *serverLoop) run() {
 		l.handle(events)
 		if l.idle {
 			l.sweep()
+		}
+		if l.paused && l.now() >= l.resume {
+			l.resumeAccept()
+		}
+	}
+}
+
+// acceptPause is how long the listeners of a loop that ran out of
+// descriptors stay out of its epoll set at most, should none of its own
+// connections close (another loop's, or another process's, may free one).
+const acceptPause = 10 * time.Millisecond
+
+// pauseAccept takes the loop's listeners out of its epoll set, which
+// would otherwise report them ready on every wait (they are
+// level-triggered) while accept cannot take a connection: the loop goes
+// on serving its connections, and the waiting ones stay in the backlog.
+func (l *serverLoop) pauseAccept() {
+	if l.paused {
+		return
+	}
+	for _, fd := range l.listeners {
+		if err := l.ctl(unix.EPOLL_CTL_DEL, fd, 0); err != nil {
+			l.s.errs.Add(1)
+		}
+	}
+	l.paused, l.resume = true, l.now()+int64(acceptPause)
+}
+
+// resumeAccept puts the listeners back into the epoll set.
+func (l *serverLoop) resumeAccept() {
+	l.paused = false
+	for _, fd := range l.listeners {
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN); err != nil {
+			l.s.errs.Add(1)
 		}
 	}
 }
@@ -403,10 +447,10 @@ func (l *serverLoop) accept(lfd, li int) {
 		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
 			return
 		default:
-			// EMFILE or ENFILE: the connection stays in the backlog;
-			// back off instead of spinning on a level-triggered wake-up.
+			// EMFILE or ENFILE: the connection stays in the backlog
+			// until a descriptor frees (see pauseAccept).
 			l.s.errs.Add(1)
-			time.Sleep(10 * time.Millisecond)
+			l.pauseAccept()
 			return
 		}
 		l.s.accepted.Add(1)
@@ -557,6 +601,9 @@ func (l *serverLoop) close(fd int, first bool) {
 	closeNB(fd) // also removes it from the epoll set
 	l.conns[fd] = sconn{listener: -1}
 	l.s.open.Add(-1)
+	if l.paused { // a descriptor is free
+		l.resumeAccept()
+	}
 }
 
 func (l *serverLoop) closeAll() {

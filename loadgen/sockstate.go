@@ -10,44 +10,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
-
-// SocketStates counts the TCP sockets of one network namespace by state,
-// and the distinct local ports they pin.
-type SocketStates struct {
-	Established int `json:"established"`
-	SynSent     int `json:"syn_sent"`
-	SynRecv     int `json:"syn_recv"`
-	FinWait1    int `json:"fin_wait1"`
-	FinWait2    int `json:"fin_wait2"`
-	TimeWait    int `json:"time_wait"`
-	CloseWait   int `json:"close_wait"`
-	LastAck     int `json:"last_ack"`
-	Closing     int `json:"closing"`
-	Listen      int `json:"listen"`
-	// PortsInUse is the number of distinct local ports held by sockets
-	// that are not listening, within the sampler's port range if it has
-	// one: what the ephemeral range has left to give. It is PortsUncounted
-	// in a quick sample, which does not see every socket.
-	PortsInUse int `json:"ports_in_use"`
-	// TimeWaitRecent counts the TIME_WAIT sockets younger than ReuseDelay,
-	// whose ports tcp_tw_reuse cannot take over yet. A quick sample does
-	// not count them.
-	TimeWaitRecent int `json:"time_wait_recent,omitempty"`
-}
-
-// PortsUncounted is PortsInUse in a quick sample.
-const PortsUncounted = -1
-
-// PortsCounted reports whether the sample counted the ports in use.
-func (s SocketStates) PortsCounted() bool { return s.PortsInUse != PortsUncounted }
-
-// Total is the number of sockets counted.
-func (s SocketStates) Total() int {
-	return s.Established + s.SynSent + s.SynRecv + s.FinWait1 + s.FinWait2 + s.TimeWait +
-		s.CloseWait + s.LastAck + s.Closing + s.Listen
-}
 
 // TCP states as the kernel numbers them (include/net/tcp_states.h).
 const (
@@ -208,7 +173,7 @@ const (
 
 // Sample counts the namespace's TCP sockets (IPv4) by state: a full sample
 // while full samples are cheap or when one is due, a quick one otherwise.
-func (s *SocketSampler) Sample() (SocketStates, error) {
+func (s *SocketSampler) Sample() (result.SocketStates, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sample(s.fullDue(time.Now()))
@@ -216,13 +181,13 @@ func (s *SocketSampler) Sample() (SocketStates, error) {
 
 // SampleFull counts every socket, and the ports in use, whatever it costs:
 // for the moment of exhaustion.
-func (s *SocketSampler) SampleFull() (SocketStates, error) {
+func (s *SocketSampler) SampleFull() (result.SocketStates, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sample(true)
 }
 
-func (s *SocketSampler) sample(full bool) (st SocketStates, err error) {
+func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 	if s.fd < 0 {
 		return st, errors.New("sock_diag: sampler closed")
 	}
@@ -256,13 +221,13 @@ func (s *SocketSampler) sample(full bool) (st SocketStates, err error) {
 	// in FIN_WAIT2 as timewait sockets, which the dump counted already.
 	st.Established = max(0, estab-st.CloseWait)
 	st.TimeWait = max(0, tw-s.twFinWait2)
-	st.PortsInUse = PortsUncounted
+	st.PortsInUse = result.PortsUncounted
 	return st, nil
 }
 
 // dump asks the kernel for the sockets in the given states and counts
 // them.
-func (s *SocketSampler) dump(states uint32, st *SocketStates) error {
+func (s *SocketSampler) dump(states uint32, st *result.SocketStates) error {
 	s.seq++
 	if err := s.request(states); err != nil {
 		return err
@@ -376,7 +341,7 @@ func (s *SocketSampler) request(states uint32) error {
 
 // parse counts the sockets in one datagram of replies; done reports the end
 // of the dump.
-func (s *SocketSampler) parse(b []byte, st *SocketStates) (done bool, err error) {
+func (s *SocketSampler) parse(b []byte, st *result.SocketStates) (done bool, err error) {
 	for len(b) >= nlmsgHdrLen {
 		l := int(binary.NativeEndian.Uint32(b[0:]))
 		typ := binary.NativeEndian.Uint16(b[4:])
@@ -411,7 +376,7 @@ func (s *SocketSampler) parse(b []byte, st *SocketStates) (done bool, err error)
 // count adds one struct inet_diag_msg: state at byte 1, timer at byte 2,
 // the source port (big-endian) at byte 4, the timer's milliseconds left at
 // byte 52.
-func (s *SocketSampler) count(m []byte, st *SocketStates) {
+func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 	state := m[1]
 	if state == tcpFinWait2 && m[2] == timerTimewait {
 		s.twFinWait2++

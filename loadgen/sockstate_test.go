@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,12 +35,12 @@ func TestSocketSamplerCountsStates(t *testing.T) {
 	p := plan(ports, Pool{Name: "hold", Workers: 20, Hold: Hold{Kind: HoldForever}, Close: CloseClient})
 	p.Duration = time.Second
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan *Result)
+	done := make(chan *result.Result)
 	go func() {
-		res, _ := Run(ctx, p, Options{Target: loopback, Progress: 10 * time.Millisecond, OnEvent: func(ev Event) {}})
+		res, _ := Run(ctx, p, Options{Target: loopback, Progress: 10 * time.Millisecond, OnEvent: func(ev result.Event) {}})
 		done <- res
 	}()
-	var during SocketStates
+	var during result.SocketStates
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if during, err = s.SampleFull(); err != nil {
 			t.Fatal(err)
@@ -110,7 +111,7 @@ func TestSocketSamplerQuickCountsAsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var full, quick SocketStates
+	var full, quick result.SocketStates
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if full, err = s.SampleFull(); err != nil {
 			t.Fatal(err)
@@ -124,11 +125,11 @@ func TestSocketSamplerQuickCountsAsFull(t *testing.T) {
 	}
 	// The ten TIME_WAIT sockets are younger than a second: a full sample
 	// sees their age, a quick one does not.
-	want := SocketStates{Established: 20, TimeWait: 10, FinWait2: 10, CloseWait: 10, Listen: 1, PortsInUse: 31, TimeWaitRecent: 10}
+	want := result.SocketStates{Established: 20, TimeWait: 10, FinWait2: 10, CloseWait: 10, Listen: 1, PortsInUse: 31, TimeWaitRecent: 10}
 	if full != want {
 		t.Errorf("full sample %+v, want %+v", full, want)
 	}
-	want.PortsInUse, want.TimeWaitRecent = PortsUncounted, 0
+	want.PortsInUse, want.TimeWaitRecent = result.PortsUncounted, 0
 	if quick != want {
 		t.Errorf("quick sample %+v, want %+v", quick, want)
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/portex/portex/result"
 )
 
 // TimeWait is the kernel's TIME_WAIT duration (TCP_TIMEWAIT_LEN), compiled
@@ -119,16 +121,6 @@ type PinSample struct {
 	Exhausted bool    // an EADDRNOTAVAIL or EADDRINUSE in the interval
 }
 
-// Steady is a steady state shown by the samples.
-type Steady struct {
-	FromSeconds float64 `json:"from_seconds"`
-	ToSeconds   float64 `json:"to_seconds"`
-	// Ports is the mean of the ports pinned per destination tuple over the
-	// window; Peak the most at any sample.
-	Ports float64 `json:"ports"`
-	Peak  float64 `json:"peak"`
-}
-
 // PinnedPorts is the ports a sample of the client's sockets shows pinned
 // per destination tuple. Where TIME_WAIT ports are reused, only the
 // TIME_WAIT sockets younger than ReuseDelay pin a port a new connection
@@ -137,7 +129,7 @@ type Steady struct {
 // With one tuple the distinct local ports of the range are counted when
 // the sample has them; otherwise every socket that holds a port, spread
 // over the tuples. ok is false for a sample that cannot tell.
-func PinnedPorts(st *SocketStates, tuples int, reuse bool) (ports float64, ok bool) {
+func PinnedPorts(st *result.SocketStates, tuples int, reuse bool) (ports float64, ok bool) {
 	if st == nil || (reuse && !st.PortsCounted()) {
 		return 0, false
 	}
@@ -157,9 +149,9 @@ func PinnedPorts(st *SocketStates, tuples int, reuse bool) (ports float64, ok bo
 // below the budget, and ports in use did not grow, the mean of the
 // window's second half above that of its first by no more than noise
 // (two ports, or 5% of the mean, whichever is more).
-func FindSteady(samples []PinSample, window time.Duration, budget int) (Steady, bool) {
+func FindSteady(samples []PinSample, window time.Duration, budget int) (result.Steady, bool) {
 	if len(samples) < 5 || budget <= 0 {
-		return Steady{}, false
+		return result.Steady{}, false
 	}
 	end := samples[len(samples)-1].T
 	from := end - window.Seconds()
@@ -172,23 +164,23 @@ func FindSteady(samples []PinSample, window time.Duration, budget int) (Steady, 
 	}
 	// The window must be covered: a sample at or before its start.
 	if first <= 0 {
-		return Steady{}, false
+		return result.Steady{}, false
 	}
 	first--
 	if len(samples)-first < 5 {
-		return Steady{}, false
+		return result.Steady{}, false
 	}
 	win := samples[first:]
 	var sum, peak float64
 	for _, s := range win {
 		if s.Exhausted && s.T > win[0].T {
-			return Steady{}, false
+			return result.Steady{}, false
 		}
 		sum += s.Ports
 		peak = math.Max(peak, s.Ports)
 	}
 	if peak >= float64(budget) {
-		return Steady{}, false
+		return result.Steady{}, false
 	}
 	half := len(win) / 2
 	var a, b float64
@@ -202,13 +194,13 @@ func FindSteady(samples []PinSample, window time.Duration, budget int) (Steady, 
 	b /= float64(len(win) - half)
 	mean := sum / float64(len(win))
 	if b-a > math.Max(2, 0.05*mean) {
-		return Steady{}, false
+		return result.Steady{}, false
 	}
-	return Steady{FromSeconds: win[0].T, ToSeconds: end, Ports: mean, Peak: peak}, true
+	return result.Steady{FromSeconds: win[0].T, ToSeconds: end, Ports: mean, Peak: peak}, true
 }
 
 // PinSamples turns a time series into the samples FindSteady judges.
-func PinSamples(ts *TimeSeries, tuples int, reuse bool) []PinSample {
+func PinSamples(ts *result.TimeSeries, tuples int, reuse bool) []PinSample {
 	if ts == nil {
 		return nil
 	}

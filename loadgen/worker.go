@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portex/portex/result"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,7 +253,7 @@ func (w *worker) dialed(si int, t0 time.Time, err error) bool {
 	if started := int64(e.since(t0)); started < e.exhaustAt.Load() {
 		w.okBefore++
 	} else if !e.recovered.Load() && e.recovered.CompareAndSwap(false, true) {
-		e.event(Event{Type: EventRecovery, AtSeconds: e.since(time.Now()).Seconds(), Pool: w.p.Name})
+		e.event(result.Event{Type: result.EventRecovery, AtSeconds: e.since(time.Now()).Seconds(), Pool: w.p.Name})
 	}
 	w.rec.record(kindConnect, time.Since(t0))
 	e.opened()

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // svgPaths are the paths of an SVG drawn in a colour, in document order
@@ -69,10 +69,10 @@ func TestCoincidingSeriesBothVisible(t *testing.T) {
 // A run that ran out 21.9 ms into a 49 ms interval: its failures are not
 // drawn from the start of the run.
 func TestFirstFailureNotDrawnBeforeItsTime(t *testing.T) {
-	ts := &loadgen.TimeSeries{IntervalSeconds: 0.1, Points: []loadgen.Point{
+	ts := &result.TimeSeries{IntervalSeconds: 0.1, Points: []result.Point{
 		{T: 0.049, Attempted: 300, OK: 200, Failed: 100, Failures: map[string]int64{"EADDRNOTAVAIL": 100}},
 	}}
-	xys := perSecond(ts, func(p *loadgen.Point) int64 { return p.Failures["EADDRNOTAVAIL"] }, 0.0219)
+	xys := perSecond(ts, func(p *result.Point) int64 { return p.Failures["EADDRNOTAVAIL"] }, 0.0219)
 	for _, p := range xys {
 		if p.X < 0.0219 && p.Y != 0 {
 			t.Errorf("failures drawn at %.4f s, before the first at 0.0219 s: %v", p.X, xys)
@@ -81,7 +81,7 @@ func TestFirstFailureNotDrawnBeforeItsTime(t *testing.T) {
 	if last := xys[len(xys)-1]; last.X != 0.049 || math.Abs(last.Y-100/0.049) > 1e-6 {
 		t.Errorf("the interval's rate is %v, want 100 over 49 ms", last)
 	}
-	ok := perSecond(ts, func(p *loadgen.Point) int64 { return p.OK }, 0)
+	ok := perSecond(ts, func(p *result.Point) int64 { return p.OK }, 0)
 	if ok[0].X != 0 || ok[0].Y == 0 {
 		t.Errorf("successful dials start at %v, want at 0", ok[0])
 	}
@@ -89,9 +89,9 @@ func TestFirstFailureNotDrawnBeforeItsTime(t *testing.T) {
 
 // variants is a result file of n variants cycling through the ranges,
 // each ran out at its range.
-func variants(t *testing.T, n int, ranges ...int) *loadgen.ResultFile {
+func variants(t *testing.T, n int, ranges ...int) *result.ResultFile {
 	base := fixture(t).Runs[0]
-	r := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "mitigations"}
+	r := &result.ResultFile{Schema: result.Schema, Scenario: "mitigations"}
 	for i := 0; i < n; i++ {
 		run := *base
 		run.Variant = fmt.Sprintf("v%d", i+1)
@@ -202,10 +202,10 @@ func TestShortAt(t *testing.T) {
 // 100/s-or-nothing of single events (or 860/s from one dial in a 1 ms
 // point), and loses no dial.
 func TestRatesBinnedForShortIntervals(t *testing.T) {
-	ts := &loadgen.TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 1}
+	ts := &result.TimeSeries{IntervalSeconds: 0.1, FineIntervalSeconds: 0.01, FineForSeconds: 1}
 	var sum int64
 	for i := 1; i <= 200; i++ {
-		p := loadgen.Point{T: float64(i) * 0.01, OK: int64(i % 2)}
+		p := result.Point{T: float64(i) * 0.01, OK: int64(i % 2)}
 		if i == 100 {
 			p.T = 0.9912 // a point 1.2 ms after the one before
 		}
@@ -220,7 +220,7 @@ func TestRatesBinnedForShortIntervals(t *testing.T) {
 	if got != sum {
 		t.Errorf("bins hold %d of %d dials", got, sum)
 	}
-	for _, xy := range perSecond(b, func(p *loadgen.Point) int64 { return p.OK }, 0) {
+	for _, xy := range perSecond(b, func(p *result.Point) int64 { return p.OK }, 0) {
 		if xy.Y > 100 {
 			t.Errorf("%v/s at %.3f s from 50 dials a second", xy.Y, xy.X)
 		}

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/analysis"
+	"github.com/portex/portex/result"
 )
 
 // Figures are the numbers that tell runs apart: what a comparison puts side
@@ -22,7 +23,7 @@ type Figures struct {
 	Label     string
 	Exhausted bool
 	// Verdict is the run's verdict (Judge).
-	Verdict loadgen.Verdict
+	Verdict result.Verdict
 	// DialsOK counts every successful dial; DialsOKBefore those started
 	// before the ports ran out (all of them when they never did).
 	DialsOK       int64
@@ -43,15 +44,15 @@ type Figures struct {
 }
 
 // Measure reads a run's figures from its result.
-func Measure(r *loadgen.Result) Figures {
+func Measure(r *result.Result) Figures {
 	f := Figures{
 		Label:         r.Variant,
 		DialsOK:       r.Dials.OK,
 		DialsOKBefore: r.Dials.OK,
 		P99ConnectUs:  r.Latency.Connect.P99Us,
-		PeakTimeWait:  int(PeakTimeWait(r)),
+		PeakTimeWait:  int(analysis.PeakTimeWait(r)),
 		ByClass:       r.Failures,
-		Verdict:       Judge(r),
+		Verdict:       analysis.Judge(r),
 		Dropped:       r.Dropped,
 	}
 	for _, n := range r.Failures {
@@ -69,12 +70,12 @@ func Measure(r *loadgen.Result) Figures {
 // socketSample is the client's socket states at one moment of a run.
 type socketSample struct {
 	t      float64
-	states loadgen.SocketStates
+	states result.SocketStates
 }
 
 // clientSamples collects every snapshot of the client's sockets a result
 // holds, in time order.
-func clientSamples(r *loadgen.Result) []socketSample {
+func clientSamples(r *result.Result) []socketSample {
 	var out []socketSample
 	if ts := r.TimeSeries; ts != nil {
 		for _, p := range ts.Points {
@@ -112,7 +113,7 @@ func dedupSamples(s []socketSample) []socketSample {
 // Source is one result file in a comparison, and the name it goes by.
 type Source struct {
 	Name string
-	File *loadgen.ResultFile
+	File *result.ResultFile
 }
 
 // SourceName is a short name for a result file's path: its folder's name
@@ -274,19 +275,19 @@ func compareCells(base, f Figures, isBase bool) cells {
 }
 
 // verdictShort is a verdict in a table cell.
-func verdictShort(v loadgen.Verdict) string {
+func verdictShort(v result.Verdict) string {
 	switch v.Outcome {
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		return "exhausted"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		return "held"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		return "out of fds"
-	case OutcomeFailing:
+	case analysis.OutcomeFailing:
 		return "failing, not in " + atTime(v.WithinSeconds)
-	case OutcomeInterrupted:
+	case analysis.OutcomeInterrupted:
 		return "interrupted"
-	case OutcomeError:
+	case analysis.OutcomeError:
 		return "error"
 	}
 	return "not in " + atTime(v.WithinSeconds)
@@ -294,13 +295,13 @@ func verdictShort(v loadgen.Verdict) string {
 
 // exhaustionCell is when the ports ran out, or when the model says they
 // will (marked), or "never" for a run that held.
-func exhaustionCell(v loadgen.Verdict) string {
+func exhaustionCell(v result.Verdict) string {
 	switch {
 	case v.ExhaustionAtSeconds != nil && v.Predicted:
 		return "~" + atTime(*v.ExhaustionAtSeconds) + " (model)"
 	case v.ExhaustionAtSeconds != nil:
 		return atTime(*v.ExhaustionAtSeconds)
-	case v.Outcome == OutcomeHeld:
+	case v.Outcome == analysis.OutcomeHeld:
 		return "never"
 	case v.SteadyPorts != nil:
 		return "never (model)"

@@ -5,25 +5,25 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // csvStates are the socket-state columns of timeseries.csv, for each side,
 // in this order.
 var csvStates = []struct {
 	name  string
-	value func(*loadgen.SocketStates) int
+	value func(*result.SocketStates) int
 }{
-	{"established", func(s *loadgen.SocketStates) int { return s.Established }},
-	{"syn_sent", func(s *loadgen.SocketStates) int { return s.SynSent }},
-	{"syn_recv", func(s *loadgen.SocketStates) int { return s.SynRecv }},
-	{"time_wait", func(s *loadgen.SocketStates) int { return s.TimeWait }},
-	{"close_wait", func(s *loadgen.SocketStates) int { return s.CloseWait }},
-	{"fin_wait1", func(s *loadgen.SocketStates) int { return s.FinWait1 }},
-	{"fin_wait2", func(s *loadgen.SocketStates) int { return s.FinWait2 }},
-	{"last_ack", func(s *loadgen.SocketStates) int { return s.LastAck }},
-	{"closing", func(s *loadgen.SocketStates) int { return s.Closing }},
-	{"ports_in_use", func(s *loadgen.SocketStates) int { return s.PortsInUse }},
+	{"established", func(s *result.SocketStates) int { return s.Established }},
+	{"syn_sent", func(s *result.SocketStates) int { return s.SynSent }},
+	{"syn_recv", func(s *result.SocketStates) int { return s.SynRecv }},
+	{"time_wait", func(s *result.SocketStates) int { return s.TimeWait }},
+	{"close_wait", func(s *result.SocketStates) int { return s.CloseWait }},
+	{"fin_wait1", func(s *result.SocketStates) int { return s.FinWait1 }},
+	{"fin_wait2", func(s *result.SocketStates) int { return s.FinWait2 }},
+	{"last_ack", func(s *result.SocketStates) int { return s.LastAck }},
+	{"closing", func(s *result.SocketStates) int { return s.Closing }},
+	{"ports_in_use", func(s *result.SocketStates) int { return s.PortsInUse }},
 }
 
 // WriteCSV writes timeseries.csv: one row per interval of every run, with
@@ -32,7 +32,7 @@ var csvStates = []struct {
 // open and the socket states (client_*, server_*) are gauges at t. There
 // is a failed_<class> column for each class that fails anywhere in the
 // file, in a fixed order. A side that was not sampled has empty cells.
-func WriteCSV(w io.Writer, r *loadgen.ResultFile) error {
+func WriteCSV(w io.Writer, r *result.ResultFile) error {
 	cw := csv.NewWriter(w)
 	classes := classesIn(r)
 	head := []string{"variant", "t", "attempted", "ok", "failed"}
@@ -62,9 +62,9 @@ func WriteCSV(w io.Writer, r *loadgen.ResultFile) error {
 				row = append(row, itoa(p.Failures[c]))
 			}
 			row = append(row, itoa(p.Dropped), itoa(p.Open))
-			for _, side := range []*loadgen.SocketStates{p.Client, p.Server} {
+			for _, side := range []*result.SocketStates{p.Client, p.Server} {
 				for _, s := range csvStates {
-					if side == nil || s.value(side) == loadgen.PortsUncounted {
+					if side == nil || s.value(side) == result.PortsUncounted {
 						row = append(row, "")
 					} else {
 						row = append(row, strconv.Itoa(s.value(side)))

@@ -3,7 +3,7 @@ package report
 import (
 	"fmt"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // fact is one thing a run's summary must not leave out, beyond its
@@ -14,7 +14,7 @@ type fact struct{ Label, Text string }
 // not say: the runtime's notes, dropped arrivals, the throughput, what
 // followed exhaustion, connect latency that climbed before it, and the
 // connections the run's end closed.
-func facts(r *loadgen.Result) []fact {
+func facts(r *result.Result) []fact {
 	var out []fact
 	for _, n := range r.Notes {
 		out = append(out, fact{"note", n})
@@ -51,7 +51,7 @@ func facts(r *loadgen.Result) []fact {
 
 // afterExhaustion says how the dials fared once the ports had run out:
 // the share that failed, and when one first succeeded again.
-func afterExhaustion(r *loadgen.Result, ex *loadgen.Exhaustion) string {
+func afterExhaustion(r *result.Result, ex *result.Exhaustion) string {
 	var attempted, failed int64
 	if ts := r.TimeSeries; ts != nil {
 		start := 0.0
@@ -66,7 +66,7 @@ func afterExhaustion(r *loadgen.Result, ex *loadgen.Exhaustion) string {
 	}
 	var recovered *float64
 	for _, ev := range r.Events {
-		if ev.Type == loadgen.EventRecovery {
+		if ev.Type == result.EventRecovery {
 			at := ev.AtSeconds
 			recovered = &at
 			break
@@ -85,7 +85,7 @@ func afterExhaustion(r *loadgen.Result, ex *loadgen.Exhaustion) string {
 			t += "; "
 		}
 		t += fmt.Sprintf("a dial succeeded again %s after it (at %s): ports came free", seconds(*recovered-ex.AtSeconds), seconds(*recovered))
-	case r.Stopped != loadgen.StoppedExhaustion && attempted > 0:
+	case r.Stopped != result.StoppedExhaustion && attempted > 0:
 		t += "; none succeeded again before the run ended"
 	}
 	return t

@@ -5,33 +5,34 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/analysis"
+	"github.com/portex/portex/result"
 )
 
 // What the counters leave out is in every rendering: the text, summary.md
 // and the HTML list the same facts.
 func TestFactsInEveryRendering(t *testing.T) {
-	r := &loadgen.Result{
-		Variant: "connection-limit", Runtime: "host", ElapsedSeconds: 2, Stopped: loadgen.StoppedDuration,
+	r := &result.Result{
+		Variant: "connection-limit", Runtime: "host", ElapsedSeconds: 2, Stopped: result.StoppedDuration,
 		Notes:    []string{"host runtime: loopback, where tcp_tw_reuse=2 (the default) reuses TIME_WAIT ports"},
-		Dials:    loadgen.Dials{Attempted: 100, OK: 100},
+		Dials:    result.Dials{Attempted: 100, OK: 100},
 		Failures: map[string]int64{}, Dropped: 101, ClosedAtEnd: 26,
-		Latency: loadgen.Latency{Connect: loadgen.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000},
-			EchoRTT: loadgen.LatencySummary{Count: 100}},
+		Latency: result.Latency{Connect: result.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000},
+			EchoRTT: result.LatencySummary{Count: 100}},
 	}
-	exhausted := &loadgen.Result{
-		Variant: "baseline", Runtime: "netns", ElapsedSeconds: 3, Stopped: loadgen.StoppedDuration,
-		Dials:      loadgen.Dials{Attempted: 300, OK: 100, Failed: 200},
+	exhausted := &result.Result{
+		Variant: "baseline", Runtime: "netns", ElapsedSeconds: 3, Stopped: result.StoppedDuration,
+		Dials:      result.Dials{Attempted: 300, OK: 100, Failed: 200},
 		Failures:   map[string]int64{"EADDRNOTAVAIL": 200},
-		Exhaustion: &loadgen.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1, DialsOKBefore: 100},
-		Latency:    loadgen.Latency{Connect: loadgen.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000}},
-		Events:     []loadgen.Event{{Type: loadgen.EventRecovery, AtSeconds: 2.5}},
-		TimeSeries: &loadgen.TimeSeries{IntervalSeconds: 1, Points: []loadgen.Point{
+		Exhaustion: &result.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1, DialsOKBefore: 100},
+		Latency:    result.Latency{Connect: result.LatencySummary{Count: 100, P50Us: 30, P99Us: 665_000}},
+		Events:     []result.Event{{Type: result.EventRecovery, AtSeconds: 2.5}},
+		TimeSeries: &result.TimeSeries{IntervalSeconds: 1, Points: []result.Point{
 			{T: 1, Attempted: 100, OK: 100},
 			{T: 2, Attempted: 100, Failed: 100},
 			{T: 3, Attempted: 100, Failed: 100}}},
 	}
-	f := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "s", Runs: []*loadgen.Result{r, exhausted}}
+	f := &result.ResultFile{Schema: result.Schema, Scenario: "s", Runs: []*result.Result{r, exhausted}}
 	want := []string{
 		"101 of 201 arrivals (50%) found every slot busy",
 		"50.0 connections/s · 50.0 echoes/s",
@@ -58,7 +59,7 @@ func TestFactsInEveryRendering(t *testing.T) {
 	}
 	// The connection-limit run's verdict says arrivals were dropped; it
 	// served its connections "without a failure" only in that sense.
-	if v := Judge(r); !strings.Contains(v.Text, "101 arrivals were dropped") {
+	if v := analysis.Judge(r); !strings.Contains(v.Text, "101 arrivals were dropped") {
 		t.Errorf("verdict hides the drops: %s", v.Text)
 	}
 }

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portex/portex/analysis"
+	"github.com/portex/portex/result"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-
-	"github.com/portex/portex/loadgen"
 )
 
 //go:embed html.tmpl
@@ -37,7 +37,7 @@ var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
 // second, with markers at exhaustion and recovery), latency by percentile
 // (from the lossless histograms), and the details; and, first, the
 // variants side by side.
-func WriteHTML(w io.Writer, r *loadgen.ResultFile) error {
+func WriteHTML(w io.Writer, r *result.ResultFile) error {
 	page, err := newHTMLPage(r)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ type htmlRun struct {
 	Verdict            string
 	Facts              []htmlKV
 	Stats              []htmlStat
-	Expectations       []loadgen.Expectation
+	Expectations       []result.Expectation
 	Model              *htmlModel
 	Charts             []chart
 	Failures           []htmlKV
@@ -120,7 +120,7 @@ type htmlEvent struct{ At, Type, Detail string }
 
 var anchorUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
 
-func newHTMLPage(r *loadgen.ResultFile) (*htmlPage, error) {
+func newHTMLPage(r *result.ResultFile) (*htmlPage, error) {
 	page := &htmlPage{Scenario: r.Scenario, CSS: template.CSS(htmlCSS)}
 	page.Expect, page.ExpectFailed = expectationCounts(r)
 	var runtimes []string
@@ -154,7 +154,7 @@ func newHTMLPage(r *loadgen.ResultFile) (*htmlPage, error) {
 	return page, nil
 }
 
-func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
+func newVariantRow(anchor string, run *result.Result) htmlVariantRow {
 	f := Measure(run)
 	c := compareCells(f, f, true)
 	row := htmlVariantRow{
@@ -162,7 +162,7 @@ func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
 		Before: c.before, Time: c.time, P99: c.p99, TimeWait: f.PeakTimeWait,
 		DialsOK: run.Dials.OK, DialsFailed: run.Dials.Failed,
 		Failures: failures(run.Failures), Stopped: run.Stopped,
-		Error:   run.Stopped == loadgen.StoppedError,
+		Error:   run.Stopped == result.StoppedError,
 		Verdict: c.verdict, Tone: verdictTone(f.Verdict.Outcome), Dropped: f.Dropped,
 	}
 	for _, e := range run.Expectations {
@@ -178,21 +178,21 @@ func newVariantRow(anchor string, run *loadgen.Result) htmlVariantRow {
 // verdictTone is the pill class of an outcome.
 func verdictTone(outcome string) string {
 	switch outcome {
-	case OutcomeError:
+	case analysis.OutcomeError:
 		return "error"
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		return "exhausted"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		return "fd"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		return "ok"
-	case OutcomeFailing, OutcomeInterrupted:
+	case analysis.OutcomeFailing, analysis.OutcomeInterrupted:
 		return "failures"
 	}
 	return "open"
 }
 
-func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
+func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 	f := Measure(run)
 	hr := htmlRun{
 		Anchor:       anchor,
@@ -212,17 +212,17 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	}
 	hr.Status = verdictTone(f.Verdict.Outcome)
 	switch f.Verdict.Outcome {
-	case OutcomeError:
+	case analysis.OutcomeError:
 		hr.StatusText = "run failed"
-	case OutcomeExhausted:
+	case analysis.OutcomeExhausted:
 		hr.StatusText = "ports exhausted"
-	case OutcomeFDs:
+	case analysis.OutcomeFDs:
 		hr.StatusText = "out of file descriptors"
-	case OutcomeHeld:
+	case analysis.OutcomeHeld:
 		hr.StatusText = "held: steady state shown"
-	case OutcomeInterrupted:
+	case analysis.OutcomeInterrupted:
 		hr.StatusText = "interrupted"
-	case OutcomeFailing:
+	case analysis.OutcomeFailing:
 		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds) + ", with failures"
 	default:
 		hr.StatusText = "not exhausted within " + atTime(run.ElapsedSeconds)
@@ -268,7 +268,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 	}
 	for _, l := range []struct {
 		name string
-		s    loadgen.LatencySummary
+		s    result.LatencySummary
 	}{{"connect", run.Latency.Connect}, {"schedule lag", run.Latency.ScheduleLag}, {"echo rtt", run.Latency.EchoRTT}} {
 		if l.s.Count == 0 {
 			continue
@@ -304,7 +304,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 		hr.Pools = append(hr.Pools, hp)
 	}
 	for _, ev := range run.Events {
-		if ev.Type == loadgen.EventProgress {
+		if ev.Type == result.EventProgress {
 			continue
 		}
 		detail := ev.Class
@@ -314,7 +314,7 @@ func newHTMLRun(anchor string, run *loadgen.Result) (htmlRun, error) {
 		if ev.Message != "" {
 			detail = strings.TrimSpace(detail + " " + ev.Message)
 		}
-		if ev.Progress != nil && ev.Type == loadgen.EventExhaustion {
+		if ev.Progress != nil && ev.Type == result.EventExhaustion {
 			detail += fmt.Sprintf("; %d connections open", ev.Progress.Open)
 		}
 		hr.Events = append(hr.Events, htmlEvent{atTime(ev.AtSeconds), strings.ReplaceAll(ev.Type, "_", " "), detail})
@@ -362,7 +362,7 @@ func portsInUse(samples []socketSample) plotter.XYs {
 	return xys
 }
 
-func statesKV(s *loadgen.SocketStates) []htmlKV {
+func statesKV(s *result.SocketStates) []htmlKV {
 	var out []htmlKV
 	for _, st := range csvStates {
 		v := st.value(s)
@@ -411,24 +411,17 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // runMarkers are the moments worth a line across the timeline: the ports
 // ran out, and came back.
-func runMarkers(run *loadgen.Result) []marker {
+func runMarkers(run *result.Result) []marker {
 	var ms []marker
 	exhausted := false
 	for _, ev := range run.Events {
 		switch ev.Type {
-		case loadgen.EventExhaustion:
+		case result.EventExhaustion:
 			ms = append(ms, marker{x: ev.AtSeconds, label: "exhausted " + atTime(ev.AtSeconds), color: colRed})
 			exhausted = true
-		case loadgen.EventRecovery:
+		case result.EventRecovery:
 			ms = append(ms, marker{x: ev.AtSeconds, label: "recovered " + atTime(ev.AtSeconds), color: colGreen})
 		}
 	}
@@ -442,9 +435,9 @@ func runMarkers(run *loadgen.Result) []marker {
 }
 
 // runCharts draws one run's charts: sockets, rates, latency.
-func runCharts(anchor string, run *loadgen.Result) ([]chart, error) {
+func runCharts(anchor string, run *result.Result) ([]chart, error) {
 	var out []chart
-	build := []func(string, *loadgen.Result) (chart, bool, error){socketsChart, ratesChart, latencyChart}
+	build := []func(string, *result.Result) (chart, bool, error){socketsChart, ratesChart, latencyChart}
 	for _, b := range build {
 		c, ok, err := b(anchor, run)
 		if err != nil {
@@ -458,7 +451,7 @@ func runCharts(anchor string, run *loadgen.Result) ([]chart, error) {
 }
 
 // endTime is when the run's timeline ends.
-func endTime(run *loadgen.Result) float64 {
+func endTime(run *result.Result) float64 {
 	end := run.ElapsedSeconds
 	if ts := run.TimeSeries; ts != nil && len(ts.Points) > 0 {
 		end = math.Max(end, ts.Points[len(ts.Points)-1].T)
@@ -468,7 +461,7 @@ func endTime(run *loadgen.Result) float64 {
 
 // socketsChart: the client's ports in use against the range, and the
 // states that hold ports without carrying traffic.
-func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+func socketsChart(anchor string, run *result.Result) (chart, bool, error) {
 	samples := clientSamples(run)
 	if len(samples) == 0 {
 		return chart{}, false, nil
@@ -476,7 +469,7 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	if samples[0].t > 0 {
 		samples = append([]socketSample{{t: 0}}, samples...)
 	}
-	gauge := func(v func(*loadgen.SocketStates) int) (plotter.XYs, bool) {
+	gauge := func(v func(*result.SocketStates) int) (plotter.XYs, bool) {
 		xys := make(plotter.XYs, len(samples))
 		any := false
 		for i := range samples {
@@ -487,8 +480,8 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 		return xys, any
 	}
 	ports := portsInUse(samples)
-	tw, anyTW := gauge(func(s *loadgen.SocketStates) int { return s.TimeWait })
-	cw, anyCW := gauge(func(s *loadgen.SocketStates) int { return s.CloseWait })
+	tw, anyTW := gauge(func(s *result.SocketStates) int { return s.TimeWait })
+	cw, anyCW := gauge(func(s *result.SocketStates) int { return s.CloseWait })
 	// A state with no socket all run long is named, not drawn along the
 	// axis under the others.
 	var none []legendEntry
@@ -510,10 +503,10 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	ss = append(ss,
 		series{name: "TIME_WAIT", xys: tw, color: colAmber},
 		series{name: "CLOSE_WAIT", xys: cw, color: colViolet})
-	if fw2, any := gauge(func(s *loadgen.SocketStates) int { return s.FinWait2 }); any {
+	if fw2, any := gauge(func(s *result.SocketStates) int { return s.FinWait2 }); any {
 		ss = append(ss, series{name: "FIN_WAIT2", xys: fw2, color: colTeal})
 	}
-	if est, any := gauge(func(s *loadgen.SocketStates) int { return s.Established }); any {
+	if est, any := gauge(func(s *result.SocketStates) int { return s.Established }); any {
 		ss = append(ss, series{name: "ESTABLISHED", xys: est, color: colGreen, width: vg.Points(1)})
 	}
 	// TIME_WAIT lands on whichever side closes first: show the server's
@@ -540,7 +533,7 @@ func socketsChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 
 // timeChart draws series over the run's time, with its exhaustion and
 // recovery markers, as the chart id.
-func timeChart(run *loadgen.Result, ss []series, id, yLabel, alt string) (chart, error) {
+func timeChart(run *result.Result, ss []series, id, yLabel, alt string) (chart, error) {
 	p := newPlot("", yLabel)
 	p.X.Tick.Marker = secondsTicks{}
 	p.Y.Tick.Marker = countTicks{}
@@ -557,7 +550,7 @@ func timeChart(run *loadgen.Result, ss []series, id, yLabel, alt string) (chart,
 	return chart{ID: id, SVG: svg, Legend: legend}, nil
 }
 
-func addMarkers(p *plot.Plot, run *loadgen.Result) {
+func addMarkers(p *plot.Plot, run *result.Result) {
 	for _, m := range runMarkers(run) {
 		p.Add(m)
 	}
@@ -565,23 +558,23 @@ func addMarkers(p *plot.Plot, run *loadgen.Result) {
 
 // ratesChart: dials that succeeded and failures by class, per second,
 // from the per-interval counts.
-func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+func ratesChart(anchor string, run *result.Result) (chart, bool, error) {
 	if run.TimeSeries == nil || len(run.TimeSeries.Points) == 0 {
 		return chart{}, false, nil
 	}
 	ts := rebin(run.TimeSeries, endTime(run)/rateBins)
-	rate := func(n func(*loadgen.Point) int64) plotter.XYs { return perSecond(ts, n, 0) }
+	rate := func(n func(*result.Point) int64) plotter.XYs { return perSecond(ts, n, 0) }
 	// A class's line starts where its first failure came, not at the start
 	// of the interval that holds it.
 	firstAt := map[string]float64{}
 	for _, ev := range run.Events {
-		if ev.Type == loadgen.EventFirstFailure {
+		if ev.Type == result.EventFirstFailure {
 			if t, ok := firstAt[ev.Class]; !ok || ev.AtSeconds < t {
 				firstAt[ev.Class] = ev.AtSeconds
 			}
 		}
 	}
-	ss := []series{{name: "dials ok/s", xys: rate(func(p *loadgen.Point) int64 { return p.OK }), color: colGreen, width: vg.Points(2), step: true}}
+	ss := []series{{name: "dials ok/s", xys: rate(func(p *result.Point) int64 { return p.OK }), color: colGreen, width: vg.Points(2), step: true}}
 	seen := map[string]bool{}
 	for _, p := range ts.Points {
 		for c, n := range p.Failures {
@@ -592,13 +585,13 @@ func ratesChart(anchor string, run *loadgen.Result) (chart, bool, error) {
 	}
 	classes := orderClasses(seen)
 	if len(classes) == 0 && run.Dials.Failed > 0 {
-		ss = append(ss, series{name: "failed dials/s", xys: rate(func(p *loadgen.Point) int64 { return p.Failed }), color: colRed, step: true})
+		ss = append(ss, series{name: "failed dials/s", xys: rate(func(p *result.Point) int64 { return p.Failed }), color: colRed, step: true})
 	}
 	for _, c := range classes {
-		ss = append(ss, series{name: c + "/s", xys: perSecond(ts, func(p *loadgen.Point) int64 { return p.Failures[c] }, firstAt[c]),
+		ss = append(ss, series{name: c + "/s", xys: perSecond(ts, func(p *result.Point) int64 { return p.Failures[c] }, firstAt[c]),
 			color: classColor(c), step: true})
 	}
-	if dropped := rate(func(p *loadgen.Point) int64 { return p.Dropped }); maxY(dropped) > 0 {
+	if dropped := rate(func(p *result.Point) int64 { return p.Dropped }); maxY(dropped) > 0 {
 		ss = append(ss, series{name: "dropped arrivals/s", xys: dropped, color: colGray, step: true, dash: true})
 	}
 	c, err := timeChart(run, ss, anchor+"-rates", "per second", "dials and failures per second")
@@ -622,17 +615,17 @@ const rateBins = 80
 // as long as its points are), adding their counts, so that a short run
 // sampled every few milliseconds shows rates rather than single events.
 // The result's IntervalSeconds is its typical bin.
-func rebin(ts *loadgen.TimeSeries, width float64) *loadgen.TimeSeries {
-	out := &loadgen.TimeSeries{IntervalSeconds: math.Max(ts.IntervalSeconds, width)}
+func rebin(ts *result.TimeSeries, width float64) *result.TimeSeries {
+	out := &result.TimeSeries{IntervalSeconds: math.Max(ts.IntervalSeconds, width)}
 	if ts.FineIntervalSeconds > 0 && width < ts.IntervalSeconds {
 		out.IntervalSeconds = math.Max(ts.FineIntervalSeconds, width)
 	}
 	start := 0.0
-	var bin *loadgen.Point
+	var bin *result.Point
 	for i := range ts.Points {
 		p := &ts.Points[i]
 		if bin == nil {
-			out.Points = append(out.Points, loadgen.Point{})
+			out.Points = append(out.Points, result.Point{})
 			bin = &out.Points[len(out.Points)-1]
 		}
 		bin.T = p.T
@@ -657,7 +650,7 @@ func rebin(ts *loadgen.TimeSeries, width float64) *loadgen.TimeSeries {
 // value holds over the interval ending at each x. Nothing is drawn as
 // happening before from (the first of those events, if known): the
 // interval that holds it starts its step there.
-func perSecond(ts *loadgen.TimeSeries, n func(*loadgen.Point) int64, from float64) plotter.XYs {
+func perSecond(ts *result.TimeSeries, n func(*result.Point) int64, from float64) plotter.XYs {
 	xys := make(plotter.XYs, 0, len(ts.Points)+2)
 	prev := 0.0
 	for i := range ts.Points {
@@ -720,7 +713,7 @@ var percentileTicks = []struct {
 // first of 99, 99.9, 99.99 and 99.999 that its sample count resolves; the
 // curve is flat at the maximum beyond the last sample. Without a histogram
 // it falls back on the summary's percentiles.
-func latencyCurve(s loadgen.LatencySummary) (plotter.XYs, error) {
+func latencyCurve(s result.LatencySummary) (plotter.XYs, error) {
 	if s.Count == 0 {
 		return nil, nil
 	}
@@ -752,7 +745,7 @@ func latencyCurve(s loadgen.LatencySummary) (plotter.XYs, error) {
 
 // latencyChart: connect latency and the echo round trip, by percentile,
 // on log scales.
-func latencyChart(anchor string, run *loadgen.Result) (chart, bool, error) {
+func latencyChart(anchor string, run *result.Result) (chart, bool, error) {
 	conn, err := latencyCurve(run.Latency.Connect)
 	if err != nil {
 		return chart{}, false, err
@@ -838,7 +831,7 @@ func (latencyTicks) Ticks(min, max float64) []plot.Tick {
 
 // exhaustionMarkers mark when each variant ran out, one marker for the
 // variants that ran out at about the same moment.
-func exhaustionMarkers(r *loadgen.ResultFile) []marker {
+func exhaustionMarkers(r *result.ResultFile) []marker {
 	type at struct {
 		x     float64
 		name  string
@@ -879,7 +872,7 @@ func exhaustionMarkers(r *loadgen.ResultFile) []marker {
 
 // overviewCharts put the variants side by side: ports in use over time,
 // and the dials each got.
-func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
+func overviewCharts(r *result.ResultFile) ([]chart, error) {
 	var out []chart
 	ports, ok, err := variantsPortsChart(r)
 	if err != nil {
@@ -897,7 +890,7 @@ func overviewCharts(r *loadgen.ResultFile) ([]chart, error) {
 
 // variantLine is one variant's ports in use, from its own start.
 type variantLine struct {
-	run   *loadgen.Result
+	run   *result.Result
 	index int
 	xys   plotter.XYs
 }
@@ -906,7 +899,7 @@ type variantLine struct {
 // few variants on one range share one chart; more, or several ranges,
 // get a small chart each on one time axis, each with its own range and
 // its own scale, so that a wide range does not flatten a narrow one.
-func variantsPortsChart(r *loadgen.ResultFile) (chart, bool, error) {
+func variantsPortsChart(r *result.ResultFile) (chart, bool, error) {
 	var lines []variantLine
 	ranges := map[int]bool{}
 	end := 0.0
@@ -1010,7 +1003,7 @@ func rangeLine(size int, end float64) series {
 // dials that succeeded before the ports ran out (all of them when they
 // never did), the dials that failed, and the arrivals dropped for want of
 // a free slot, each labelled with its count.
-func variantsDialsChart(r *loadgen.ResultFile) (chart, error) {
+func variantsDialsChart(r *result.ResultFile) (chart, error) {
 	n := len(r.Runs)
 	before := make(plotter.Values, n)
 	failed := make(plotter.Values, n)

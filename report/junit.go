@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The JUnit XML schema as CI systems read it (Jenkins, GitLab, GitHub
@@ -58,7 +58,7 @@ type junitFailure struct {
 // expectations has one test case, "run completed", which fails when the
 // run stopped on an error; a run with expectations that stopped on an
 // error has it too, as an error.
-func WriteJUnit(w io.Writer, r *loadgen.ResultFile) error {
+func WriteJUnit(w io.Writer, r *result.ResultFile) error {
 	doc := junitSuites{Name: "portex: " + r.Scenario}
 	var total float64
 	for _, run := range r.Runs {
@@ -82,7 +82,7 @@ func WriteJUnit(w io.Writer, r *loadgen.ResultFile) error {
 	return err
 }
 
-func junitRun(scenario string, run *loadgen.Result) junitSuite {
+func junitRun(scenario string, run *result.Result) junitSuite {
 	s := junitSuite{
 		Name:      scenario + "/" + run.Variant,
 		Time:      junitTime(run.ElapsedSeconds),
@@ -114,7 +114,7 @@ func junitRun(scenario string, run *loadgen.Result) junitSuite {
 		}
 		s.Cases = append(s.Cases, c)
 	}
-	failed := run.Stopped == loadgen.StoppedError
+	failed := run.Stopped == result.StoppedError
 	if len(run.Expectations) == 0 || failed {
 		c := junitCase{Name: "run completed", Classname: class, Time: junitTime(run.ElapsedSeconds)}
 		if failed {

@@ -8,13 +8,14 @@ import (
 	"strings"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // WriteMarkdown writes summary.md: GitHub-flavoured Markdown for a CI job
 // summary. A headline per run (with ✅ or ❌ per expectation), the variants
 // side by side, failures by class, latency percentiles, the expectations
 // with expected against measured, and the capacity model's prediction.
-func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
+func WriteMarkdown(w io.Writer, r *result.ResultFile) error {
 	mw := &mdWriter{w: w}
 	mw.line("## portex: %s", mdEscape(r.Scenario))
 	mw.line("")
@@ -79,7 +80,7 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 	for _, run := range r.Runs {
 		for _, l := range []struct {
 			name string
-			s    loadgen.LatencySummary
+			s    result.LatencySummary
 		}{{"connect", run.Latency.Connect}, {"echo rtt", run.Latency.EchoRTT}} {
 			if l.s.Count == 0 {
 				mw.line("| %s | %s | — | — | — | — | — | 0 |", mdEscape(run.Variant), l.name)
@@ -130,10 +131,10 @@ func WriteMarkdown(w io.Writer, r *loadgen.ResultFile) error {
 
 // mdHeadline is a run's line in the summary: its verdict, then whether it
 // met its expectations.
-func mdHeadline(run *loadgen.Result) string {
+func mdHeadline(run *result.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s**: %s", mdEscape(run.Variant), mdEscape(Verdict(run)))
-	if run.Stopped == loadgen.StoppedError {
+	if run.Stopped == result.StoppedError {
 		b.WriteString(" · ❌ the run failed")
 	}
 	if len(run.Expectations) == 0 {
@@ -165,7 +166,7 @@ func passIcon(pass bool) string {
 }
 
 // expectationCounts counts the expectations of every run, and the failed.
-func expectationCounts(r *loadgen.ResultFile) (total, failed int) {
+func expectationCounts(r *result.ResultFile) (total, failed int) {
 	for _, run := range r.Runs {
 		for _, e := range run.Expectations {
 			total++
@@ -179,7 +180,7 @@ func expectationCounts(r *loadgen.ResultFile) (total, failed int) {
 
 // classesIn lists the failure classes any run or point of the file holds,
 // in loadgen's fixed order, then any class it does not know, sorted.
-func classesIn(r *loadgen.ResultFile) []string {
+func classesIn(r *result.ResultFile) []string {
 	seen := map[string]bool{}
 	for _, run := range r.Runs {
 		for c, n := range run.Failures {
@@ -218,7 +219,7 @@ func orderClasses(seen map[string]bool) []string {
 	return append(out, rest...)
 }
 
-func hasModel(r *loadgen.ResultFile) bool {
+func hasModel(r *result.ResultFile) bool {
 	for _, run := range r.Runs {
 		if run.Model != nil {
 			return true
@@ -238,7 +239,7 @@ type modelView struct {
 	tone string
 }
 
-func modelCells(run *loadgen.Result) modelView {
+func modelCells(run *result.Result) modelView {
 	m := run.Model
 	v := modelView{predicted: "never", measured: "never", relErr: "—", maxRate: "—"}
 	if m.MaxSustainableRatePerS != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The text-like renderings of the fixture match their golden files
@@ -49,7 +49,7 @@ func TestGolden(t *testing.T) {
 }
 
 // csvRows renders r as CSV and reads it back.
-func csvRows(t *testing.T, r *loadgen.ResultFile) [][]string {
+func csvRows(t *testing.T, r *result.ResultFile) [][]string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, r); err != nil {
@@ -92,7 +92,7 @@ func TestCSVShape(t *testing.T) {
 func TestCSVPortsUncounted(t *testing.T) {
 	r := fixture(t)
 	pt := &r.Runs[0].TimeSeries.Points[0]
-	pt.Client = &loadgen.SocketStates{Established: 7, TimeWait: 3, PortsInUse: loadgen.PortsUncounted}
+	pt.Client = &result.SocketStates{Established: 7, TimeWait: 3, PortsInUse: result.PortsUncounted}
 	rows := csvRows(t, r)
 	cell := func(name string) string {
 		for i, h := range rows[0] {
@@ -207,10 +207,10 @@ func TestHTMLStructure(t *testing.T) {
 
 // Every renderer copes with a run that measured nothing at all.
 func TestRenderEmptyRun(t *testing.T) {
-	r := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "empty", Runs: []*loadgen.Result{{Variant: "default", Stopped: loadgen.StoppedInterrupted}}}
-	empty := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "nothing"}
-	for _, f := range []*loadgen.ResultFile{r, empty} {
-		for name, render := range map[string]func(io.Writer, *loadgen.ResultFile) error{
+	r := &result.ResultFile{Schema: result.Schema, Scenario: "empty", Runs: []*result.Result{{Variant: "default", Stopped: result.StoppedInterrupted}}}
+	empty := &result.ResultFile{Schema: result.Schema, Scenario: "nothing"}
+	for _, f := range []*result.ResultFile{r, empty} {
+		for name, render := range map[string]func(io.Writer, *result.ResultFile) error{
 			"html": WriteHTML, "md": WriteMarkdown, "csv": WriteCSV, "junit": WriteJUnit,
 		} {
 			if err := render(io.Discard, f); err != nil {

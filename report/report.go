@@ -1,5 +1,5 @@
 // Package report renders results: the text summary, result.json, and the
-// files written next to them. Every renderer works from a loadgen.ResultFile
+// files written next to them. Every renderer works from a result.ResultFile
 // alone, so any saved result can be rendered again later.
 package report
 
@@ -10,24 +10,24 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // WriteJSON writes the result contract, indented.
-func WriteJSON(w io.Writer, r *loadgen.ResultFile) error {
+func WriteJSON(w io.Writer, r *result.ResultFile) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
 
 // ReadJSON reads a result written by WriteJSON.
-func ReadJSON(r io.Reader) (*loadgen.ResultFile, error) {
-	var f loadgen.ResultFile
+func ReadJSON(r io.Reader) (*result.ResultFile, error) {
+	var f result.ResultFile
 	if err := json.NewDecoder(r).Decode(&f); err != nil {
 		return nil, fmt.Errorf("read result: %w", err)
 	}
-	if f.Schema != loadgen.Schema {
-		return nil, fmt.Errorf("read result: schema %q, want %q", f.Schema, loadgen.Schema)
+	if f.Schema != result.Schema {
+		return nil, fmt.Errorf("read result: schema %q, want %q", f.Schema, result.Schema)
 	}
 	return &f, nil
 }

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/analysis"
+	"github.com/portex/portex/result"
 )
 
 // TextOptions adds what the result itself does not know.
@@ -19,7 +20,7 @@ type TextOptions struct {
 // WriteText writes the summary a person reads first: for each run, whether
 // the ports ran out, after how many connections and how long, the failures
 // by class, latency percentiles, and where the files are.
-func WriteText(w io.Writer, r *loadgen.ResultFile, opt TextOptions) error {
+func WriteText(w io.Writer, r *result.ResultFile, opt TextOptions) error {
 	tw := &textWriter{w: w}
 	for i, run := range r.Runs {
 		if i > 0 {
@@ -45,7 +46,7 @@ func (t *textWriter) line(format string, args ...any) {
 	}
 }
 
-func (t *textWriter) run(scenario string, r *loadgen.Result) {
+func (t *textWriter) run(scenario string, r *result.Result) {
 	t.line("portex: %s · variant %s · %s · %s (stopped: %s)",
 		scenario, r.Variant, r.Runtime, seconds(r.ElapsedSeconds), r.Stopped)
 	if r.Error != "" {
@@ -110,7 +111,7 @@ func (t *textWriter) run(scenario string, r *loadgen.Result) {
 }
 
 // scaledLine says what the same load means in another range.
-func scaledLine(m *loadgen.Model) string {
+func scaledLine(m *result.Model) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "with %d ports the same load ", m.PortBudget)
 	if m.ExhaustionAtSeconds != nil {
@@ -125,7 +126,7 @@ func scaledLine(m *loadgen.Model) string {
 }
 
 // modelLine puts the capacity model's prediction next to the measurement.
-func modelLine(m *loadgen.Model, r *loadgen.Result) string {
+func modelLine(m *result.Model, r *result.Result) string {
 	var b strings.Builder
 	switch {
 	case m.ExhaustionAtSeconds == nil && r.Exhaustion == nil:
@@ -148,37 +149,9 @@ func modelLine(m *loadgen.Model, r *loadgen.Result) string {
 
 // Verdict is the one line that answers "did the ports run out, and why",
 // and says on what the answer rests (see Judge).
-func Verdict(r *loadgen.Result) string { return Judge(r).Text }
+func Verdict(r *result.Result) string { return analysis.Judge(r).Text }
 
-func exhaustedCall(class string) string {
-	if class == "EADDRINUSE" {
-		return "bind()"
-	}
-	return "connect()"
-}
-
-func failures(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if m[names[i]] != m[names[j]] {
-			return m[names[i]] > m[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s %d", n, m[n])
-	}
-	return strings.Join(parts, " · ")
-}
-
-func latency(s loadgen.LatencySummary) string {
+func latency(s result.LatencySummary) string {
 	if s.Count == 0 {
 		return "no samples"
 	}
@@ -210,8 +183,6 @@ func micros(us int64) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 }
-
-func seconds(s float64) string { return fmt.Sprintf("%.2fs", s) }
 
 func bytesIEC(n int64) string {
 	switch {

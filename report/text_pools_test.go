@@ -5,17 +5,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The pools' lines put their figures in one column, whatever the names'
 // lengths, and that column is the other lines' (dials, failures, ...).
 func TestTextAlignsPoolLines(t *testing.T) {
-	res := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "two-pools", Runs: []*loadgen.Result{{
-		Variant: "default", Runtime: "netns", Stopped: loadgen.StoppedDuration,
-		Pools: []loadgen.PoolResult{
-			{Name: "a", Dials: loadgen.Dials{OK: 1}},
-			{Name: "background-churners", Dials: loadgen.Dials{OK: 2, Failed: 3}, Failures: map[string]int64{"EADDRNOTAVAIL": 3}},
+	res := &result.ResultFile{Schema: result.Schema, Scenario: "two-pools", Runs: []*result.Result{{
+		Variant: "default", Runtime: "netns", Stopped: result.StoppedDuration,
+		Pools: []result.PoolResult{
+			{Name: "a", Dials: result.Dials{OK: 1}},
+			{Name: "background-churners", Dials: result.Dials{OK: 2, Failed: 3}, Failures: map[string]int64{"EADDRNOTAVAIL": 3}},
 		},
 	}}}
 	var b bytes.Buffer

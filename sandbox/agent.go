@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Agent roles.
@@ -269,7 +270,7 @@ func serveExec(ctx context.Context, req *Request, out *encoder) error {
 	}
 	out.send(Message{Type: MsgReady})
 	<-ctx.Done()
-	return out.send(Message{Type: MsgServer, Server: &loadgen.ServerCounts{}})
+	return out.send(Message{Type: MsgServer, Server: &result.ServerCounts{}})
 }
 
 // costMeter measures what a process costs, and what a held connection
@@ -289,8 +290,8 @@ func (m *costMeter) sample(open int64) {
 	}
 }
 
-func (m *costMeter) result() *loadgen.ProcessResources {
-	return &loadgen.ProcessResources{
+func (m *costMeter) result() *result.ProcessResources {
+	return &result.ProcessResources{
 		Processes:             1,
 		RSSPeakBytes:          loadgen.PeakRSS(),
 		CPUSeconds:            (loadgen.CPUTime() - m.cpuBefore).Seconds(),
@@ -380,10 +381,10 @@ func sampleEvery(ctx context.Context, s *loadgen.SocketSampler, sched loadgen.Re
 // runClient builds the sandbox (SetupNetns), runs the load and reports.
 func runClient(ctx context.Context, req *Request, out *encoder) error {
 	p := req.Plan
-	res := &loadgen.Result{Variant: p.Variant, Runtime: p.Runtime}
+	res := &result.Result{Variant: p.Variant, Runtime: p.Runtime}
 	var srv *serverProc
 	fail := func(err error) error {
-		res.Stopped, res.Error = loadgen.StoppedError, err.Error()
+		res.Stopped, res.Error = result.StoppedError, err.Error()
 		if srv != nil {
 			srv.stop()
 		}
@@ -487,24 +488,24 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		Sockets:     sampler,
 		Resolution:  seriesResolution,
 		Progress:    progressEvery,
-		OnEvent:     func(ev loadgen.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+		OnEvent:     func(ev result.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
 		// The points go out as they are made: the load's process keeps
 		// no time series, however long the run.
-		OnPoint: func(pt loadgen.Point) { out.send(Message{Type: MsgPoint, Point: &pt}) },
+		OnPoint: func(pt result.Point) { out.send(Message{Type: MsgPoint, Point: &pt}) },
 	})
 	if err != nil {
 		return fail(err)
 	}
 	if errors.Is(context.Cause(runCtx), errServerDied) && ctx.Err() == nil {
 		<-srv.exited
-		run.Stopped, run.Error = loadgen.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", srv.err)
+		run.Stopped, run.Error = result.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", srv.err)
 	}
 	return finishClient(res, run, srv, lo, hi, out)
 }
 
 // finishClient completes a run's result with what the agent knows (the
 // sysctls read back, the range, the echo server's side) and reports it.
-func finishClient(res, run *loadgen.Result, srv *serverProc, lo, hi int, out *encoder) error {
+func finishClient(res, run *result.Result, srv *serverProc, lo, hi int, out *encoder) error {
 	run.Sysctls = res.Sysctls
 	run.Nofile = currentNofile()
 	if hi > 0 {
@@ -582,26 +583,28 @@ func currentNofile() uint64 {
 	return lim.Cur
 }
 
-// portRange parses "lo hi"; 0, 0 if it cannot.
+// portRange is the range the sysctl reads back, 0, 0 when it reads as
+// none.
 func portRange(v string) (lo, hi int) {
-	if _, err := fmt.Sscanf(v, "%d %d", &lo, &hi); err != nil || hi < lo {
+	r, err := loadgen.ParseSysctlPortRange(v)
+	if err != nil || r.Hi < r.Lo {
 		return 0, 0
 	}
-	return lo, hi
+	return r.Lo, r.Hi
 }
 
 // AlignServer puts the server's samples into the client's time series: each
 // point gets the last server sample taken at or before its end. The run
 // started at start (the client's clock; both sides share the machine's).
-func AlignServer(ts *loadgen.TimeSeries, start time.Time, series []TimedStates) {
-	alignStates(ts, start, series, func(pt *loadgen.Point, st *TimedStates) {
+func AlignServer(ts *result.TimeSeries, start time.Time, series []TimedStates) {
+	alignStates(ts, start, series, func(pt *result.Point, st *TimedStates) {
 		pt.Server, pt.ServerRSSBytes = &st.States, st.RSS
 	})
 }
 
 // alignStates gives each point of ts the last sample taken at or before its
 // end, through set.
-func alignStates(ts *loadgen.TimeSeries, start time.Time, series []TimedStates, set func(*loadgen.Point, *TimedStates)) {
+func alignStates(ts *result.TimeSeries, start time.Time, series []TimedStates, set func(*result.Point, *TimedStates)) {
 	if ts == nil || len(series) == 0 {
 		return
 	}
@@ -635,9 +638,9 @@ type serverProc struct {
 	forward func(Message) // where samples go; nil: kept in series
 	exited  chan struct{} // closed when the process is gone; then the fields below are set
 
-	counts *loadgen.ServerCounts
+	counts *result.ServerCounts
 	series []TimedStates
-	cost   *loadgen.ProcessResources
+	cost   *result.ProcessResources
 	err    error
 }
 
@@ -719,13 +722,13 @@ func (s *serverProc) watch() {
 }
 
 // stop asks the server to finish and returns its counters and samples.
-func (s *serverProc) stop() (*loadgen.ServerCounts, []TimedStates, error) {
+func (s *serverProc) stop() (*result.ServerCounts, []TimedStates, error) {
 	c, series, _, err := s.stopCost()
 	return c, series, err
 }
 
 // stopCost is stop, with the process's costs.
-func (s *serverProc) stopCost() (*loadgen.ServerCounts, []TimedStates, *loadgen.ProcessResources, error) {
+func (s *serverProc) stopCost() (*result.ServerCounts, []TimedStates, *result.ProcessResources, error) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:

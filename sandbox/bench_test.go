@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Side-by-side benchmarks: portex and a peer measured in the same sandbox
@@ -48,7 +49,7 @@ func buildC(b testing.TB, name string) string {
 }
 
 // rate is connections a second over a run's time series.
-func rate(r *loadgen.Result) float64 {
+func rate(r *result.Result) float64 {
 	if r.TimeSeries == nil || len(r.TimeSeries.Points) == 0 {
 		return 0
 	}

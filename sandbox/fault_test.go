@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // children lists the pids whose parent is pid.
@@ -38,15 +39,15 @@ func children(t *testing.T, pid int) []int {
 
 // killMidRun runs a long holding plan and SIGKILLs the process that
 // victim picks once the run is under way.
-func killMidRun(t *testing.T, victim func() int) (*loadgen.Result, error) {
+func killMidRun(t *testing.T, victim func() int) (*result.Result, error) {
 	t.Helper()
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration = 30 * time.Second
 	p.Stop.On = loadgen.StopNever
 	rt := &Netns{}
 	progress := 0
-	res, err := rt.Run(context.Background(), p, func(ev loadgen.Event) {
-		if ev.Type == loadgen.EventProgress {
+	res, err := rt.Run(context.Background(), p, func(ev result.Event) {
+		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				if pid := victim(); pid > 0 {
 					syscall.Kill(pid, syscall.SIGKILL)
@@ -84,7 +85,7 @@ func TestAgentKilledKeepsPartialResult(t *testing.T) {
 	if !errors.Is(err, ErrRuntime) || !strings.Contains(err.Error(), "agent") || !strings.Contains(err.Error(), "died") {
 		t.Fatalf("err = %v, want a runtime error saying the agent died", err)
 	}
-	if res == nil || res.Stopped != loadgen.StoppedError || res.Dials.OK != 50 || res.Variant != "default" {
+	if res == nil || res.Stopped != result.StoppedError || res.Dials.OK != 50 || res.Variant != "default" {
 		t.Fatalf("partial result %+v: want the 50 connections seen before the kill", res)
 	}
 }
@@ -116,8 +117,8 @@ func TestShardedRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	progress := 0
-	res, err := (&Netns{}).Run(ctx, p, func(ev loadgen.Event) {
-		if ev.Type == loadgen.EventProgress {
+	res, err := (&Netns{}).Run(ctx, p, func(ev result.Event) {
+		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				cancel()
 			}
@@ -127,7 +128,7 @@ func TestShardedRunInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.Resources.Client.Processes != 2 || res.Error != "" {
+	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 50 || res.Resources.Client.Processes != 2 || res.Error != "" {
 		t.Fatalf("stopped %q ok %d processes %d error %q: want interrupted, 50 held by 2 shards",
 			res.Stopped, res.Dials.OK, res.Resources.Client.Processes, res.Error)
 	}
@@ -140,8 +141,8 @@ func TestShardKilledDoesNotHang(t *testing.T) {
 	p.Duration, p.Stop.On = 3*time.Second, loadgen.StopNever
 	start := time.Now()
 	progress := 0
-	res, err := (&Netns{}).Run(context.Background(), p, func(ev loadgen.Event) {
-		if ev.Type != loadgen.EventProgress {
+	res, err := (&Netns{}).Run(context.Background(), p, func(ev result.Event) {
+		if ev.Type != result.EventProgress {
 			return
 		}
 		if progress++; progress != 2 {
@@ -170,7 +171,7 @@ func TestShardKilledDoesNotHang(t *testing.T) {
 	}
 }
 
-func resError(r *loadgen.Result) string {
+func resError(r *result.Result) string {
 	if r == nil {
 		return "<no result>"
 	}

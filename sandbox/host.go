@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Host runs plans on this machine's own network stack, in-process, with no
@@ -123,7 +124,7 @@ func dialProblem(err error) error {
 }
 
 // Run runs one plan on the host.
-func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
 	if err := h.CheckPlan(p); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // ErrRuntime marks failures of the sandbox or the runtime itself, as
@@ -43,7 +44,7 @@ type Netns struct {
 // agent's events as they arrive. When ctx ends the agent is asked to stop
 // and its partial result is returned with Stopped "interrupted". A failure
 // of the sandbox itself wraps ErrRuntime; a result may come with it.
-func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
 	return n.run(ctx, p, nil, onEvent)
 }
 
@@ -65,7 +66,7 @@ func (n *Netns) Exec(ctx context.Context, p *loadgen.Plan, argv []string) (strin
 	return out, err
 }
 
-func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent func(loadgen.Event), onMsg ...func(Message)) (*loadgen.Result, error) {
+func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent func(result.Event), onMsg ...func(Message)) (*result.Result, error) {
 	host, err := netnsID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
@@ -125,10 +126,10 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
 
-	if res != nil && ctx.Err() != nil && res.Stopped != loadgen.StoppedError {
-		res.Stopped = loadgen.StoppedInterrupted
+	if res != nil && ctx.Err() != nil && res.Stopped != result.StoppedError {
+		res.Stopped = result.StoppedInterrupted
 	}
-	if res != nil && res.Error == "" && res.Stopped == loadgen.StoppedError {
+	if res != nil && res.Error == "" && res.Stopped == result.StoppedError {
 		// A partial result rebuilt from events: the agent died.
 		res.Variant, res.Runtime = p.Variant, p.Runtime
 		res.Error = fmt.Sprintf("the agent (the client side of the sandbox) died mid-run (%v)%s", waitErr, stderr.Suffix())

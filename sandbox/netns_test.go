@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // TestMain lets the test binary be its own agent, as the portex binary is.
@@ -34,7 +35,7 @@ func holdPlan(workers int, rng loadgen.PortRange) *loadgen.Plan {
 	}
 }
 
-func run(t *testing.T, p *loadgen.Plan) *loadgen.Result {
+func run(t *testing.T, p *loadgen.Plan) *result.Result {
 	t.Helper()
 	rt := &Netns{Stderr: os.Stderr}
 	res, err := rt.Run(context.Background(), p, nil)
@@ -58,7 +59,7 @@ func TestHoldUntilExhausted(t *testing.T) {
 	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
 		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
 	}
-	if res.Stopped != loadgen.StoppedExhaustion || res.ElapsedSeconds > 5 {
+	if res.Stopped != result.StoppedExhaustion || res.ElapsedSeconds > 5 {
 		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
 	}
 	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
@@ -115,8 +116,8 @@ func TestInterruptReturnsPartialResult(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var progress int
 	rt := &Netns{Stderr: os.Stderr}
-	res, err := rt.Run(ctx, p, func(ev loadgen.Event) {
-		if ev.Type == loadgen.EventProgress {
+	res, err := rt.Run(ctx, p, func(ev result.Event) {
+		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				cancel()
 			}
@@ -125,7 +126,7 @@ func TestInterruptReturnsPartialResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != loadgen.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
+	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
 		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
 	}
 }

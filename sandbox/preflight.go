@@ -22,7 +22,7 @@ const connectionCost = 10 << 10
 
 // Preflight refuses, with the reason and what to do instead, a plan that
 // this machine cannot run: a descriptor limit above the hard limit, more
-// connections than memory holds.
+// connections or larger payload buffers than memory holds.
 func Preflight(p *loadgen.Plan) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && p.Sandbox.Nofile > lim.Max {
@@ -31,10 +31,26 @@ func Preflight(p *loadgen.Plan) error {
 			"or set sandbox.processes", ErrUnrunnable, p.Sandbox.Nofile, lim.Max)
 	}
 	if avail := memAvailable(); avail > 0 {
-		need := int64(p.Connections()) * connectionCost
-		if need > avail*9/10 {
-			return fmt.Errorf("%w: %d connections need about %d MiB (about %d KiB each, kernel and portex), "+
-				"but only %d MiB of memory is available", ErrUnrunnable, p.Connections(), need>>20, connectionCost>>10, avail>>20)
+		budget := avail * 9 / 10
+		var buffers int64
+		for i := range p.Pools {
+			pl := &p.Pools[i]
+			b := pl.BufferBytes()
+			buffers += b
+			if b > budget {
+				workers, key := pl.Workers, "workers"
+				if pl.Open() {
+					workers, key = pl.MaxInFlight, "max_in_flight"
+				}
+				return fmt.Errorf("%w: pool %q: %s %d x payload %d bytes x 2 (each worker holds the message and its echo) "+
+					"need about %d MiB, but only %d MiB of memory is available; lower the pool's %s or payload",
+					ErrUnrunnable, pl.Name, key, workers, pl.Payload, b>>20, avail>>20, key)
+			}
+		}
+		need := int64(p.Connections())*connectionCost + buffers
+		if need > budget {
+			return fmt.Errorf("%w: %d connections need about %d MiB (about %d KiB each, kernel and portex, and %d MiB of payload buffers), "+
+				"but only %d MiB of memory is available", ErrUnrunnable, p.Connections(), need>>20, connectionCost>>10, buffers>>20, avail>>20)
 		}
 	}
 	return nil

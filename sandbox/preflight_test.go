@@ -31,3 +31,26 @@ func TestPreflightRefusesWhatCannotRun(t *testing.T) {
 		t.Errorf("the default scenario's plan: %v", err)
 	}
 }
+
+// Each worker holds two payload buffers (the message and its echo):
+// 10,000 workers with 16 MiB payloads need about 320 GiB, and are refused
+// at the pool and its keys; an open pool has a worker per slot.
+func TestPreflightCountsPayloadBuffers(t *testing.T) {
+	fat := holdPlan(10_000, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	fat.Pools[0].Name, fat.Pools[0].Messages, fat.Pools[0].Payload = "fat", 1, 16<<20
+	err := Preflight(fat)
+	if !errors.Is(err, ErrUnrunnable) || !strings.Contains(err.Error(), `pool "fat": workers 10000 x payload 16777216 bytes`) ||
+		!strings.Contains(err.Error(), "lower the pool's workers or payload") {
+		t.Errorf("10,000 workers x 16 MiB: %v", err)
+	}
+	open := holdPlan(1, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	open.Pools[0] = loadgen.Pool{Name: "wide", Rate: 10, MaxInFlight: 10_000, Messages: 1, Payload: 16 << 20}
+	if err := Preflight(open); !errors.Is(err, ErrUnrunnable) || !strings.Contains(err.Error(), `pool "wide": max_in_flight 10000`) {
+		t.Errorf("10,000 slots x 16 MiB: %v", err)
+	}
+	small := holdPlan(100, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	small.Pools[0].Messages, small.Pools[0].Payload = 1, 64<<10
+	if err := Preflight(small); err != nil {
+		t.Errorf("100 workers x 64 KiB: %v", err)
+	}
+}

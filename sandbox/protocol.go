@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Message types on the agent's stdout.
@@ -37,12 +37,12 @@ const (
 
 // Message is one line of the agent protocol.
 type Message struct {
-	Type   string                `json:"type"`
-	Event  *loadgen.Event        `json:"event,omitempty"`
-	Result *loadgen.Result       `json:"result,omitempty"`
-	Server *loadgen.ServerCounts `json:"server,omitempty"`
+	Type   string               `json:"type"`
+	Event  *result.Event        `json:"event,omitempty"`
+	Result *result.Result       `json:"result,omitempty"`
+	Server *result.ServerCounts `json:"server,omitempty"`
 	// Resources are the echo server process's costs (MsgServer).
-	Resources *loadgen.ProcessResources `json:"resources,omitempty"`
+	Resources *result.ProcessResources `json:"resources,omitempty"`
 	// Series is the server namespace's socket states over time (MsgServer;
 	// with MsgResult, for the reader to align with the streamed points).
 	Series []TimedStates `json:"series,omitempty"`
@@ -54,7 +54,7 @@ type Message struct {
 	// Point is one interval of the time series (MsgPoint): the agent
 	// streams them instead of keeping them, and the reader puts them back
 	// into the Result.
-	Point *loadgen.Point `json:"point,omitempty"`
+	Point *result.Point `json:"point,omitempty"`
 	// Output is what Request.Exec printed (MsgExec).
 	Output string `json:"output,omitempty"`
 }
@@ -112,14 +112,14 @@ func (d *decoder) next() (Message, error) {
 // stream ends without a result (the agent died), Collect returns a partial
 // result made of what the events told: the last progress totals, the peak
 // of open connections, the notable events; its Stopped is "error".
-func Collect(r io.Reader, onEvent func(loadgen.Event)) (*loadgen.Result, error) {
+func Collect(r io.Reader, onEvent func(result.Event)) (*result.Result, error) {
 	return collect(r, onEvent, nil)
 }
 
 // collect is Collect that also shows every message to tap, if set.
-func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*loadgen.Result, error) {
-	var res *loadgen.Result
-	var points []loadgen.Point
+func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*result.Result, error) {
+	var res *result.Result
+	var points []result.Point
 	var serverSeries []TimedStates
 	var agentErr error
 	var partial partialResult
@@ -170,25 +170,25 @@ func collect(r io.Reader, onEvent func(loadgen.Event), tap func(Message)) (*load
 // partialResult rebuilds what it can of a result from the event stream.
 type partialResult struct {
 	seen   bool
-	last   loadgen.Progress
+	last   result.Progress
 	at     float64
 	peak   int64
-	events []loadgen.Event
-	ex     *loadgen.Exhaustion
+	events []result.Event
+	ex     *result.Exhaustion
 }
 
-func (p *partialResult) add(ev loadgen.Event) {
+func (p *partialResult) add(ev result.Event) {
 	p.seen = true
 	p.at = max(p.at, ev.AtSeconds)
 	switch ev.Type {
-	case loadgen.EventProgress:
+	case result.EventProgress:
 		if ev.Progress != nil {
 			p.last = *ev.Progress
 			p.peak = max(p.peak, ev.Progress.Open)
 		}
 		return
-	case loadgen.EventExhaustion:
-		p.ex = &loadgen.Exhaustion{Class: ev.Class, AtSeconds: ev.AtSeconds}
+	case result.EventExhaustion:
+		p.ex = &result.Exhaustion{Class: ev.Class, AtSeconds: ev.AtSeconds}
 		if ev.Progress != nil {
 			p.ex.OpenConnections, p.ex.Sockets = ev.Progress.Open, ev.Progress.Client
 		}
@@ -196,11 +196,11 @@ func (p *partialResult) add(ev loadgen.Event) {
 	p.events = append(p.events, ev)
 }
 
-func (p *partialResult) result() *loadgen.Result {
-	return &loadgen.Result{
-		Stopped:        loadgen.StoppedError,
+func (p *partialResult) result() *result.Result {
+	return &result.Result{
+		Stopped:        result.StoppedError,
 		ElapsedSeconds: p.at,
-		Dials:          loadgen.Dials{Attempted: p.last.Attempted, OK: p.last.OK, Failed: p.last.Failed},
+		Dials:          result.Dials{Attempted: p.last.Attempted, OK: p.last.OK, Failed: p.last.Failed},
 		Failures:       map[string]int64{},
 		Exhaustion:     p.ex,
 		PeakOpen:       p.peak,
@@ -211,8 +211,8 @@ func (p *partialResult) result() *loadgen.Result {
 // TimedStates is one socket-state sample, stamped with the wall clock so
 // that samples of different processes line up.
 type TimedStates struct {
-	UnixNano int64                `json:"unix_nano"`
-	States   loadgen.SocketStates `json:"states"`
+	UnixNano int64               `json:"unix_nano"`
+	States   result.SocketStates `json:"states"`
 	// Cost is how long the sample took.
 	Cost time.Duration `json:"cost_ns,omitempty"`
 	// RSS is the sampling process's resident memory then.

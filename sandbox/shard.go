@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Past one process's descriptors: a run that needs more connections than a
@@ -43,7 +44,7 @@ func processes(p *loadgen.Plan) int {
 	return max(1, (p.Connections()+per-1)/per)
 }
 
-func addServerCounts(a loadgen.ServerCounts, b *loadgen.ServerCounts) loadgen.ServerCounts {
+func addServerCounts(a result.ServerCounts, b *result.ServerCounts) result.ServerCounts {
 	if b == nil {
 		return a
 	}
@@ -60,13 +61,13 @@ func addServerCounts(a loadgen.ServerCounts, b *loadgen.ServerCounts) loadgen.Se
 // merges their results. It forwards one stream of events: progress summed
 // over the shards, and the first of each notable event. The first shard to
 // stop (its duration, a stop rule, exhaustion) stops them all.
-func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*loadgen.Result, error) {
+func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*result.Result, error) {
 	set := &shardSet{
 		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict, sampler: sampler,
 		signaled: make([]bool, n), quiesced: make([]bool, n),
-		last: make([]loadgen.Progress, n), seen: map[string]bool{},
+		last: make([]result.Progress, n), seen: map[string]bool{},
 	}
-	results := make([]*loadgen.Result, n)
+	results := make([]*result.Result, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, sp := range loadgen.Split(p, n) {
@@ -109,10 +110,10 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 			series = append(series, *set.final)
 			sort.SliceStable(series, func(i, j int) bool { return series[i].UnixNano < series[j].UnixNano })
 		}
-		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *loadgen.Point, st *TimedStates) { pt.Client = &st.States })
+		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *result.Point, st *TimedStates) { pt.Client = &st.States })
 		for _, s := range series {
 			if res.TimeSeries.SamplerCost == nil {
-				res.TimeSeries.SamplerCost = &loadgen.SamplerCost{}
+				res.TimeSeries.SamplerCost = &result.SamplerCost{}
 			}
 			res.TimeSeries.SamplerCost.Add(s.Cost, s.States)
 		}
@@ -120,13 +121,13 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	res.Stopped = stopReason(results)
 	switch {
 	case ctx.Err() != nil:
-		res.Stopped = loadgen.StoppedInterrupted
+		res.Stopped = result.StoppedInterrupted
 	case set.exhausted:
-		res.Stopped = loadgen.StoppedExhaustion
+		res.Stopped = result.StoppedExhaustion
 	}
 	for i, err := range errs {
 		if err != nil && res.Error == "" {
-			res.Stopped, res.Error = loadgen.StoppedError, fmt.Sprintf("shard %d of %d: %v", i+1, n, err)
+			res.Stopped, res.Error = result.StoppedError, fmt.Sprintf("shard %d of %d: %v", i+1, n, err)
 		}
 	}
 	return res, nil
@@ -134,15 +135,15 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 
 // stopReason is the reason the first shard to stop gave: the shards the
 // coordinator stopped say "interrupted".
-func stopReason(results []*loadgen.Result) string {
-	for _, want := range []string{loadgen.StoppedExhaustion, loadgen.StoppedFailures, loadgen.StoppedDuration} {
+func stopReason(results []*result.Result) string {
+	for _, want := range []string{result.StoppedExhaustion, result.StoppedFailures, result.StoppedDuration} {
 		for _, r := range results {
 			if r != nil && r.Stopped == want {
 				return want
 			}
 		}
 	}
-	return loadgen.StoppedInterrupted
+	return result.StoppedInterrupted
 }
 
 // shardSet is the client processes of one sharded run.
@@ -160,7 +161,7 @@ type shardSet struct {
 	quiesced  []bool // stopped dialing and waiting at its go-ahead, or gone
 	nQuiesced int
 	exhausted bool
-	last      []loadgen.Progress
+	last      []result.Progress
 	seen      map[string]bool
 	// final is a full sample taken when every shard has stopped dialing
 	// and still holds its connections: the ports in use at the end of the
@@ -170,7 +171,7 @@ type shardSet struct {
 
 // start starts shard i and a goroutine that collects its stream into res
 // and err.
-func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **loadgen.Result, errp *error) error {
+func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **result.Result, errp *error) error {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -201,14 +202,14 @@ func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **loadgen.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		*res, *errp = collect(stdout, func(ev loadgen.Event) { s.event(i, ev) }, func(m Message) {
+		*res, *errp = collect(stdout, func(ev result.Event) { s.event(i, ev) }, func(m Message) {
 			if m.Type == MsgQuiesced {
 				s.arrive(i)
 			}
 		})
 		s.arrive(i) // gone: no one waits for it any more
 		if err := cmd.Wait(); err != nil && *errp == nil {
-			if r := *res; r == nil || (r.Stopped == loadgen.StoppedError && r.Error == "") {
+			if r := *res; r == nil || (r.Stopped == result.StoppedError && r.Error == "") {
 				// Dead before its result: what its events told is kept.
 				*errp = fmt.Errorf("the shard died mid-run (%w)", err)
 			}
@@ -218,13 +219,13 @@ func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **loadgen.
 }
 
 // event forwards one shard's event as the run's.
-func (s *shardSet) event(i int, ev loadgen.Event) {
+func (s *shardSet) event(i int, ev result.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch ev.Type {
-	case loadgen.EventProgress:
+	case result.EventProgress:
 		s.last[i] = *ev.Progress
-		sum := loadgen.Progress{Client: ev.Progress.Client}
+		sum := result.Progress{Client: ev.Progress.Client}
 		for _, l := range s.last {
 			sum.Attempted += l.Attempted
 			sum.OK += l.OK
@@ -233,13 +234,13 @@ func (s *shardSet) event(i int, ev loadgen.Event) {
 		}
 		ev.Progress = &sum
 		s.out.send(Message{Type: MsgEvent, Event: &ev})
-	case loadgen.EventEnd:
+	case result.EventEnd:
 	default:
 		if key := ev.Type + "/" + ev.Class; !s.seen[key] {
 			s.seen[key] = true
 			s.out.send(Message{Type: MsgEvent, Event: &ev})
 		}
-		if ev.Type == loadgen.EventExhaustion && s.stopOnExhaustion && !s.exhausted {
+		if ev.Type == result.EventExhaustion && s.stopOnExhaustion && !s.exhausted {
 			s.exhausted = true
 			s.stopAll()
 		}

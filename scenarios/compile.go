@@ -61,9 +61,8 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			LingerReset: sv.LingerReset,
 			Sysctls:     cloneSysctls(sv.Sysctls),
 		},
-		Pools:  pools,
-		Stop:   loadgen.Stop{On: s.Stop.On, AfterFailures: s.Stop.AfterFailures},
-		Expect: s.Expect,
+		Pools: pools,
+		Stop:  s.Stop,
 	}
 }
 

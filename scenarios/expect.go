@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 )
 
@@ -23,11 +24,11 @@ import (
 //	  max_time_wait: 1000
 //
 // A variant's expect replaces the scenario's as a whole.
-func (d *decoder) expect(path string, n *yaml.Node) (*loadgen.Expect, bool) {
+func (d *decoder) expect(path string, n *yaml.Node) (*analysis.Expect, bool) {
 	if !d.plain(path, n) || isNull(n) {
 		return nil, false
 	}
-	e := &loadgen.Expect{}
+	e := &analysis.Expect{}
 	d.mapping(path, "expect", n, []field{
 		{"exhausted", func(path string, n *yaml.Node) {
 			if v, ok := d.boolean(path, n); ok {
@@ -88,9 +89,9 @@ func (d *decoder) boolean(path string, n *yaml.Node) (bool, bool) {
 
 // bounds decodes a count's bounds: an integer (exactly), an expression
 // (">0", ">= 200", "<5", "<= 10", "190..210"), or {min: N, max: M}.
-func (d *decoder) bounds(path string, n *yaml.Node) (loadgen.Bounds, bool) {
+func (d *decoder) bounds(path string, n *yaml.Node) (analysis.Bounds, bool) {
 	if n.Kind == yaml.MappingNode {
-		var b loadgen.Bounds
+		var b analysis.Bounds
 		d.mapping(path, "bounds", n, []field{
 			{"min", func(path string, n *yaml.Node) {
 				if v, ok := d.integer(path, n); ok {
@@ -113,7 +114,7 @@ func (d *decoder) bounds(path string, n *yaml.Node) (loadgen.Bounds, bool) {
 	}
 	s, ok := d.scalar(path, n, "a count, an expression such as \">0\", or {min, max}")
 	if !ok {
-		return loadgen.Bounds{}, false
+		return analysis.Bounds{}, false
 	}
 	b, err := parseBounds(s)
 	if err != nil {
@@ -124,12 +125,12 @@ func (d *decoder) bounds(path string, n *yaml.Node) (loadgen.Bounds, bool) {
 }
 
 // failureBounds decodes failures: {CLASS: bounds, ...}.
-func (d *decoder) failureBounds(path string, n *yaml.Node) map[string]loadgen.Bounds {
+func (d *decoder) failureBounds(path string, n *yaml.Node) map[string]analysis.Bounds {
 	entries, ok := d.entries(path, n)
 	if !ok {
 		return nil
 	}
-	out := make(map[string]loadgen.Bounds, len(entries))
+	out := make(map[string]analysis.Bounds, len(entries))
 	for _, e := range entries {
 		p := child(path, e.name)
 		if _, known := loadgen.ParseClass(e.name); !known {
@@ -148,7 +149,7 @@ func (d *decoder) failureBounds(path string, n *yaml.Node) map[string]loadgen.Bo
 }
 
 // parseBounds parses "200", ">0", ">=200", "<5", "<=10" or "190..210".
-func parseBounds(s string) (loadgen.Bounds, error) {
+func parseBounds(s string) (analysis.Bounds, error) {
 	s = strings.TrimSpace(s)
 	num := func(t string) (*int64, error) {
 		v, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
@@ -157,7 +158,7 @@ func parseBounds(s string) (loadgen.Bounds, error) {
 		}
 		return &v, nil
 	}
-	var b loadgen.Bounds
+	var b analysis.Bounds
 	var err error
 	switch {
 	case strings.HasPrefix(s, ">="):

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -63,11 +64,11 @@ variants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, err := s.Plans()
+	runs, err := s.Runs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, v := plans[0].Expect, plans[1].Expect
+	base, v := runs[0].Expect, runs[1].Expect
 	if base == nil || !*base.Exhausted || base.Within != 5*time.Second || base.DialsOK.String() != "200" ||
 		base.Failures["EADDRNOTAVAIL"].String() != ">= 1" || base.Failures["EMFILE"].String() != "0" ||
 		base.P99Connect != 5*time.Millisecond || *base.MaxTimeWait != 1000 ||
@@ -95,5 +96,38 @@ func TestExpectProblems(t *testing.T) {
 		if !errors.As(err, &ps) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: got %v, want %q", tt.body, err, tt.want)
 		}
+	}
+}
+
+// The expectations stay beside the plan: the plan that goes to the agent
+// carries none.
+func TestExpectStaysOutOfThePlan(t *testing.T) {
+	s, err := Parse("e.yaml", []byte(`name: e
+pools:
+  - name: p
+expect:
+  exhausted: true
+  max_time_wait: 10
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Expect == nil || !*runs[0].Expect.Exhausted {
+		t.Fatalf("runs %+v: want one with its expectations", runs)
+	}
+	b, err := json.Marshal(runs[0].Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := keys["expect"]; ok || strings.Contains(string(b), "max_time_wait") {
+		t.Errorf("the plan carries the expectations: %s", b)
 	}
 }

@@ -112,6 +112,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 )
 
@@ -137,7 +138,7 @@ type Scenario struct {
 	Pools       []Pool
 	Stop        Stop
 	// Expect is what a run must show; nil: nothing is checked.
-	Expect *loadgen.Expect
+	Expect *analysis.Expect
 	// Variants are named sets of overrides, one run each; see
 	// VariantNames for the runs they make.
 	Variants []Variant
@@ -228,11 +229,9 @@ type Pool struct {
 // Open reports whether the pool is an open model: arrivals at a rate.
 func (p *Pool) Open() bool { return p.Rate > 0 || len(p.Ramp) > 0 }
 
-// Stop says when a run ends before its duration.
-type Stop struct {
-	On            loadgen.StopOn // default exhaustion
-	AfterFailures int64          // also stop after that many failures; 0: no limit
-}
+// Stop says when a run ends before its duration: the plan's own type.
+// On defaults to exhaustion; AfterFailures 0 sets no limit.
+type Stop = loadgen.Stop
 
 // Variant is a named set of overrides of the scenario: one run.
 type Variant struct {

@@ -2,16 +2,29 @@ package scenarios
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portex/portex/loadgen"
 )
 
+// The parsers of the scenario's units are the engine's (see
+// loadgen.ParsePortRange): the loader, portex plan and the agent read one
+// spelling the same way.
+var (
+	parseDuration = loadgen.ParseDuration
+	parseRate     = loadgen.ParseRate
+	parsePercent  = loadgen.ParseShare
+)
+
+// parsePortRange parses "lo-hi" into a range; validate checks its bounds.
+func parsePortRange(s string) (loadgen.PortRange, bool) {
+	r, err := loadgen.ParsePortRange(s)
+	return r, err == nil
+}
+
 // errSyntax is a parse error that needs no more words than "want X, got Y".
-var errSyntax = errors.New("invalid syntax")
+var errSyntax = loadgen.ErrSyntax
 
 // detail is the part of a parse error worth adding to "want X, got Y".
 func detail(err error) string {
@@ -19,21 +32,6 @@ func detail(err error) string {
 		return ""
 	}
 	return " (" + err.Error() + ")"
-}
-
-// parseDuration parses Go's duration syntax (300ms, 10s, 1m30s, 2h).
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
-	}
-	if s != "" && strings.Trim(s, "0123456789") == "" {
-		return 0, errors.New("a number needs a unit: ms, s, m or h")
-	}
-	if strings.HasSuffix(s, "d") && strings.Trim(s[:len(s)-1], "0123456789") == "" && len(s) > 1 {
-		return 0, errors.New("there is no day unit; write hours, like 24h")
-	}
-	return 0, errSyntax
 }
 
 // sizeUnits are the units a size may carry: SI multiples of 1000 and IEC
@@ -69,17 +67,6 @@ func parseSize(s string) (int, error) {
 	return int(n * mult), nil
 }
 
-// parsePortRange parses "lo-hi" into a range; validate checks its bounds.
-func parsePortRange(s string) (loadgen.PortRange, bool) {
-	lo, hi, ok := strings.Cut(s, "-")
-	if !ok {
-		return loadgen.PortRange{}, false
-	}
-	l, okL := port(strings.TrimSpace(lo))
-	h, okH := port(strings.TrimSpace(hi))
-	return loadgen.PortRange{Lo: l, Hi: h}, okL && okH
-}
-
 // port parses a decimal port number of at most 5 digits, with no sign.
 func port(s string) (int, bool) {
 	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
@@ -87,72 +74,6 @@ func port(s string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil
-}
-
-// rateUnits are the time units a rate may be given per.
-var rateUnits = map[string]float64{"s": 1, "m": 60}
-
-// parseRate parses a rate like 200/s or 30/m into arrivals per second.
-func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
-	num, unit = strings.TrimSpace(num), strings.TrimSpace(unit)
-	if !ok {
-		if _, err := parseDecimal(num); err == nil {
-			return 0, errors.New("a number needs a unit: /s or /m")
-		}
-		return 0, errSyntax
-	}
-	per, known := rateUnits[unit]
-	if !known {
-		return 0, errors.New("unknown unit " + strconv.Quote("/"+unit) + "; use /s or /m")
-	}
-	v, err := parseDecimal(num)
-	if err != nil {
-		return 0, err
-	}
-	return v / per, nil
-}
-
-// ParsePercent parses a share written as a percentage, like 2% or 0.5%,
-// as a scenario's leak takes it, into a fraction (0.02, 0.005).
-func ParsePercent(s string) (float64, error) { return parsePercent(s) }
-
-// parsePercent parses a share written as a percentage, like 5% or 0.5%,
-// into a fraction (0.05, 0.005).
-func parsePercent(s string) (float64, error) {
-	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
-	if !ok {
-		if v, err := parseDecimal(s); err == nil && v <= 1 {
-			return 0, fmt.Errorf("a share needs a %% sign; as a fraction, %s would be %s", strings.TrimSpace(s), formatPercent(v))
-		} else if err == nil {
-			return 0, errors.New("a share needs a % sign")
-		}
-		return 0, errSyntax
-	}
-	v, err := parseDecimal(strings.TrimSpace(num))
-	if err != nil {
-		return 0, err
-	}
-	return v / 100, nil
-}
-
-// maxDecimal bounds the numbers in rates and percentages, far above what
-// any scenario allows, so that validate reports ranges, not overflows.
-const maxDecimal = 1e12
-
-// parseDecimal parses an unsigned decimal number like 200, 2.5 or .5: no
-// sign, no exponent, no hex.
-func parseDecimal(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole+frac == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
-		return 0, errSyntax
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v > maxDecimal {
-		return 0, errors.New("too large")
-	}
-	return v, nil
 }
 
 // parseHold parses a hold time: a duration, "forever", "uniform(min,max)"

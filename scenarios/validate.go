@@ -3,7 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"maps"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -420,9 +419,7 @@ func oneOf[T ~string](v validator, path string, got T, allowed []T) {
 func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) + "/s" }
 
 // formatPercent writes a share as a percentage.
-func formatPercent(f float64) string {
-	return strconv.FormatFloat(math.Round(f*100*1e9)/1e9, 'f', -1, 64) + "%"
-}
+var formatPercent = loadgen.FormatShare
 
 // formatSize writes n bytes as a scenario would.
 func formatSize(n int) string {

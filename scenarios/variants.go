@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 )
 
@@ -19,9 +20,9 @@ const DefaultVariant = "default"
 // something to be compared with; a variant of that name takes its place.
 const BaselineVariant = "baseline"
 
-// run is one plan to be: its variant's name and the scenario with the
-// variant's overrides applied.
-type run struct {
+// resolved is one plan to be: its variant's name and the scenario with
+// the variant's overrides applied.
+type resolved struct {
 	variant string
 	s       *Scenario
 }
@@ -48,18 +49,43 @@ func (s *Scenario) hasVariant(name string) bool {
 	return slices.ContainsFunc(s.Variants, func(v Variant) bool { return v.Name == name })
 }
 
+// Run is one variant ready to run: the engine's plan and, beside it, what
+// the scenario expects of the run. The expectations stay with the caller,
+// which checks them against the result; the plan alone goes to the agent.
+type Run struct {
+	Plan   *loadgen.Plan
+	Expect *analysis.Expect // nil when the scenario expects nothing
+}
+
 // Plans validates s and compiles it to the engine's plans, one per
 // variant, in the order of VariantNames. Every error it returns is a
 // Problems value.
 func (s *Scenario) Plans() ([]*loadgen.Plan, error) { return s.PlansFor(nil) }
 
-// PlansFor is Plans for the named variants only (see VariantNames), in run
-// order; no names means every variant. It validates the whole scenario,
-// every variant included. An unknown name is a problem that lists the
-// variants. Every error it returns is a Problems value.
+// PlansFor is RunsFor's plans alone.
 func (s *Scenario) PlansFor(names []string) ([]*loadgen.Plan, error) {
+	runs, err := s.RunsFor(names)
+	if err != nil {
+		return nil, err
+	}
+	plans := make([]*loadgen.Plan, len(runs))
+	for i, r := range runs {
+		plans[i] = r.Plan
+	}
+	return plans, nil
+}
+
+// Runs is RunsFor every variant.
+func (s *Scenario) Runs() ([]Run, error) { return s.RunsFor(nil) }
+
+// RunsFor validates s and compiles the named variants (see VariantNames)
+// to plans with their expectations, in run order; no names means every
+// variant. It validates the whole scenario, every variant included. An
+// unknown name is a problem that lists the variants. Every error it
+// returns is a Problems value.
+func (s *Scenario) RunsFor(names []string) ([]Run, error) {
 	c := newCollector(s.File)
-	runs := s.resolve(c)
+	variants := s.resolve(c)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -73,18 +99,19 @@ func (s *Scenario) PlansFor(names []string) ([]*loadgen.Plan, error) {
 		if err := c.err(); err != nil {
 			return nil, err
 		}
-		runs = slices.DeleteFunc(runs, func(r run) bool { return !slices.Contains(names, r.variant) })
+		variants = slices.DeleteFunc(variants, func(r resolved) bool { return !slices.Contains(names, r.variant) })
 	}
-	plans := make([]*loadgen.Plan, len(runs))
-	for i, r := range runs {
-		plans[i] = r.s.compile(r.variant)
-		if err := plans[i].Check(); err != nil {
+	runs := make([]Run, len(variants))
+	for i, r := range variants {
+		p := r.s.compile(r.variant)
+		if err := p.Check(); err != nil {
 			// validate should have caught it: a bug here, not in the file.
 			c.addf(pos{}, "", "internal error: the engine refuses the compiled plan of variant %q (please report it): %v", r.variant, err)
 			return nil, c.err()
 		}
+		runs[i] = Run{Plan: p, Expect: r.s.Expect}
 	}
-	return plans, nil
+	return runs, nil
 }
 
 // unknownVariant is the problem with a variant name the scenario lacks.
@@ -98,29 +125,29 @@ func unknownVariant(name string, all []string) string {
 
 // resolve validates s and each of its variants, recording every problem
 // in c, and returns the runs of VariantNames.
-func (s *Scenario) resolve(c *collector) []run {
+func (s *Scenario) resolve(c *collector) []resolved {
 	// Values that failed to decode are left at their defaults: the copies
 	// must not report those again, unless a variant writes them.
 	undecoded := maps.Clone(c.bad)
 	validate(s, c)
 	switch {
 	case len(s.Variants) == 0:
-		return []run{{DefaultVariant, s}}
+		return []resolved{{DefaultVariant, s}}
 	case len(s.Variants) > maxVariants || len(s.Pools) > maxPools:
 		// Reported by validate. Each variant copies and checks the whole
 		// scenario: these bounds keep that quick on any input.
 		return nil
 	}
-	var runs []run
+	var runs []resolved
 	if !s.hasVariant(BaselineVariant) {
-		runs = append(runs, run{BaselineVariant, s})
+		runs = append(runs, resolved{BaselineVariant, s})
 	}
 	seen := make(map[Problem]bool, len(c.problems))
 	for _, p := range c.problems {
 		seen[p] = true
 	}
 	for i := range s.Variants {
-		runs = append(runs, run{s.Variants[i].Name, s.applyVariant(i, c, undecoded, seen)})
+		runs = append(runs, resolved{s.Variants[i].Name, s.applyVariant(i, c, undecoded, seen)})
 	}
 	return runs
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 )
 
 // A bad flag, on any command, exits 2 and says what was wrong and how the
@@ -37,6 +37,10 @@ func TestBadFlagsSayWhatIsWrong(t *testing.T) {
 		{[]string{"run", "--duration", "10"}, `portex run: invalid argument "10" for "--duration" flag`},
 		{[]string{"plan", "--rate", "5/s", "--leak", "lots"}, `portex plan: --leak "lots": want a share`},
 		{[]string{"plan", "--hold", "forever"}, `portex plan: invalid argument "forever" for "--hold" flag`},
+		// Flags read durations, rates and ranges as a scenario does.
+		{[]string{"plan", "--hold", "10"}, `"--hold" flag: a number needs a unit: ms, s, m or h`},
+		{[]string{"run", "--duration", "2d"}, `"--duration" flag: there is no day unit`},
+		{[]string{"plan", "--rate", "1e3/s"}, `portex plan: --rate: "1e3/s": want a positive rate`},
 		{[]string{"plan", "--tw-reuse", "yes"}, `portex plan: invalid argument "yes" for "--tw-reuse" flag`},
 		{[]string{"--duraton", "1s"}, "portex run: unknown flag: --duraton"},
 	}...)
@@ -116,8 +120,8 @@ func TestRunRefusesFlagsBeforeTheRun(t *testing.T) {
 func writeResult(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	res := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: "saved", Runs: []*loadgen.Result{{
-		Variant: "default", Runtime: "netns", ElapsedSeconds: 1, Stopped: loadgen.StoppedDuration,
+	res := &result.ResultFile{Schema: result.Schema, Scenario: "saved", Runs: []*result.Result{{
+		Variant: "default", Runtime: "netns", ElapsedSeconds: 1, Stopped: result.StoppedDuration,
 	}}}
 	f, err := os.Create(filepath.Join(dir, "result.json"))
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/docker"
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // With no engine at DOCKER_HOST, --runtime docker fails at once with exit 3
@@ -51,7 +51,7 @@ func TestDockerRuntimeRun(t *testing.T) {
 	eng.Close()
 
 	bin := buildPortex(t)
-	runDocker := func(t *testing.T, scenario string) *loadgen.ResultFile {
+	runDocker := func(t *testing.T, scenario string) *result.ResultFile {
 		dir := filepath.Join(t.TempDir(), "out")
 		cmd := exec.Command(bin, "run", scenario, "--runtime", "docker", "--out", dir, "--quiet")
 		if out, err := cmd.CombinedOutput(); err != nil {

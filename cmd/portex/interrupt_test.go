@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // Ctrl-C at any moment: while the namespaces are being built, while the
@@ -56,12 +56,12 @@ stop:
 				if err != nil {
 					t.Fatalf("no result.json: %v", err)
 				}
-				var r loadgen.ResultFile
+				var r result.ResultFile
 				if err := json.Unmarshal(data, &r); err != nil {
 					t.Fatalf("result.json is not whole: %v", err)
 				}
 				for _, run := range r.Runs {
-					if run.Dials.OK > 20 || (run.Stopped != loadgen.StoppedInterrupted && run.Stopped != loadgen.StoppedError) {
+					if run.Dials.OK > 20 || (run.Stopped != result.StoppedInterrupted && run.Stopped != result.StoppedError) {
 						t.Errorf("run %+v", run)
 					}
 				}

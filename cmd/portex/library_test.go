@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/scenarios"
 )
 
 // runs maps a result's runs by variant.
-type runs map[string]*loadgen.Result
+type runs map[string]*result.Result
 
 // libraryChecks are what the physics guarantees for each bundled
 // scenario's runs, whatever the machine. Where a mitigation's effect
@@ -115,7 +115,7 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 		for _, v := range []string{"tw-reuse", "rst-close", "keep-alive", "server-closes-first"} {
 			notExhausted(t, r, v)
 			verdict(t, r, v, "held", "measured")
-			if run := r[v]; run != nil && run.Stopped != loadgen.StoppedSteady {
+			if run := r[v]; run != nil && run.Stopped != result.StoppedSteady {
 				t.Errorf("%s: stopped by %s; a run that holds stops once it shows its steady state", v, run.Stopped)
 			}
 		}
@@ -125,7 +125,7 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 			t.Errorf("rst-close-leaking: verdict %+v; want a predicted exhaustion at about 26 s", v)
 		}
 		for name, run := range r {
-			if run.Verdict != nil && run.Verdict.Outcome == "exhausted" && run.Stopped != loadgen.StoppedExhaustion {
+			if run.Verdict != nil && run.Verdict.Outcome == "exhausted" && run.Stopped != result.StoppedExhaustion {
 				t.Errorf("%s: exhausted but stopped by %s", name, run.Stopped)
 			}
 		}
@@ -133,7 +133,7 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 }
 
 // verdict checks variant v's verdict and returns it.
-func verdict(t *testing.T, r runs, v, outcome, basis string) *loadgen.Verdict {
+func verdict(t *testing.T, r runs, v, outcome, basis string) *result.Verdict {
 	t.Helper()
 	run := r[v]
 	switch {
@@ -186,7 +186,7 @@ func TestLibraryRuns(t *testing.T) {
 			byVariant := make(runs)
 			var order []string
 			for _, run := range r.Runs {
-				if run.Error != "" || run.Stopped == loadgen.StoppedError {
+				if run.Error != "" || run.Stopped == result.StoppedError {
 					t.Errorf("variant %s failed: %s", run.Variant, run.Error)
 				}
 				byVariant[run.Variant] = run
@@ -208,7 +208,7 @@ func TestLibraryRuns(t *testing.T) {
 // exhausted checks that variant v ran out of ports with class, after
 // exactly ok successful dials (ok < 0: any number), and returns the
 // exhaustion.
-func exhausted(t *testing.T, r runs, v, class string, ok int64) *loadgen.Exhaustion {
+func exhausted(t *testing.T, r runs, v, class string, ok int64) *result.Exhaustion {
 	t.Helper()
 	run := r[v]
 	if run == nil {
@@ -338,17 +338,17 @@ func TestRunVariantFlag(t *testing.T) {
 // time, shortened with --duration, and checks what must hold at any length.
 var longScenarios = map[string]struct {
 	duration string
-	check    func(t *testing.T, r *loadgen.Result)
+	check    func(t *testing.T, r *result.Result)
 }{
-	"bench-churn":      {"2s", func(t *testing.T, r *loadgen.Result) { atLeast(t, "ok dials", r.Dials.OK, 1000) }},
-	"bench-churn-echo": {"2s", func(t *testing.T, r *loadgen.Result) { atLeast(t, "echoes", r.Latency.EchoRTT.Count, 1000) }},
-	"bench-echo": {"2s", func(t *testing.T, r *loadgen.Result) {
+	"bench-churn":      {"2s", func(t *testing.T, r *result.Result) { atLeast(t, "ok dials", r.Dials.OK, 1000) }},
+	"bench-churn-echo": {"2s", func(t *testing.T, r *result.Result) { atLeast(t, "echoes", r.Latency.EchoRTT.Count, 1000) }},
+	"bench-echo": {"2s", func(t *testing.T, r *result.Result) {
 		atLeast(t, "echoes", r.Latency.EchoRTT.Count, 10000)
 		if r.Dials.OK != 100 {
 			t.Errorf("%d connections, want the 100 kept alive", r.Dials.OK)
 		}
 	}},
-	"bench-hold": {"3s", func(t *testing.T, r *loadgen.Result) {
+	"bench-hold": {"3s", func(t *testing.T, r *result.Result) {
 		if r.Dials.OK != 19000 || r.PeakOpen != 19000 {
 			t.Errorf("ok %d, peak open %d: want 19,000 held", r.Dials.OK, r.PeakOpen)
 		}
@@ -361,13 +361,13 @@ var longScenarios = map[string]struct {
 			t.Errorf("client RSS per held connection %d B", c.RSSPerConnectionBytes)
 		}
 	}},
-	"bench-hold-100k": {"8s", func(t *testing.T, r *loadgen.Result) {
+	"bench-hold-100k": {"8s", func(t *testing.T, r *result.Result) {
 		if r.Dials.OK != 100000 || r.Resources.Client.Processes < 5 || r.Resources.Server.Processes < 5 {
 			t.Errorf("ok %d over %d client and %d server processes: want 100,000 past the 20,000-descriptor limit",
 				r.Dials.OK, r.Resources.Client.Processes, r.Resources.Server.Processes)
 		}
 	}},
-	"soak": {"4s", func(t *testing.T, r *loadgen.Result) {
+	"soak": {"4s", func(t *testing.T, r *result.Result) {
 		atLeast(t, "ok dials", r.Dials.OK, 1000)
 		pts := r.TimeSeries.Points
 		for i := 1; i < len(pts); i++ {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // TestMain lets the test binary serve as the portex binary its runtimes
@@ -53,13 +53,13 @@ func portex(t *testing.T, ctx context.Context, args ...string) cli {
 	return cli{code, stdout.String(), stderr.String()}
 }
 
-func readResult(t *testing.T, dir string) *loadgen.ResultFile {
+func readResult(t *testing.T, dir string) *result.ResultFile {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r loadgen.ResultFile
+	var r result.ResultFile
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRunDefaultScenario(t *testing.T) {
 		t.Errorf("summary does not say exhausted after 200, or where the result is:\n%s", got.stdout)
 	}
 	r := readResult(t, dir)
-	if r.Schema != loadgen.Schema || r.Scenario != "hold-until-exhausted" || len(r.Runs) != 1 {
+	if r.Schema != result.Schema || r.Scenario != "hold-until-exhausted" || len(r.Runs) != 1 {
 		t.Fatalf("result %+v", r)
 	}
 	run := r.Runs[0]
@@ -149,7 +149,7 @@ stop:
 		t.Fatalf("exit %d, want 130; stderr:\n%s", got.code, got.stderr)
 	}
 	run := readResult(t, dir).Runs[0]
-	if run.Stopped != loadgen.StoppedInterrupted || run.Dials.OK != 20 {
+	if run.Stopped != result.StoppedInterrupted || run.Dials.OK != 20 {
 		t.Errorf("partial result: stopped %q, ok %d", run.Stopped, run.Dials.OK)
 	}
 }

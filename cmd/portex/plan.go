@@ -12,8 +12,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
-	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/scenarios"
 )
 
@@ -74,7 +75,7 @@ func cmdPlan(e *env, args []string) int {
 	if *dests < 1 || *sources < 1 || *hold < 0 || *twReuse < 0 || *twReuse > 2 || *maxInFlight < 0 {
 		return fs.fail(fmt.Errorf("--destinations and --sources must be >= 1, --hold and --max-in-flight >= 0, --tw-reuse 0, 1 or 2"))
 	}
-	pool := report.ModelPool{Hold: *hold, Close: cm, Leak: leak, Tuples: *dests * *sources, MaxInFlight: *maxInFlight}
+	pool := analysis.ModelPool{Hold: *hold, Close: cm, Leak: leak, Tuples: *dests * *sources, MaxInFlight: *maxInFlight}
 	var title string
 	if cm == loadgen.CloseKeep {
 		if *poolSize < 1 {
@@ -97,8 +98,8 @@ func cmdPlan(e *env, args []string) int {
 			title += fmt.Sprintf(", at most %d in flight", *maxInFlight)
 		}
 	}
-	in := report.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []report.ModelPool{pool}}
-	m := report.Predict(in)
+	in := analysis.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []analysis.ModelPool{pool}}
+	m := analysis.Predict(in)
 	writeFigures(e.stdout, title, in, m)
 	writeFormula(e.stdout, []assumption{{text: m.Assumptions}})
 	return exitOK
@@ -110,7 +111,7 @@ func parseShare(s string) (float64, error) {
 	var v float64
 	var err error
 	if strings.Contains(s, "%") {
-		v, err = scenarios.ParsePercent(s)
+		v, err = loadgen.ParseShare(s)
 	} else {
 		v, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
 	}
@@ -138,9 +139,9 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		if override {
 			size = rangeSize
 		}
-		in := report.ModelInputFor(p, size)
+		in := analysis.ModelInputFor(p, size)
 		in.Horizon = planHorizon
-		m := report.Predict(in)
+		m := analysis.Predict(in)
 		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), in, m)
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
@@ -149,7 +150,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 }
 
 // writeFigures prints what the model predicts for one load.
-func writeFigures(w io.Writer, title string, in report.ModelInput, m loadgen.Model) {
+func writeFigures(w io.Writer, title string, in analysis.ModelInput, m result.Model) {
 	fmt.Fprintf(w, "%s\n\n", title)
 	grows := in.Grows()
 	if grows {
@@ -197,7 +198,7 @@ func variantList(as []assumption, some []string) string {
 }
 
 // steadyRate reports whether a pool opens connections at a known rate.
-func steadyRate(in report.ModelInput) bool {
+func steadyRate(in analysis.ModelInput) bool {
 	for _, p := range in.Pools {
 		if p.Rate > 0 && p.Keep == 0 {
 			return true
@@ -238,28 +239,21 @@ func writeFormula(w io.Writer, as []assumption) {
 	}
 }
 
-// parseRange parses "lo-hi".
+// parseRange parses "lo-hi" as a scenario's port_range does.
 func parseRange(s string) (lo, hi int, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if ok {
-		lo, err = strconv.Atoi(strings.TrimSpace(a))
-		if err == nil {
-			hi, err = strconv.Atoi(strings.TrimSpace(b))
-		}
-	}
-	if !ok || err != nil || lo < 1024 || hi > 65535 || lo > hi {
+	r, err := loadgen.ParsePortRange(s)
+	if err != nil || r.Lo < 1024 || r.Hi > 65535 || r.Lo > r.Hi {
 		return 0, 0, fmt.Errorf("%q: want lo-hi within 1024-65535, e.g. 32768-60999", s)
 	}
-	return lo, hi, nil
+	return r.Lo, r.Hi, nil
 }
 
-// parseRate parses "400/s" or "1200/m" into a rate per second.
+// parseRate parses "400/s" or "1200/m", as a scenario's rate does, into a
+// rate per second.
 func parseRate(s string) (float64, error) {
-	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
-	per := map[string]float64{"s": 1, "m": 60}[unit]
-	v, err := strconv.ParseFloat(num, 64)
-	if !ok || per == 0 || err != nil || v <= 0 {
+	v, err := loadgen.ParseRate(s)
+	if err != nil || v <= 0 {
 		return 0, fmt.Errorf("%q: want a positive rate such as 400/s or 1200/m", s)
 	}
-	return v / per, nil
+	return v, nil
 }

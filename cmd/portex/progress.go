@@ -10,6 +10,7 @@ import (
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 )
 
 // progress shows a run as it goes: on a terminal one live line, rewritten
@@ -45,13 +46,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-func (p *progress) event(ev loadgen.Event) {
+func (p *progress) event(ev result.Event) {
 	switch ev.Type {
-	case loadgen.EventProgress:
+	case result.EventProgress:
 		p.progressLine(ev)
-	case loadgen.EventFirstFailure:
+	case result.EventFirstFailure:
 		p.note("%6.2fs first %s (pool %s)", ev.AtSeconds, ev.Class, ev.Pool)
-	case loadgen.EventExhaustion:
+	case result.EventExhaustion:
 		var open int64
 		var sockets string
 		if ev.Progress != nil {
@@ -65,16 +66,16 @@ func (p *progress) event(ev loadgen.Event) {
 			}
 		}
 		p.note("%6.2fs ports exhausted (%s) with %d connections open%s", ev.AtSeconds, ev.Class, open, sockets)
-	case loadgen.EventRecovery:
+	case result.EventRecovery:
 		p.note("%6.2fs recovered: a new connection got a port (pool %s)", ev.AtSeconds, ev.Pool)
-	case loadgen.EventDropped:
+	case result.EventDropped:
 		p.note("%6.2fs first dropped arrival: every slot busy (pool %s)", ev.AtSeconds, ev.Pool)
-	case loadgen.EventEnd:
+	case result.EventEnd:
 		p.clear()
 	}
 }
 
-func (p *progress) progressLine(ev loadgen.Event) {
+func (p *progress) progressLine(ev result.Event) {
 	pr := ev.Progress
 	if pr == nil {
 		return
@@ -114,7 +115,7 @@ func (p *progress) progressLine(ev loadgen.Event) {
 // live line: one line per finished variant stays on screen, and a run
 // whose summary goes to a file or a pipe still shows it. A nil progress
 // (--quiet) prints nothing.
-func (p *progress) done(res *loadgen.Result) {
+func (p *progress) done(res *result.Result) {
 	if p == nil || res == nil {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 func testProgress(live bool) (*progress, *bytes.Buffer) {
@@ -21,18 +22,18 @@ func testProgress(live bool) (*progress, *bytes.Buffer) {
 // attempt, the failed ones too.
 func TestProgressLines(t *testing.T) {
 	p, b := testProgress(false)
-	p.event(loadgen.Event{Type: loadgen.EventExhaustion, AtSeconds: 2, Class: "EADDRNOTAVAIL",
-		Progress: &loadgen.Progress{Open: 3, Client: &loadgen.SocketStates{PortsInUse: 200, TimeWait: 197}}})
+	p.event(result.Event{Type: result.EventExhaustion, AtSeconds: 2, Class: "EADDRNOTAVAIL",
+		Progress: &result.Progress{Open: 3, Client: &result.SocketStates{PortsInUse: 200, TimeWait: 197}}})
 	if want := "with 3 connections open; 200 ports in use, 197 sockets in TIME_WAIT, 0 in CLOSE_WAIT\n"; !strings.HasSuffix(b.String(), want) {
 		t.Errorf("exhaustion line %q, want it to end %q", b.String(), want)
 	}
 	b.Reset()
-	p.event(loadgen.Event{Type: loadgen.EventProgress, AtSeconds: 1, Progress: &loadgen.Progress{Attempted: 14336, OK: 0, Failed: 14336}})
+	p.event(result.Event{Type: result.EventProgress, AtSeconds: 1, Progress: &result.Progress{Attempted: 14336, OK: 0, Failed: 14336}})
 	if want := "14336 dials/s · ok 0 · failed 14336"; !strings.Contains(b.String(), want) {
 		t.Errorf("progress line %q: want %q (every dial failed: fd-limit)", b.String(), want)
 	}
 	b.Reset()
-	p.event(loadgen.Event{Type: loadgen.EventProgress, AtSeconds: 2, Progress: &loadgen.Progress{Attempted: 14336 + 500, OK: 100, Failed: 14336 + 400}})
+	p.event(result.Event{Type: result.EventProgress, AtSeconds: 2, Progress: &result.Progress{Attempted: 14336 + 500, OK: 100, Failed: 14336 + 400}})
 	if want := "500 dials/s · ok 100 · failed 14736"; !strings.Contains(b.String(), want) {
 		t.Errorf("progress line %q: want %q", b.String(), want)
 	}
@@ -41,12 +42,12 @@ func TestProgressLines(t *testing.T) {
 // A finished variant leaves its verdict on a line of its own, on a
 // terminal in place of the live line, elsewhere as a plain line.
 func TestProgressLeavesTheVerdict(t *testing.T) {
-	res := &loadgen.Result{Variant: "baseline", PortRangeSize: 150, Sysctls: map[string]string{"net.ipv4.ip_local_port_range": "50000 50149"},
-		Exhaustion: &loadgen.Exhaustion{AtSeconds: 1.5, Class: "EADDRNOTAVAIL", DialsOKBefore: 150, OpenConnections: 20}}
+	res := &result.Result{Variant: "baseline", PortRangeSize: 150, Sysctls: map[string]string{"net.ipv4.ip_local_port_range": "50000 50149"},
+		Exhaustion: &result.Exhaustion{AtSeconds: 1.5, Class: "EADDRNOTAVAIL", DialsOKBefore: 150, OpenConnections: 20}}
 	for _, live := range []bool{true, false} {
 		p, b := testProgress(live)
-		p.event(loadgen.Event{Type: loadgen.EventProgress, AtSeconds: 1.2, Progress: &loadgen.Progress{Attempted: 120, OK: 120}})
-		p.event(loadgen.Event{Type: loadgen.EventEnd, AtSeconds: 2})
+		p.event(result.Event{Type: result.EventProgress, AtSeconds: 1.2, Progress: &result.Progress{Attempted: 120, OK: 120}})
+		p.event(result.Event{Type: result.EventEnd, AtSeconds: 2})
 		p.done(res)
 		out := b.String()
 		verdict := "portex: [2/3 baseline] EXHAUSTED after 150 connections in 1.50s"

@@ -130,3 +130,19 @@ func TestRunTargetRefusesWhatNeedsTheBundledServer(t *testing.T) {
 		t.Errorf("runs %d: nothing reached the target", len(r.Runs))
 	}
 }
+
+// A pool whose payload buffers do not fit in memory is refused before the
+// run, at the pool and its keys, exit 2, and no report folder is made.
+func TestRunRefusesPayloadsMemoryCannotHold(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(file, []byte("name: big\npools:\n  - name: fat\n    workers: 10000\n    payload: 16MiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	got := portex(t, context.Background(), "run", file, "--out", dir, "--quiet")
+	if got.code != exitUsage || !strings.Contains(got.stderr, `pool "fat": workers 10000 x payload 16777216 bytes`) ||
+		!strings.Contains(got.stderr, "lower the pool's workers or payload") {
+		t.Errorf("exit %d, stderr %q: want exit 2 naming the pool, workers and payload", got.code, got.stderr)
+	}
+	noFolder(t, dir)
+}

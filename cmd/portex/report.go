@@ -7,15 +7,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 )
 
 // renderings are the files portex run writes next to result.json, and the
 // formats portex report renders, by format name.
 var renderings = []struct {
 	format, file string
-	write        func(io.Writer, *loadgen.ResultFile) error
+	write        func(io.Writer, *result.ResultFile) error
 }{
 	{"csv", "timeseries.csv", report.WriteCSV},
 	{"html", "report.html", report.WriteHTML},
@@ -26,12 +26,12 @@ var renderings = []struct {
 // writeRenderings writes every rendering of the result into dir, each
 // atomically. It returns the paths written, and the first error; a
 // rendering that fails does not keep the others from being written.
-func writeRenderings(dir string, result *loadgen.ResultFile) ([]string, error) {
+func writeRenderings(dir string, rf *result.ResultFile) ([]string, error) {
 	var files []string
 	var first error
 	for _, r := range renderings {
 		path := filepath.Join(dir, r.file)
-		err := report.WriteFile(path, func(w io.Writer) error { return r.write(w, result) })
+		err := report.WriteFile(path, func(w io.Writer) error { return r.write(w, rf) })
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("cannot write %s: %w", path, err)
@@ -63,19 +63,19 @@ func cmdReport(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "portex report: %v\n", err)
 		return exitUsage
 	}
-	result, err := loadResult(e, fs.Arg(0))
+	rf, err := loadResult(e, fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "portex report: %v\n", err)
 		return exitUsage
 	}
-	return writeOutput(e, "report", *out, func(w io.Writer) error { return render(w, result) })
+	return writeOutput(e, "report", *out, func(w io.Writer) error { return render(w, rf) })
 }
 
 // reportFormat returns the renderer of a format name.
-func reportFormat(name string) (func(io.Writer, *loadgen.ResultFile) error, error) {
+func reportFormat(name string) (func(io.Writer, *result.ResultFile) error, error) {
 	switch name {
 	case "text", "txt":
-		return func(w io.Writer, r *loadgen.ResultFile) error {
+		return func(w io.Writer, r *result.ResultFile) error {
 			return report.WriteText(w, r, report.TextOptions{})
 		}, nil
 	case "json":
@@ -122,7 +122,7 @@ func cmdCompare(e *env, args []string) int {
 	var srcs []report.Source
 	seen := map[string]int{}
 	for _, path := range fs.Args() {
-		result, err := loadResult(e, path)
+		rf, err := loadResult(e, path)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "portex compare: %v\n", err)
 			return exitUsage
@@ -131,14 +131,14 @@ func cmdCompare(e *env, args []string) int {
 		if seen[name]++; seen[name] > 1 {
 			name = fmt.Sprintf("%s#%d", name, seen[name])
 		}
-		srcs = append(srcs, report.Source{Name: name, File: result})
+		srcs = append(srcs, report.Source{Name: name, File: rf})
 	}
 	return writeOutput(e, "compare", *out, func(w io.Writer) error { return write(w, srcs) })
 }
 
 // loadResult reads a result file, the result.json in a folder (what
 // portex run --out wrote), or stdin for "-".
-func loadResult(e *env, path string) (*loadgen.ResultFile, error) {
+func loadResult(e *env, path string) (*result.ResultFile, error) {
 	var r io.Reader = e.stdin
 	if path != "-" {
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
@@ -155,13 +155,13 @@ func loadResult(e *env, path string) (*loadgen.ResultFile, error) {
 		defer f.Close()
 		r = f
 	}
-	result, err := report.ReadJSON(r)
+	rf, err := report.ReadJSON(r)
 	if err != nil {
 		// Whatever else it is (timeseries.csv, summary.md, another
 		// program's JSON), it is not what portex run wrote.
 		return nil, fmt.Errorf("%s is not a portex result.json (%v); pass the result.json that portex run writes, or the folder it wrote it in", path, err)
 	}
-	return result, nil
+	return rf, nil
 }
 
 // writeOutput renders to stdout, or atomically to a file. A result that

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // `portex run` writes the five files; `portex report` renders each format
@@ -31,9 +31,9 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 			t.Errorf("the summary does not list %s:\n%s", path, got.stdout)
 		}
 	}
-	result := filepath.Join(dir, "result.json")
+	resultPath := filepath.Join(dir, "result.json")
 
-	text := portex(t, context.Background(), "report", result)
+	text := portex(t, context.Background(), "report", resultPath)
 	if text.code != exitOK || !strings.Contains(text.stdout, "EXHAUSTED after 200 connections") {
 		t.Errorf("report (text): exit %d\n%s%s", text.code, text.stdout, text.stderr)
 	}
@@ -59,18 +59,18 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 			return err == nil && len(rows) >= 2 && rows[0][0] == "variant" && rows[1][0] == "default"
 		},
 		"json": func(s string) bool {
-			var r loadgen.ResultFile
-			return json.Unmarshal([]byte(s), &r) == nil && r.Schema == loadgen.Schema && len(r.Runs) == 1
+			var r result.ResultFile
+			return json.Unmarshal([]byte(s), &r) == nil && r.Schema == result.Schema && len(r.Runs) == 1
 		},
 	}
 	for format, ok := range checks {
-		got := portex(t, context.Background(), "report", result, "--format", format)
+		got := portex(t, context.Background(), "report", resultPath, "--format", format)
 		if got.code != exitOK || !ok(got.stdout) {
 			t.Errorf("report --format %s: exit %d, stderr %q, output:\n%.600s", format, got.code, got.stderr, got.stdout)
 		}
 		// -o writes the same into a file.
 		file := filepath.Join(t.TempDir(), "out."+format)
-		if o := portex(t, context.Background(), "report", result, "-f", format, "-o", file); o.code != exitOK || o.stdout != "" {
+		if o := portex(t, context.Background(), "report", resultPath, "-f", format, "-o", file); o.code != exitOK || o.stdout != "" {
 			t.Errorf("report -f %s -o: exit %d, stdout %q, stderr %q", format, o.code, o.stdout, o.stderr)
 		} else if data, err := os.ReadFile(file); err != nil || !ok(string(data)) {
 			t.Errorf("report -f %s -o %s: %v\n%.600s", format, file, err, data)
@@ -90,7 +90,7 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 	if err := os.WriteFile(other, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmp := portex(t, context.Background(), "compare", result, other)
+	cmp := portex(t, context.Background(), "compare", resultPath, other)
 	if cmp.code != exitOK {
 		t.Fatalf("compare: exit %d, stderr:\n%s", cmp.code, cmp.stderr)
 	}
@@ -99,7 +99,7 @@ func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
 		!strings.HasPrefix(lines[2], "mitigated ") || !strings.Contains(lines[2], "+100%") || !strings.Contains(lines[2], " 250 ") {
 		t.Errorf("compare:\n%s", cmp.stdout)
 	}
-	md := portex(t, context.Background(), "compare", "--format", "md", result, other)
+	md := portex(t, context.Background(), "compare", "--format", "md", resultPath, other)
 	if md.code != exitOK || !strings.Contains(md.stdout, "| mitigated | exhausted | ") || !strings.Contains(md.stdout, "| 250 (+50 +25%) |") {
 		t.Errorf("compare --format md: exit %d\n%s%s", md.code, md.stdout, md.stderr)
 	}

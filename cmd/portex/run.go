@@ -10,16 +10,18 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/docker"
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
+	"github.com/portex/portex/result"
 	"github.com/portex/portex/sandbox"
 	"github.com/portex/portex/scenarios"
 )
 
 // runtime runs one plan somewhere; see package sandbox.
 type runtime interface {
-	Run(ctx context.Context, p *loadgen.Plan, onEvent func(loadgen.Event)) (*loadgen.Result, error)
+	Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error)
 }
 
 // newRuntime returns the runtime of the given name.
@@ -75,9 +77,13 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return scenarioError(e, err)
 	}
-	plans, err := sc.PlansFor(*variants)
+	runs, err := sc.RunsFor(*variants)
 	if err != nil {
 		return scenarioError(e, err)
+	}
+	plans := make([]*loadgen.Plan, len(runs))
+	for i, r := range runs {
+		plans[i] = r.Plan
 	}
 	if *duration < 0 {
 		fmt.Fprintf(e.stderr, "portex run: --duration must be positive\n")
@@ -144,28 +150,28 @@ func cmdRun(e *env, args []string) int {
 		return exitUsage
 	}
 
-	result := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: sc.Name}
+	rf := &result.ResultFile{Schema: result.Schema, Scenario: sc.Name}
 	var runErr error
 	for i, p := range plans {
 		if !*quiet {
 			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
 		}
 		var prog *progress
-		var onEvent func(loadgen.Event)
+		var onEvent func(result.Event)
 		if !*quiet {
 			prog = newProgress(e.stderr, p, i+1, len(plans))
 			onEvent = prog.event
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
-			report.AttachModel(p, res)
+			analysis.AttachModel(p, res)
 			if scaleSize > 0 {
-				report.AttachScaled(p, res, scaleSize)
+				analysis.AttachScaled(p, res, scaleSize)
 			}
-			res.Expectations = report.Check(p.Expect, res)
-			v := report.Judge(res)
+			res.Expectations = analysis.Check(runs[i].Expect, res)
+			v := analysis.Judge(res)
 			res.Verdict = &v
-			result.Runs = append(result.Runs, res)
+			rf.Runs = append(rf.Runs, res)
 			prog.done(res)
 		}
 		if err != nil {
@@ -176,14 +182,14 @@ func cmdRun(e *env, args []string) int {
 			break
 		}
 	}
-	return finish(e, dir, result, runErr)
+	return finish(e, dir, rf, runErr)
 }
 
 // finish writes what was measured, whatever happened, and picks the exit
 // code.
-func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
+func finish(e *env, dir string, rf *result.ResultFile, runErr error) int {
 	path := filepath.Join(dir, "result.json")
-	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, result) })
+	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, rf) })
 	files := []string{path}
 	var renderErr error
 	if writeErr != nil {
@@ -191,16 +197,16 @@ func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
 	} else {
 		// timeseries.csv, report.html, summary.md, junit.xml.
 		var more []string
-		more, renderErr = writeRenderings(dir, result)
+		more, renderErr = writeRenderings(dir, rf)
 		files = append(files, more...)
 	}
-	report.WriteText(e.stdout, result, report.TextOptions{Files: files})
+	report.WriteText(e.stdout, rf, report.TextOptions{Files: files})
 	if renderErr != nil {
 		fmt.Fprintf(e.stderr, "portex run: %v\n", renderErr)
 	}
 	if writeErr != nil {
 		fmt.Fprintf(e.stderr, "portex run: cannot write %s: %v; the result follows on stdout\n", path, writeErr)
-		report.WriteJSON(e.stdout, result)
+		report.WriteJSON(e.stdout, rf)
 	}
 	switch {
 	case e.ctx.Err() != nil:
@@ -212,7 +218,7 @@ func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
 	case writeErr != nil, renderErr != nil:
 		return exitRuntime
 	}
-	if failed := report.Failed(result); len(failed) > 0 {
+	if failed := analysis.Failed(rf); len(failed) > 0 {
 		for _, f := range failed {
 			fmt.Fprintf(e.stderr, "portex: expectation failed: %s\n", f)
 		}

@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"strings"
@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // steadySeries is a run whose client pins ramp up to level over ramp
 // seconds, then stay there (plus grow per second), sampled every 0.1 s for
 // secs seconds.
-func steadySeries(secs, ramp float64, level, grow float64) *loadgen.TimeSeries {
-	ts := &loadgen.TimeSeries{IntervalSeconds: 0.1}
+func steadySeries(secs, ramp float64, level, grow float64) *result.TimeSeries {
+	ts := &result.TimeSeries{IntervalSeconds: 0.1}
 	for i := 1; float64(i)/10 <= secs+1e-9; i++ {
 		t := float64(i) / 10
 		ports := level
@@ -20,26 +21,26 @@ func steadySeries(secs, ramp float64, level, grow float64) *loadgen.TimeSeries {
 			ports = level * t / ramp
 		}
 		ports += grow * t
-		ts.Points = append(ts.Points, loadgen.Point{T: t, Attempted: 10, OK: 10,
-			Client: &loadgen.SocketStates{TimeWait: int(ports), PortsInUse: int(ports)}})
+		ts.Points = append(ts.Points, result.Point{T: t, Attempted: 10, OK: 10,
+			Client: &result.SocketStates{TimeWait: int(ports), PortsInUse: int(ports)}})
 	}
 	return ts
 }
 
-func modelRun(elapsed float64, m loadgen.Model, ts *loadgen.TimeSeries) *loadgen.Result {
+func modelRun(elapsed float64, m result.Model, ts *result.TimeSeries) *result.Result {
 	m.PortBudget, m.Tuples = 150, 1
 	if m.HorizonSeconds == 0 {
 		m.HorizonSeconds = 3600
 	}
-	return &loadgen.Result{Variant: "v", Runtime: "netns", ElapsedSeconds: elapsed, Stopped: loadgen.StoppedDuration,
+	return &result.Result{Variant: "v", Runtime: "netns", ElapsedSeconds: elapsed, Stopped: result.StoppedDuration,
 		PortRangeSize: 150, Sysctls: map[string]string{"net.ipv4.ip_local_port_range": "50000 50149"},
-		Dials: loadgen.Dials{Attempted: 100, OK: 100}, Failures: map[string]int64{}, Model: &m, TimeSeries: ts}
+		Dials: result.Dials{Attempted: 100, OK: 100}, Failures: map[string]int64{}, Model: &m, TimeSeries: ts}
 }
 
 func TestJudge(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		run     *loadgen.Result
+		run     *result.Result
 		outcome string
 		basis   string
 		text    []string // fragments the verdict's line must hold
@@ -49,43 +50,43 @@ func TestJudge(t *testing.T) {
 			// 100/s of 200 ms holds closed by the client, TIME_WAIT 60 s,
 			// 600 ports. Ports in use still climb: not held.
 			name: "a run that ends while ports in use still climb is not held",
-			run: modelRun(2, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(6.0), CycleSeconds: 60.2},
+			run: modelRun(2, result.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(6.0), CycleSeconds: 60.2},
 				steadySeries(2, 60.2, 6020, 0)),
 			outcome: OutcomeNotExhausted, basis: BasisModel,
 			text: []string{"NOT EXHAUSTED within 2.00s", "the model predicts the ports run out at about 6.00s", "a prediction, not measured"},
 		},
 		{
 			name: "flat below the budget for a full cycle is held",
-			run: modelRun(1.5, loadgen.Model{PortsNeeded: 20, CycleSeconds: 0.2},
+			run: modelRun(1.5, result.Model{PortsNeeded: 20, CycleSeconds: 0.2},
 				steadySeries(1.5, 0.2, 20, 0)),
 			outcome: OutcomeHeld, basis: BasisMeasured,
 			text: []string{"HELD at a steady state: 20 of 150 ports in use", "a full cycle of 200ms, the hold"},
 		},
 		{
 			name: "flat for less than a cycle is not held; the model's steady state is a prediction",
-			run: modelRun(1.5, loadgen.Model{PortsNeeded: 120, CycleSeconds: 60.2},
+			run: modelRun(1.5, result.Model{PortsNeeded: 120, CycleSeconds: 60.2},
 				steadySeries(1.5, 0.2, 120, 0)),
 			outcome: OutcomeNotExhausted, basis: BasisModel,
 			text: []string{"holds at a steady state with 120 of 150 ports", "showing it takes a run of 120.40s", "TIME_WAIT alone lasts 60 s"},
 		},
 		{
 			name: "a leak that looks flat over one cycle is not held",
-			run: modelRun(3, loadgen.Model{PortsNeeded: 150, ExhaustionAtSeconds: ptr(26.2), CycleSeconds: 0.2, Grows: true},
+			run: modelRun(3, result.Model{PortsNeeded: 150, ExhaustionAtSeconds: ptr(26.2), CycleSeconds: 0.2, Grows: true},
 				steadySeries(3, 0.2, 20, 1)),
 			outcome: OutcomeNotExhausted, basis: BasisModel,
 			text: []string{"run out at about 26.20s", "never closed"},
 		},
 		{
 			name: "flat at the budget is not held",
-			run: modelRun(3, loadgen.Model{PortsNeeded: 150, CycleSeconds: 0.2},
+			run: modelRun(3, result.Model{PortsNeeded: 150, CycleSeconds: 0.2},
 				steadySeries(3, 0.2, 150, 0)),
 			outcome: OutcomeNotExhausted,
 		},
 		{
 			name: "an interrupted run says so, not NOT EXHAUSTED",
-			run: func() *loadgen.Result {
-				r := modelRun(0.5, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, steadySeries(0.5, 60.2, 6020, 0))
-				r.Stopped = loadgen.StoppedInterrupted
+			run: func() *result.Result {
+				r := modelRun(0.5, result.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, steadySeries(0.5, 60.2, 6020, 0))
+				r.Stopped = result.StoppedInterrupted
 				return r
 			}(),
 			outcome: OutcomeInterrupted, basis: BasisModel,
@@ -93,8 +94,8 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "a run without a model is only not exhausted within its length",
-			run: func() *loadgen.Result {
-				r := modelRun(1.5, loadgen.Model{}, steadySeries(1.5, 0.2, 20, 0))
+			run: func() *result.Result {
+				r := modelRun(1.5, result.Model{}, steadySeries(1.5, 0.2, 20, 0))
 				r.Model = nil
 				return r
 			}(),
@@ -103,9 +104,9 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "exhaustion is measured",
-			run: func() *loadgen.Result {
-				r := modelRun(1.5, loadgen.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, nil)
-				r.Exhaustion = &loadgen.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1.5, DialsOKBefore: 150, OpenConnections: 1}
+			run: func() *result.Result {
+				r := modelRun(1.5, result.Model{PortsNeeded: 6020, ExhaustionAtSeconds: ptr(1.5), CycleSeconds: 60.2}, nil)
+				r.Exhaustion = &result.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 1.5, DialsOKBefore: 150, OpenConnections: 1}
 				return r
 			}(),
 			outcome: OutcomeExhausted, basis: BasisMeasured,
@@ -113,9 +114,9 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "a run that failed is an error",
-			run: func() *loadgen.Result {
-				r := modelRun(0.2, loadgen.Model{PortsNeeded: 20, CycleSeconds: 0.2}, steadySeries(0.2, 0.2, 20, 0))
-				r.Stopped, r.Error = loadgen.StoppedError, "the echo server died mid-run"
+			run: func() *result.Result {
+				r := modelRun(0.2, result.Model{PortsNeeded: 20, CycleSeconds: 0.2}, steadySeries(0.2, 0.2, 20, 0))
+				r.Stopped, r.Error = result.StoppedError, "the echo server died mid-run"
 				return r
 			}(),
 			outcome: OutcomeError,
@@ -182,3 +183,5 @@ func TestFindSteady(t *testing.T) {
 }
 
 func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The capacity model.
@@ -117,8 +118,8 @@ func (in ModelInput) portsAt(t float64) float64 {
 }
 
 // Predict runs the model.
-func Predict(in ModelInput) loadgen.Model {
-	m := loadgen.Model{PortBudget: in.RangeSize, ReusesTimeWait: in.reuse()}
+func Predict(in ModelInput) result.Model {
+	m := result.Model{PortBudget: in.RangeSize, ReusesTimeWait: in.reuse()}
 	horizon := in.Horizon
 	if horizon <= 0 {
 		horizon = 24 * time.Hour
@@ -284,7 +285,7 @@ func ModelInputFor(p *loadgen.Plan, rangeSize int) ModelInput {
 }
 
 // AttachModel predicts the plan's run and compares with what was measured.
-func AttachModel(p *loadgen.Plan, r *loadgen.Result) {
+func AttachModel(p *loadgen.Plan, r *result.Result) {
 	rangeSize := r.PortRangeSize
 	if rangeSize <= 0 {
 		rangeSize = p.Sandbox.PortRange.Size()
@@ -301,7 +302,7 @@ func AttachModel(p *loadgen.Plan, r *loadgen.Result) {
 
 // AttachScaled predicts what the plan's load means in a range of another
 // size: the same rate per destination against rangeSize ports.
-func AttachScaled(p *loadgen.Plan, r *loadgen.Result, rangeSize int) {
+func AttachScaled(p *loadgen.Plan, r *result.Result, rangeSize int) {
 	in := ModelInputFor(p, rangeSize)
 	in.readBack(r)
 	m := Predict(in)
@@ -312,7 +313,7 @@ func AttachScaled(p *loadgen.Plan, r *loadgen.Result, rangeSize int) {
 // plan asked for: the client's tcp_tw_reuse and tcp_timestamps, and the
 // server's timestamps (off on either side, no timestamp is recorded).
 // The host runtime dials loopback, where tcp_tw_reuse=2 reuses.
-func (in *ModelInput) readBack(r *loadgen.Result) {
+func (in *ModelInput) readBack(r *result.Result) {
 	if v, ok := r.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
 		fmt.Sscanf(v, "%d", &in.TwReuse)
 	}

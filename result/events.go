@@ -1,4 +1,4 @@
-package loadgen
+package result
 
 import "time"
 
@@ -56,7 +56,7 @@ type TimeSeries struct {
 }
 
 // SamplerCost is the time the socket-state samples took: the full ones,
-// and the quick ones (see SocketSampler).
+// and the quick ones (see loadgen.SocketSampler).
 type SamplerCost struct {
 	Full  SampleCosts `json:"full"`
 	Quick SampleCosts `json:"quick"`

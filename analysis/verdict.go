@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // The verdict of a run says what the run shows, and on what it rests.
@@ -19,7 +20,7 @@ import (
 // other run is "not exhausted within" its length, and the capacity model's
 // prediction stands beside it, marked as a prediction.
 
-// The outcomes of a verdict (loadgen.Verdict.Outcome).
+// The outcomes of a verdict (result.Verdict.Outcome).
 const (
 	OutcomeExhausted    = "exhausted"
 	OutcomeHeld         = "held"
@@ -39,32 +40,32 @@ const (
 // Judge gives a run its verdict. It needs the run's model (AttachModel) to
 // call anything "held" or to predict; without one, a run that did not run
 // out is only "not exhausted within" its length.
-func Judge(r *loadgen.Result) loadgen.Verdict {
-	v := loadgen.Verdict{Outcome: OutcomeNotExhausted, Basis: BasisMeasured, WithinSeconds: r.ElapsedSeconds, Budget: budgetOf(r)}
+func Judge(r *result.Result) result.Verdict {
+	v := result.Verdict{Outcome: OutcomeNotExhausted, Basis: BasisMeasured, WithinSeconds: r.ElapsedSeconds, Budget: budgetOf(r)}
 	if ex := r.Exhaustion; ex != nil {
 		v.Outcome = OutcomeExhausted
 		at := ex.AtSeconds
 		v.ExhaustionAtSeconds = &at
 		v.Text = fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connection%s open",
-			ex.DialsOKBefore, seconds(ex.AtSeconds), exhaustedCall(ex.Class), ex.Class, portsPhrase(r),
-			ex.OpenConnections, plural(int(ex.OpenConnections)))
+			ex.DialsOKBefore, Seconds(ex.AtSeconds), ExhaustedCall(ex.Class), ex.Class, portsPhrase(r),
+			ex.OpenConnections, Plural(int(ex.OpenConnections)))
 		return v
 	}
 	m := r.Model
-	var steady *loadgen.Steady
-	if m != nil && r.Stopped != loadgen.StoppedError {
+	var steady *result.Steady
+	if m != nil && r.Stopped != result.StoppedError {
 		if s, ok := loadgen.FindSteady(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait),
 			loadgen.SteadyWindow(seconds2d(m.CycleSeconds)), v.Budget); ok {
 			steady = &s
 		}
 	}
 	fds := r.Failures["EMFILE"] + r.Failures["ENFILE"]
-	within := fmt.Sprintf("within %s", seconds(r.ElapsedSeconds))
+	within := fmt.Sprintf("within %s", Seconds(r.ElapsedSeconds))
 	var head string
 	switch {
-	case r.Stopped == loadgen.StoppedError:
+	case r.Stopped == result.StoppedError:
 		v.Outcome = OutcomeError
-		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", seconds(r.ElapsedSeconds), r.Error)
+		head = fmt.Sprintf("ERROR after %s, the ports not exhausted before it: %s", Seconds(r.ElapsedSeconds), r.Error)
 	case fds > 0:
 		v.Outcome = OutcomeFDs
 		head = fmt.Sprintf("NOT EXHAUSTED: out of file descriptors first, %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
@@ -72,12 +73,12 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 	case steady != nil && !m.Grows && r.Dials.Failed == 0:
 		v.Outcome, v.Steady = OutcomeHeld, steady
 		return held(v, r, m, steady)
-	case r.Stopped == loadgen.StoppedInterrupted:
+	case r.Stopped == result.StoppedInterrupted:
 		v.Outcome = OutcomeInterrupted
-		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", seconds(r.ElapsedSeconds))
+		head = fmt.Sprintf("INTERRUPTED after %s, before an answer: not exhausted so far", Seconds(r.ElapsedSeconds))
 	case r.Dials.Failed > 0:
 		v.Outcome = OutcomeFailing
-		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, failures(r.Failures))
+		head = fmt.Sprintf("NOT EXHAUSTED %s, but %d dials failed (%s)", within, r.Dials.Failed, Failures(r.Failures))
 	case r.Dropped > 0:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failed dial, but %d arrivals were dropped (every slot busy)",
 			within, portsPhrase(r), r.Dials.OK, r.Dropped)
@@ -92,7 +93,7 @@ func Judge(r *loadgen.Result) loadgen.Verdict {
 }
 
 // held words a steady state the run showed.
-func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Steady) loadgen.Verdict {
+func held(v result.Verdict, r *result.Result, m *result.Model, s *result.Steady) result.Verdict {
 	per := ""
 	if m.Tuples > 1 {
 		per = fmt.Sprintf(" per destination (%d destinations)", m.Tuples)
@@ -102,7 +103,7 @@ func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Ste
 		cycle = "a full cycle of " + cycleWords(m)
 	}
 	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d ports in use%s, flat for %s (%s), no dial short of a port in %s",
-		s.Ports, v.Budget, per, seconds(s.ToSeconds-s.FromSeconds), cycle, seconds(r.ElapsedSeconds))
+		s.Ports, v.Budget, per, Seconds(s.ToSeconds-s.FromSeconds), cycle, Seconds(r.ElapsedSeconds))
 	if r.Dropped > 0 {
 		v.Text += fmt.Sprintf("; %d arrivals dropped (every slot busy)", r.Dropped)
 	}
@@ -111,7 +112,7 @@ func held(v loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, s *loadgen.Ste
 
 // predict words the model's prediction for a run that did not answer the
 // question itself, and fills the verdict's predicted figures.
-func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *loadgen.Steady) string {
+func predict(v *result.Verdict, r *result.Result, m *result.Model, steady *result.Steady) string {
 	v.Basis = BasisModel
 	v.ProofSeconds = 2 * loadgen.SteadyWindow(seconds2d(m.CycleSeconds)).Seconds()
 	if at := m.ExhaustionAtSeconds; at != nil && m.HorizonSeconds > 0 && *at <= m.HorizonSeconds {
@@ -125,16 +126,16 @@ func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *lo
 			}
 		}
 		if t <= r.ElapsedSeconds {
-			return fmt.Sprintf("the model predicted exhaustion at %s%s, which this run did not show", seconds(t), why)
+			return fmt.Sprintf("the model predicted exhaustion at %s%s, which this run did not show", Seconds(t), why)
 		}
-		return fmt.Sprintf("the model predicts the ports run out at about %s%s; a prediction, not measured: run longer than that to see it", seconds(t), why)
+		return fmt.Sprintf("the model predicts the ports run out at about %s%s; a prediction, not measured: run longer than that to see it", Seconds(t), why)
 	}
 	if m.Grows {
-		return fmt.Sprintf("the model predicts no exhaustion within %s, though ports in use grow", horizonWords(m.HorizonSeconds))
+		return fmt.Sprintf("the model predicts no exhaustion within %s, though ports in use grow", HorizonWords(m.HorizonSeconds))
 	}
 	ports := m.PortsNeeded
 	v.SteadyPorts = &ports
-	proof := fmt.Sprintf("showing it takes a run of %s", seconds(v.ProofSeconds))
+	proof := fmt.Sprintf("showing it takes a run of %s", Seconds(v.ProofSeconds))
 	switch {
 	case m.CycleSeconds >= TimeWait.Seconds():
 		proof += " (two cycles, and TIME_WAIT alone lasts 60 s)"
@@ -148,7 +149,7 @@ func predict(v *loadgen.Verdict, r *loadgen.Result, m *loadgen.Model, steady *lo
 }
 
 // cycleWords says what a cycle is made of.
-func cycleWords(m *loadgen.Model) string {
+func cycleWords(m *result.Model) string {
 	c := seconds2d(m.CycleSeconds)
 	switch {
 	case c >= TimeWait:
@@ -159,7 +160,8 @@ func cycleWords(m *loadgen.Model) string {
 	return short(c) + ", the hold"
 }
 
-func horizonWords(s float64) string {
+// HorizonWords writes the model's horizon as a person would: "24h".
+func HorizonWords(s float64) string {
 	d := seconds2d(s)
 	if d >= time.Hour && d%time.Hour == 0 {
 		return fmt.Sprintf("%dh", int(d/time.Hour))
@@ -178,7 +180,7 @@ func short(d time.Duration) string {
 func seconds2d(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // budgetOf is the ports one destination tuple can use in the run.
-func budgetOf(r *loadgen.Result) int {
+func budgetOf(r *result.Result) int {
 	if r.PortRangeSize > 0 {
 		return r.PortRangeSize
 	}
@@ -189,18 +191,9 @@ func budgetOf(r *loadgen.Result) int {
 }
 
 // portsPhrase names the range: "200 ports (50000 50199)".
-func portsPhrase(r *loadgen.Result) string {
+func portsPhrase(r *result.Result) string {
 	if r.PortRangeSize > 0 {
 		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
 	}
 	return "the port range"
-}
-
-// neededNote says when the model's ports needed are counted: at steady
-// state, or, for a load whose ports only grow, after the model's horizon.
-func neededNote(m *loadgen.Model) string {
-	if m.Grows && m.HorizonSeconds > 0 {
-		return fmt.Sprintf(" after %s, and growing; ", horizonWords(m.HorizonSeconds))
-	}
-	return ""
 }

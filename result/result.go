@@ -1,11 +1,15 @@
-package loadgen
+package result
 
-import "time"
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
 
 // Schema names the version of the result contract.
 const Schema = "portex/result/v1"
 
-// ResultFile is the contents of result.json: one Result per variant run.
+// ResultFile is the contents of json: one Result per variant run.
 type ResultFile struct {
 	Schema   string    `json:"schema"`
 	Scenario string    `json:"scenario"`
@@ -59,7 +63,7 @@ type Result struct {
 	// Model is the capacity model's prediction for this run.
 	Model *Model `json:"model,omitempty"`
 	// Verdict is the run's answer and what it rests on (see package
-	// report): set when the result is written.
+	// analysis): set when the result is written.
 	Verdict *Verdict `json:"verdict,omitempty"`
 	// Scaled is the model's prediction for the same load in another range
 	// (run --scale-to): what a narrowed CI run means in production.
@@ -142,7 +146,7 @@ type ServerCounts struct {
 }
 
 // Model is the capacity model's prediction for a run, next to what it
-// measured; see package report.
+// measured; see package analysis.
 type Model struct {
 	// PortsNeeded is the ports one destination tuple needs at steady state.
 	PortsNeeded float64 `json:"ports_needed"`
@@ -213,4 +217,31 @@ type Verdict struct {
 	Budget int `json:"budget"`
 	// Text is the verdict as one line.
 	Text string `json:"text"`
+}
+
+// DecodeHDR returns the histogram a summary carries, nil if none.
+func (s LatencySummary) DecodeHDR() (*hdrhistogram.Histogram, error) {
+	if s.HDR == "" {
+		return nil, nil
+	}
+	return hdrhistogram.Decode([]byte(s.HDR))
+}
+
+// Steady is a steady state shown by the samples.
+type Steady struct {
+	FromSeconds float64 `json:"from_seconds"`
+	ToSeconds   float64 `json:"to_seconds"`
+	// Ports is the mean of the ports pinned per destination tuple over the
+	// window; Peak the most at any sample.
+	Ports float64 `json:"ports"`
+	Peak  float64 `json:"peak"`
+}
+
+// Expectation is one checked expectation: what was expected, what was
+// measured, and whether they agree.
+type Expectation struct {
+	Name     string `json:"name"`
+	Expected string `json:"expected"`
+	Measured string `json:"measured"`
+	Pass     bool   `json:"pass"`
 }
