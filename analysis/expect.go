@@ -26,7 +26,14 @@ type Expect struct {
 	P99ScheduleLag time.Duration `json:"p99_schedule_lag,omitempty"`
 	// MaxTimeWait: the client's TIME_WAIT count never exceeds it.
 	MaxTimeWait *int64 `json:"max_time_wait,omitempty"`
+	// Verdict is the outcome the run's verdict must have (see Judge):
+	// "held" asks the run to show its steady state, which a run that only
+	// did not run out does not.
+	Verdict string `json:"verdict,omitempty"`
 }
+
+// ExpectableVerdicts are the outcomes an expectation may ask for.
+var ExpectableVerdicts = []string{OutcomeExhausted, OutcomeHeld, OutcomeNotExhausted, OutcomeFDs}
 
 // Bounds is an inclusive range; a nil end is open.
 type Bounds struct {
@@ -111,6 +118,10 @@ func Check(e *Expect, r *result.Result) []result.Expectation {
 	if e.MaxTimeWait != nil {
 		peak := PeakTimeWait(r)
 		add("max_time_wait", fmt.Sprintf("<= %d", *e.MaxTimeWait), fmt.Sprint(peak), peak <= *e.MaxTimeWait)
+	}
+	if e.Verdict != "" {
+		v := Judge(r)
+		add("verdict", e.Verdict, v.Outcome+" ("+v.Basis+")", v.Outcome == e.Verdict)
 	}
 	return out
 }

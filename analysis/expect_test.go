@@ -39,3 +39,25 @@ func TestCheckScheduleLag(t *testing.T) {
 		}
 	}
 }
+
+// expect.verdict holds a run to its verdict: a run that only did not run
+// out is not "held".
+func TestCheckVerdict(t *testing.T) {
+	within := modelRun(1.5, result.Model{PortsNeeded: 120, CycleSeconds: 60.2}, steadySeries(1.5, 0.2, 120, 0))
+	held := modelRun(1.5, result.Model{PortsNeeded: 20, CycleSeconds: 0.2}, steadySeries(1.5, 0.2, 20, 0))
+	for _, tt := range []struct {
+		name string
+		r    *result.Result
+		want result.Expectation
+	}{
+		{"a steady state shown is held", held,
+			result.Expectation{Name: "verdict", Expected: "held", Measured: "held (measured)", Pass: true}},
+		{"not exhausted within the run is not held", within,
+			result.Expectation{Name: "verdict", Expected: "held", Measured: "not_exhausted (model)", Pass: false}},
+	} {
+		got := Check(&Expect{Verdict: OutcomeHeld}, tt.r)
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

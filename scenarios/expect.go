@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 //	  p99_connect: "<5ms"
 //	  p99_schedule_lag: "<2ms"     # and p50_schedule_lag
 //	  max_time_wait: 1000
+//	  verdict: held            # or exhausted, not_exhausted, fd_exhausted
 //
 // A variant's expect replaces the scenario's as a whole.
 func (d *decoder) expect(path string, n *yaml.Node) (*analysis.Expect, bool) {
@@ -45,6 +47,15 @@ func (d *decoder) expect(path string, n *yaml.Node) (*analysis.Expect, bool) {
 		{"p99_connect", into(&e.P99Connect, d.latencyBound)},
 		{"p50_schedule_lag", into(&e.P50ScheduleLag, d.latencyBound)},
 		{"p99_schedule_lag", into(&e.P99ScheduleLag, d.latencyBound)},
+		{"verdict", func(path string, n *yaml.Node) {
+			if s, ok := d.scalar(path, n, "a verdict"); ok {
+				if !slices.Contains(analysis.ExpectableVerdicts, s) {
+					d.addf(at(n), path, "want one of %s, got %s", strings.Join(analysis.ExpectableVerdicts, ", "), quote(s))
+					return
+				}
+				e.Verdict = s
+			}
+		}},
 		{"max_time_wait", func(path string, n *yaml.Node) {
 			if v, ok := d.integer(path, n); ok {
 				if v < 0 {

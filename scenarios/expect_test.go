@@ -89,6 +89,7 @@ func TestExpectProblems(t *testing.T) {
 		{"expect:\n  p99_schedule_lag: \"<0s\"\n", `e.yaml:5:21: expect.p99_schedule_lag: want a latency bound like "<5ms", got "<0s"`},
 		{"expect:\n  p50_schedule_lag: [1ms]\n", "e.yaml:5:21: expect.p50_schedule_lag: want a duration"},
 		{"expect:\n  exhaustd: true\n", `e.yaml:5:3: expect.exhaustd: unknown key`},
+		{"expect:\n  verdict: fine\n", `e.yaml:5:12: expect.verdict: want one of exhausted, held, not_exhausted, fd_exhausted, got "fine"`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("e.yaml", []byte("name: e\npools:\n  - name: p\n"+tt.body))

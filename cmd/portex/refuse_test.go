@@ -42,7 +42,7 @@ func TestRunRefusesAVariantTheRuntimeCannotRun(t *testing.T) {
 	for _, rt := range []string{"docker", "host"} {
 		dir := filepath.Join(t.TempDir(), "out")
 		got := portex(t, context.Background(), "run", "mitigations", "--runtime", rt, "--out", dir, "--quiet")
-		want := "mitigations:99:9: variants[8].pools[0].source_addresses: the " + rt + " runtime cannot run this: source_addresses is 2"
+		want := "mitigations:109:9: variants[8].pools[0].source_addresses: the " + rt + " runtime cannot run this: source_addresses is 2"
 		if got.code != exitUsage || !strings.Contains(got.stderr, want) || !strings.Contains(got.stderr, "(variant more-sources)") || got.stdout != "" {
 			t.Errorf("--runtime %s: exit %d\nstdout %q\nstderr %q\nwant exit 2 and %q", rt, got.code, got.stdout, got.stderr, want)
 		}
