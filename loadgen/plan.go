@@ -83,9 +83,31 @@ type Listener struct {
 	CloseFirst      bool  `json:"close_first,omitempty"`
 	CloseAfterBytes int64 `json:"close_after_bytes,omitempty"`
 	// IdleClose, if set, makes the server close connections that were
-	// idle that long.
+	// idle that long: with ProtoHTTP, the keep-alive idle timeout.
 	IdleClose time.Duration `json:"idle_close,omitempty"`
+	// Protocol is what the server speaks on the port; "" is ProtoEcho.
+	Protocol Protocol `json:"protocol,omitempty"`
+	// KeepaliveRequests, with ProtoHTTP, is how many responses a
+	// connection gets before the server closes it (the last one says
+	// Connection: close); 0: no limit.
+	KeepaliveRequests int `json:"keepalive_requests,omitempty"`
 }
+
+// Protocol is what a listener of the bundled server speaks.
+type Protocol string
+
+// The protocols.
+const (
+	// ProtoEcho echoes every byte it reads.
+	ProtoEcho Protocol = "echo"
+	// ProtoHTTP answers every HTTP/1.1 request with a small 200 response,
+	// keeping the connection alive unless the client, the version or
+	// KeepaliveRequests says otherwise.
+	ProtoHTTP Protocol = "http"
+)
+
+// HTTP reports whether the listener answers HTTP.
+func (l Listener) HTTP() bool { return l.Protocol == ProtoHTTP }
 
 // CloseMode says how a connection ends.
 type CloseMode string
@@ -306,6 +328,26 @@ type Stop struct {
 	AfterFailures int64 `json:"after_failures,omitempty"`
 }
 
+// check reports why the server cannot serve the listener as it says.
+func (l Listener) check() error {
+	switch l.Protocol {
+	case "", ProtoEcho:
+		if l.KeepaliveRequests != 0 {
+			return fmt.Errorf("plan: server port %d: keepalive_requests is for protocol http", l.Port)
+		}
+	case ProtoHTTP:
+		if l.CloseFirst {
+			return fmt.Errorf("plan: server port %d: an http listener closes by keepalive_requests and idle_close, not close_first", l.Port)
+		}
+		if l.KeepaliveRequests < 0 {
+			return fmt.Errorf("plan: server port %d: negative keepalive_requests", l.Port)
+		}
+	default:
+		return fmt.Errorf("plan: server port %d: unknown protocol %q", l.Port, l.Protocol)
+	}
+	return nil
+}
+
 // DecodePlan reads a Plan from JSON and checks that the engine can run it.
 // Unknown fields are errors: a plan is a contract, not a hint.
 func DecodePlan(data []byte) (*Plan, error) {
@@ -332,11 +374,16 @@ func (p *Plan) Check() error {
 		return fmt.Errorf("plan: port range %d-%d is not within 1024-65535 in increasing order", r.Lo, r.Hi)
 	}
 	listening := make(map[int]bool)
+	httpPort := make(map[int]bool)
 	for _, l := range p.Server.Listeners {
 		if l.Port < 1 || l.Port > 65535 {
 			return fmt.Errorf("plan: server port %d is not within 1-65535", l.Port)
 		}
+		if err := l.check(); err != nil {
+			return err
+		}
 		listening[l.Port] = true
+		httpPort[l.Port] = l.HTTP()
 	}
 	if len(p.Pools) == 0 {
 		return fmt.Errorf("plan: no pools")
@@ -379,6 +426,10 @@ func (p *Plan) Check() error {
 		for _, port := range pl.Ports {
 			if !listening[port] {
 				return fmt.Errorf("plan: pool %q: port %d has no listener", pl.Name, port)
+			}
+			if httpPort[port] && pl.Messages > 0 {
+				return fmt.Errorf("plan: pool %q: port %d answers HTTP, and pools exchange echo messages only; "+
+					"a pool dialing it must be connect-only (messages 0)", pl.Name, port)
 			}
 		}
 	}

@@ -53,7 +53,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	accepted, byPeer, byServer, errs, bytes, open, peak atomic.Int64
+	accepted, byPeer, byServer, errs, bytes, open, peak, requests atomic.Int64
 }
 
 // StartServer binds every listener, then serves in the background until
@@ -61,6 +61,11 @@ type Server struct {
 func StartServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Listeners) == 0 {
 		return nil, errors.New("echo server: no listeners")
+	}
+	for _, l := range cfg.Listeners {
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("echo server: %w", err)
+		}
 	}
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = 4096
@@ -205,6 +210,7 @@ func (s *Server) Counts() result.ServerCounts {
 		Errors:         s.errs.Load(),
 		BytesEchoed:    s.bytes.Load(),
 		PeakOpen:       s.peak.Load(),
+		Requests:       s.requests.Load(),
 	}
 }
 
@@ -219,6 +225,9 @@ type sconn struct {
 	pending  []byte
 	watched  bool // registered with the loop's epoll set
 	queued   bool // on the loop's again list
+	// http is the parsing state of a connection to an HTTP listener;
+	// nil on an echo listener.
+	http *httpConn
 }
 
 type serverLoop struct {
@@ -460,6 +469,9 @@ func (l *serverLoop) accept(lfd, li int) {
 		c := l.conn(fd)
 		*c = sconn{listener: li, active: l.now()}
 		lst := l.s.cfg.Listeners[li]
+		if lst.HTTP() {
+			c.http = new(httpConn)
+		}
 		if lst.CloseFirst && lst.CloseAfterBytes <= 0 {
 			l.close(fd, true)
 			continue
@@ -490,6 +502,10 @@ const turnReads = 4
 func (l *serverLoop) serve(fd int, events uint32) {
 	c := l.conn(fd)
 	if c.listener < 0 {
+		return
+	}
+	if c.http != nil {
+		l.serveHTTP(fd, c, events)
 		return
 	}
 	if len(c.pending) > 0 {
@@ -574,6 +590,10 @@ func (l *serverLoop) flush(fd int, c *sconn) {
 	c.pending = nil
 	if err := l.watch(fd, c, unix.EPOLLIN); err != nil {
 		l.close(fd, false)
+		return
+	}
+	if c.http != nil {
+		l.flushedHTTP(fd, c)
 		return
 	}
 	l.maybeCloseFirst(fd, c)

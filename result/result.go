@@ -135,7 +135,7 @@ type PoolResult struct {
 	Latency  Latency          `json:"latency"`
 }
 
-// ServerCounts are the echo server's own counters.
+// ServerCounts are the bundled server's own counters.
 type ServerCounts struct {
 	Accepted       int64 `json:"accepted"`
 	ClosedByPeer   int64 `json:"closed_by_peer"`
@@ -143,6 +143,9 @@ type ServerCounts struct {
 	Errors         int64 `json:"errors"`
 	BytesEchoed    int64 `json:"bytes_echoed"`
 	PeakOpen       int64 `json:"peak_open"`
+	// Requests is the HTTP requests answered, on listeners that speak
+	// HTTP; with Accepted, the connections they came on.
+	Requests int64 `json:"requests,omitempty"`
 }
 
 // Model is the capacity model's prediction for a run, next to what it
