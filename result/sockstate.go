@@ -1,5 +1,7 @@
 package result
 
+import "net/netip"
+
 // SocketStates counts the TCP sockets of one network namespace by state,
 // and the distinct local ports they pin.
 type SocketStates struct {
@@ -34,4 +36,15 @@ func (s SocketStates) PortsCounted() bool { return s.PortsInUse != PortsUncounte
 func (s SocketStates) Total() int {
 	return s.Established + s.SynSent + s.SynRecv + s.FinWait1 + s.FinWait2 + s.TimeWait +
 		s.CloseWait + s.LastAck + s.Closing + s.Listen
+}
+
+// DestinationSockets counts the client sockets of a network namespace
+// toward one destination (remote address and port).
+type DestinationSockets struct {
+	// Destination is the remote address and port.
+	Destination netip.AddrPort `json:"destination"`
+	// Sockets counts the sockets by state; its PortsInUse is the distinct
+	// local ports they hold, TIME_WAIT included, within the sampler's
+	// range if it has one: what this destination's budget has left.
+	Sockets SocketStates `json:"sockets"`
 }
