@@ -41,11 +41,11 @@ const maxHead = 16 << 10
 type httpParse int
 
 const (
-	httpMore      httpParse = iota // the head is not all in yet
-	httpOK                         // a request: its head is used bytes long
-	httpBad                        // not HTTP/1.x: answer 400 and close
-	httpTooLarge                   // the head is over maxHead: 431 and close
-	httpChunked                    // a chunked body, which the responder does not read: 501 and close
+	httpMore     httpParse = iota // the head is not all in yet
+	httpOK                        // a request: its head is used bytes long
+	httpBad                       // not HTTP/1.x: answer 400 and close
+	httpTooLarge                  // the head is over maxHead: 431 and close
+	httpChunked                   // a chunked body, which the responder does not read: 501 and close
 )
 
 // parseRequest parses the head of the request at the start of b: its
