@@ -23,12 +23,17 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 	}
 	var listeners []loadgen.Listener
 	for k := range sv.Ports {
-		listeners = append(listeners, loadgen.Listener{
+		l := loadgen.Listener{
 			Port:            sv.Port + k,
 			CloseFirst:      sv.Close.AfterMessages != nil,
 			CloseAfterBytes: afterBytes,
 			IdleClose:       sv.Close.Idle,
-		})
+		}
+		if sv.Protocol == loadgen.ProtoHTTP {
+			l = loadgen.Listener{Port: sv.Port + k, Protocol: loadgen.ProtoHTTP,
+				KeepaliveRequests: sv.KeepaliveRequests, IdleClose: sv.IdleTimeout}
+		}
+		listeners = append(listeners, l)
 	}
 	ports := poolPorts(sv, s.Pools)
 	pools := make([]loadgen.Pool, len(s.Pools))

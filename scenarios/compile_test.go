@@ -124,3 +124,39 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// An HTTP server's keys reach every plain listener; a pool the server
+// closes keeps an echo listener of its own.
+func TestPlansCompilesHTTPServer(t *testing.T) {
+	src := `name: http
+server:
+  ports: 2
+  protocol: http
+  keepalive_requests: 100
+  idle_timeout: 5s
+pools:
+  - name: background
+    messages: 0
+  - name: echoing
+    close: server
+`
+	s, err := Parse("http.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := s.Plans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []loadgen.Listener{
+		{Port: 7000, Protocol: loadgen.ProtoHTTP, KeepaliveRequests: 100, IdleClose: 5 * time.Second},
+		{Port: 7001, Protocol: loadgen.ProtoHTTP, KeepaliveRequests: 100, IdleClose: 5 * time.Second},
+		{Port: 7002, CloseFirst: true, CloseAfterBytes: 64},
+	}
+	if got := plans[0].Server.Listeners; !reflect.DeepEqual(got, want) {
+		t.Errorf("listeners:\n got %+v\nwant %+v", got, want)
+	}
+	if err := plans[0].Check(); err != nil {
+		t.Errorf("the engine refuses the plan: %v", err)
+	}
+}

@@ -92,6 +92,9 @@ func (d *decoder) server(path string, n *yaml.Node, sv *Server) {
 		{"linger", into(&sv.LingerReset, d.linger)},
 		{"sysctls", d.mergeSysctls(&sv.Sysctls)},
 		{"close", into(&sv.Close, d.serverClose)},
+		{"protocol", into(&sv.Protocol, str[loadgen.Protocol](d))},
+		{"keepalive_requests", into(&sv.KeepaliveRequests, d.integer)},
+		{"idle_timeout", into(&sv.IdleTimeout, d.duration)},
 	})
 }
 

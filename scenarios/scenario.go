@@ -37,7 +37,15 @@
 //	                   {after_messages: N} (after echoing N messages of the pools'
 //	                   payload; 0: right after accept; the pools dialing plain
 //	                   listeners must then share one payload), {idle: 2s}
-//	                   (connections idle that long), or both keys
+//	                   (connections idle that long), or both keys; echo only
+//	  protocol         what the plain listeners speak: echo (default) or http (any
+//	                   HTTP/1.1 request gets a small 200 response, the connection
+//	                   kept alive unless the client asks for close); pools dialing
+//	                   an http server must be connect-only (messages: 0)
+//	  keepalive_requests  http: responses per connection before the server closes
+//	                   it (the last says Connection: close); default 0: no limit
+//	  idle_timeout     http: the server closes a keep-alive connection idle that
+//	                   long; default 0s: never
 //	pools:             required, 1 to 256; each:
 //	  name             required; [a-z0-9][a-z0-9_-]*, unique
 //	  workers          closed model: that many loops, each one connection after
@@ -183,6 +191,14 @@ type Server struct {
 	// Close says when the server closes connections on its plain
 	// listeners itself.
 	Close ServerClose
+	// Protocol is what the plain listeners speak: echo (also "") or http.
+	Protocol loadgen.Protocol
+	// KeepaliveRequests, with protocol http, is how many responses a
+	// connection gets before the server closes it; 0: no limit.
+	KeepaliveRequests int
+	// IdleTimeout, with protocol http, makes the server close a
+	// keep-alive connection idle that long; 0: never.
+	IdleTimeout time.Duration
 }
 
 // ServerClose says when the server closes a connection on a plain listener

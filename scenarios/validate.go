@@ -20,6 +20,7 @@ var (
 
 	runtimes       = []string{"netns", "docker"}
 	closeModes     = []loadgen.CloseMode{loadgen.CloseClient, loadgen.CloseServer, loadgen.CloseReset, loadgen.CloseLeak, loadgen.CloseKeep}
+	protocols      = []loadgen.Protocol{loadgen.ProtoEcho, loadgen.ProtoHTTP}
 	bindModes      = []loadgen.BindMode{loadgen.BindAuto, loadgen.BindBeforeConnect, loadgen.BindNoPort}
 	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopOnFirstFailure, loadgen.StopNever, loadgen.StopOnVerdict}
 )
@@ -192,11 +193,47 @@ func (v validator) server() {
 	if sv.Close.Idle < 0 || (sv.Close.Idle == 0 && v.given("server.close.idle")) {
 		v.addf("server.close.idle", "must be more than 0s, got %s", sv.Close.Idle)
 	}
-	if sv.Close.AfterMessages != nil {
+	v.protocol()
+	if sv.Close.AfterMessages != nil && sv.Protocol != loadgen.ProtoHTTP {
 		if sizes := plainPayloads(v.s.Pools); len(sizes) > 1 {
 			v.addf("server.close.after_messages", "the pools that dial the server's plain ports send different payloads (%s), "+
 				"so after_messages: %d is no single byte count; give those pools one payload, or make a pool close: server",
 				strings.Join(sizes, ", "), *sv.Close.AfterMessages)
+		}
+	}
+}
+
+// maxKeepaliveRequests bounds server.keepalive_requests.
+const maxKeepaliveRequests = 1_000_000_000
+
+// protocol checks server.protocol and the keys that go with http.
+func (v validator) protocol() {
+	sv := v.s.Server
+	if sv.Protocol != "" || v.given("server.protocol") {
+		oneOf(v, "server.protocol", sv.Protocol, protocols)
+	}
+	if sv.Protocol != loadgen.ProtoHTTP {
+		for _, key := range []string{"keepalive_requests", "idle_timeout"} {
+			if v.given("server." + key) {
+				v.keyf("server."+key, "applies to an HTTP server only; add protocol: http, or remove it")
+			}
+		}
+		return
+	}
+	if n := sv.KeepaliveRequests; n < 0 || n > maxKeepaliveRequests {
+		v.addf("server.keepalive_requests", "must be between 0 (no limit) and %d, got %d", maxKeepaliveRequests, n)
+	}
+	if sv.IdleTimeout < 0 || (sv.IdleTimeout == 0 && v.given("server.idle_timeout")) {
+		v.addf("server.idle_timeout", "must be more than 0s, got %s", sv.IdleTimeout)
+	}
+	if !sv.Close.ClientFirst() {
+		v.addf("server.close", "an HTTP server closes connections by keepalive_requests and idle_timeout; "+
+			"use those, or remove close")
+	}
+	for i, p := range v.s.Pools {
+		if p.Close != loadgen.CloseServer && p.Messages > 0 {
+			v.addf(item("pools", i)+".messages", "the server speaks http and pools exchange echo messages only; "+
+				"set messages: 0 (connect only), or make the pool close: server (a plain echo listener of its own)")
 		}
 	}
 }
