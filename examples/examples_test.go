@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,9 +166,10 @@ func goclient(t *testing.T) string {
 	if bin := os.Getenv("PORTEX_GOCLIENT"); bin != "" {
 		return bin
 	}
+	// go test puts its own GOROOT/bin first on the test's PATH.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go command, to build ./goclient: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "goclient")
 	if out, err := exec.Command(gobin, "build", "-o", bin, "./goclient").CombinedOutput(); err != nil {
