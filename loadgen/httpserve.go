@@ -22,9 +22,8 @@ import (
 type httpConn struct {
 	in      []byte // bytes read and not yet parsed
 	skip    int64  // body bytes of the current request still to drop
-	req     httpRequest
-	served  int  // responses sent
-	closing bool // close once the pending response is out
+	served  int    // responses sent
+	closing bool   // close once the pending response is out
 }
 
 // httpRequest is what the responder needs to know of a request.
