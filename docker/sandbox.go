@@ -331,6 +331,8 @@ func (s *Sandbox) watch(ctx context.Context, id string, grace time.Duration, sto
 	case <-stopped:
 	case <-time.After(grace):
 		s.engine.signal(id, "SIGKILL")
+	case <-sandbox.HardStop(ctx):
+		s.engine.signal(id, "SIGKILL")
 	}
 }
 

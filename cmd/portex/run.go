@@ -129,11 +129,7 @@ func cmdRun(e *env, args []string) int {
 	// that accepts no connection) says so in one line, and no report
 	// folder is made.
 	if c, ok := rt.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(e.ctx); err != nil {
-			if e.ctx.Err() != nil {
-				fmt.Fprintln(e.stderr, "portex: interrupted before the run started")
-				return exitInterrupted
-			}
+		if err := c.Check(e.ctx); err != nil && e.ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 			return exitRuntime
 		}
@@ -144,9 +140,14 @@ func cmdRun(e *env, args []string) int {
 		return exitUsage
 	}
 
-	result := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: sc.Name}
+	// Runs is never null: a run interrupted before its first plan started
+	// writes an empty list.
+	result := &loadgen.ResultFile{Schema: loadgen.Schema, Scenario: sc.Name, Runs: []*loadgen.Result{}}
 	var runErr error
 	for i, p := range plans {
+		if e.ctx.Err() != nil {
+			break
+		}
 		if !*quiet {
 			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
 		}
@@ -172,16 +173,33 @@ func cmdRun(e *env, args []string) int {
 			runErr = err
 			break
 		}
-		if e.ctx.Err() != nil {
+		if e.ctx.Err() != nil || (res != nil && res.Stopped == loadgen.StoppedInterrupted) {
 			break
 		}
 	}
-	return finish(e, dir, result, runErr)
+	return finish(e, dir, result, len(plans), runErr)
+}
+
+// interrupted says whether a signal cut the run short: it came before
+// every plan had run, or the last run says "interrupted" (a signal to
+// portex during it, or to its agent alone). A signal after the last run
+// ended changes nothing.
+func interrupted(ctx context.Context, result *loadgen.ResultFile, plans int) bool {
+	n := len(result.Runs)
+	if n > 0 && result.Runs[n-1].Stopped == loadgen.StoppedInterrupted {
+		return true
+	}
+	return ctx.Err() != nil && n < plans
 }
 
 // finish writes what was measured, whatever happened, and picks the exit
-// code.
-func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
+// code. Whether the run was interrupted is decided once, before anything is
+// written, so that the files and the exit code say the same.
+func finish(e *env, dir string, result *loadgen.ResultFile, plans int, runErr error) int {
+	stopped := interrupted(e.ctx, result, plans)
+	if stopped {
+		result.Stopped = loadgen.StoppedInterrupted
+	}
 	path := filepath.Join(dir, "result.json")
 	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, result) })
 	files := []string{path}
@@ -203,7 +221,7 @@ func finish(e *env, dir string, result *loadgen.ResultFile, runErr error) int {
 		report.WriteJSON(e.stdout, result)
 	}
 	switch {
-	case e.ctx.Err() != nil:
+	case stopped:
 		fmt.Fprintf(e.stderr, "portex: interrupted; the partial result is in %s\n", dir)
 		return exitInterrupted
 	case runErr != nil:

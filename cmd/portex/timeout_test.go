@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+)
+
+// CI wrappers stop portex with coreutils timeout, which signals the process
+// and then its process group: two signals within microseconds. At 50
+// moments spread over the first second (from 5 ms after the start, scenario loading,
+// namespace setup, mid-run, the report, after the run's end), with SIGINT
+// and SIGTERM in turn: result.json is always there and whole, its runs are
+// a list (never null), and the exit code agrees with what it says: 130 and
+// stopped "interrupted", or 0 and every run to its end.
+func TestTimeoutDoubleSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds portex and runs it in namespaces")
+	}
+	timeout, err := exec.LookPath("timeout")
+	if err != nil {
+		t.Skip("no coreutils timeout")
+	}
+	bin := buildPortex(t)
+	scenario := writeScenario(t, `name: short
+duration: 400ms
+sandbox:
+  port_range: 50000-50199
+pools:
+  - name: churn
+    rate: 100/s
+    hold: 0s
+    close: server
+stop:
+  on: never
+`)
+	const moments = 50
+	counts := map[int]int{}
+	for i := range moments {
+		// 5 ms to 1 s. Before the Go runtime has initialised the
+		// first packages (about the first millisecond of the process)
+		// no handler can exist yet.
+		off := 5*time.Millisecond + time.Duration(i)*time.Second/moments
+		sig := "INT"
+		if i%2 == 1 {
+			sig = "TERM"
+		}
+		dir := filepath.Join(t.TempDir(), "out")
+		cmd := exec.Command(timeout, "--preserve-status", "-s", sig, fmt.Sprintf("%.3f", off.Seconds()),
+			bin, "run", scenario, "--out", dir, "-q")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		counts[code]++
+		where := fmt.Sprintf("SIG%s at %s", sig, off)
+		data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+		if err != nil {
+			t.Errorf("%s: exit %d, no result.json (%v); output:\n%s", where, code, err, out)
+			continue
+		}
+		var r struct {
+			loadgen.ResultFile
+			Runs *[]*loadgen.Result `json:"runs"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Errorf("%s: result.json is not whole: %v", where, err)
+			continue
+		}
+		if r.Runs == nil {
+			t.Errorf("%s: runs is null", where)
+			continue
+		}
+		runs := *r.Runs
+		switch code {
+		case exitInterrupted:
+			if r.Stopped != loadgen.StoppedInterrupted {
+				t.Errorf("%s: exit 130, stopped %q", where, r.Stopped)
+			}
+			if n := len(runs); n > 0 && runs[n-1].Stopped != loadgen.StoppedInterrupted {
+				t.Errorf("%s: exit 130, the run says %q", where, runs[n-1].Stopped)
+			}
+		case exitOK:
+			if r.Stopped != "" || len(runs) != 1 || runs[0].Stopped != loadgen.StoppedDuration {
+				t.Errorf("%s: exit 0, stopped %q, %d runs", where, r.Stopped, len(runs))
+			}
+		default:
+			t.Errorf("%s: exit %d; output:\n%s", where, code, out)
+		}
+	}
+	t.Logf("exit codes over %d moments: %v", moments, counts)
+	if counts[exitInterrupted] < moments/4 {
+		t.Errorf("only %d of %d moments interrupted the run: the moments miss it", counts[exitInterrupted], moments)
+	}
+}
