@@ -379,6 +379,12 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	var srv *serverProc
 	fail := func(err error) error {
 		res.Stopped, res.Error = loadgen.StoppedError, err.Error()
+		if ctx.Err() != nil {
+			// Told to stop while the sandbox was being built: what
+			// failed is what the stop cut short.
+			res.Stopped, res.Error = loadgen.StoppedInterrupted, ""
+			res.Notes = append(res.Notes, "stopped while the sandbox was set up ("+err.Error()+")")
+		}
 		if srv != nil {
 			srv.stop()
 		}
