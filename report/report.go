@@ -5,7 +5,6 @@ package report
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,18 +17,6 @@ func WriteJSON(w io.Writer, r *loadgen.ResultFile) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// ReadJSON reads a result written by WriteJSON.
-func ReadJSON(r io.Reader) (*loadgen.ResultFile, error) {
-	var f loadgen.ResultFile
-	if err := json.NewDecoder(r).Decode(&f); err != nil {
-		return nil, fmt.Errorf("read result: %w", err)
-	}
-	if f.Schema != loadgen.Schema {
-		return nil, fmt.Errorf("read result: schema %q, want %q", f.Schema, loadgen.Schema)
-	}
-	return &f, nil
 }
 
 // WriteFile writes a file so that it is never seen half-written: into a

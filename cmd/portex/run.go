@@ -251,6 +251,10 @@ func outputDir(out, scenario string, force bool) (string, error) {
 			}
 			out = fmt.Sprintf("%s-%d", base, i)
 		}
+	} else if fi, err := os.Lstat(filepath.Clean(out)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		// A link would send the report wherever it points, unseen.
+		to, _ := filepath.EvalSymlinks(out)
+		return "", fmt.Errorf("--out %s is a symbolic link (to %s); pass the folder itself", out, to)
 	} else if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil && !force {
 		return "", fmt.Errorf("%s already holds a result; choose another --out, or pass --force to replace it", out)
 	}
