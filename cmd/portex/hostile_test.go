@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,5 +123,45 @@ func TestRunRefusesSymlinkedOut(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(target); len(ents) > 0 {
 		t.Errorf("files written through the link: %v", ents)
+	}
+}
+
+// A FIFO, a device or a socket given as a scenario or a result is refused
+// at once with exit 2 and the path, instead of blocking in open() for a
+// writer that never comes (or reading forever).
+func TestNonRegularFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "scenario.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "sock.yaml")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, tc := range []struct {
+		args []string
+		say  string
+	}{
+		{[]string{"validate", fifo}, fifo + ": is a named pipe (FIFO)"},
+		{[]string{"run", fifo, "--out", filepath.Join(dir, "out"), "-q"}, fifo + ": is a named pipe (FIFO)"},
+		{[]string{"plan", fifo}, fifo + ": is a named pipe (FIFO)"},
+		{[]string{"validate", "/dev/zero"}, "/dev/zero: is a device"},
+		{[]string{"validate", sock}, sock + ": is a socket"},
+		{[]string{"report", fifo}, fifo + " is not a regular file"},
+		{[]string{"compare", "/dev/zero"}, "/dev/zero is not a regular file"},
+	} {
+		got := make(chan cli, 1)
+		go func() { got <- portex(t, context.Background(), tc.args...) }()
+		select {
+		case g := <-got:
+			if g.code != exitUsage || !strings.Contains(g.stderr, tc.say) {
+				t.Errorf("portex %s: exit %d, stderr %q; want exit 2 saying %q", strings.Join(tc.args, " "), g.code, g.stderr, tc.say)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("portex %s: still blocked after 10 s", strings.Join(tc.args, " "))
+		}
 	}
 }
