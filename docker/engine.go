@@ -34,6 +34,9 @@ const (
 	LabelRole = "io.portex.role"
 	// LabelBinary marks portex images with the sha256 of the binary inside.
 	LabelBinary = "io.portex.binary-sha256"
+	// LabelImage marks every image built from docker/Dockerfile, by the
+	// runtime or by hand, the intermediate images of a build included.
+	LabelImage = "io.portex.image"
 )
 
 // Engine is a connection to a Docker engine.

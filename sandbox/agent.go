@@ -69,6 +69,10 @@ type Request struct {
 	// reports MsgQuiesced and waits, before closing its connections, until
 	// descriptor 3 (a pipe from the coordinator) is closed.
 	Shard bool `json:"shard,omitempty"`
+	// Lifetime, if set, is how long an echo server serves at most: it
+	// then stops and reports as if told to. A server whose runtime cannot
+	// stop it (a container whose portex died) ends by itself.
+	Lifetime time.Duration `json:"lifetime,omitempty"`
 }
 
 // RequestEnv names the environment variable that may carry the request
@@ -175,6 +179,11 @@ func inSandbox(req *Request) error {
 // serveEcho runs the echo server until ctx ends, then reports its counters.
 func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	p := req.Plan
+	if req.Lifetime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
+		defer cancel()
+	}
 	if req.Setup == SetupNetns {
 		if err := inSandbox(req); err != nil {
 			return err
