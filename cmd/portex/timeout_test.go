@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,4 +106,76 @@ stop:
 	if counts[exitInterrupted] < moments/4 {
 		t.Errorf("only %d of %d moments interrupted the run: the moments miss it", counts[exitInterrupted], moments)
 	}
+}
+
+// A second signal a grace after the first means "stop now": portex does
+// not wait for an agent that does not report (here: stopped by SIGSTOP),
+// kills it, and still writes the partial result, exit 130.
+func TestSecondSignalStopsNow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds portex and runs it in namespaces")
+	}
+	bin := buildPortex(t)
+	scenario := writeScenario(t, `name: long
+duration: 1m
+sandbox:
+  port_range: 50000-50199
+pools:
+  - name: holders
+    workers: 20
+    hold: forever
+stop:
+  on: never
+`)
+	dir := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(bin, "run", scenario, "--out", dir, "-q")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	time.Sleep(time.Second) // the agent is running the load
+	agents := childrenOf(cmd.Process.Pid)
+	if len(agents) == 0 {
+		t.Fatal("no agent found")
+	}
+	for _, pid := range agents {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(1200 * time.Millisecond)
+	second := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	took := time.Since(second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("%v, want exit 130", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("portex took %s after the second signal", took.Round(time.Millisecond))
+	}
+	r := readResult(t, dir)
+	if r.Stopped != loadgen.StoppedInterrupted || len(r.Runs) != 1 || r.Runs[0].Stopped != loadgen.StoppedInterrupted || r.Runs[0].Dials.OK != 20 {
+		t.Fatalf("stopped %q, runs %+v: want interrupted, the 20 connections rebuilt from the events", r.Stopped, r.Runs)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	parent := strconv.Itoa(pid)
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == parent {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			out = append(out, child)
+		}
+	}
+	return out
 }
