@@ -382,10 +382,18 @@ func (s *Sandbox) watch(ctx context.Context, id string, srv *serverAgent, grace 
 	// covers its start and its report.
 	overstay := time.NewTimer(s.Plan.Duration + grace + overstaySlack)
 	defer overstay.Stop()
+	done := srv.done
+wait:
 	select {
 	case <-stopped:
 		return false
-	case <-srv.done:
+	case <-done:
+		// The server's log stream ended: it died, unless the stream
+		// alone broke off.
+		if s.engine.running(srv.id) {
+			done = nil
+			goto wait
+		}
 		serverDied = true
 	case <-ctx.Done():
 	case <-overstay.C:
@@ -520,6 +528,15 @@ func (e *Engine) wait(id string) (int64, error) {
 	case err := <-w.Error:
 		return -1, err
 	}
+}
+
+// running reports whether a container is still running; one that cannot
+// be inspected is taken for gone.
+func (e *Engine) running(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := e.client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	return err == nil && c.Container.State != nil && c.Container.State.Running
 }
 
 // signal sends a signal to a container; a container that is gone already
