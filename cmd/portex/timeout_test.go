@@ -160,6 +160,47 @@ stop:
 	}
 }
 
+// SIGTERM to the agent alone (an operator's kill, an OOM killer's
+// warning): the run stops interrupted, and portex exits 130 to say so.
+func TestAgentAloneStoppedExits130(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds portex and runs it in namespaces")
+	}
+	bin := buildPortex(t)
+	scenario := writeScenario(t, `name: long
+duration: 1m
+sandbox:
+  port_range: 50000-50199
+pools:
+  - name: holders
+    workers: 20
+    hold: forever
+stop:
+  on: never
+`)
+	dir := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(bin, "run", scenario, "--out", dir, "-q")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	time.Sleep(time.Second)
+	agents := childrenOf(cmd.Process.Pid)
+	if len(agents) != 1 {
+		t.Fatalf("agents %v, want one", agents)
+	}
+	syscall.Kill(agents[0], syscall.SIGTERM)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("%v, want exit 130", err)
+	}
+	r := readResult(t, dir)
+	if r.Stopped != loadgen.StoppedInterrupted || len(r.Runs) != 1 || r.Runs[0].Stopped != loadgen.StoppedInterrupted {
+		t.Errorf("stopped %q, %d runs: want interrupted", r.Stopped, len(r.Runs))
+	}
+}
+
 // childrenOf lists the processes whose parent is pid.
 func childrenOf(pid int) []int {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
