@@ -25,7 +25,9 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add([]byte(`{"schema":"portex/result/v1","scenario":"x","stopped":"interrupted","runs":[]}`))
 	renderers := []func(io.Writer, *loadgen.ResultFile) error{WriteCSV, WriteHTML, WriteMarkdown, WriteJUnit, WriteJSON,
 		func(w io.Writer, r *loadgen.ResultFile) error { return WriteText(w, r, TextOptions{}) },
-		func(w io.Writer, r *loadgen.ResultFile) error { return WriteCompare(w, []Source{{Name: "a", File: r}, {Name: "b", File: r}}) },
+		func(w io.Writer, r *loadgen.ResultFile) error {
+			return WriteCompare(w, []Source{{Name: "a", File: r}, {Name: "b", File: r}})
+		},
 		func(w io.Writer, r *loadgen.ResultFile) error {
 			return WriteCompareMarkdown(w, []Source{{Name: "a", File: r}})
 		},

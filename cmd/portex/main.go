@@ -8,6 +8,8 @@ import (
 
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/portex/portex/sandbox"
@@ -29,23 +31,31 @@ func main() {
 // Unless once is set, a signal that comes hardStop or more after the first
 // closes the context's hard stop (see sandbox.WithHardStop): the runtimes
 // then kill their agents at once instead of waiting for their reports, and
-// portex still writes the partial result rebuilt from their events. An
-// agent (once) stops once and ignores later signals: it reports.
+// portex still writes the partial result rebuilt from their events. A
+// signal a grace after that one gets the default action. An agent (once)
+// stops once and ignores later signals: it reports.
 func stopContext(sigs <-chan os.Signal, once bool, grace time.Duration) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	hard := make(chan struct{})
 	go func() {
 		<-sigs
 		cancel()
-		first := time.Now()
+		last := time.Now()
 		for range sigs {
-			if !once && time.Since(first) >= grace {
+			if !once && time.Since(last) >= grace {
 				close(hard)
+				last = time.Now()
 				break
 			}
 		}
-		for range sigs {
-			// Later signals change nothing: the result is being written.
+		for sig := range sigs {
+			// A third signal, a grace after the hard stop, is the
+			// way out of anything that still does not end: the
+			// default action, at once.
+			if !once && time.Since(last) >= grace {
+				signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+				syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+			}
 		}
 	}()
 	return sandbox.WithHardStop(ctx, hard)

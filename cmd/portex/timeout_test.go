@@ -201,6 +201,45 @@ stop:
 	}
 }
 
+// Signals never leave portex unkillable: here it reads a result from a
+// stdin that never ends, which no stop interrupts. The first signal and
+// the hard stop change nothing for it; a third signal ends it.
+func TestThirdSignalEndsAnything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds portex")
+	}
+	bin := buildPortex(t)
+	cmd := exec.Command(bin, "report", "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	for i := 1; i <= 3; i++ {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-exited:
+			if i < 3 {
+				t.Fatalf("ended at signal %d: %v", i, err)
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+				t.Errorf("%v, want killed by SIGINT", err)
+			}
+			return
+		case <-time.After(1200 * time.Millisecond):
+		}
+	}
+	t.Fatal("still running after the third signal")
+}
+
 // childrenOf lists the processes whose parent is pid.
 func childrenOf(pid int) []int {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
