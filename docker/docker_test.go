@@ -498,4 +498,7 @@ func TestKilledContainerKeepsPartialResult(t *testing.T) {
 	if res == nil || res.Dials.OK != 50 {
 		t.Fatalf("partial result %+v: want the 50 connections seen before the kill", res)
 	}
+	if res.Stopped != result.StoppedError || res.Variant != "default" || !strings.Contains(res.Error, "client agent died") {
+		t.Errorf("stopped %q variant %q error %q: want error, the variant, and why", res.Stopped, res.Variant, res.Error)
+	}
 }

@@ -35,6 +35,9 @@ const (
 	// LabelBinary marks portex images with the sha256 of what is inside:
 	// Binary.SHA256, the binary's alone when it is static.
 	LabelBinary = "io.portex.binary-sha256"
+	// LabelImage marks every image built from docker/Dockerfile, by the
+	// runtime or by hand, the intermediate images of a build included.
+	LabelImage = "io.portex.image"
 )
 
 // Engine is a connection to a Docker engine.

@@ -18,8 +18,9 @@ type Pruned struct {
 
 // Prune removes every container and network that carries LabelRun, running
 // or not: the leftovers of runs that crashed, and also those of runs still
-// going. With images, it also removes the images the runtime built (those
-// with LabelBinary); they are otherwise kept for reuse. Nothing without
+// going. With images, it also removes portex's images (those with
+// LabelImage or LabelBinary: built by the runtime, or by hand from
+// docker/Dockerfile); they are otherwise kept for reuse. Nothing without
 // portex's labels is touched.
 func (e *Engine) Prune(ctx context.Context, images bool) (Pruned, error) {
 	return e.remove(ctx, LabelRun, images)
@@ -63,25 +64,44 @@ func (e *Engine) remove(ctx context.Context, label string, images bool) (Pruned,
 	}
 
 	if images {
-		imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelBinary)})
+		k, err := e.removeImages(ctx, make(client.Filters).Add("label", LabelImage), make(client.Filters).Add("label", LabelBinary))
+		n.Images = k
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// removeImages removes the images matching any of the filters, by ID: an
+// untagged image (what an interrupted build or a re-tagged one leaves) has
+// no reference but its ID, and one with several tags goes whole. Each goes
+// with its untagged parents, the intermediate images of its build; an
+// interrupted build's last intermediate image is listed as dangling, and
+// takes the others with it.
+func (e *Engine) removeImages(ctx context.Context, filters ...client.Filters) (int, error) {
+	cli := e.client()
+	n := 0
+	var errs []error
+	seen := map[string]bool{}
+	for _, f := range filters {
+		imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: f})
 		if err != nil {
 			return n, errors.Join(append(errs, fmt.Errorf("list images: %w", err))...)
 		}
 		for _, img := range imgs.Items {
-			refs := img.RepoTags
-			if len(refs) == 0 {
-				refs = []string{img.ID}
+			if seen[img.ID] {
+				continue
 			}
-			removed := true
-			for _, ref := range refs {
-				_, err := cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
-				if err != nil && !errdefs.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("image %s: %w", ref, err))
-					removed = false
-				}
-			}
-			if removed {
-				n.Images++
+			seen[img.ID] = true
+			_, err := cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+			switch {
+			case err == nil:
+				n++
+			case errdefs.IsNotFound(err):
+				// A parent of one removed before it, gone with it.
+			default:
+				errs = append(errs, fmt.Errorf("image %.19s: %w", img.ID, err))
 			}
 		}
 	}

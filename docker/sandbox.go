@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -59,6 +60,8 @@ type Sandbox struct {
 	server  *serverAgent
 	started bool
 	closed  bool
+
+	lifetime time.Duration // a test's bound on the echo server's life; 0: serverLifetime
 }
 
 // NewUnstartedSandbox returns a sandbox for p that is not started yet: set
@@ -123,7 +126,9 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	// would finish creating them anyway, after Close had looked for them.
 	// Close then finds and removes them.
 	nctx, cancel := uninterrupted(ctx)
-	nw, err := network.New(nctx, network.WithLabels(s.labels("")))
+	// Internal: the run's network has no way out; the client reaches
+	// the echo server on it and nothing else.
+	nw, err := network.New(nctx, network.WithLabels(s.labels("")), network.WithInternal())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("docker: create network: %w", err)
@@ -174,7 +179,16 @@ func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[s
 	req := sandbox.Request{Plan: &plan, Role: role, Setup: sandbox.SetupNone}
 	if role == sandbox.RoleClient {
 		req.Target = echoAlias
+	} else {
+		// The echo server outlives no run, even when portex dies
+		// without removing it: it stops by itself once the client
+		// would have been stopped by the watchdog.
+		req.Lifetime = serverLifetime(s.Plan, s.grace())
+		if s.lifetime > 0 {
+			req.Lifetime = s.lifetime
+		}
 	}
+	mem, pids := containerLimits(s.Plan)
 	data, err := json.Marshal(&req)
 	if err != nil {
 		return "", err
@@ -199,6 +213,11 @@ func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[s
 			hc.CapDrop = []string{"ALL"}
 			hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 			hc.ReadonlyRootfs = true
+			// Bounded: memory (kernel socket memory included), tasks
+			// and the logs the engine keeps.
+			hc.Memory, hc.MemorySwap = mem, mem
+			hc.PidsLimit = &pids
+			hc.LogConfig = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": logMaxSize, "max-file": "2"}}
 		},
 	}
 	cctx, cancel := uninterrupted(ctx)
@@ -214,6 +233,36 @@ func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[s
 		return "", fmt.Errorf("start container: %s", oneLine(err))
 	}
 	return c.GetContainerID(), nil
+}
+
+// logMaxSize caps each of a container's two log files: the agents' event
+// streams and results are a few MiB at most.
+const logMaxSize = "64m"
+
+// containerLimits are an agent container's memory limit, in bytes, and its
+// task limit: a base for the agent itself, and for memory the plan's
+// connections at a generous cost each (both sides' kernel memory is charged
+// to the containers).
+func containerLimits(p *loadgen.Plan) (memory, pids int64) {
+	const base, perConnection = 256 << 20, 32 << 10
+	return base + int64(p.Connections())*perConnection, 1024
+}
+
+// serverLifetime bounds an echo server container's life: past the run's
+// duration, the client watchdog's grace and slack for starting the client.
+func serverLifetime(p *loadgen.Plan, grace time.Duration) time.Duration {
+	return p.Duration + overstaySlack + 2*grace + readyTimeout
+}
+
+// overstaySlack is what the client watchdog allows past the plan's
+// duration and the stop grace, for the agent's start and its report.
+const overstaySlack = 30 * time.Second
+
+func (s *Sandbox) grace() time.Duration {
+	if s.StopGrace > 0 {
+		return s.StopGrace
+	}
+	return 10 * time.Second
 }
 
 // uninterrupted keeps ctx's values but not its cancellation, bounded in
@@ -263,15 +312,13 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 		return nil, fmt.Errorf("%w: docker: client: %v", sandbox.ErrRuntime, err)
 	}
 
-	grace := s.StopGrace
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
+	grace := s.grace()
 	stopped := make(chan struct{})
 	watched := make(chan struct{})
+	var serverDied atomic.Bool
 	go func() {
 		defer close(watched)
-		s.watch(ctx, id, grace, stopped)
+		serverDied.Store(s.watch(ctx, id, srv, grace, stopped))
 	}()
 
 	stdout := s.engine.follow(s.logCtx, id, s.stderr)
@@ -282,8 +329,22 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 	<-watched
 
 	counts, srvErr := s.stopServer(srv, grace)
+	if res != nil && serverDied.Load() {
+		// As in the netns runtime: the run cannot go on without its
+		// server, and what it measured until then is kept.
+		srvStatus, _ := s.engine.wait(srv.id)
+		res.Stopped = result.StoppedError
+		res.Error = fmt.Sprintf("the echo server died mid-run (its container exited with status %d)%s", srvStatus, s.stderr.Suffix())
+	}
+	if res != nil && res.Error == "" && res.Stopped == result.StoppedError {
+		// A partial result rebuilt from events: the client died.
+		res.Error = fmt.Sprintf("the client agent died mid-run (its container exited with status %d)%s", status, s.stderr.Suffix())
+	}
 	if res != nil {
 		res.Runtime = "docker"
+		if res.Variant == "" {
+			res.Variant = s.Plan.Variant
+		}
 		if res.Server == nil {
 			res.Server = counts
 			sandbox.AlignServer(res.TimeSeries, res.StartedAt, srv.series)
@@ -313,17 +374,28 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 	}
 }
 
-// watch stops the client container when ctx ends, or when the run overstays
+// watch stops the client container when ctx ends, when the echo server's
+// container ends first (it reports that, true), or when the run overstays
 // its plan's duration: SIGTERM first, so the agent reports, then SIGKILL
-// after grace.
-func (s *Sandbox) watch(ctx context.Context, id string, grace time.Duration, stopped <-chan struct{}) {
+// after grace, or at once on a hard stop (sandbox.HardStop).
+func (s *Sandbox) watch(ctx context.Context, id string, srv *serverAgent, grace time.Duration, stopped <-chan struct{}) (serverDied bool) {
 	// The agent ends the run itself at the plan's duration; the slack
 	// covers its start and its report.
-	overstay := time.NewTimer(s.Plan.Duration + grace + 30*time.Second)
+	overstay := time.NewTimer(s.Plan.Duration + grace + overstaySlack)
 	defer overstay.Stop()
+	done := srv.done
+wait:
 	select {
 	case <-stopped:
-		return
+		return false
+	case <-done:
+		// The server's log stream ended: it died, unless the stream
+		// alone broke off.
+		if s.engine.running(srv.id) {
+			done = nil
+			goto wait
+		}
+		serverDied = true
 	case <-ctx.Done():
 	case <-overstay.C:
 	}
@@ -332,7 +404,10 @@ func (s *Sandbox) watch(ctx context.Context, id string, grace time.Duration, sto
 	case <-stopped:
 	case <-time.After(grace):
 		s.engine.signal(id, "SIGKILL")
+	case <-sandbox.HardStop(ctx):
+		s.engine.signal(id, "SIGKILL")
 	}
+	return serverDied
 }
 
 // stopServer asks the echo server to finish and returns its counters.
@@ -454,6 +529,15 @@ func (e *Engine) wait(id string) (int64, error) {
 	case err := <-w.Error:
 		return -1, err
 	}
+}
+
+// running reports whether a container is still running; one that cannot
+// be inspected is taken for gone.
+func (e *Engine) running(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := e.client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	return err == nil && c.Container.State != nil && c.Container.State.Running
 }
 
 // signal sends a signal to a container; a container that is gone already

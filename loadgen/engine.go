@@ -216,7 +216,11 @@ func (w *steadyWatch) add(pt *result.Point) bool {
 func newEngine(p *Plan, opt Options) *engine {
 	workers := 0
 	for i := range p.Pools {
-		workers += max(p.Pools[i].Workers, p.Pools[i].MaxInFlight)
+		if pl := &p.Pools[i]; pl.Open() {
+			workers += p.Concurrency(pl)
+		} else {
+			workers += pl.Workers
+		}
 	}
 	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools), workers)}
 	e.exhaustAt.Store(math.MaxInt64)
@@ -230,7 +234,7 @@ func newEngine(p *Plan, opt Options) *engine {
 // known, since pools are scheduled against it.
 func (e *engine) startPools(wg *sync.WaitGroup) {
 	for _, p := range e.plan.Pools {
-		e.quiesce.Add(goroutines(&p))
+		e.quiesce.Add(goroutines(e.plan, &p))
 	}
 	for i := range e.plan.Pools {
 		p := &e.plan.Pools[i]
@@ -255,13 +259,14 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 		}
 		pr.refused = make([]atomic.Bool, max(p.Sources, 1)*len(p.Ports))
 		e.pools = append(e.pools, pr)
-		n, loop := goroutines(p), (*worker).closedLoop
+		n, loop := goroutines(e.plan, p), (*worker).closedLoop
 		if holdsForever(p) {
 			loop = (*worker).holdLoop
 		}
 		if p.Open() {
-			pr.slots = make(chan time.Time, p.MaxInFlight)
-			n, loop = p.MaxInFlight, (*worker).openSlot
+			pr.maxInFlight = e.plan.Concurrency(p)
+			pr.slots = make(chan time.Time, pr.maxInFlight)
+			n, loop = pr.maxInFlight, (*worker).openSlot
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -306,17 +311,18 @@ func holdsForever(p *Pool) bool {
 	return !p.Open() && p.Hold.Forever() && p.Close != CloseKeep
 }
 
-// goroutines is how many goroutines run the pool.
-func goroutines(p *Pool) int {
+// goroutines is how many goroutines run the pool: no more, for a slot or
+// a worker each, than plan.Concurrency allows.
+func goroutines(plan *Plan, p *Pool) int {
 	switch {
 	case p.Open():
-		return p.MaxInFlight
+		return plan.Concurrency(p)
 	case holdsForever(p):
 		return min(p.Workers, maxHolders)
 	case loopable(p):
 		return loopsFor(p)
 	}
-	return p.Workers
+	return plan.Concurrency(p)
 }
 
 // schedule offers the open model's arrivals to free slots at their due
@@ -336,8 +342,8 @@ func (pr *poolRun) schedule() {
 			return
 		}
 		prev = at
-		if pr.inFlight.Add(1) <= int64(pr.p.MaxInFlight) {
-			pr.slots <- due // never blocks: the channel holds MaxInFlight
+		if pr.inFlight.Add(1) <= int64(pr.maxInFlight) {
+			pr.slots <- due // never blocks: the channel holds maxInFlight
 			continue
 		}
 		pr.inFlight.Add(-1)
@@ -663,6 +669,18 @@ func (e *engine) result(cause error, interrupted bool) *result.Result {
 			refusedLimit, e.opt.Target, e.dialedPorts())
 	default:
 		res.Stopped = result.StoppedDuration
+	}
+	for i := range e.plan.Pools {
+		pl := &e.plan.Pools[i]
+		n, c := pl.Workers, e.plan.Concurrency(pl)
+		what := "workers"
+		if pl.Open() {
+			n, what = pl.MaxInFlight, "max_in_flight"
+		}
+		if c < n && (pl.Open() || goroutines(e.plan, pl) == c) {
+			res.Notes = append(res.Notes, fmt.Sprintf("pool %s: %d connections at once, not %s %d: the port budget is %d (range × destinations), and %d more attempts at once keep the failures coming",
+				pl.Name, c, what, n, e.plan.PortBudget(pl), SlotHeadroom))
+		}
 	}
 
 	total := newHistograms()

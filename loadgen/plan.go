@@ -264,17 +264,17 @@ func (h Hold) String() string {
 }
 
 // Connections is an upper bound of the connections the plan holds at once
-// (leaks aside): workers, in-flight arrivals, keep-alive pools.
+// (leaks aside): workers, in-flight arrivals, keep-alive pools, each pool
+// bounded by its port budget (see Concurrency).
 func (p *Plan) Connections() int {
 	n := 0
-	for _, pl := range p.Pools {
+	for i := range p.Pools {
+		pl := &p.Pools[i]
 		switch {
 		case pl.Close == CloseKeep:
-			n += pl.PoolSize
-		case pl.Open():
-			n += pl.MaxInFlight
+			n += min(pl.PoolSize, p.Concurrency(pl))
 		default:
-			n += pl.Workers
+			n += p.Concurrency(pl)
 		}
 	}
 	return n
@@ -292,6 +292,37 @@ func (p *Pool) BufferBytes() int64 {
 		workers = p.MaxInFlight
 	}
 	return int64(workers) * 2 * int64(p.Payload)
+}
+
+// SlotHeadroom is how many connect attempts beyond its port budget a pool
+// may have under way: an attempt that finds no free port fails at once
+// (EADDRNOTAVAIL), so a few are enough to keep the failures coming at the
+// offered rate.
+const SlotHeadroom = 1024
+
+// PortBudget is the most connections pool pl can hold at once: one per
+// local port of the range (the whole port space when the range is not
+// narrowed) and destination tuple (server port and source address). It is
+// an upper bound: reserved ports and bind() take from it.
+func (p *Plan) PortBudget(pl *Pool) int {
+	size := p.Sandbox.PortRange.Size()
+	if size <= 0 {
+		size = 65536
+	}
+	return size * max(1, len(pl.Ports)) * max(1, pl.Sources)
+}
+
+// Concurrency is how many connections pool pl works on at once: its
+// max_in_flight (open model) or its workers (closed model), but no more
+// than its port budget and SlotHeadroom. More could only fail for want of
+// a port, and would cost memory, goroutines and processes sized to a load
+// the range cannot hold.
+func (p *Plan) Concurrency(pl *Pool) int {
+	n := pl.Workers
+	if pl.Open() {
+		n = pl.MaxInFlight
+	}
+	return min(n, p.PortBudget(pl)+SlotHeadroom)
 }
 
 // MaxSources bounds the source addresses a pool can use.

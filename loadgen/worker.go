@@ -27,6 +27,9 @@ type poolRun struct {
 	begin  time.Time      // the pool's start
 	keep   *keepPool      // Close "keep" only
 	slots  chan time.Time // open model: intended starts, taken by free slots
+	// maxInFlight is the open model's slots: max_in_flight, bounded by
+	// the plan's Concurrency.
+	maxInFlight int
 
 	// refused marks the dial specs whose last dial failed for want of a
 	// port; the pool is exhausted when all of them are marked. A plain

@@ -386,7 +386,7 @@ func formatCount(v float64) string {
 // niceTicks are about n labelled ticks at round values (1, 2, 2.5 or 5
 // times a power of ten) from min to max.
 func niceTicks(min, max float64, n int, label func(float64) string) []plot.Tick {
-	if !(max > min) || n < 1 {
+	if !(max > min) || n < 1 || math.IsInf(max-min, 0) {
 		return nil
 	}
 	raw := (max - min) / float64(n)
@@ -400,7 +400,9 @@ func niceTicks(min, max float64, n int, label func(float64) string) []plot.Tick 
 	}
 	var ts []plot.Tick
 	first := math.Ceil(min/step - 1e-9)
-	for i := 0; ; i++ {
+	// Each tick is a step further: about n of them, unless min is so
+	// far from zero that adding a step no longer changes the value.
+	for i := 0; i <= 4*n+2; i++ {
 		v := (first + float64(i)) * step
 		if v > max+step*1e-9 {
 			break

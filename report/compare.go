@@ -151,8 +151,15 @@ func Compare(srcs []Source) []Figures {
 
 // WriteCompare writes the runs of the sources side by side, as a text
 // table, with each figure's difference from the first run.
+//
+// The comparison is meant for a terminal: labels lose their control
+// characters (see Printable), and so does anything else written.
 func WriteCompare(w io.Writer, srcs []Source) error {
+	w = printableWriter{w}
 	rows := Compare(srcs)
+	for i := range rows {
+		rows[i].Label = Printable(rows[i].Label)
+	}
 	if len(rows) == 0 {
 		_, err := fmt.Fprintln(w, "no runs to compare")
 		return err

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/portex/portex/loadgen"
@@ -56,19 +57,27 @@ func WriteMarkdown(w io.Writer, r *result.ResultFile) error {
 	if classes := classesIn(r); len(classes) > 0 {
 		mw.line("### Failures by class")
 		mw.line("")
-		head, rule := "| variant |", "| --- |"
+		// Rows are built in one buffer each: the classes of a file
+		// are as many as it says, and the work stays linear in them.
+		var row strings.Builder
+		row.WriteString("| variant |")
 		for _, class := range classes {
-			head += " " + class + " |"
-			rule += " ---: |"
+			row.WriteString(" " + mdEscape(class) + " |")
 		}
-		mw.line("%s", head)
-		mw.line("%s", rule)
+		mw.line("%s", row.String())
+		row.Reset()
+		row.WriteString("| --- |")
+		for range classes {
+			row.WriteString(" ---: |")
+		}
+		mw.line("%s", row.String())
 		for _, run := range r.Runs {
-			row := "| " + mdEscape(run.Variant) + " |"
+			row.Reset()
+			row.WriteString("| " + mdEscape(run.Variant) + " |")
 			for _, class := range classes {
-				row += fmt.Sprintf(" %d |", run.Failures[class])
+				row.WriteString(" " + strconv.FormatInt(run.Failures[class], 10) + " |")
 			}
-			mw.line("%s", row)
+			mw.line("%s", row.String())
 		}
 		mw.line("")
 	}
@@ -287,4 +296,4 @@ func (m *mdWriter) line(format string, args ...any) {
 // no cell separators, no HTML.
 var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "*", `\*`)
 
-func mdEscape(s string) string { return mdReplacer.Replace(s) }
+func mdEscape(s string) string { return mdReplacer.Replace(Printable(s)) }

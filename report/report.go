@@ -5,7 +5,6 @@ package report
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,18 +17,6 @@ func WriteJSON(w io.Writer, r *result.ResultFile) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// ReadJSON reads a result written by WriteJSON.
-func ReadJSON(r io.Reader) (*result.ResultFile, error) {
-	var f result.ResultFile
-	if err := json.NewDecoder(r).Decode(&f); err != nil {
-		return nil, fmt.Errorf("read result: %w", err)
-	}
-	if f.Schema != result.Schema {
-		return nil, fmt.Errorf("read result: schema %q, want %q", f.Schema, result.Schema)
-	}
-	return &f, nil
 }
 
 // WriteFile writes a file so that it is never seen half-written: into a

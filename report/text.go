@@ -20,8 +20,19 @@ type TextOptions struct {
 // WriteText writes the summary a person reads first: for each run, whether
 // the ports ran out, after how many connections and how long, the failures
 // by class, latency percentiles, and where the files are.
+//
+// Names and messages come from the result as they are; the summary is
+// meant for a terminal, so every control character in it other than line
+// breaks is written as a space.
 func WriteText(w io.Writer, r *result.ResultFile, opt TextOptions) error {
-	tw := &textWriter{w: w}
+	tw := &textWriter{w: printableWriter{w}}
+	if len(r.Runs) == 0 {
+		what := "no runs"
+		if r.Stopped == result.StoppedInterrupted {
+			what = "interrupted before the first run started"
+		}
+		tw.line("portex: %s · %s", r.Scenario, what)
+	}
 	for i, run := range r.Runs {
 		if i > 0 {
 			tw.line("")

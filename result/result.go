@@ -11,9 +11,14 @@ const Schema = "portex/result/v1"
 
 // ResultFile is the contents of json: one Result per variant run.
 type ResultFile struct {
-	Schema   string    `json:"schema"`
-	Scenario string    `json:"scenario"`
-	Runs     []*Result `json:"runs"`
+	Schema   string `json:"schema"`
+	Scenario string `json:"scenario"`
+	// Stopped is "interrupted" when a signal stopped portex before every
+	// plan had run to its end (the last run, if any, says "interrupted"
+	// too, and fewer runs than plans may be present, none at all when the
+	// signal came first); empty otherwise.
+	Stopped string    `json:"stopped,omitempty"`
+	Runs    []*Result `json:"runs"`
 }
 
 // Result is what one plan's run produced. It is plain data: the engine fills

@@ -70,6 +70,10 @@ type Request struct {
 	// reports MsgQuiesced and waits, before closing its connections, until
 	// descriptor 3 (a pipe from the coordinator) is closed.
 	Shard bool `json:"shard,omitempty"`
+	// Lifetime, if set, is how long an echo server serves at most: it
+	// then stops and reports as if told to. A server whose runtime cannot
+	// stop it (a container whose portex died) ends by itself.
+	Lifetime time.Duration `json:"lifetime,omitempty"`
 }
 
 // RequestEnv names the environment variable that may carry the request
@@ -176,6 +180,11 @@ func inSandbox(req *Request) error {
 // serveEcho runs the echo server until ctx ends, then reports its counters.
 func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	p := req.Plan
+	if req.Lifetime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
+		defer cancel()
+	}
 	if req.Setup == SetupNetns {
 		if err := inSandbox(req); err != nil {
 			return err
@@ -385,6 +394,12 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	var srv *serverProc
 	fail := func(err error) error {
 		res.Stopped, res.Error = result.StoppedError, err.Error()
+		if ctx.Err() != nil {
+			// Told to stop while the sandbox was being built: what
+			// failed is what the stop cut short.
+			res.Stopped, res.Error = result.StoppedInterrupted, ""
+			res.Notes = append(res.Notes, "stopped while the sandbox was set up ("+err.Error()+")")
+		}
 		if srv != nil {
 			srv.stop()
 		}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,6 +106,7 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	}
 	stopped := make(chan struct{})
 	defer close(stopped)
+	var killed atomic.Bool // portex killed the agent after asking it to stop
 	go func() {
 		select {
 		case <-stopped:
@@ -112,9 +114,12 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-stopped:
+				return
 			case <-time.After(grace):
-				cmd.Process.Kill()
+			case <-HardStop(ctx):
 			}
+			killed.Store(true)
+			cmd.Process.Kill()
 		}
 	}()
 
@@ -128,6 +133,13 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 
 	if res != nil && ctx.Err() != nil && res.Stopped != result.StoppedError {
 		res.Stopped = result.StoppedInterrupted
+	}
+	if res != nil && killed.Load() && res.Error == "" && res.Stopped == result.StoppedError {
+		// Stopped, then killed by portex itself: an interruption, whose
+		// counters are rebuilt from the events.
+		res.Variant, res.Runtime = p.Variant, p.Runtime
+		res.Stopped = result.StoppedInterrupted
+		res.Notes = append(res.Notes, "the agent was killed before it reported (a second signal, or it overstayed its stop grace): the counters are rebuilt from its events")
 	}
 	if res != nil && res.Error == "" && res.Stopped == result.StoppedError {
 		// A partial result rebuilt from events: the agent died.

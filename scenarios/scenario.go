@@ -116,6 +116,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -355,20 +356,31 @@ func Load(path string) (*Scenario, error) {
 }
 
 // readFile reads at most maxSize bytes of the file at path, or says why it
-// cannot.
+// cannot. Only a regular file is read: opening a FIFO blocks until a
+// writer comes, and reading a device may never end. The file is checked
+// before it is opened, opened without blocking, and checked again (it may
+// have been replaced meanwhile).
 func readFile(path string) ([]byte, string) {
-	f, err := os.Open(path)
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, openProblem(err)
+	}
+	if msg := notRegular(info); msg != "" {
+		return nil, msg
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, openProblem(err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	switch {
-	case err != nil:
+	info, err = f.Stat()
+	if err != nil {
 		return nil, openProblem(err)
-	case info.IsDir():
-		return nil, "is a directory, not a scenario file"
-	case info.Mode().IsRegular() && info.Size() > maxSize:
+	}
+	if msg := notRegular(info); msg != "" {
+		return nil, msg
+	}
+	if info.Size() > maxSize {
 		return nil, tooLarge(info.Size())
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
@@ -379,6 +391,25 @@ func readFile(path string) ([]byte, string) {
 		return nil, "is larger than 1 MiB, the limit for a scenario file"
 	}
 	return data, ""
+}
+
+// notRegular says why a file that is not a regular file cannot be a
+// scenario, or "" when it is one.
+func notRegular(info fs.FileInfo) string {
+	m := info.Mode()
+	switch {
+	case m.IsRegular():
+		return ""
+	case m.IsDir():
+		return "is a directory, not a scenario file"
+	case m&fs.ModeNamedPipe != 0:
+		return "is a named pipe (FIFO), not a scenario file; portex reads scenarios from regular files only"
+	case m&fs.ModeSocket != 0:
+		return "is a socket, not a scenario file; portex reads scenarios from regular files only"
+	case m&fs.ModeDevice != 0:
+		return "is a device, not a scenario file; portex reads scenarios from regular files only"
+	}
+	return "is not a regular file; portex reads scenarios from regular files only"
 }
 
 // openProblem says why a file could not be read, without repeating its name.

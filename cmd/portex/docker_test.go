@@ -92,6 +92,8 @@ func TestDockerRuntimeRun(t *testing.T) {
 			off := time.Duration(rng.Int64N(int64(2500 * time.Millisecond)))
 			dir := filepath.Join(t.TempDir(), "out")
 			cmd := exec.Command(bin, "run", scenario, "--runtime", "docker", "--out", dir, "--quiet")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +102,7 @@ func TestDockerRuntimeRun(t *testing.T) {
 			err := cmd.Wait()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-				t.Errorf("moment %d (%s): %v, want exit 130", i, off.Round(time.Millisecond), err)
+				t.Errorf("moment %d (%s): %v, want exit 130; stderr:\n%s", i, off.Round(time.Millisecond), err, stderr.String())
 				continue
 			}
 			if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {

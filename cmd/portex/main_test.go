@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portex/portex/cmd/portex/internal/earlysignal"
 	"github.com/portex/portex/result"
 )
 
@@ -20,11 +19,11 @@ import (
 // re-execute (as `agent`).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "agent" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+		ctx := stopContext(earlysignal.C, true, hardStopGrace)
+		os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	// The tests themselves keep the default actions: Ctrl-C stops go test.
+	earlysignal.Release()
 	os.Exit(m.Run())
 }
 

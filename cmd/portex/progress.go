@@ -100,14 +100,15 @@ func (p *progress) progressLine(ev result.Event) {
 		fmt.Fprintf(&b, "TIME_WAIT %d · ", pr.Client.TimeWait)
 	}
 	fmt.Fprintf(&b, "%.0f dials/s · ok %d · failed %d · open %d", rate, pr.OK, pr.Failed, pr.Open)
+	line := report.Printable(b.String())
 	if p.live {
-		fmt.Fprintf(p.w, "\r\033[K%s", b.String())
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.dirty = true
 		return
 	}
 	if ev.AtSeconds-p.printed >= p.interval {
 		p.printed = ev.AtSeconds
-		fmt.Fprintf(p.w, "portex: %s\n", b.String())
+		fmt.Fprintf(p.w, "portex: %s\n", line)
 	}
 }
 
@@ -122,10 +123,12 @@ func (p *progress) done(res *result.Result) {
 	p.note("[%d/%d %s] %s", p.i, p.n, p.variant, report.Verdict(res))
 }
 
-// note prints an event on a line of its own, above the live line.
+// note prints an event on a line of its own, above the live line. Names
+// and classes come from the agent and the scenario: their control
+// characters are printed as spaces.
 func (p *progress) note(format string, args ...any) {
 	p.clear()
-	fmt.Fprintf(p.w, "portex: "+format+"\n", args...)
+	fmt.Fprintf(p.w, "portex: %s\n", report.Printable(fmt.Sprintf(format, args...)))
 }
 
 func (p *progress) clear() {

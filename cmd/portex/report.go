@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/portex/portex/report"
 	"github.com/portex/portex/result"
@@ -148,7 +149,7 @@ func loadResult(e *env, path string) (*result.ResultFile, error) {
 				return nil, fmt.Errorf("%s holds no result.json; pass the folder portex run wrote (its --out), or a result.json", dir)
 			}
 		}
-		f, err := os.Open(path)
+		f, err := openRegular(path)
 		if err != nil {
 			return nil, err
 		}
@@ -179,4 +180,35 @@ func writeOutput(e *env, cmd, path string, render func(io.Writer) error) int {
 		return exitUsage
 	}
 	return exitOK
+}
+
+// openRegular opens a file for reading if it is a regular one: a FIFO
+// would block the open until a writer came, a device might never end. It
+// checks before opening, opens without blocking, and checks again.
+func openRegular(path string) (*os.File, error) {
+	check := func(fi os.FileInfo) error {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file (%s); pass a result.json, or - for stdin", path, fi.Mode().Type())
+		}
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err = f.Stat(); err == nil {
+		err = check(fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -135,11 +135,7 @@ func cmdRun(e *env, args []string) int {
 	// that accepts no connection) says so in one line, and no report
 	// folder is made.
 	if c, ok := rt.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(e.ctx); err != nil {
-			if e.ctx.Err() != nil {
-				fmt.Fprintln(e.stderr, "portex: interrupted before the run started")
-				return exitInterrupted
-			}
+		if err := c.Check(e.ctx); err != nil && e.ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 			return exitRuntime
 		}
@@ -150,9 +146,14 @@ func cmdRun(e *env, args []string) int {
 		return exitUsage
 	}
 
-	rf := &result.ResultFile{Schema: result.Schema, Scenario: sc.Name}
+	// Runs is never null: a run interrupted before its first plan started
+	// writes an empty list.
+	rf := &result.ResultFile{Schema: result.Schema, Scenario: sc.Name, Runs: []*result.Result{}}
 	var runErr error
 	for i, p := range plans {
+		if e.ctx.Err() != nil {
+			break
+		}
 		if !*quiet {
 			fmt.Fprintf(e.stderr, "portex: running %s, variant %s (%d of %d), in %s\n", sc.Name, p.Variant, i+1, len(plans), p.Runtime)
 		}
@@ -178,16 +179,33 @@ func cmdRun(e *env, args []string) int {
 			runErr = err
 			break
 		}
-		if e.ctx.Err() != nil {
+		if e.ctx.Err() != nil || (res != nil && res.Stopped == result.StoppedInterrupted) {
 			break
 		}
 	}
-	return finish(e, dir, rf, runErr)
+	return finish(e, dir, rf, len(plans), runErr)
+}
+
+// interrupted says whether a signal cut the run short: it came before
+// every plan had run, or the last run says "interrupted" (a signal to
+// portex during it, or to its agent alone). A signal after the last run
+// ended changes nothing.
+func interrupted(ctx context.Context, rf *result.ResultFile, plans int) bool {
+	n := len(rf.Runs)
+	if n > 0 && rf.Runs[n-1].Stopped == result.StoppedInterrupted {
+		return true
+	}
+	return ctx.Err() != nil && n < plans
 }
 
 // finish writes what was measured, whatever happened, and picks the exit
-// code.
-func finish(e *env, dir string, rf *result.ResultFile, runErr error) int {
+// code. Whether the run was interrupted is decided once, before anything is
+// written, so that the files and the exit code say the same.
+func finish(e *env, dir string, rf *result.ResultFile, plans int, runErr error) int {
+	stopped := interrupted(e.ctx, rf, plans)
+	if stopped {
+		rf.Stopped = result.StoppedInterrupted
+	}
 	path := filepath.Join(dir, "result.json")
 	writeErr := report.WriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, rf) })
 	files := []string{path}
@@ -209,7 +227,7 @@ func finish(e *env, dir string, rf *result.ResultFile, runErr error) int {
 		report.WriteJSON(e.stdout, rf)
 	}
 	switch {
-	case e.ctx.Err() != nil:
+	case stopped:
 		fmt.Fprintf(e.stderr, "portex: interrupted; the partial result is in %s\n", dir)
 		return exitInterrupted
 	case runErr != nil:
@@ -239,6 +257,10 @@ func outputDir(out, scenario string, force bool) (string, error) {
 			}
 			out = fmt.Sprintf("%s-%d", base, i)
 		}
+	} else if fi, err := os.Lstat(filepath.Clean(out)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		// A link would send the report wherever it points, unseen.
+		to, _ := filepath.EvalSymlinks(out)
+		return "", fmt.Errorf("--out %s is a symbolic link (to %s); pass the folder itself", out, to)
 	} else if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil && !force {
 		return "", fmt.Errorf("%s already holds a result; choose another --out, or pass --force to replace it", out)
 	}
