@@ -40,6 +40,17 @@ type Netns struct {
 	ServerExec []string
 }
 
+// CheckPlan accepts every valid plan: the netns runtime carries out every
+// setting a scenario has.
+func (n *Netns) CheckPlan(p *loadgen.Plan) error { return nil }
+
+// Check is CheckPlan; whether namespaces can be made shows when the agent
+// starts.
+func (n *Netns) Check(ctx context.Context, p *loadgen.Plan) error { return n.CheckPlan(p) }
+
+// Close holds nothing to release: every namespace vanished with its run.
+func (n *Netns) Close() error { return nil }
+
 // Run runs one plan and returns its result. onEvent, if set, receives the
 // agent's events as they arrive. When ctx ends the agent is asked to stop
 // and its partial result is returned with Stopped "interrupted". A failure
