@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/portex/portex/loadgen"
 )
 
 // Reported are the sysctls every result shows, read back from the sandbox,
@@ -44,9 +46,14 @@ func readSysctl(name string) (string, error) {
 	return strings.Join(strings.Fields(string(b)), " "), nil
 }
 
-// writeSysctl sets a sysctl of the calling process's network namespace.
-// Callers make sure that namespace is a sandbox's, never the host's.
+// writeSysctl sets a sysctl of the calling process's network namespace:
+// the port range or one of loadgen.NamespaceSysctls, whatever the request
+// asked for. Callers make sure that namespace is a sandbox's (see
+// sandboxGuard), never the host's.
 func writeSysctl(name, value string) error {
+	if name != "net.ipv4.ip_local_port_range" && !loadgen.IsNamespaceSysctl(name) {
+		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
+	}
 	path, err := sysctlPath(name)
 	if err != nil {
 		return err
