@@ -48,7 +48,7 @@ type Message struct {
 	// ClientSeries is the client namespace's socket states, sampled beside
 	// the engine by a sharded run's coordinator (MsgResult).
 	ClientSeries []TimedStates `json:"client_series,omitempty"`
-	Error  string        `json:"error,omitempty"`
+	Error        string        `json:"error,omitempty"`
 	// Sample is one sample of the server namespace's socket states
 	// (MsgSample): the echo server streams them, and the agent forwards
 	// them, instead of keeping them for the end.

@@ -51,8 +51,8 @@ func readSysctl(name string) (string, error) {
 // asked for. Callers make sure that namespace is a sandbox's (see
 // sandboxGuard), never the host's.
 func writeSysctl(name, value string) error {
-	if name != "net.ipv4.ip_local_port_range" && !loadgen.IsNamespaceSysctl(name) {
-		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
+	if err := writable(name); err != nil {
+		return err
 	}
 	path, err := sysctlPath(name)
 	if err != nil {
@@ -60,6 +60,15 @@ func writeSysctl(name, value string) error {
 	}
 	if err := os.WriteFile(path, []byte(value+"\n"), 0); err != nil {
 		return fmt.Errorf("sysctl %s=%s: %w", name, value, err)
+	}
+	return nil
+}
+
+// writable refuses a sysctl the agent may not write: anything but the
+// port range and loadgen.NamespaceSysctls.
+func writable(name string) error {
+	if name != "net.ipv4.ip_local_port_range" && !loadgen.IsNamespaceSysctl(name) {
+		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
 	}
 	return nil
 }
