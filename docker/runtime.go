@@ -36,13 +36,19 @@ type Runtime struct {
 	started func(*Sandbox) // a test hook: each run's sandbox, before it starts
 }
 
-// Check connects to the engine, finds the binary and makes sure the image
-// is there (building it if needed), so that a run can start. Its errors
-// wrap ErrNoEngine, ErrNotStatic or sandbox.ErrRuntime.
-func (r *Runtime) Check(ctx context.Context) error {
+// Check is CheckPlan, then connects to the engine, finds the binary and
+// makes sure the image is there (building it if needed), so that a run can
+// start. Its errors wrap sandbox.ErrUnrunnable, ErrNoEngine, ErrNotStatic
+// or sandbox.ErrRuntime.
+func (r *Runtime) Check(ctx context.Context, p *loadgen.Plan) error {
+	if err := r.CheckPlan(p); err != nil {
+		return err
+	}
 	_, _, err := r.prepare(ctx)
 	return err
 }
+
+var _ sandbox.Runtime = (*Runtime)(nil)
 
 func (r *Runtime) prepare(ctx context.Context) (*Engine, string, error) {
 	r.mu.Lock()

@@ -322,13 +322,16 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 	}()
 
 	stdout := s.engine.follow(s.logCtx, id, s.stderr)
-	res, agentErr := sandbox.Collect(stdout, onEvent)
+	c, agentErr := sandbox.Collect(stdout, onEvent)
 	io.Copy(io.Discard, stdout)
 	status, waitErr := s.engine.wait(id)
 	close(stopped)
 	<-watched
 
 	counts, srvErr := s.stopServer(srv, grace)
+	// The server's samples came on its own stream.
+	c.Server = append(c.Server, srv.series...)
+	res := c.Assemble()
 	if res != nil && serverDied.Load() {
 		// As in the netns runtime: the run cannot go on without its
 		// server, and what it measured until then is kept.
@@ -347,7 +350,6 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 		}
 		if res.Server == nil {
 			res.Server = counts
-			sandbox.AlignServer(res.TimeSeries, res.StartedAt, srv.series)
 			if res.Resources != nil {
 				res.Resources.Server = srv.cost
 			}

@@ -66,7 +66,7 @@ func median(xs []float64) float64 {
 // against a plain C loop (target: at least 80%).
 func BenchmarkChurnVsC(b *testing.B) {
 	bin := buildC(b, "churn")
-	rt := &Netns{Stderr: os.Stderr}
+	rt := &benchSandbox{}
 	const secs = 2
 	for _, workers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
@@ -124,7 +124,7 @@ func BenchmarkHold(b *testing.B) {
 		b.Run(fmt.Sprintf("connections=%d", n), func(b *testing.B) {
 			if n <= 19_000 {
 				// The C peer, one process: within one descriptor limit.
-				out, err := (&Netns{Stderr: os.Stderr}).Exec(context.Background(), holdPlanAt(n, time.Second), []string{bin, fmt.Sprint(n), "4"})
+				out, err := (&benchSandbox{}).Exec(context.Background(), holdPlanAt(n, time.Second), []string{bin, fmt.Sprint(n), "4"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -191,7 +191,7 @@ func BenchmarkEchoVsFortio(b *testing.B) {
 			b.Skip("fortio is needed: go install fortio.org/fortio@v1.65.0, then PORTEX_FORTIO=<path>")
 		}
 	}
-	rt := &Netns{Stderr: os.Stderr}
+	rt := &benchSandbox{}
 	const secs = 4
 	var ours, theirs []float64
 	for range 3 {
@@ -253,7 +253,7 @@ func BenchmarkChurnEchoVsWrk(b *testing.B) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Skip("wrk is needed: apt-get install wrk")
 	}
-	rt := &Netns{Stderr: os.Stderr, ServerExec: []string{buildC(b, "httpd"), "7000"}}
+	rt := &benchSandbox{serverExec: []string{buildC(b, "httpd"), "7000"}}
 	const secs = 3
 	verbose := os.Getenv("PORTEX_BENCH_VERBOSE") != ""
 	var ours, theirs []float64

@@ -39,7 +39,7 @@ var ErrExternalTarget = errors.New("external target needs --allow-external-targe
 // loopback without AllowExternal and the settings that only the bundled
 // echo server carries out (see targetCheck). Its errors wrap
 // ErrUnrunnable (an *Unsupported names the key) or ErrExternalTarget.
-// Check dials the Target itself.
+// Check also dials the Target.
 func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
@@ -94,10 +94,14 @@ var ErrTargetDown = errors.New("accepts no connection")
 // targetTimeout bounds Check's dial of the Target.
 const targetTimeout = 3 * time.Second
 
-// Check makes sure the Target, if there is one, accepts a connection
-// before anything runs: a run against a port where nothing listens would
-// only count refusals. Its error wraps ErrTargetDown.
-func (h *Host) Check(ctx context.Context) error {
+// Check is CheckPlan, then makes sure the Target, if there is one,
+// accepts a connection before anything runs: a run against a port where
+// nothing listens would only count refusals. That error wraps
+// ErrTargetDown.
+func (h *Host) Check(ctx context.Context, p *loadgen.Plan) error {
+	if err := h.CheckPlan(p); err != nil {
+		return err
+	}
 	if !h.Target.IsValid() {
 		return nil
 	}
@@ -195,6 +199,10 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Eve
 	}
 	return res, nil
 }
+
+// Close holds nothing to release: the host runtime keeps nothing between
+// runs.
+func (h *Host) Close() error { return nil }
 
 func valueOr(v string, err error) string {
 	if err != nil {

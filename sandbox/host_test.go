@@ -142,15 +142,15 @@ func TestHostTargetMustAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := netip.MustParseAddrPort(ln.Addr().String())
-	if err := (&Host{Target: up}).Check(context.Background()); err != nil {
+	if err := (&Host{Target: up}).Check(context.Background(), holdPlan(1, loadgen.PortRange{})); err != nil {
 		t.Errorf("a listening target: %v", err)
 	}
 	ln.Close()
-	err = (&Host{Target: up}).Check(context.Background())
+	err = (&Host{Target: up}).Check(context.Background(), holdPlan(1, loadgen.PortRange{}))
 	if !errors.Is(err, ErrTargetDown) || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), up.String()) {
 		t.Errorf("a target where nothing listens: %v", err)
 	}
-	if err := (&Host{}).Check(context.Background()); err != nil {
+	if err := (&Host{}).Check(context.Background(), holdPlan(1, loadgen.PortRange{})); err != nil {
 		t.Errorf("no target: %v", err)
 	}
 }

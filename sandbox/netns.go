@@ -36,44 +36,45 @@ type Netns struct {
 	// StopGrace is how long an interrupted agent has to report before it
 	// is killed; 0 means 10 s.
 	StopGrace time.Duration
-	// ServerExec, for benchmarks, runs this command in the server's
-	// namespace in place of the echo server (see Request.ServerExec).
-	ServerExec []string
+
+	overstaySlack time.Duration // 0: overstaySlack; tests make it short
+	started       func(pid int) // a test hook: the agent's pid, once started
 }
+
+// overstaySlack is how long past its duration and StopGrace an agent may
+// run before the watchdog stops it: its start (a sharded run's processes)
+// and its report.
+const overstaySlack = 30 * time.Second
+
+// CheckPlan accepts every valid plan: the netns runtime carries out every
+// setting a scenario has.
+func (n *Netns) CheckPlan(p *loadgen.Plan) error { return nil }
+
+// Check is CheckPlan; whether namespaces can be made shows when the agent
+// starts.
+func (n *Netns) Check(ctx context.Context, p *loadgen.Plan) error { return n.CheckPlan(p) }
+
+// Close holds nothing to release: every namespace vanished with its run.
+func (n *Netns) Close() error { return nil }
 
 // Run runs one plan and returns its result. onEvent, if set, receives the
 // agent's events as they arrive. When ctx ends the agent is asked to stop
-// and its partial result is returned with Stopped "interrupted". A failure
-// of the sandbox itself wraps ErrRuntime; a result may come with it.
+// and its partial result is returned with Stopped "interrupted". An agent
+// still running StopGrace plus a slack past the plan's duration (stopped,
+// wedged) is stopped, then killed after StopGrace: the result is what it
+// reported until then, with Stopped "error" and an Error that says so. A
+// failure of the sandbox itself wraps ErrRuntime; a result may come with
+// it.
 func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
-	return n.run(ctx, p, nil, onEvent)
+	return n.run(ctx, p, onEvent)
 }
 
-// Exec runs argv in the client's namespace of a sandbox built for p, with
-// the echo server up and $PORTEX_TARGET, $PORTEX_PORT naming it, and
-// returns what it printed. Benchmarks use it to measure other tools in the
-// same conditions as portex.
-func (n *Netns) Exec(ctx context.Context, p *loadgen.Plan, argv []string) (string, error) {
-	var out string
-	var got bool
-	_, err := n.run(ctx, p, argv, nil, func(m Message) {
-		if m.Type == MsgExec {
-			out, got = m.Output, true
-		}
-	})
-	if err == nil && !got {
-		err = fmt.Errorf("%w: exec %s: no output", ErrRuntime, argv[0])
-	}
-	return out, err
-}
-
-func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent func(result.Event), onMsg ...func(Message)) (*result.Result, error) {
+func (n *Netns) run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
 	host, err := netnsID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
 	}
-	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host, Exec: argv,
-		ServerExec: n.ServerExec})
+	req, err := json.Marshal(&Request{Plan: p, Role: RoleClient, Setup: SetupNetns, HostNetns: host, StopPipe: true})
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +82,15 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
+	stopR, stop, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
+	}
+	defer stop.Close()
 	cmd := exec.Command(exe, "agent")
 	cmd.Stdin = bytes.NewReader(req)
+	cmd.Env = childEnv()
+	cmd.ExtraFiles = []*os.File{stopR} // stopFD
 	stderr := &TailBuffer{Max: 4096, W: n.Stderr}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -94,52 +102,77 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		stopR.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	stopR.Close()
+	if err != nil {
 		return nil, fmt.Errorf("%w: cannot create user and network namespaces (%v); is unprivileged user namespace creation allowed?", ErrRuntime, err)
+	}
+	if n.started != nil {
+		n.started(cmd.Process.Pid)
 	}
 
 	grace := n.StopGrace
 	if grace <= 0 {
 		grace = 10 * time.Second
 	}
-	stopped := make(chan struct{})
-	defer close(stopped)
+	slack := n.overstaySlack
+	if slack <= 0 {
+		slack = overstaySlack
+	}
+	bound := p.Duration + grace + slack
+	var overstayed atomic.Bool
 	var killed atomic.Bool // portex killed the agent after asking it to stop
+	stopped := make(chan struct{})
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
+		overstay := time.NewTimer(bound)
+		defer overstay.Stop()
 		select {
 		case <-stopped:
+			return
 		case <-ctx.Done():
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-stopped:
-				return
-			case <-time.After(grace):
-			case <-HardStop(ctx):
-			}
-			killed.Store(true)
-			cmd.Process.Kill()
+		case <-overstay.C:
+			overstayed.Store(true)
 		}
+		stop.Close() // the agent stops the run and reports
+		select {
+		case <-stopped:
+			return
+		case <-time.After(grace):
+		case <-HardStop(ctx):
+		}
+		killed.Store(true)
+		cmd.Process.Kill()
 	}()
 
-	var tap func(Message)
-	if len(onMsg) > 0 {
-		tap = onMsg[0]
-	}
-	res, agentErr := collect(stdout, onEvent, tap)
+	c, agentErr := collect(stdout, onEvent, nil)
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
+	close(stopped)
+	<-watched
+	res := c.Assemble()
 
 	if res != nil && ctx.Err() != nil && res.Stopped != result.StoppedError {
 		res.Stopped = result.StoppedInterrupted
 	}
-	if res != nil && killed.Load() && res.Error == "" && res.Stopped == result.StoppedError {
+	if res != nil && killed.Load() && !overstayed.Load() && res.Error == "" && res.Stopped == result.StoppedError {
 		// Stopped, then killed by portex itself: an interruption, whose
 		// counters are rebuilt from the events.
 		res.Variant, res.Runtime = p.Variant, p.Runtime
 		res.Stopped = result.StoppedInterrupted
 		res.Notes = append(res.Notes, "the agent was killed before it reported (a second signal, or it overstayed its stop grace): the counters are rebuilt from its events")
+	}
+	if res != nil && overstayed.Load() {
+		// A stopped or wedged agent: what it reported is kept, the
+		// overstay is the run's error.
+		res.Variant, res.Runtime = p.Variant, p.Runtime
+		res.Stopped = result.StoppedError
+		res.Error = fmt.Sprintf("the agent overstayed: still running %s after the plan's duration of %s, and stopped; its partial result is kept (%v)%s",
+			(grace + slack).Round(time.Second), p.Duration, waitErr, stderr.Suffix())
 	}
 	if res != nil && res.Error == "" && res.Stopped == result.StoppedError {
 		// A partial result rebuilt from events: the agent died.
@@ -149,12 +182,15 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, argv []string, onEvent
 	switch {
 	case res != nil && res.Error != "":
 		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
+	case res != nil && waitErr != nil && res.Stopped != result.StoppedInterrupted:
+		return res, fmt.Errorf("%w: the agent exited with %v%s", ErrRuntime, waitErr, stderr.Suffix())
 	case res != nil:
 		return res, nil
+	case overstayed.Load():
+		return nil, fmt.Errorf("%w: the agent overstayed: no result %s after the plan's duration of %s, and stopped (%v)%s",
+			ErrRuntime, (grace + slack).Round(time.Second), p.Duration, waitErr, stderr.Suffix())
 	case agentErr != nil:
 		return nil, fmt.Errorf("%w: agent: %v", ErrRuntime, agentErr)
-	case len(argv) > 0 && waitErr == nil:
-		return nil, nil
 	default:
 		return nil, fmt.Errorf("%w: agent ended without a result (%v)%s", ErrRuntime, waitErr, stderr.Suffix())
 	}

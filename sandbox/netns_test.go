@@ -15,6 +15,7 @@ import (
 // TestMain lets the test binary be its own agent, as the portex binary is.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		setTestRoles()
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		code := Agent(ctx, os.Stdin, os.Stdout, os.Stderr)
 		stop()
@@ -208,12 +209,12 @@ func TestShardedRunMerges(t *testing.T) {
 	}
 }
 
-// Netns.ServerExec puts another program in the server's namespace in place
-// of the echo server: here the benchmarks' C server, whose echo portex
+// The benchmarks' server role puts another program in the server's
+// namespace in place of the echo server: here the benchmarks' C server, whose echo portex
 // uses; the result has no server counts, which only portex's server keeps.
 func TestServerExecReplacesTheEchoServer(t *testing.T) {
 	p := churnEchoPlan(500 * time.Millisecond)
-	rt := &Netns{Stderr: os.Stderr, ServerExec: []string{buildC(t, "httpd"), "7000"}}
+	rt := &benchSandbox{serverExec: []string{buildC(t, "httpd"), "7000"}}
 	res, err := rt.Run(context.Background(), p, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,6 @@ const (
 	MsgReady  = "ready"  // the echo server listens
 	MsgServer = "server" // Server: the echo server's counters, at its end
 	MsgError  = "error"  // Error: the agent could not run the plan
-	MsgExec   = "exec"   // Output: what Request.Exec printed
 	MsgPoint  = "point"  // Point: one interval of the time series, as it is made
 	MsgSample = "sample" // Sample: one socket-state sample of the server's namespace
 	// MsgQuiesced: a shard stopped dialing and waits for the others
@@ -44,9 +43,12 @@ type Message struct {
 	// Resources are the echo server process's costs (MsgServer).
 	Resources *result.ProcessResources `json:"resources,omitempty"`
 	// Series is the server namespace's socket states over time (MsgServer;
-	// with MsgResult, for the reader to align with the streamed points).
+	// with MsgResult, for the reader to align with the points).
 	Series []TimedStates `json:"series,omitempty"`
-	Error  string        `json:"error,omitempty"`
+	// ClientSeries is the client namespace's socket states, sampled beside
+	// the engine by a sharded run's coordinator (MsgResult).
+	ClientSeries []TimedStates `json:"client_series,omitempty"`
+	Error        string        `json:"error,omitempty"`
 	// Sample is one sample of the server namespace's socket states
 	// (MsgSample): the echo server streams them, and the agent forwards
 	// them, instead of keeping them for the end.
@@ -55,8 +57,6 @@ type Message struct {
 	// streams them instead of keeping them, and the reader puts them back
 	// into the Result.
 	Point *result.Point `json:"point,omitempty"`
-	// Output is what Request.Exec printed (MsgExec).
-	Output string `json:"output,omitempty"`
 }
 
 // maxLine bounds one protocol line; a result with histograms stays far below.
@@ -107,20 +107,19 @@ func (d *decoder) next() (Message, error) {
 }
 
 // Collect reads an agent's messages until the end of the stream, passes
-// events to onEvent (if set) and returns the result. The error is the
-// agent's own report of why it could not run, or a broken stream. When the
-// stream ends without a result (the agent died), Collect returns a partial
-// result made of what the events told: the last progress totals, the peak
-// of open connections, the notable events; its Stopped is "error".
-func Collect(r io.Reader, onEvent func(result.Event)) (*result.Result, error) {
+// events to onEvent (if set) and returns what the stream held; its
+// Assemble is the run's Result. The error is the agent's own report of why
+// it could not run, or a broken stream. When the stream ends without a
+// result (the agent died), the Result is a partial one made of what the
+// events told: the last progress totals, the peak of open connections,
+// the notable events; its Stopped is "error".
+func Collect(r io.Reader, onEvent func(result.Event)) (*Collected, error) {
 	return collect(r, onEvent, nil)
 }
 
 // collect is Collect that also shows every message to tap, if set.
-func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*result.Result, error) {
-	var res *result.Result
-	var points []result.Point
-	var serverSeries []TimedStates
+func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*Collected, error) {
+	c := &Collected{}
 	var agentErr error
 	var partial partialResult
 	dec := newDecoder(r)
@@ -130,10 +129,10 @@ func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*resul
 			if !errors.Is(err, io.EOF) {
 				agentErr = err
 			}
-			if res == nil && partial.seen {
-				res = partial.result()
+			if c.Result == nil && partial.seen {
+				c.Result = partial.result()
 			}
-			return res, agentErr
+			return c, agentErr
 		}
 		if tap != nil {
 			tap(m)
@@ -149,18 +148,16 @@ func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*resul
 			}
 		case MsgPoint:
 			if m.Point != nil {
-				points = append(points, *m.Point)
+				c.Points = append(c.Points, *m.Point)
 			}
 		case MsgSample:
 			if m.Sample != nil {
-				serverSeries = append(serverSeries, *m.Sample)
+				c.Server = append(c.Server, *m.Sample)
 			}
 		case MsgResult:
-			res = m.Result
-			if res != nil && res.TimeSeries != nil && len(res.TimeSeries.Points) == 0 {
-				res.TimeSeries.Points = points
-				AlignServer(res.TimeSeries, res.StartedAt, append(serverSeries, m.Series...))
-			}
+			c.Result = m.Result
+			c.Server = append(c.Server, m.Series...)
+			c.Client = append(c.Client, m.ClientSeries...)
 		case MsgError:
 			agentErr = errors.New(m.Error)
 		}

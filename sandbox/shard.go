@@ -58,10 +58,14 @@ func addServerCounts(a result.ServerCounts, b *result.ServerCounts) result.Serve
 }
 
 // runShards runs the plan over n client processes in this namespace and
-// merges their results. It forwards one stream of events: progress summed
-// over the shards, and the first of each notable event. The first shard to
-// stop (its duration, a stop rule, exhaustion) stops them all.
-func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*result.Result, error) {
+// merges their results; it returns the merged result and the samples of
+// the namespace it took, for the reader to put into the time series. It
+// forwards one stream of events: progress summed over the shards, and the
+// first of each notable event. The first shard to stop (its duration, a
+// stop rule, exhaustion) stops them all. A shard is stopped by closing its
+// stop pipe, which it reads once it is ready to stop: a shard told to stop
+// while it still starts stops cleanly, as soon as it can.
+func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*result.Result, []TimedStates, error) {
 	set := &shardSet{
 		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict, sampler: sampler,
 		signaled: make([]bool, n), quiesced: make([]bool, n),
@@ -71,11 +75,12 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, sp := range loadgen.Split(p, n) {
-		req := &Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: target.String(), Sources: sources, Shard: true}
+		req := &Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: target.String(), Sources: sources,
+			Shard: true, StopPipe: true}
 		if err := set.start(i, req, &wg, &results[i], &errs[i]); err != nil {
 			set.abort()
 			wg.Wait()
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
@@ -96,27 +101,18 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	stopSampling()
 
 	res := loadgen.Merge(results)
+	series := <-samples
 	if res == nil {
 		for _, err := range errs {
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		return nil, fmt.Errorf("no shard reported a result")
+		return nil, nil, fmt.Errorf("no shard reported a result")
 	}
-	series := <-samples
-	if res.TimeSeries != nil {
-		if set.final != nil {
-			series = append(series, *set.final)
-			sort.SliceStable(series, func(i, j int) bool { return series[i].UnixNano < series[j].UnixNano })
-		}
-		alignStates(res.TimeSeries, res.StartedAt, series, func(pt *result.Point, st *TimedStates) { pt.Client = &st.States })
-		for _, s := range series {
-			if res.TimeSeries.SamplerCost == nil {
-				res.TimeSeries.SamplerCost = &result.SamplerCost{}
-			}
-			res.TimeSeries.SamplerCost.Add(s.Cost, s.States)
-		}
+	if set.final != nil {
+		series = append(series, *set.final)
+		sort.SliceStable(series, func(i, j int) bool { return series[i].UnixNano < series[j].UnixNano })
 	}
 	res.Stopped = stopReason(results)
 	switch {
@@ -130,7 +126,7 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 			res.Stopped, res.Error = result.StoppedError, fmt.Sprintf("shard %d of %d: %v", i+1, n, err)
 		}
 	}
-	return res, nil
+	return res, series, nil
 }
 
 // stopReason is the reason the first shard to stop gave: the shards the
@@ -155,11 +151,13 @@ type shardSet struct {
 
 	mu        sync.Mutex // guards everything below
 	cmds      []*exec.Cmd
+	stops     []*os.File // write ends of the shards' stop pipes
 	gates     []*os.File // write ends of the shards' go-ahead pipes
 	released  bool
-	signaled  []bool // SIGTERM sent: once a shard, a second one would kill it
+	signaled  []bool // told to stop: its stop pipe is closed
 	quiesced  []bool // stopped dialing and waiting at its go-ahead, or gone
 	nQuiesced int
+	stopping  bool // stopAll was called: shards still to start stop at once
 	exhausted bool
 	last      []result.Progress
 	seen      map[string]bool
@@ -176,37 +174,53 @@ func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **result.R
 	if err != nil {
 		return err
 	}
-	goAhead, gate, err := os.Pipe()
+	stopR, stop, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	defer goAhead.Close() // the child has its own copy
+	defer stopR.Close() // the child has its own copy
+	goAhead, gate, err := os.Pipe()
+	if err != nil {
+		stop.Close()
+		return err
+	}
+	defer goAhead.Close()
 	cmd := exec.Command("/proc/self/exe", "agent")
-	cmd.ExtraFiles = []*os.File{goAhead}
+	cmd.ExtraFiles = []*os.File{stopR, goAhead} // stopFD, goAheadFD
 	cmd.Stdin = bytes.NewReader(data)
 	cmd.Stderr = os.Stderr
+	cmd.Env = childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		stop.Close()
 		gate.Close()
 		return err
 	}
 	if err := cmd.Start(); err != nil {
+		stop.Close()
 		gate.Close()
 		return fmt.Errorf("start shard %d: %w", i, err)
 	}
 	s.mu.Lock()
 	s.cmds = append(s.cmds, cmd)
+	s.stops = append(s.stops, stop)
 	s.gates = append(s.gates, gate)
+	if s.stopping {
+		// The run stopped while this shard started: it stops at once.
+		s.signaled[len(s.cmds)-1] = true
+		stop.Close()
+	}
 	s.mu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		*res, *errp = collect(stdout, func(ev result.Event) { s.event(i, ev) }, func(m Message) {
+		c, err := collect(stdout, func(ev result.Event) { s.event(i, ev) }, func(m Message) {
 			if m.Type == MsgQuiesced {
 				s.arrive(i)
 			}
 		})
+		*res, *errp = c.Assemble(), err
 		s.arrive(i) // gone: no one waits for it any more
 		if err := cmd.Wait(); err != nil && *errp == nil {
 			if r := *res; r == nil || (r.Stopped == result.StoppedError && r.Error == "") {
@@ -276,13 +290,14 @@ func (s *shardSet) sampleFinal() {
 	}
 }
 
-// stopAll sends SIGTERM to every started shard that has not had it. The
-// caller holds mu.
+// stopAll tells every started shard to stop, by closing its stop pipe,
+// and every shard that starts from now on. The caller holds mu.
 func (s *shardSet) stopAll() {
-	for i, c := range s.cmds {
+	s.stopping = true
+	for i, stop := range s.stops {
 		if !s.signaled[i] {
 			s.signaled[i] = true
-			c.Process.Signal(syscall.SIGTERM)
+			stop.Close()
 		}
 	}
 }

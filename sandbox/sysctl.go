@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/portex/portex/loadgen"
 )
 
 // Reported are the sysctls every result shows, read back from the sandbox,
@@ -44,15 +46,29 @@ func readSysctl(name string) (string, error) {
 	return strings.Join(strings.Fields(string(b)), " "), nil
 }
 
-// writeSysctl sets a sysctl of the calling process's network namespace.
-// Callers make sure that namespace is a sandbox's, never the host's.
+// writeSysctl sets a sysctl of the calling process's network namespace:
+// the port range or one of loadgen.NamespaceSysctls, whatever the request
+// asked for. Callers make sure that namespace is a sandbox's (see
+// sandboxGuard), never the host's.
 func writeSysctl(name, value string) error {
+	if err := writable(name); err != nil {
+		return err
+	}
 	path, err := sysctlPath(name)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, []byte(value+"\n"), 0); err != nil {
 		return fmt.Errorf("sysctl %s=%s: %w", name, value, err)
+	}
+	return nil
+}
+
+// writable refuses a sysctl the agent may not write: anything but the
+// port range and loadgen.NamespaceSysctls.
+func writable(name string) error {
+	if name != "net.ipv4.ip_local_port_range" && !loadgen.IsNamespaceSysctl(name) {
+		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
 	}
 	return nil
 }

@@ -6,31 +6,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portex/portex/loadgen"
 )
 
 // allowedSysctls are the sysctls a scenario may set: each belongs to a
 // network namespace, so writing it inside the sandbox leaves the host alone.
-var allowedSysctls = []string{
-	"net.core.somaxconn",
-	"net.ipv4.ip_local_reserved_ports",
-	"net.ipv4.ip_no_pmtu_disc",
-	"net.ipv4.tcp_fastopen",
-	"net.ipv4.tcp_fin_timeout",
-	"net.ipv4.tcp_keepalive_intvl",
-	"net.ipv4.tcp_keepalive_probes",
-	"net.ipv4.tcp_keepalive_time",
-	"net.ipv4.tcp_max_syn_backlog",
-	"net.ipv4.tcp_max_tw_buckets",
-	"net.ipv4.tcp_orphan_retries",
-	"net.ipv4.tcp_retries2",
-	"net.ipv4.tcp_rmem",
-	"net.ipv4.tcp_syn_retries",
-	"net.ipv4.tcp_synack_retries",
-	"net.ipv4.tcp_syncookies",
-	"net.ipv4.tcp_timestamps",
-	"net.ipv4.tcp_tw_reuse",
-	"net.ipv4.tcp_wmem",
-}
+// The agent enforces the same list.
+var allowedSysctls = loadgen.NamespaceSysctls()
 
 // globalSysctls are sysctls known to be global to the host.
 var globalSysctls = map[string]bool{

@@ -61,10 +61,11 @@ func checkRuntime(e *env, sc *scenarios.Scenario, plans []*loadgen.Plan, name st
 	if name == "" {
 		name = sc.Runtime
 	}
-	rt, err := newRuntime(e, name)
+	rt, err := newRuntime(e, name, runOptions{})
 	if err != nil {
 		return err
 	}
+	defer rt.Close()
 	return refusals(rt, sc, plans)
 }
 

@@ -10,25 +10,15 @@ import (
 	"github.com/portex/portex/scenarios"
 )
 
-// planChecker is a runtime that tells, before anything starts, which
-// plans it cannot run (docker, host).
-type planChecker interface {
-	CheckPlan(p *loadgen.Plan) error
-}
-
 // refusals checks every plan against the runtime before the first one
 // runs. What the runtime refuses comes back as scenarios.Problems, each at
 // the key of the scenario or of the variant it concerns and naming the
 // variants it stops; another refusal (an external target) as itself.
-func refusals(rt runtime, sc *scenarios.Scenario, plans []*loadgen.Plan) error {
-	c, ok := rt.(planChecker)
-	if !ok {
-		return nil
-	}
+func refusals(rt sandbox.Runtime, sc *scenarios.Scenario, plans []*loadgen.Plan) error {
 	var ps scenarios.Problems
 	var variants [][]string
 	for _, p := range plans {
-		err := c.CheckPlan(p)
+		err := rt.CheckPlan(p)
 		if err == nil {
 			continue
 		}

@@ -19,20 +19,24 @@ import (
 	"github.com/portex/portex/scenarios"
 )
 
-// runtime runs one plan somewhere; see package sandbox.
-type runtime interface {
-	Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error)
+// runOptions are the run command's flags that a runtime takes.
+type runOptions struct {
+	target        netip.AddrPort // host: dial this instead of the echo server
+	allowExternal bool
 }
 
 // newRuntime returns the runtime of the given name.
-func newRuntime(e *env, name string) (runtime, error) {
+func newRuntime(e *env, name string, o runOptions) (sandbox.Runtime, error) {
+	if o.target.IsValid() && name != "host" {
+		return nil, errors.New("--target works with --runtime host only")
+	}
 	switch name {
 	case "", "netns":
 		return &sandbox.Netns{Stderr: e.stderr}, nil
 	case "docker":
 		return &docker.Runtime{Stderr: e.stderr}, nil
 	case "host":
-		return &sandbox.Host{}, nil
+		return &sandbox.Host{Target: o.target, AllowExternal: o.allowExternal}, nil
 	}
 	return nil, fmt.Errorf("unknown runtime %q (available: netns, docker, host)", name)
 }
@@ -97,25 +101,24 @@ func cmdRun(e *env, args []string) int {
 			p.Duration = *duration
 		}
 	}
-	rt, err := newRuntime(e, plans[0].Runtime)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
-		return exitUsage
-	}
-	if host, ok := rt.(*sandbox.Host); ok {
-		host.AllowExternal = *allowExternal
-		if *target != "" {
-			ap, err := netip.ParseAddrPort(*target)
-			if err != nil || !ap.Addr().Is4() {
-				fmt.Fprintf(e.stderr, "portex run: --target %q: want an IPv4 address:port\n", *target)
-				return exitUsage
-			}
-			host.Target = ap
+	o := runOptions{allowExternal: *allowExternal}
+	if *target != "" && plans[0].Runtime == "host" {
+		ap, err := netip.ParseAddrPort(*target)
+		if err != nil || !ap.Addr().Is4() {
+			fmt.Fprintf(e.stderr, "portex run: --target %q: want an IPv4 address:port\n", *target)
+			return exitUsage
 		}
+		o.target = ap
 	} else if *target != "" {
 		fmt.Fprintf(e.stderr, "portex run: --target works with --runtime host only\n")
 		return exitUsage
 	}
+	rt, err := newRuntime(e, plans[0].Runtime, o)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+		return exitUsage
+	}
+	defer rt.Close()
 	// Every variant is checked against the runtime before the first runs.
 	if err := refusals(rt, sc, plans); err != nil {
 		if _, ok := err.(scenarios.Problems); ok {
@@ -134,8 +137,11 @@ func cmdRun(e *env, args []string) int {
 	// Docker engine, a binary that cannot go into an image, a --target
 	// that accepts no connection) says so in one line, and no report
 	// folder is made.
-	if c, ok := rt.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(e.ctx); err != nil && e.ctx.Err() == nil {
+	for _, p := range plans {
+		if e.ctx.Err() != nil {
+			break // interrupted before the run: an empty result is written
+		}
+		if err := rt.Check(e.ctx, p); err != nil && e.ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 			return exitRuntime
 		}

@@ -1,0 +1,258 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"syscall"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
+)
+
+// clientSide is the client's end of a sandbox, set up: where the load
+// goes, from where, the echo server's process (SetupNetns) and what the
+// namespace reads back.
+type clientSide struct {
+	target    netip.Addr
+	sources   []netip.Addr
+	srv       *serverProc // nil: the runtime runs the server (SetupNone)
+	processes int         // client processes sharing the load
+	sysctls   map[string]string
+	lo, hi    int                    // the port range read back; 0, 0: none
+	sampler   *loadgen.SocketSampler // nil: a shard, whose coordinator samples
+}
+
+// close stops what the set-up started that is still running.
+func (c *clientSide) close() {
+	if c.srv != nil {
+		c.srv.stop()
+	}
+	if c.sampler != nil {
+		c.sampler.Close()
+	}
+}
+
+// runClient is the client role: it sets the sandbox up, runs the load
+// (over several processes if one cannot hold it) and reports the result.
+// A set-up that fails is reported as a result with the error, and the
+// agent exits non-zero.
+func runClient(ctx context.Context, req *Request, out *encoder) error {
+	p := req.Plan
+	c, err := setUpClient(ctx, req, out)
+	if err != nil {
+		return reportFailure(ctx, out, &result.Result{Variant: p.Variant, Runtime: p.Runtime}, err)
+	}
+	defer c.close()
+	if testRoles.client != nil {
+		if err := testRoles.client(ctx, c.target, p.Server.Listeners[0].Port); err != nil {
+			return err
+		}
+		return out.send(Message{Type: MsgResult, Result: &result.Result{Variant: p.Variant, Runtime: p.Runtime}})
+	}
+	var run *result.Result
+	var clientSeries []TimedStates
+	if c.processes > 1 {
+		run, clientSeries, err = runShards(ctx, p, c.processes, c.target, c.sources, c.sampler, out)
+	} else {
+		run, err = runLoad(ctx, req, c, out)
+	}
+	if err != nil {
+		return reportFailure(ctx, out, &result.Result{Variant: p.Variant, Runtime: p.Runtime, Sysctls: c.sysctls}, err)
+	}
+	return finishClient(run, c, clientSeries, out)
+}
+
+// setUpClient builds the client's end: with SetupNetns the server's
+// namespace and process, the veth pair, the sysctls (once the guard
+// agrees); with SetupNone it resolves the target the runtime named. Then
+// it reads the settings back, opens the sampler and sets the descriptor
+// limit.
+func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide, err error) {
+	p := req.Plan
+	c = &clientSide{processes: 1}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	switch req.Setup {
+	case SetupNetns:
+		if err := sandboxGuard(req.HostNetns); err != nil {
+			return c, err
+		}
+		c.processes = processes(p)
+		// Unsharded, the points are streamed and the reader aligns the
+		// server's samples with them: pass the samples on as they come.
+		var forward func(Message)
+		if c.processes <= 1 {
+			forward = func(m Message) { out.send(m) }
+		}
+		sreq := *req
+		sreq.Processes, sreq.StopPipe = c.processes, false
+		if c.srv, err = startServerProc(&sreq, true, forward); err != nil {
+			return c, err
+		}
+		if c.sources, err = wireVeth(c.srv.cmd.Process.Pid, p.Sources()); err != nil {
+			return c, err
+		}
+		if err := applyClientSettings(p); err != nil {
+			return c, err
+		}
+		c.target = ServerAddr
+	default:
+		if c.target, err = resolve(ctx, req.Target); err != nil {
+			return c, err
+		}
+		c.sources = req.Sources
+	}
+	c.sysctls = readSysctls(p.Sandbox.Sysctls)
+	c.lo, c.hi = portRange(c.sysctls["net.ipv4.ip_local_port_range"])
+	// One process samples the namespace's sockets: a shard leaves it to
+	// its coordinator.
+	if !req.Shard && testRoles.client == nil {
+		if c.sampler, err = loadgen.NewSocketSampler(c.lo, c.hi); err != nil {
+			return c, err
+		}
+	}
+	if err := setNofile(p.Sandbox.Nofile); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// runLoad runs the plan's load in this process. A shard, when its run
+// stops, reports MsgQuiesced and waits for its coordinator's go-ahead
+// before it closes its connections.
+func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*result.Result, error) {
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	if c.srv != nil {
+		go func() {
+			select {
+			case <-c.srv.exited:
+				cancelRun(errServerDied)
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	var beforeClose func()
+	if req.Shard {
+		beforeClose = func() {
+			out.send(Message{Type: MsgQuiesced})
+			goAhead := os.NewFile(goAheadFD, "go-ahead")
+			var b [1]byte
+			goAhead.Read(b[:]) // returns when the coordinator closes it, or dies
+			goAhead.Close()
+		}
+	}
+	run, err := loadgen.Run(runCtx, req.Plan, loadgen.Options{
+		BeforeClose: beforeClose,
+		Target:      c.target,
+		Sources:     c.sources,
+		Sockets:     c.sampler,
+		Resolution:  seriesResolution,
+		Progress:    progressEvery,
+		OnEvent:     func(ev result.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+		// The points go out as they are made: the load's process keeps
+		// no time series, however long the run.
+		OnPoint: func(pt result.Point) { out.send(Message{Type: MsgPoint, Point: &pt}) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if errors.Is(context.Cause(runCtx), errServerDied) && ctx.Err() == nil {
+		<-c.srv.exited
+		run.Stopped, run.Error = result.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", c.srv.err)
+	}
+	return run, nil
+}
+
+// finishClient adds to the engine's result what the agent knows of its
+// environment (the sysctls read back, the range, the descriptor limit, the
+// echo server's side) and reports it, with the samples the reader puts
+// into its time series.
+func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates, out *encoder) error {
+	run.Sysctls = c.sysctls
+	run.Nofile = currentNofile()
+	if c.hi > 0 {
+		run.PortRangeSize = c.hi - c.lo + 1
+	}
+	var series []TimedStates
+	if c.srv != nil {
+		counts, samples, err := c.srv.stop()
+		if err != nil && run.Error == "" {
+			run.Error = err.Error()
+		}
+		run.Server = counts
+		if run.Resources != nil {
+			run.Resources.Server = c.srv.cost
+		}
+		series = samples
+	}
+	return out.send(Message{Type: MsgResult, Result: run, Series: series, ClientSeries: clientSeries})
+}
+
+func resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("agent: resolve server %q: %v", host, err)
+	}
+	return addrs[0], nil
+}
+
+// applyClientSettings writes the client's sysctls in its namespace.
+func applyClientSettings(p *loadgen.Plan) error {
+	if !p.Sandbox.PortRange.IsZero() {
+		if err := writeSysctl("net.ipv4.ip_local_port_range", p.Sandbox.PortRange.String()); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Sandbox.Sysctls)) {
+		if err := writeSysctl(name, p.Sandbox.Sysctls[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func setNofile(n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("nofile: %w", err)
+	}
+	if n > lim.Max {
+		return fmt.Errorf("nofile %d is above the hard limit %d of this machine; shard the load over several agents instead", n, lim.Max)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("nofile %d: %w", n, err)
+	}
+	return nil
+}
+
+func currentNofile() uint64 {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+// portRange is the range the sysctl reads back, 0, 0 when it reads as
+// none.
+func portRange(v string) (lo, hi int) {
+	r, err := loadgen.ParseSysctlPortRange(v)
+	if err != nil || r.Hi < r.Lo {
+		return 0, 0
+	}
+	return r.Lo, r.Hi
+}
