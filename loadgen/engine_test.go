@@ -157,6 +157,7 @@ func TestServerClosesFirst(t *testing.T) {
 }
 
 func TestLeakHoldsUntilTheEnd(t *testing.T) {
+	needsFullTier(t, "a run of most of a second")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0]})
@@ -200,6 +201,7 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 }
 
 func TestServerClosesIdleConnections(t *testing.T) {
+	needsFullTier(t, "a run of most of a second")
 	ports := freePorts(t, 1)
 	srv := startEcho(t, Listener{Port: ports[0], IdleClose: 100 * time.Millisecond})
 	// Held 300 ms, idle after the echo: the server closes each first.
@@ -304,6 +306,7 @@ func startStream(t *testing.T, addr *net.TCPAddr) {
 // read until empty; the test fails past 100 ms, as a busy machine
 // stretches either.
 func TestServerIsFairToOtherConnections(t *testing.T) {
+	needsFullTier(t, "a second of round trips next to a stream")
 	_, addr := startOneLoop(t)
 	startStream(t, addr)
 	time.Sleep(50 * time.Millisecond) // the stream is flowing

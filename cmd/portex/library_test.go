@@ -154,6 +154,7 @@ func verdict(t *testing.T, r runs, v, outcome, basis string) *result.Verdict {
 // namespaces, so they run in parallel; mitigations, whose twelve runs
 // (each until its verdict is known) come one after another, sets the pace.
 func TestLibraryRuns(t *testing.T) {
+	needsSandbox(t)
 	t.Parallel()
 	entries := scenarios.Library()
 	for _, entry := range entries {
@@ -296,6 +297,7 @@ func TestValidatePrintsEveryProblem(t *testing.T) {
 // `portex run --variant` runs the variants named, in the scenario's order,
 // and refuses a name the scenario lacks before running anything.
 func TestRunVariantFlag(t *testing.T) {
+	needsSandbox(t)
 	tests := []struct {
 		why  string
 		args []string
@@ -388,6 +390,7 @@ func atLeast(t *testing.T, what string, got, want int64) {
 // TestLongScenariosRun runs the long bundled scenarios one at a time (it is
 // not parallel: the parallel tests wait until it is done).
 func TestLongScenariosRun(t *testing.T) {
+	needsSandbox(t)
 	for _, entry := range scenarios.Library() {
 		long, ok := longScenarios[entry.Name]
 		if !ok {
