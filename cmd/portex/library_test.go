@@ -166,7 +166,7 @@ func init() {
 // namespaces, so they run in parallel; mitigations, whose twelve runs
 // (each until its verdict is known) come one after another, sets the pace.
 func TestLibraryRuns(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	t.Parallel()
 	entries := scenarios.Library()
 	for _, entry := range entries {
@@ -309,7 +309,7 @@ func TestValidatePrintsEveryProblem(t *testing.T) {
 // `portex run --variant` runs the variants named, in the scenario's order,
 // and refuses a name the scenario lacks before running anything.
 func TestRunVariantFlag(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	tests := []struct {
 		why  string
 		args []string
@@ -402,7 +402,7 @@ func atLeast(t *testing.T, what string, got, want int64) {
 // TestLongScenariosRun runs the long bundled scenarios one at a time (it is
 // not parallel: the parallel tests wait until it is done).
 func TestLongScenariosRun(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	for _, entry := range scenarios.Library() {
 		long, ok := longScenarios[entry.Name]
 		if !ok {

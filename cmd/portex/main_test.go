@@ -28,10 +28,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needsSandbox skips a test of the fast tier (go test -short): it runs
+// needsFullTier skips a test of the fast tier (go test -short): it runs
 // scenarios for real, in network namespaces (as root, or where user
 // namespaces are allowed), in containers, or for seconds.
-func needsSandbox(t *testing.T) {
+func needsFullTier(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs namespaces, real runs or Docker (full tier: go test ./...)")
@@ -88,7 +88,7 @@ func writeScenario(t *testing.T, body string) string {
 // `portex run` with no scenario runs the bundled default and writes
 // result.json where it says.
 func TestRunDefaultScenario(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	dir := filepath.Join(t.TempDir(), "out")
 	got := portex(t, context.Background(), "run", "--out", dir, "--quiet")
 	if got.code != exitOK {
@@ -114,7 +114,7 @@ func TestRunDefaultScenario(t *testing.T) {
 }
 
 func TestRunReportsFDExhaustionAsEMFILE(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	path := writeScenario(t, `name: fd-limit
 duration: 1s
 sandbox:
@@ -142,7 +142,7 @@ stop:
 }
 
 func TestRunInterruptedWritesPartialResult(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	path := writeScenario(t, `name: long-hold
 duration: 1m
 sandbox:
@@ -229,7 +229,7 @@ func TestScenariosListsAndShowsTheLibrary(t *testing.T) {
 // A failed expectation exits 1 and says which, and the JUnit file has a
 // failing test case for it.
 func TestFailedExpectationExitsOne(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	path := writeScenario(t, `name: expectations
 duration: 1s
 sandbox:

@@ -16,7 +16,7 @@ import (
 // `portex run` writes the five files; `portex report` renders each format
 // again from result.json; `portex compare` puts two results side by side.
 func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
-	needsSandbox(t)
+	needsFullTier(t)
 	dir := filepath.Join(t.TempDir(), "out")
 	got := portex(t, context.Background(), "run", "--out", dir, "-q")
 	if got.code != exitOK {
