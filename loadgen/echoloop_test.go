@@ -137,7 +137,6 @@ func TestEchoLoopExhausts(t *testing.T) {
 // connect timeout, and counts as a timeout; the worker dials again after
 // its pause.
 func TestEchoLoopDialTimesOut(t *testing.T) {
-	needsFullTier(t, "a second of dial timeouts")
 	if !inOwnNetns(t) {
 		return
 	}
@@ -245,7 +244,6 @@ func listenNoAccept(t *testing.T, port, backlog int) {
 // one worker alternating between a port that drops SYNs and one that
 // echoes.
 func TestEchoLoopDialsOnAfterATimeout(t *testing.T) {
-	needsFullTier(t, "a second of dial timeouts")
 	if !inOwnNetns(t) {
 		return
 	}
