@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -37,6 +38,9 @@ func TestMain(m *testing.M) {
 func testMain(m *testing.M) int {
 	if os.Getenv("PORTEX_TEST_NO_ENGINE_CHILD") != "" {
 		return m.Run() // TestNoEngine's child: it needs nothing else
+	}
+	if flag.Parse(); testing.Short() {
+		return m.Run() // the fast tier: see needsFullTier
 	}
 	dir, err := os.MkdirTemp("", "portex-docker-test-")
 	if err != nil {
@@ -190,6 +194,7 @@ func assertRemoved(t *testing.T, label string) {
 // The foundation's acceptance in containers: 200 ports, 300 holders:
 // exactly 200 connections, then EADDRNOTAVAIL, and the run ends by itself.
 func TestHoldUntilExhausted(t *testing.T) {
+	needsFullTier(t)
 	res := runPlan(t, context.Background(), holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}), nil)
 	if res.Runtime != "docker" {
 		t.Errorf("runtime %q, want docker", res.Runtime)
@@ -239,6 +244,7 @@ func TestHoldUntilExhausted(t *testing.T) {
 // the 50 held plus the 50 in TIME_WAIT for under a second would fill the
 // range.)
 func TestTimeWaitChurn(t *testing.T) {
+	needsFullTier(t)
 	needEngine(t)
 	open := func(p *loadgen.Plan) {
 		p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 50, MaxInFlight: 20, Messages: 1, Payload: 64,
@@ -300,6 +306,7 @@ func TestTimeWaitChurn(t *testing.T) {
 // 100-port range: connect() shares a local port across destinations, so
 // both give 200.
 func TestParityWithNetns(t *testing.T) {
+	needsFullTier(t)
 	needEngine(t)
 	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50099}, 7000, 7001)
 	inDocker := runPlan(t, context.Background(), p, nil)
@@ -332,6 +339,7 @@ func TestParityWithNetns(t *testing.T) {
 // Ctrl-C: the client gets SIGTERM, reports what it measured, and the
 // containers and the network go.
 func TestInterruptReturnsPartialResult(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
@@ -355,6 +363,7 @@ func TestInterruptReturnsPartialResult(t *testing.T) {
 // The Runtime (what `portex run --runtime docker` uses) builds or reuses
 // the image, runs, and removes everything.
 func TestRuntime(t *testing.T) {
+	needsFullTier(t)
 	needEngine(t)
 	r := &Runtime{Binary: agentBin, Stderr: testWriter{t}}
 	defer r.Close()
@@ -378,6 +387,7 @@ func TestRuntime(t *testing.T) {
 // A sysctl the engine refuses fails the run with ErrRuntime and a message
 // that names it; nothing is left behind.
 func TestBadSysctlIsRuntimeError(t *testing.T) {
+	needsFullTier(t)
 	needEngine(t)
 	r := &Runtime{Binary: agentBin}
 	defer r.Close()
@@ -394,6 +404,7 @@ func TestBadSysctlIsRuntimeError(t *testing.T) {
 }
 
 func TestStaticBinary(t *testing.T) {
+	needsFullTier(t)
 	b, err := StaticBinary(agentBin)
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +423,7 @@ func TestStaticBinary(t *testing.T) {
 // ErrNoEngine and ErrRuntime, and fast. Testcontainers caches the engine it
 // found for the whole process, so this runs in a child.
 func TestNoEngine(t *testing.T) {
+	needsFullTier(t)
 	if os.Getenv("PORTEX_TEST_NO_ENGINE_CHILD") != "" {
 		r := &Runtime{Binary: os.Getenv("PORTEX_TEST_AGENT")}
 		start := time.Now()
@@ -438,6 +450,7 @@ func TestNoEngine(t *testing.T) {
 
 // Prune removes what carries portex's label and nothing else.
 func TestPrune(t *testing.T) {
+	needsFullTier(t)
 	e := needEngine(t)
 	ctx := context.Background()
 	s, err := NewSandbox(ctx, e, image, holdPlan(1, loadgen.PortRange{}))
@@ -467,6 +480,7 @@ func TestPrune(t *testing.T) {
 // A container killed mid-run: the run ends with a runtime error naming the
 // client agent, the partial result is kept, and everything is removed.
 func TestKilledContainerKeepsPartialResult(t *testing.T) {
+	needsFullTier(t)
 	e := needEngine(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration, p.Stop.On = time.Minute, loadgen.StopNever

@@ -35,6 +35,7 @@ func needCC(t *testing.T) string {
 // of them at the path the loader opens, each once; StaticBinary still
 // refuses it; a missing library is an error naming it and who needs it.
 func TestAgentBinaryDynamic(t *testing.T) {
+	needsFullTier(t)
 	cc := needCC(t)
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "bin", "lib")

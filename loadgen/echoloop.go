@@ -103,6 +103,7 @@ type looped struct {
 	wrote   int       // bytes of the message written so far
 	got     int       // bytes of its echo read so far
 	sent    int       // messages of this connection's life sent
+	begun   time.Time // when the dial began (see worker.dialed)
 	t0      time.Time // when connect() was called, then when the message went out
 	due     time.Time // when its timer fires; zero: none
 	slot    int       // its timer's index in the heap; -1: none
@@ -325,18 +326,18 @@ func (l *eventLoop) start(i int) {
 		lw.watched = true
 		l.arm(i, lw.t0.Add(w.p.ConnectTimeout))
 	default:
-		w.dialed(lw.si, lw.t0, nil)
+		w.dialed(lw.si, lw.begun, lw.t0, nil)
 		l.connected(i, conn{fd: fd})
 	}
 }
 
 // dial starts worker i's dial of spec lw.si: on its spare socket, if it
 // has one made for spec prev that fits, or else on a new socket. It sets
-// lw.t0 to when connect() was called.
+// lw.begun to now and lw.t0 to when connect() was called.
 func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	lw := &l.ls[i]
 	spec := &lw.w.spec[lw.si]
-	lw.t0 = time.Time{}
+	lw.begun, lw.t0 = time.Now(), time.Time{}
 	if lw.state != loopSpare {
 		fd, lw.t0, pending, err = startDial(spec)
 		return fd, pending, err
@@ -370,7 +371,7 @@ func (l *eventLoop) connected(i int, c conn) {
 func (l *eventLoop) dialFailed(i int, err error) {
 	lw := &l.ls[i]
 	lw.state, lw.watched = loopIdle, false // its descriptor is closed
-	lw.w.dialed(lw.si, lw.t0, err)
+	lw.w.dialed(lw.si, lw.begun, lw.t0, err)
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
 	}
@@ -388,7 +389,7 @@ func (l *eventLoop) handshake(i int) {
 		unix.Close(lw.c.fd)
 		l.dialFailed(i, &dialError{opConnect, err})
 	default:
-		lw.w.dialed(lw.si, lw.t0, nil)
+		lw.w.dialed(lw.si, lw.begun, lw.t0, nil)
 		l.disarm(i) // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			lw.state = loopOpen

@@ -174,6 +174,7 @@ func TestEchoLoopDialTimesOut(t *testing.T) {
 // Holds and intervals run on the loop's timers: three messages 20 ms
 // apart, then a hold of 50-100 ms, then a FIN and the next connection.
 func TestEchoLoopHoldsAndPaces(t *testing.T) {
+	needsFullTier(t, "a quiet machine for its timing")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	srv := startEcho(t, Listener{Port: ports[0]})
@@ -198,6 +199,7 @@ func TestEchoLoopHoldsAndPaces(t *testing.T) {
 // loop spin on the EOF: the connection ends with its hold, no failure, as
 // with goroutine workers.
 func TestEchoLoopIgnoresIdleEvents(t *testing.T) {
+	needsFullTier(t, "a second of idle time")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0], IdleClose: 10 * time.Millisecond})
@@ -269,6 +271,7 @@ func TestEchoLoopDialsOnAfterATimeout(t *testing.T) {
 // An echo that never comes fails the exchange after ioTimeout, as a
 // goroutine worker's read does, and the worker goes on.
 func TestEchoLoopExchangeTimesOut(t *testing.T) {
+	needsFullTier(t, "seconds of exchange timeouts")
 	saved := ioTimeout
 	ioTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { ioTimeout = saved })
@@ -289,6 +292,7 @@ func TestEchoLoopExchangeTimesOut(t *testing.T) {
 // way finish: both echoes arrive, checked byte for byte, on the one
 // connection, and nothing fails.
 func TestEchoLoopLargeMessages(t *testing.T) {
+	needsFullTier(t, "seconds of large messages")
 	const size = 64 << 20
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
@@ -333,6 +337,7 @@ func TestEchoLoopLargeMessages(t *testing.T) {
 // another destination but not to another source, and a socket bound
 // before connect() is not reused.
 func TestEchoLoopResetReusesSockets(t *testing.T) {
+	needsFullTier(t, "a second of churn")
 	ports := freePorts(t, 2)
 	checkNoLeaks(t)
 	type seen struct {
@@ -420,6 +425,7 @@ func TestEchoLoopResetReusesSockets(t *testing.T) {
 // reading: the worker's next message finds the EOF at once, as a goroutine
 // worker would, rather than waiting out the exchange timeout.
 func TestEchoLoopSeesAnEOFBetweenMessages(t *testing.T) {
+	needsFullTier(t, "a second of paced messages")
 	saved := ioTimeout
 	ioTimeout = 1500 * time.Millisecond
 	t.Cleanup(func() { ioTimeout = saved })

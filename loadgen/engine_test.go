@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -157,6 +159,7 @@ func TestServerClosesFirst(t *testing.T) {
 }
 
 func TestLeakHoldsUntilTheEnd(t *testing.T) {
+	needsFullTier(t, "a run of most of a second")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0]})
@@ -178,10 +181,21 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "holders", Workers: 5, Messages: 1, Payload: 8, Hold: Hold{Kind: HoldForever}, Close: CloseClient})
 	p.Duration = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
+	// Interrupted once the progress has shown the five held twice (or,
+	// should that never come, after a minute), whatever the machine's pace.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var events []result.Event
-	time.AfterFunc(200*time.Millisecond, cancel)
-	res, err := Run(ctx, p, Options{Target: loopback, Interval: 10 * time.Millisecond, Progress: 50 * time.Millisecond, OnEvent: func(e result.Event) { events = append(events, e) }})
+	held := 0
+	onEvent := func(e result.Event) {
+		events = append(events, e)
+		if e.Type == result.EventProgress && e.Progress != nil && e.Progress.Open == 5 {
+			if held++; held == 2 {
+				cancel()
+			}
+		}
+	}
+	res, err := Run(ctx, p, Options{Target: loopback, Interval: 10 * time.Millisecond, Progress: 50 * time.Millisecond, OnEvent: onEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +214,7 @@ func TestCancelReturnsPartialResult(t *testing.T) {
 }
 
 func TestServerClosesIdleConnections(t *testing.T) {
+	needsFullTier(t, "a run of most of a second")
 	ports := freePorts(t, 1)
 	srv := startEcho(t, Listener{Port: ports[0], IdleClose: 100 * time.Millisecond})
 	// Held 300 ms, idle after the echo: the server closes each first.
@@ -234,9 +249,20 @@ func TestResultCarriesTimeSeriesAndLosslessHistograms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A point per 50 ms interval, the last one partial; a tick the
+	// sampler takes late makes one longer interval instead of two, so a
+	// busy machine gives fewer points, never more.
 	ts := res.TimeSeries
-	if ts == nil || len(ts.Points) < 9 || len(ts.Points) > 12 || ts.IntervalSeconds != 0.05 {
-		t.Fatalf("time series %+v: want about 10 points of 50 ms", ts)
+	if ts == nil || ts.IntervalSeconds != 0.05 || len(ts.Points) == 0 {
+		t.Fatalf("time series %+v: want points of 50 ms", ts)
+	}
+	if most := int(math.Ceil(res.ElapsedSeconds/0.05+1e-9)) + 1; len(ts.Points) > most {
+		t.Errorf("%d points in %.3fs, want at most %d of 50 ms", len(ts.Points), res.ElapsedSeconds, most)
+	}
+	for i := 1; i < len(ts.Points); i++ {
+		if gap := ts.Points[i].T - ts.Points[i-1].T; gap <= 0 || ts.Points[i].T > res.ElapsedSeconds+1e-6 {
+			t.Errorf("point %d at %.3fs after one at %.3fs, the run lasting %.3fs", i, ts.Points[i].T, ts.Points[i-1].T, res.ElapsedSeconds)
+		}
 	}
 	var ok int64
 	var sampled int
@@ -299,11 +325,104 @@ func startStream(t *testing.T, addr *net.TCPAddr) {
 
 // A client that streams into the echo server as fast as it can does not
 // starve the other connections of its event loop: a connection's turn is a
-// few reads, and each is served in turn. Measured here, the slowest round
-// trip next to the stream: 4-12 ms with turns, 19-370 ms with a stream
-// read until empty; the test fails past 100 ms, as a busy machine
-// stretches either.
+// few reads, and each is served in turn. The loop is driven here pass by
+// pass, so what is checked is what it does, not how fast a busy machine
+// runs it: in every pass the stream is read at most two turns' worth (its
+// own, and one more from the again list), and a ping the epoll set reports
+// ready is echoed in the same pass.
+func TestServerServesEveryReadyConnectionEachPass(t *testing.T) {
+	lfd, err := listenTCP(loopback, 0, 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{cfg: ServerConfig{Addr: loopback, Listeners: []Listener{{}}, Loops: 1}, listeners: [][]int{{lfd}}}
+	l, err := newServerLoop(s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.closeAll(); l.release(); s.closeFDs() }()
+	addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(boundPortOf(lfd))))
+	stream, streamed := -1, int64(0)
+	twoTurns := int64(2 * turnReads * len(l.buf))
+	// pass runs one pass of the loop, checking what it read of the stream.
+	pass := func() []unix.EpollEvent {
+		t.Helper()
+		events, _, err := l.next(time.Now().Add(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before int64
+		if stream >= 0 {
+			before = l.conns[stream].echoed
+		}
+		l.handle(events)
+		if stream >= 0 {
+			read := l.conns[stream].echoed - before
+			if read > twoTurns {
+				t.Fatalf("one pass read %d bytes of the stream, more than two turns (%d)", read, twoTurns)
+			}
+			streamed += read
+		}
+		return events
+	}
+	// served are the loop's connections, by descriptor.
+	served := func() []int {
+		var fds []int
+		for fd := range l.conns {
+			if l.conns[fd].listener >= 0 {
+				fds = append(fds, fd)
+			}
+		}
+		return fds
+	}
+	startStream(t, addr)
+	for len(served()) == 0 {
+		pass()
+	}
+	stream = served()[0]
+	for streamed < 8<<20 { // the stream is flowing
+		pass()
+	}
+	c, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for len(served()) < 2 {
+		pass()
+	}
+	ping := served()[0] + served()[1] - stream
+
+	msg, in := []byte("ping1234"), make([]byte, 8)
+	rounds := 0
+	for range 100 {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		// Passes until the epoll set reports the ping; the pass that
+		// sees it echoes it.
+		for echoed := l.conns[ping].echoed; l.conns[ping].echoed == echoed; {
+			for _, ev := range pass() {
+				if int(ev.Fd) == ping && l.conns[ping].echoed == echoed {
+					t.Fatalf("round %d: the ping was ready and the pass did not echo it", rounds)
+				}
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, in); err != nil || !bytes.Equal(in, msg) {
+			t.Fatalf("round %d: read %q, %v", rounds, in, err)
+		}
+		rounds++
+	}
+	t.Logf("%d pings echoed, %d bytes of the stream read", rounds, streamed)
+}
+
+// The same, for real: the loop in its own goroutine, a second of round
+// trips next to the stream. A busy machine can hold any one round trip
+// up; none is kept waiting for long, which a loop that reads a stream
+// until it is empty can do.
 func TestServerIsFairToOtherConnections(t *testing.T) {
+	needsFullTier(t, "a second of round trips next to a stream")
 	_, addr := startOneLoop(t)
 	startStream(t, addr)
 	time.Sleep(50 * time.Millisecond) // the stream is flowing
@@ -316,7 +435,7 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 	rtts, worst := 0, time.Duration(0)
 	for end := time.Now().Add(time.Second); time.Now().Before(end); rtts++ {
 		t0 := time.Now()
-		c.SetDeadline(t0.Add(2 * time.Second))
+		c.SetDeadline(t0.Add(5 * time.Second))
 		if _, err := c.Write(msg); err != nil {
 			t.Fatal(err)
 		}
@@ -325,9 +444,10 @@ func TestServerIsFairToOtherConnections(t *testing.T) {
 		}
 		worst = max(worst, time.Since(t0))
 	}
-	if rtts < 500 || worst > 100*time.Millisecond {
-		t.Errorf("%d round trips in 1 s next to a stream, the slowest %v: want hundreds, none held up for long", rtts, worst)
+	if worst > 2*time.Second {
+		t.Errorf("%d round trips in 1 s next to a stream, the slowest %v: one was held up for long", rtts, worst)
 	}
+	t.Logf("%d round trips in 1 s next to a stream, the slowest %v", rtts, worst)
 }
 
 // A FIN that comes with the last data is consumed by the read that returns

@@ -34,6 +34,7 @@ func TestSplitSharesTheLoad(t *testing.T) {
 }
 
 func TestMergeAddsShardsLosslessly(t *testing.T) {
+	needsFullTier(t, "several real runs")
 	ports := freePorts(t, 1)
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "churn", Workers: 4, Messages: 1, Payload: 16, Close: CloseReset})

@@ -10,6 +10,7 @@ import (
 )
 
 func TestOpenModelKeepsItsSchedule(t *testing.T) {
+	needsFullTier(t, "a second on a schedule")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0]})
@@ -26,6 +27,7 @@ func TestOpenModelKeepsItsSchedule(t *testing.T) {
 }
 
 func TestOpenModelDropsWhatFindsNoSlot(t *testing.T) {
+	needsFullTier(t, "a second on a schedule")
 	ports := freePorts(t, 1)
 	startEcho(t, Listener{Port: ports[0]})
 	// One slot, each connection held 400 ms, 100 arrivals/s: the slot takes
@@ -67,6 +69,7 @@ func TestKeepAliveReusesPoolSizeConnections(t *testing.T) {
 }
 
 func TestLeakShare(t *testing.T) {
+	needsFullTier(t, "a run of half a second")
 	ports := freePorts(t, 1)
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports, Pool{Name: "leaky", Workers: 4, Close: CloseReset, Leak: 0.25})
@@ -106,6 +109,7 @@ func TestStopRules(t *testing.T) {
 }
 
 func TestPoolWindows(t *testing.T) {
+	needsFullTier(t, "a run of half a second")
 	ports := freePorts(t, 1)
 	startEcho(t, Listener{Port: ports[0]})
 	p := plan(ports,
@@ -139,6 +143,7 @@ func TestPoolWindows(t *testing.T) {
 }
 
 func TestSourcesAndBindModes(t *testing.T) {
+	needsFullTier(t, "three real runs")
 	ports := freePorts(t, 2)
 	startEcho(t, Listener{Port: ports[0]}, Listener{Port: ports[1]})
 	sources := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}
@@ -161,9 +166,7 @@ func TestSourcesAndBindModes(t *testing.T) {
 // is its own histogram, one sample per arrival; a closed-model pool has
 // no schedule and no lag.
 func TestOpenModelConnectIsTheSystemCall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
+	needsFullTier(t, "a quiet machine for its timing")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0]})
@@ -200,6 +203,7 @@ func TestOpenModelConnectIsTheSystemCall(t *testing.T) {
 // An open-model arrival served on a kept-alive connection dials nothing,
 // and still has its schedule lag: one sample per arrival taken.
 func TestOpenKeepAliveArrivalsHaveScheduleLag(t *testing.T) {
+	needsFullTier(t, "a run of half a second")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
 	startEcho(t, Listener{Port: ports[0]})

@@ -18,6 +18,7 @@ import (
 // work; the original returns false after checking the copy passed.
 func inOwnNetns(t testing.TB) bool {
 	t.Helper()
+	needsFullTier(t, "a user and network namespace of its own")
 	if os.Getenv("PORTEX_TEST_NETNS") == t.Name() {
 		if err := loopbackUp(); err != nil {
 			t.Fatalf("bring lo up: %v", err)
@@ -54,6 +55,15 @@ func inOwnNetns(t testing.TB) bool {
 		t.Fatalf("in a fresh network namespace: %v\n%s", err, out)
 	}
 	return false
+}
+
+// needsFullTier skips a test of the fast tier (go test -short): one that
+// needs namespaces, or takes seconds, or measures time.
+func needsFullTier(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs " + why + " (full tier: go test ./...)")
+	}
 }
 
 // loopbackUp sets lo up in the calling process's network namespace.

@@ -92,9 +92,7 @@ func TestAlarmEndsWithItsContext(t *testing.T) {
 // millisecond late (the runtime's poller waits whole milliseconds), the
 // alarm must not.
 func TestAlarmIsPrecise(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
+	needsFullTier(t, "a quiet machine for its timing")
 	ctx := context.Background()
 	a := newAlarm(ctx)
 	defer a.close()

@@ -41,6 +41,7 @@ func TestRunStopsWhenEveryDialIsRefused(t *testing.T) {
 // Refusals after an accepted dial are measured, not a reason to stop: the
 // server went away mid-run, which the run shows.
 func TestRunKeepsGoingWhenRefusalsFollowAnAcceptedDial(t *testing.T) {
+	needsFullTier(t, "a run of two seconds")
 	checkNoLeaks(t)
 	ports := freePorts(t, 1)
 	srv := startEcho(t, Listener{Port: ports[0]})

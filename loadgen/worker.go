@@ -220,11 +220,12 @@ func (w *worker) connection(intended time.Time) outcome {
 // dial opens a connection and records the verdict.
 func (w *worker) dial() (conn, bool) {
 	si := w.nextSpec()
+	begun := time.Now()
 	c, started, err := dial(w.e.hard, &w.spec[si], w.p.ConnectTimeout)
 	if errors.Is(err, errCanceled) {
 		return conn{}, false
 	}
-	if !w.dialed(si, started, err) {
+	if !w.dialed(si, begun, started, err) {
 		w.pause()
 		return conn{}, false
 	}
@@ -239,9 +240,13 @@ func (w *worker) nextSpec() int {
 	return si
 }
 
-// dialed records the verdict of a dial of spec si whose connect() started
-// at t0, and reports whether it connected.
-func (w *worker) dialed(si int, t0 time.Time, err error) bool {
+// dialed records the verdict of a dial of spec si that began at begun
+// (before its socket was made: bind() takes its port there) and whose
+// connect() started at t0, and reports whether it connected. A dial counts
+// as started before exhaustion by begun, not t0: a bind() that took the
+// last port before another dial found none comes before the exhaustion,
+// even when its connect() comes after.
+func (w *worker) dialed(si int, begun, t0 time.Time, err error) bool {
 	e := w.e
 	w.c.attempted.Add(1)
 	if err != nil {
@@ -253,7 +258,7 @@ func (w *worker) dialed(si int, t0 time.Time, err error) bool {
 	}
 	w.pr.accept(si)
 	w.c.ok.Add(1)
-	if started := int64(e.since(t0)); started < e.exhaustAt.Load() {
+	if started := int64(e.since(begun)); started < e.exhaustAt.Load() {
 		w.okBefore++
 	} else if !e.recovered.Load() && e.recovered.CompareAndSwap(false, true) {
 		e.event(result.Event{Type: result.EventRecovery, AtSeconds: e.since(time.Now()).Seconds(), Pool: w.p.Name})

@@ -52,9 +52,13 @@ const chromiumProbe = `<script>
 </script>`
 
 // chromium finds the browser, or skips; under PORTEX_CI=1 a missing
-// browser fails the test (.ci/run installs Debian's chromium).
+// browser fails the test (.ci/run installs Debian's chromium). The fast
+// tier (go test -short) skips it: a browser takes seconds to start.
 func chromium(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs chromium, seconds to start (full tier: go test ./...)")
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if path, err := exec.LookPath(name); err == nil {
 			return path

@@ -31,6 +31,9 @@ func TestGolden(t *testing.T) {
 		file   string
 		render func(io.Writer) error
 	}{
+		{"summary.txt", func(w io.Writer) error {
+			return WriteText(w, r, TextOptions{Files: []string{"out/result.json", "out/report.html"}})
+		}},
 		{"summary.md", func(w io.Writer) error { return WriteMarkdown(w, r) }},
 		{"timeseries.csv", func(w io.Writer) error { return WriteCSV(w, r) }},
 		{"junit.xml", func(w io.Writer) error { return WriteJUnit(w, r) }},

@@ -75,6 +75,7 @@ func assertNoChildren(t *testing.T) {
 }
 
 func TestAgentKilledKeepsPartialResult(t *testing.T) {
+	needsFullTier(t)
 	agent := func() int {
 		if c := children(t, os.Getpid()); len(c) == 1 {
 			return c[0]
@@ -91,6 +92,7 @@ func TestAgentKilledKeepsPartialResult(t *testing.T) {
 }
 
 func TestEchoServerKilledEndsTheRun(t *testing.T) {
+	needsFullTier(t)
 	server := func() int {
 		for _, agent := range children(t, os.Getpid()) {
 			if c := children(t, agent); len(c) == 1 {
@@ -111,6 +113,7 @@ func TestEchoServerKilledEndsTheRun(t *testing.T) {
 // A sharded run interrupted mid-run stops every shard once (a second
 // SIGTERM would kill a shard before it reports) and merges what they held.
 func TestShardedRunInterrupted(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Sandbox.Processes, p.Sandbox.Nofile = 2, 0
 	p.Duration, p.Stop.On = time.Minute, loadgen.StopNever
@@ -136,6 +139,7 @@ func TestShardedRunInterrupted(t *testing.T) {
 
 // A shard killed mid-run does not leave the others waiting for it.
 func TestShardKilledDoesNotHang(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Sandbox.Processes, p.Sandbox.Nofile = 2, 0
 	p.Duration, p.Stop.On = 3*time.Second, loadgen.StopNever

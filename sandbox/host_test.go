@@ -45,6 +45,7 @@ func privateLoopback(t *testing.T) bool {
 // 200 ports, 300 holders, 200 connections, then EADDRNOTAVAIL; no sysctl
 // is written.
 func TestHostRuntimeNarrowsPerSocket(t *testing.T) {
+	needsFullTier(t)
 	if !privateLoopback(t) {
 		return
 	}

@@ -24,6 +24,7 @@ func listeners(n int) ([]loadgen.Listener, []int) {
 }
 
 func TestPortBudgetPerDestination(t *testing.T) {
+	needsFullTier(t)
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -58,6 +59,7 @@ func TestPortBudgetPerDestination(t *testing.T) {
 // every closed port sits in TIME_WAIT for 60 s, so connect() runs out at
 // about 100/50 = 2 s. The mitigations keep it going for 5 s.
 func TestTimeWaitChurn(t *testing.T) {
+	needsFullTier(t)
 	t.Parallel()
 	churn := func() *loadgen.Plan {
 		p := holdPlan(0, range100())

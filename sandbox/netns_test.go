@@ -49,6 +49,7 @@ func run(t *testing.T, p *loadgen.Plan) *result.Result {
 // The foundation's acceptance: 200 ports, 300 holders: exactly 200
 // connections, then EADDRNOTAVAIL, and the run ends by itself.
 func TestHoldUntilExhausted(t *testing.T) {
+	needsFullTier(t)
 	host := hostSysctls(t)
 	res := run(t, holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}))
 	if res.Dials.OK != 200 {
@@ -83,6 +84,7 @@ func TestHoldUntilExhausted(t *testing.T) {
 // RST close with no hold leaves no TIME_WAIT: a 200-port range serves
 // thousands of connections.
 func TestResetChurnDoesNotExhaust(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration = 2 * time.Second
 	p.Stop.On = loadgen.StopNever
@@ -99,6 +101,7 @@ func TestResetChurnDoesNotExhaust(t *testing.T) {
 
 // With 128 descriptors the process runs out of files before ports.
 func TestFDLimitIsEMFILE(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(300, loadgen.PortRange{Lo: 20000, Hi: 60000})
 	p.Sandbox.Nofile = 128
 	p.Duration = time.Second
@@ -112,6 +115,7 @@ func TestFDLimitIsEMFILE(t *testing.T) {
 }
 
 func TestInterruptReturnsPartialResult(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Duration = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +152,7 @@ func hostSysctls(t *testing.T) [2]string {
 // The time series holds both sides' socket states: during TIME_WAIT churn
 // the client's TIME_WAIT count climbs to the range size.
 func TestTimeSeriesShowsBothSides(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(0, range100())
 	p.Duration = 3 * time.Second
 	p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 100, MaxInFlight: 20, Messages: 1, Payload: 64,
@@ -176,6 +181,7 @@ func TestTimeSeriesShowsBothSides(t *testing.T) {
 // Three client processes and three echo-server processes share one plan:
 // the counts add up as if one process had run it.
 func TestShardedRunMerges(t *testing.T) {
+	needsFullTier(t)
 	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199})
 	p.Sandbox.Processes = 3
 	p.Sandbox.Nofile = 0
@@ -213,6 +219,7 @@ func TestShardedRunMerges(t *testing.T) {
 // namespace in place of the echo server: here the benchmarks' C server, whose echo portex
 // uses; the result has no server counts, which only portex's server keeps.
 func TestServerExecReplacesTheEchoServer(t *testing.T) {
+	needsFullTier(t)
 	p := churnEchoPlan(500 * time.Millisecond)
 	rt := &benchSandbox{serverExec: []string{buildC(t, "httpd"), "7000"}}
 	res, err := rt.Run(context.Background(), p, nil)

@@ -15,6 +15,7 @@ import (
 // again in a user and mount namespace of its own, where it mounts a 4 KiB
 // tmpfs: the host's mounts are untouched.
 func TestDiskFullPrintsTheResult(t *testing.T) {
+	needsFullTier(t)
 	if os.Getenv("PORTEX_TEST_DISKFULL") != "1" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDiskFullPrintsTheResult$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "PORTEX_TEST_DISKFULL=1")

@@ -40,6 +40,7 @@ func TestDockerRuntimeWithoutEngine(t *testing.T) {
 
 // The real thing: a static portex runs bundled scenarios in containers.
 func TestDockerRuntimeRun(t *testing.T) {
+	needsFullTier(t)
 	ctx := context.Background()
 	eng, err := docker.Connect(ctx)
 	if err != nil {

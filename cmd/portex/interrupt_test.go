@@ -19,6 +19,7 @@ import (
 // load starts, mid-run, while the report is written. Every time: exit 130,
 // a complete result.json of what was measured, no process left behind.
 func TestInterruptAtAnyMoment(t *testing.T) {
+	needsFullTier(t)
 	path := writeScenario(t, `name: interrupted
 duration: 1m
 sandbox:

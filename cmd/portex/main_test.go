@@ -27,6 +27,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// needsFullTier skips a test of the fast tier (go test -short): it runs
+// scenarios for real, in network namespaces (as root, or where user
+// namespaces are allowed), in containers, or for seconds.
+func needsFullTier(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs namespaces, real runs or Docker (full tier: go test ./...)")
+	}
+}
+
 type cli struct {
 	code           int
 	stdout, stderr string
@@ -77,6 +87,7 @@ func writeScenario(t *testing.T, body string) string {
 // `portex run` with no scenario runs the bundled default and writes
 // result.json where it says.
 func TestRunDefaultScenario(t *testing.T) {
+	needsFullTier(t)
 	dir := filepath.Join(t.TempDir(), "out")
 	got := portex(t, context.Background(), "run", "--out", dir, "--quiet")
 	if got.code != exitOK {
@@ -102,6 +113,7 @@ func TestRunDefaultScenario(t *testing.T) {
 }
 
 func TestRunReportsFDExhaustionAsEMFILE(t *testing.T) {
+	needsFullTier(t)
 	path := writeScenario(t, `name: fd-limit
 duration: 1s
 sandbox:
@@ -129,6 +141,7 @@ stop:
 }
 
 func TestRunInterruptedWritesPartialResult(t *testing.T) {
+	needsFullTier(t)
 	path := writeScenario(t, `name: long-hold
 duration: 1m
 sandbox:
@@ -215,6 +228,7 @@ func TestScenariosListsAndShowsTheLibrary(t *testing.T) {
 // A failed expectation exits 1 and says which, and the JUnit file has a
 // failing test case for it.
 func TestFailedExpectationExitsOne(t *testing.T) {
+	needsFullTier(t)
 	path := writeScenario(t, `name: expectations
 duration: 1s
 sandbox:

@@ -67,9 +67,7 @@ func TestProgressLeavesTheVerdict(t *testing.T) {
 // With stdout going to a file, stderr still gets each variant's verdict,
 // and the host runtime's range reads without nested parentheses.
 func TestRunPrintsVerdictsOnStderr(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the default scenario")
-	}
+	needsFullTier(t)
 	for _, rt := range []string{"netns", "host"} {
 		t.Run(rt, func(t *testing.T) {
 			got := portex(t, context.Background(), "run", "--runtime", rt, "--out", filepath.Join(t.TempDir(), "out"))

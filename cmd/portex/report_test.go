@@ -16,6 +16,7 @@ import (
 // `portex run` writes the five files; `portex report` renders each format
 // again from result.json; `portex compare` puts two results side by side.
 func TestRunWritesReportsAndReportRendersThem(t *testing.T) {
+	needsFullTier(t)
 	dir := filepath.Join(t.TempDir(), "out")
 	got := portex(t, context.Background(), "run", "--out", dir, "-q")
 	if got.code != exitOK {

@@ -14,6 +14,7 @@ import (
 // A second Ctrl-C stops portex at once; its agent and echo server die with
 // it (parent-death signal), and with them the namespaces.
 func TestSecondInterruptStopsAtOnce(t *testing.T) {
+	needsFullTier(t)
 	bin := buildPortex(t)
 	scenario := writeScenario(t, "name: long\nduration: 1m\nsandbox:\n  port_range: 50000-50199\npools:\n  - name: holders\n    workers: 20\n    hold: forever\nstop:\n  on: never\n")
 	cmd := exec.Command(bin, "run", scenario, "--out", filepath.Join(t.TempDir(), "out"), "-q")
