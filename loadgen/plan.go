@@ -280,18 +280,14 @@ func (p *Plan) Connections() int {
 	return n
 }
 
-// BufferBytes is the memory the pool's workers hold for their messages:
-// two payload buffers each (the message out, the echo in), a worker per
-// slot (max_in_flight) in the open model.
-func (p *Pool) BufferBytes() int64 {
-	if p.Messages == 0 {
+// BufferBytes is the memory pool pl's workers hold for their messages: two
+// payload buffers each (the message out, the echo in), for as many workers
+// as the pool runs at once (see Concurrency).
+func (p *Plan) BufferBytes(pl *Pool) int64 {
+	if pl.Messages == 0 {
 		return 0
 	}
-	workers := p.Workers
-	if p.Open() {
-		workers = p.MaxInFlight
-	}
-	return int64(workers) * 2 * int64(p.Payload)
+	return int64(p.Concurrency(pl)) * 2 * int64(pl.Payload)
 }
 
 // SlotHeadroom is how many connect attempts beyond its port budget a pool

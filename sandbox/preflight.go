@@ -35,12 +35,12 @@ func Preflight(p *loadgen.Plan) error {
 		var buffers int64
 		for i := range p.Pools {
 			pl := &p.Pools[i]
-			b := pl.BufferBytes()
+			b := p.BufferBytes(pl)
 			buffers += b
 			if b > budget {
-				workers, key := pl.Workers, "workers"
+				workers, key := p.Concurrency(pl), "workers"
 				if pl.Open() {
-					workers, key = pl.MaxInFlight, "max_in_flight"
+					key = "max_in_flight"
 				}
 				return fmt.Errorf("%w: pool %q: %s %d x payload %d bytes x 2 (each worker holds the message and its echo) "+
 					"need about %d MiB, but only %d MiB of memory is available; lower the pool's %s or payload",

@@ -47,14 +47,15 @@ func TestPreflightRefusesWhatCannotRun(t *testing.T) {
 // 10,000 workers with 16 MiB payloads need about 320 GiB, and are refused
 // at the pool and its keys; an open pool has a worker per slot.
 func TestPreflightCountsPayloadBuffers(t *testing.T) {
-	fat := holdPlan(10_000, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	// The range holds every worker's connection: none is capped away.
+	fat := holdPlan(10_000, loadgen.PortRange{Lo: 20000, Hi: 60000})
 	fat.Pools[0].Name, fat.Pools[0].Messages, fat.Pools[0].Payload = "fat", 1, 16<<20
 	err := Preflight(fat)
 	if !errors.Is(err, ErrUnrunnable) || !strings.Contains(err.Error(), `pool "fat": workers 10000 x payload 16777216 bytes`) ||
 		!strings.Contains(err.Error(), "lower the pool's workers or payload") {
 		t.Errorf("10,000 workers x 16 MiB: %v", err)
 	}
-	open := holdPlan(1, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	open := holdPlan(1, loadgen.PortRange{Lo: 20000, Hi: 60000})
 	open.Pools[0] = loadgen.Pool{Name: "wide", Rate: 10, MaxInFlight: 10_000, Messages: 1, Payload: 16 << 20}
 	if err := Preflight(open); !errors.Is(err, ErrUnrunnable) || !strings.Contains(err.Error(), `pool "wide": max_in_flight 10000`) {
 		t.Errorf("10,000 slots x 16 MiB: %v", err)
