@@ -52,6 +52,7 @@ func addServerCounts(a result.ServerCounts, b *result.ServerCounts) result.Serve
 	a.ClosedByPeer += b.ClosedByPeer
 	a.ClosedByServer += b.ClosedByServer
 	a.Errors += b.Errors
+	a.Requests += b.Requests
 	a.BytesEchoed += b.BytesEchoed
 	a.PeakOpen += b.PeakOpen
 	return a
