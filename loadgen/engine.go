@@ -177,19 +177,17 @@ type steadyWatch struct {
 // newSteadyWatch watches for the plan's steady state, or returns nil when
 // the plan has none (some pool never gives its ports back).
 func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
-	reuse := ReusesTimeWait(p.Sandbox.Sysctls, opt.Target.IsLoopback())
-	cycle, grows := p.Cycle(reuse)
+	rng := opt.LocalPortRange
+	if rng.IsZero() {
+		rng = p.Sandbox.PortRange
+	}
+	k := KernelOf(p.Sandbox.Sysctls, p.Server.Sysctls, opt.Target.IsLoopback(), rng)
+	cycle, grows := p.Cycle(k)
 	if grows || opt.Sockets == nil {
 		return nil
 	}
-	budget := opt.LocalPortRange
-	if budget.IsZero() {
-		budget = p.Sandbox.PortRange
-	}
-	if budget.IsZero() {
-		budget = DefaultPortRange
-	}
-	return &steadyWatch{window: SteadyWindow(cycle), budget: budget.Size(), tuples: p.Tuples(), reuse: reuse}
+	opt.Sockets.SetReuseDelay(k.ReuseDelay)
+	return &steadyWatch{window: SteadyWindow(cycle), budget: k.Budget(), tuples: p.Tuples(), reuse: k.Reuse}
 }
 
 // add takes one point and reports whether the samples now end in a steady

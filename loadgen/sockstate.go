@@ -33,8 +33,10 @@ const (
 const timerTimewait = 3
 
 // recentTimeWait is the idiag_expires (milliseconds left) above which a
-// TIME_WAIT socket is younger than ReuseDelay.
-const recentTimeWait = uint32((TimeWait - ReuseDelay) / time.Millisecond)
+// TIME_WAIT socket is younger than the reuse delay d.
+func recentTimeWait(d time.Duration) uint32 {
+	return uint32(max(TimeWait-d, 0) / time.Millisecond)
+}
 
 // tcpfAll asks for the sockets in every state the sampler counts (bits 1 to
 // 11, as ss does). Not ^0: that includes TCP_BOUND_INACTIVE (Linux 6.8),
@@ -73,6 +75,18 @@ type SocketSampler struct {
 	quickCost time.Duration
 	// twFinWait2 counts the timewait sockets in FIN_WAIT2 of a dump.
 	twFinWait2 int
+	// recentTW is the idiag_expires above which a TIME_WAIT socket
+	// counts in TimeWaitRecent (see SetReuseDelay).
+	recentTW uint32
+}
+
+// SetReuseDelay sets the age below which a TIME_WAIT socket counts in
+// TimeWaitRecent: the namespace's tcp_tw_reuse_delay (ReuseDelay unless
+// set).
+func (s *SocketSampler) SetReuseDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recentTW = recentTimeWait(d)
 }
 
 // maxDuty bounds the share of time the sampler may spend on each kind of
@@ -117,7 +131,7 @@ func idle(cost time.Duration) time.Duration {
 // counters in the caller's network namespace. Ports outside lo..hi are not
 // counted in PortsInUse unless both are 0.
 func NewSocketSampler(lo, hi int) (*SocketSampler, error) {
-	s := &SocketSampler{fd: -1, snmp: -1, sockstat: -1, lo: lo, hi: hi, buf: make([]byte, 1<<20)}
+	s := &SocketSampler{fd: -1, snmp: -1, sockstat: -1, lo: lo, hi: hi, buf: make([]byte, 1<<20), recentTW: recentTimeWait(ReuseDelay)}
 	var err error
 	if s.fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG); err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
@@ -394,7 +408,7 @@ func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 		st.FinWait2++
 	case tcpTimeWait:
 		st.TimeWait++
-		if binary.NativeEndian.Uint32(m[52:]) > recentTimeWait {
+		if binary.NativeEndian.Uint32(m[52:]) > s.recentTW {
 			st.TimeWaitRecent++
 		}
 	case tcpCloseWait:
