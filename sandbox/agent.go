@@ -425,6 +425,8 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		sources = req.Sources
 	}
 	res.Sysctls = readSysctls(p.Sandbox.Sysctls)
+	res.ServerSysctls = readSysctlsIn(srv.pid(), p.Server.Sysctls)
+	res.Kernel = startCounters(srv.pid())
 	if len(req.Exec) > 0 {
 		if err := setNofile(p.Sandbox.Nofile); err != nil {
 			return fail(err)
@@ -506,7 +508,8 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 // finishClient completes a run's result with what the agent knows (the
 // sysctls read back, the range, the echo server's side) and reports it.
 func finishClient(res, run *result.Result, srv *serverProc, lo, hi int, out *encoder) error {
-	run.Sysctls = res.Sysctls
+	run.Sysctls, run.ServerSysctls = res.Sysctls, res.ServerSysctls
+	run.Kernel = endCounters(res.Kernel, srv.pid())
 	run.Nofile = currentNofile()
 	if hi > 0 {
 		run.PortRangeSize = hi - lo + 1
@@ -686,6 +689,14 @@ func startServerProc(req *Request, newNetns bool, forward func(Message)) (*serve
 	}
 	go s.watch()
 	return s, nil
+}
+
+// pid is the server's process id; 0 for no server.
+func (s *serverProc) pid() int {
+	if s == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 func (s *serverProc) kill() {
