@@ -157,14 +157,24 @@ func (in ModelInput) loadAt(t, k float64) load {
 		}
 		after := math.Max(t-hold, 0)
 		l.twPinned += live * math.Min(after, in.twPin().Seconds())
-		// A TIME_WAIT socket lasts 60 s, or until connect() reuses its
-		// port: then at most one per port of the budget and tuple.
 		socks := live * math.Min(after, TimeWait.Seconds())
-		if in.reuse() {
-			socks = math.Min(socks, float64(in.Budget()))
-		}
 		l.twSockets += socks
 		l.twAll += socks * tuples
+	}
+	if in.reuse() && l.twSockets > 0 {
+		// A TIME_WAIT socket lasts 60 s, or until connect() reuses its
+		// port: at most one per port connect() cycles through. It scans
+		// the ports of one parity first, and takes a free or reusable
+		// one there before it tries the other half: while the ports in
+		// use fit in half the budget, only that half is cycled.
+		cycled := float64(in.Budget())
+		if half := math.Ceil(cycled / 2); l.held+l.twPinned <= half {
+			cycled = half
+		}
+		if l.twSockets > cycled {
+			l.twAll *= cycled / l.twSockets
+			l.twSockets = cycled
+		}
 	}
 	return l
 }
@@ -421,7 +431,42 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 		e := (r.Exhaustion.AtSeconds - *m.ExhaustionAtSeconds) / *m.ExhaustionAtSeconds
 		m.RelativeError = &e
 	}
+	m.Check = in.check(r)
 	r.Model = &m
+}
+
+// check puts the model's ports in use and TIME_WAIT sockets at the run's
+// last full socket sample beside that sample's. A run that ran out of
+// ports has its exhaustion time to compare, and none.
+func (in ModelInput) check(r *result.Result) *result.ModelCheck {
+	if r.Exhaustion != nil || r.TimeSeries == nil {
+		return nil
+	}
+	tuples := 1
+	for _, p := range in.Pools {
+		if t := max(p.Tuples, 1); tuples == 1 || t < tuples {
+			tuples = t
+		}
+	}
+	for i := len(r.TimeSeries.Points) - 1; i >= 0; i-- {
+		pt := &r.TimeSeries.Points[i]
+		if pt.Client == nil || !pt.Client.PortsCounted() {
+			continue
+		}
+		ports, ok := loadgen.PinnedPorts(pt.Client, tuples, in.reuse())
+		if !ok {
+			continue
+		}
+		c := &result.ModelCheck{AtSeconds: pt.T,
+			Ports:    math.Min(in.portsAt(pt.T), float64(in.Budget())),
+			TimeWait: in.timeWaitSockets(in.loadAt(pt.T, 1)),
+			// The sockets are the namespace's, spread over the tuples.
+			MeasuredPorts: ports, MeasuredTimeWait: float64(pt.Client.TimeWait) / float64(tuples)}
+		near := func(pred, meas float64) bool { return math.Abs(pred-meas) <= math.Max(5, 0.2*pred) }
+		c.Agrees = near(c.Ports, c.MeasuredPorts) && near(c.TimeWait, c.MeasuredTimeWait)
+		return c
+	}
+	return nil
 }
 
 // AttachScaled predicts what the plan's load means in a range of another

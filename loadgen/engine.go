@@ -186,7 +186,6 @@ func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
 	if grows || opt.Sockets == nil {
 		return nil
 	}
-	opt.Sockets.SetReuseDelay(k.ReuseDelay)
 	return &steadyWatch{window: SteadyWindow(cycle), budget: k.Budget(), tuples: p.Tuples(), reuse: k.Reuse}
 }
 
@@ -218,6 +217,11 @@ func newEngine(p *Plan, opt Options) *engine {
 	}
 	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools), workers)}
 	e.exhaustAt.Store(math.MaxInt64)
+	if opt.Sockets != nil {
+		// The samples count the TIME_WAIT sockets too young to reuse
+		// by the namespace's own delay.
+		opt.Sockets.SetReuseDelay(ReuseDelayOf(p.Sandbox.Sysctls))
+	}
 	if p.Stop.On == StopOnVerdict {
 		e.steady = newSteadyWatch(p, opt)
 	}

@@ -19,7 +19,7 @@ var KernelCounters = []string{
 	"TcpAttemptFails",           // connection attempts that failed (refused, timed out, reset)
 	"TcpEstabResets",            // established connections reset
 	"TcpExtTCPTimeWaitOverflow", // closes that skipped TIME_WAIT: tcp_max_tw_buckets was full
-	"TcpExtTW",                  // TIME_WAIT sockets that lasted their 60 s
+	"TcpExtTW",                  // sockets that entered TIME_WAIT
 	"TcpExtTWRecycled",          // TIME_WAIT ports connect() took over (tcp_tw_reuse)
 	"TcpExtTWKilled",            // TIME_WAIT sockets ended early
 	"TcpExtPAWSTimewait",        // segments to a TIME_WAIT socket dropped by PAWS

@@ -185,6 +185,10 @@ type Model struct {
 	// ReuseDelaySeconds is tcp_tw_reuse_delay where TIME_WAIT ports are
 	// reused (ReusesTimeWait).
 	ReuseDelaySeconds float64 `json:"reuse_delay_seconds,omitempty"`
+	// Check is the model's state at the run's last full socket sample,
+	// beside what that sample measured; nil when the run ran out of ports
+	// (the exhaustion times compare) or has no such sample.
+	Check *ModelCheck `json:"check,omitempty"`
 	// ExhaustionAtSeconds is when the model says the ports run out; nil
 	// when it says they never do.
 	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
@@ -215,6 +219,22 @@ type Model struct {
 	Grows bool `json:"grows,omitempty"`
 	// HorizonSeconds is how far ahead the model looked for exhaustion.
 	HorizonSeconds float64 `json:"horizon_seconds,omitempty"`
+}
+
+// ModelCheck sets the ports in use and the TIME_WAIT sockets the model
+// expects per destination tuple at one moment against those measured.
+type ModelCheck struct {
+	AtSeconds float64 `json:"at_seconds"`
+	// Ports and TimeWait are predicted; MeasuredPorts and
+	// MeasuredTimeWait measured (the client's sockets, spread over the
+	// tuples; ports as the steady watch counts them).
+	Ports            float64 `json:"ports"`
+	TimeWait         float64 `json:"time_wait"`
+	MeasuredPorts    float64 `json:"measured_ports"`
+	MeasuredTimeWait float64 `json:"measured_time_wait"`
+	// Agrees is set when both figures are within noise: 5 sockets or a
+	// fifth of the prediction, whichever is more.
+	Agrees bool `json:"agrees"`
 }
 
 // Verdict is the answer of one run: did the ports run out, and on what
