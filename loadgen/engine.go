@@ -322,11 +322,21 @@ func goroutines(p *Pool) int {
 }
 
 // schedule offers the open model's arrivals to free slots at their due
-// times; an arrival no slot takes at once is dropped, never delayed.
+// times; an arrival no slot takes at once is dropped, never delayed. The
+// arrivals are those due in [0, duration) of the run (and of the pool's
+// own window): one due at the end, or after it while the stop is late,
+// is not made.
 func (pr *poolRun) schedule() {
 	pace := newPacer(pr.p.Rate, pr.p.Ramp, pr.p.Phase)
 	sl := newAlarm(pr.ctx)
 	defer sl.close()
+	var end time.Time
+	if d := pr.e.plan.Duration; d > 0 {
+		end = pr.e.start.Add(d)
+	}
+	if d := pr.p.Duration; d > 0 && (end.IsZero() || pr.begin.Add(d).Before(end)) {
+		end = pr.begin.Add(d)
+	}
 	var prev time.Duration
 	for k := int64(0); ; k++ {
 		at, ok := pace.arrival(k)
@@ -334,6 +344,9 @@ func (pr *poolRun) schedule() {
 			return
 		}
 		due := pr.begin.Add(at)
+		if !end.IsZero() && !due.Before(end) {
+			return
+		}
 		if !sl.sleepUntil(pr.ctx, due, spinFor(at-prev)) {
 			return
 		}
