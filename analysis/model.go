@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -501,7 +502,8 @@ func (in *ModelInput) sysctls(client, server map[string]string) {
 // readBack takes what the run read back from the sandbox over what the
 // plan asked for: the client's and the server's sysctls (see sysctls),
 // and the reserved ports of the range the client had. The host runtime
-// dials loopback, where tcp_tw_reuse=2 reuses.
+// dials loopback (unless its target is elsewhere), where tcp_tw_reuse=2
+// reuses.
 func (in *ModelInput) readBack(r *result.Result) {
 	in.sysctls(r.Sysctls, r.ServerSysctls)
 	if rng, err := loadgen.ParseSysctlPortRange(r.Sysctls[loadgen.SysctlPortRange]); err == nil && rng.Size() == in.RangeSize {
@@ -510,6 +512,7 @@ func (in *ModelInput) readBack(r *result.Result) {
 		}
 	}
 	if r.Runtime == "host" {
-		in.Loopback = true
+		a, err := netip.ParseAddr(r.Target)
+		in.Loopback = r.Target == "" || (err == nil && a.IsLoopback())
 	}
 }

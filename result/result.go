@@ -38,6 +38,9 @@ type Result struct {
 	// ServerSysctls are read back from the server's namespace, where the
 	// runtime can reach it (the netns runtime); nil otherwise.
 	ServerSysctls map[string]string `json:"server_sysctls,omitempty"`
+	// Target is the address the load dialed, where the runtime lets the
+	// user choose it (the host runtime's --target); "" otherwise.
+	Target string `json:"target,omitempty"`
 	// Nofile is the RLIMIT_NOFILE soft limit the load ran under.
 	Nofile uint64 `json:"nofile"`
 	// PortRangeSize is the number of ephemeral ports the client had.

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,5 +154,55 @@ func TestHostTargetMustAccept(t *testing.T) {
 	}
 	if err := (&Host{}).Check(context.Background()); err != nil {
 		t.Errorf("no target: %v", err)
+	}
+}
+
+// The host runtime's note on tcp_tw_reuse=2 speaks of loopback only when
+// the target is loopback; a target elsewhere (here an address of the
+// test's own namespace, outside 127/8) gets the host's setting named, and
+// the model does not count on loopback's reuse.
+func TestHostNoteNamesLoopbackOnlyForLoopback(t *testing.T) {
+	if !privateLoopback(t) {
+		return
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("198.18.9.1")
+	if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Addr: addr, Listeners: []loadgen.Listener{{Port: 7000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tt := range []struct {
+		host     *Host
+		want, no string
+		loopback bool
+	}{
+		{&Host{}, "host runtime: loopback, where tcp_tw_reuse=2", "is not loopback", true},
+		{&Host{Target: netip.AddrPortFrom(addr, 7000), AllowExternal: true}, "the target 198.18.9.1 is not loopback: the host's tcp_tw_reuse=", "loopback, where", false},
+	} {
+		p := holdPlan(10, loadgen.PortRange{Lo: 50000, Hi: 50199})
+		p.Runtime, p.Duration, p.Sandbox.Sysctls, p.Sandbox.Nofile = "host", 300*time.Millisecond, nil, 0
+		p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed}
+		p.Pools[0].Close = loadgen.CloseReset
+		p.Stop = loadgen.Stop{On: loadgen.StopNever}
+		res, err := tt.host.Run(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := strings.Join(res.Notes, "\n")
+		if !strings.Contains(notes, tt.want) || strings.Contains(notes, tt.no) {
+			t.Errorf("target %v: notes %q, want %q", tt.host.Target, notes, tt.want)
+		}
+		p.Pools[0].Close = loadgen.CloseClient
+		analysis.AttachModel(p, res)
+		if res.Model.ReusesTimeWait != tt.loopback {
+			t.Errorf("target %v: the model reuses TIME_WAIT ports: %v", tt.host.Target, res.Model.ReusesTimeWait)
+		}
 	}
 }
