@@ -124,6 +124,22 @@ func TestTimeWaitBucketsNeverExhaust(t *testing.T) {
 	if want := res.Dials.OK - 20; overflow < want-5 || overflow > want {
 		t.Errorf("TCPTimeWaitOverflow %d, want about %d (every close past the 20 buckets)", overflow, want)
 	}
+	// The time series carries the counter as it moves, interval by
+	// interval; the first overflow comes once 20 sockets sit in
+	// TIME_WAIT, at about 0.4 s.
+	var series int64
+	first := -1.0
+	for _, pt := range res.TimeSeries.Points {
+		if n := pt.Kernel["TcpExtTCPTimeWaitOverflow"]; n > 0 {
+			series += n
+			if first < 0 {
+				first = pt.T
+			}
+		}
+	}
+	if series < overflow-60 || series > overflow || first < 0.3 || first > 1 {
+		t.Errorf("time series: %d overflows from %.2fs, want about %d from 0.4 s", series, first, overflow)
+	}
 	m := res.Model
 	if m.ExhaustionAtSeconds != nil || m.TimeWaitSockets != 20 || m.TimeWaitBuckets != 20 {
 		t.Errorf("model: exhaustion %v, %.1f TIME_WAIT sockets (buckets %d); want none and 20", m.ExhaustionAtSeconds, m.TimeWaitSockets, m.TimeWaitBuckets)
