@@ -162,7 +162,7 @@ type engine struct {
 	lastT      float64           // the last point's time
 	// kernel is the namespace's KernelCounters at the last socket sample.
 	kernel map[string]int64
-	steady     *steadyWatch      // stop.on verdict; the sampler goroutine's
+	steady *steadyWatch // stop.on verdict; the sampler goroutine's
 }
 
 // steadyWatch looks for a steady state in the samples as they come, for
