@@ -142,7 +142,11 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		in := analysis.ModelInputFor(p, size)
 		in.Horizon = planHorizon
 		m := analysis.Predict(in)
-		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), in, m)
+		ports := fmt.Sprintf("%d ports", in.RangeSize)
+		if in.Reserved > 0 {
+			ports = fmt.Sprintf("%d usable of %d ports (ip_local_reserved_ports)", in.Budget(), in.RangeSize)
+		}
+		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %s", sc.Name, p.Variant, ports), in, m)
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
 	writeFormula(e.stdout, as)
