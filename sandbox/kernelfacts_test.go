@@ -92,6 +92,13 @@ func TestReservedPortsLeaveTheRest(t *testing.T) {
 		if !strings.Contains(text, "150 usable of 200 ports") {
 			t.Errorf("report lacks the usable ports:\n%s", text)
 		}
+		var md bytes.Buffer
+		if err := report.WriteMarkdown(&md, &result.ResultFile{Schema: result.Schema, Scenario: "kernel", Runs: []*result.Result{res}}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(md.String(), "150 usable of 200 ports") {
+			t.Errorf("summary.md lacks the usable ports:\n%s", md.String())
+		}
 	})
 	t.Run("churn", func(t *testing.T) {
 		t.Parallel()
