@@ -101,8 +101,13 @@ func Run(ctx context.Context, p *Plan, opt Options) (*result.Result, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	if !opt.Target.Is4() {
-		return nil, fmt.Errorf("loadgen: target %v is not an IPv4 address", opt.Target)
+	if !opt.Target.Is4() && !(opt.Target.Is6() && !opt.Target.Is4In6()) {
+		return nil, fmt.Errorf("loadgen: target %v is not an IPv4 or IPv6 address", opt.Target)
+	}
+	for _, src := range opt.Sources {
+		if src.Is4() != opt.Target.Is4() {
+			return nil, fmt.Errorf("loadgen: source %v and target %v are of different families", src, opt.Target)
+		}
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = time.Second
@@ -221,8 +226,12 @@ func newEngine(p *Plan, opt Options) *engine {
 	e.exhaustAt.Store(math.MaxInt64)
 	if opt.Sockets != nil {
 		// The samples count the TIME_WAIT sockets too young to reuse
-		// by the namespace's own delay.
+		// by the namespace's own delay, and IPv6 ones too when the load
+		// is IPv6.
 		opt.Sockets.SetReuseDelay(ReuseDelayOf(p.Sandbox.Sysctls))
+		if opt.Target.Is6() {
+			opt.Sockets.CountIPv6()
+		}
 	}
 	if p.Stop.On == StopOnVerdict {
 		e.steady = newSteadyWatch(p, opt)

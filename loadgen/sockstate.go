@@ -78,6 +78,17 @@ type SocketSampler struct {
 	// recentTW is the idiag_expires above which a TIME_WAIT socket
 	// counts in TimeWaitRecent (see SetReuseDelay).
 	recentTW uint32
+	// v6 makes a dump ask for IPv6 sockets too (CountIPv6).
+	v6 bool
+}
+
+// CountIPv6 makes the full samples, and the dumps of the quick ones, count
+// IPv6 sockets besides IPv4 ones (a second dump: the load is IPv6). The
+// quick samples' kernel counters count both families already.
+func (s *SocketSampler) CountIPv6() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.v6 = true
 }
 
 // SetReuseDelay sets the age below which a TIME_WAIT socket counts in
@@ -242,12 +253,20 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 // dump asks the kernel for the sockets in the given states and counts
 // them.
 func (s *SocketSampler) dump(states uint32, st *result.SocketStates) error {
-	s.seq++
-	if err := s.request(states); err != nil {
-		return err
-	}
 	clear(s.ports[:])
 	s.twFinWait2 = 0
+	if err := s.dumpFamily(unix.AF_INET, states, st); err != nil || !s.v6 {
+		return err
+	}
+	return s.dumpFamily(unix.AF_INET6, states, st)
+}
+
+// dumpFamily counts one family's sockets in the given states.
+func (s *SocketSampler) dumpFamily(family uint8, states uint32, st *result.SocketStates) error {
+	s.seq++
+	if err := s.request(family, states); err != nil {
+		return err
+	}
 	for {
 		n, err := unix.Read(s.fd, s.buf)
 		if err == unix.EINTR {
@@ -339,14 +358,14 @@ func (s *SocketSampler) read(fd int) ([]byte, error) {
 	}
 }
 
-func (s *SocketSampler) request(states uint32) error {
+func (s *SocketSampler) request(family uint8, states uint32) error {
 	var msg [nlmsgHdrLen + unsafe.Sizeof(inetDiagReqV2{})]byte
 	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
 	binary.NativeEndian.PutUint16(msg[4:], sockDiagByFamily)
 	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(msg[8:], s.seq)
 	req := (*inetDiagReqV2)(unsafe.Pointer(&msg[nlmsgHdrLen]))
-	*req = inetDiagReqV2{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP, States: states}
+	*req = inetDiagReqV2{Family: family, Protocol: unix.IPPROTO_TCP, States: states}
 	if _, err := unix.Write(s.fd, msg[:]); err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}

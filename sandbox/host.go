@@ -102,7 +102,7 @@ func (h *Host) Check(ctx context.Context) error {
 		return nil
 	}
 	d := net.Dialer{Timeout: targetTimeout}
-	c, err := d.DialContext(ctx, "tcp4", h.Target.String())
+	c, err := d.DialContext(ctx, "tcp", h.Target.String())
 	if err != nil {
 		return fmt.Errorf("--target %s %w (%v); start your server there first, or check the address", h.Target, ErrTargetDown, dialProblem(err))
 	}

@@ -206,3 +206,36 @@ func TestHostNoteNamesLoopbackOnlyForLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The host runtime dials an IPv6 target: --target [::1]:7000 with 200
+// ports narrowed per socket holds 200 connections, then EADDRNOTAVAIL,
+// the sockets counted by the sampler.
+func TestHostRuntimeIPv6Target(t *testing.T) {
+	if !privateLoopback(t) {
+		return
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Addr: netip.MustParseAddr("::1"), Listeners: []loadgen.Listener{{Port: 7000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := &Host{Target: netip.MustParseAddrPort("[::1]:7000")}
+	if err := h.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Runtime, p.Sandbox.Sysctls, p.Sandbox.Nofile = "host", nil, 0
+	res, err := h.Run(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 200 || res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
+		t.Errorf("ok %d, exhaustion %+v: want 200 then EADDRNOTAVAIL", res.Dials.OK, res.Exhaustion)
+	}
+	if s := res.Exhaustion.Sockets; s == nil || s.PortsInUse != 200 {
+		t.Errorf("sockets at exhaustion %+v, want 200 ports in use", s)
+	}
+	if res.Target != "::1" || !strings.Contains(strings.Join(res.Notes, "\n"), "loopback, where tcp_tw_reuse=2") {
+		t.Errorf("target %q, notes %q", res.Target, res.Notes)
+	}
+}
