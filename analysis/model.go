@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -14,36 +15,50 @@ import (
 //
 // A connection pins its local port from connect() until the port is free
 // again: for its hold time, plus TIME_WAIT if the client closed first (60 s,
-// compiled into the kernel; about 1 s with tcp_tw_reuse=1, which needs TCP
-// timestamps), forever if it leaks. Ports in use at time t, for a pool
-// opening λ connections a second of which a share L leaks:
+// compiled into the kernel; tcp_tw_reuse_delay, 1 s by default, with
+// tcp_tw_reuse=1, which needs TCP timestamps on both sides), forever if it
+// leaks. Ports in use at time t, for a pool opening λ connections a second
+// of which a share L leaks:
 //
 //	N(t) = λ·(1-L)·min(t, C) + λ·L·t      C = hold + TIME_WAIT (client close)
 //
-// The ports run out when N(t) reaches the budget B: the range size per
-// (source address, destination address, destination port) tuple that
-// connect() can use, times the tuples the pool spreads over (bind() before
-// connect reserves a port for every destination: then the tuples are the
-// source addresses only). Steady state needs λ·C ports; the highest rate the
-// budget sustains is B / C, and any leak exhausts every budget in time.
+// The ports run out when N(t) reaches the budget B: the range less the
+// ports ip_local_reserved_ports keeps, per (source address, destination
+// address, destination port) tuple that connect() can use, times the
+// tuples the pool spreads over (bind() before connect reserves a port for
+// every destination: then the tuples are the source addresses only).
+// Steady state needs λ·C ports; the highest rate the budget sustains is
+// B / C, and any leak exhausts every budget in time.
+//
+// tcp_max_tw_buckets bounds the namespace's TIME_WAIT sockets: past it the
+// kernel closes a socket without TIME_WAIT and its port is free at once, so
+// only the buckets' share of closes pins a port after its hold.
 
 // TimeWait is the kernel's TIME_WAIT duration (TCP_TIMEWAIT_LEN).
 const TimeWait = loadgen.TimeWait
 
-// twReuseWait is how soon tcp_tw_reuse=1 lets connect() reuse a TIME_WAIT
-// port: the timestamp must have advanced, about one second.
+// twReuseWait is tcp_tw_reuse_delay's default: how old a TIME_WAIT socket
+// must be before tcp_tw_reuse=1 lets connect() take its port.
 const twReuseWait = loadgen.ReuseDelay
 
 // ModelInput is what the model needs of a load.
 type ModelInput struct {
 	RangeSize int
-	Pools     []ModelPool
-	TwReuse   int // net.ipv4.tcp_tw_reuse: 0, 1 or 2 (2: loopback only)
-	Loopback  bool
-	// NoTimestamps is set when net.ipv4.tcp_timestamps is 0: TIME_WAIT
-	// sockets then carry no timestamp and are never reused.
+	// Reserved is how many ports of the range ip_local_reserved_ports
+	// keeps from connect().
+	Reserved int
+	Pools    []ModelPool
+	TwReuse  int // net.ipv4.tcp_tw_reuse: 0, 1 or 2 (2: loopback only)
+	Loopback bool
+	// NoTimestamps is set when net.ipv4.tcp_timestamps is 0 on either
+	// side: TIME_WAIT sockets then carry no timestamp and are never reused.
 	NoTimestamps bool
-	Horizon      time.Duration // how far ahead to look for exhaustion
+	// ReuseDelay is net.ipv4.tcp_tw_reuse_delay; 0: its default, 1 s.
+	ReuseDelay time.Duration
+	// TimeWaitBuckets is the client's net.ipv4.tcp_max_tw_buckets; 0: no
+	// bound known.
+	TimeWaitBuckets int
+	Horizon         time.Duration // how far ahead to look for exhaustion
 }
 
 // ModelPool is one pool's load, as the model sees it.
@@ -71,6 +86,26 @@ func (p ModelPool) Served() float64 {
 	return p.Rate
 }
 
+// Budget is the ports one destination tuple can use: the range less the
+// reserved ports.
+func (in ModelInput) Budget() int { return max(in.RangeSize-in.Reserved, 0) }
+
+// ReuseDelayOr is tcp_tw_reuse_delay: the input's, or its default.
+func (in ModelInput) ReuseDelayOr() time.Duration {
+	if in.ReuseDelay > 0 {
+		return in.ReuseDelay
+	}
+	return twReuseWait
+}
+
+// twPin is how long a client close keeps its port after the hold.
+func (in ModelInput) twPin() time.Duration {
+	if in.reuse() {
+		return in.ReuseDelayOr()
+	}
+	return TimeWait
+}
+
 // pinned returns C, how long one connection pins its port, and whether it
 // is forever.
 func (in ModelInput) pinned(p ModelPool) (time.Duration, bool) {
@@ -79,11 +114,7 @@ func (in ModelInput) pinned(p ModelPool) (time.Duration, bool) {
 	}
 	c := p.Hold
 	if p.Close == loadgen.CloseClient {
-		if in.reuse() {
-			c += twReuseWait
-		} else {
-			c += TimeWait
-		}
+		c += in.twPin()
 	}
 	return c, false
 }
@@ -93,33 +124,92 @@ func (in ModelInput) reuse() bool {
 	return !in.NoTimestamps && (in.TwReuse == 1 || (in.TwReuse == 2 && in.Loopback))
 }
 
-// portsAt is N(t) summed over pools, per tuple (the load is spread evenly).
-func (in ModelInput) portsAt(t float64) float64 {
-	var n float64
+// load is N(t) in parts, per tuple: the ports held by open (and leaked)
+// connections, the ports TIME_WAIT pins, and the TIME_WAIT sockets; and
+// the TIME_WAIT sockets of the whole namespace. The TIME_WAIT parts are
+// before tcp_max_tw_buckets bounds them.
+type load struct{ held, twPinned, twSockets, twAll float64 }
+
+// loadAt is the load at time t summed over pools, per tuple (the load is
+// spread evenly), with every rate scaled by k.
+func (in ModelInput) loadAt(t, k float64) load {
+	var l load
 	for _, p := range in.Pools {
 		tuples := float64(max(p.Tuples, 1))
 		switch {
 		case p.Keep > 0:
-			n += float64(p.Keep) / tuples
+			l.held += float64(p.Keep) / tuples
 			continue
 		case p.Rate == 0:
-			n += float64(p.Workers) / tuples
+			l.held += float64(p.Workers) / tuples
 			continue
 		}
-		c, forever := in.pinned(p)
-		lam := p.Served() / tuples
+		_, forever := in.pinned(p)
+		lam := k * p.Served() / tuples
 		if forever {
-			n += lam * t
+			l.held += lam * t
 			continue
 		}
-		n += lam*(1-p.Leak)*math.Min(t, c.Seconds()) + lam*p.Leak*t
+		hold := max(p.Hold, 0).Seconds()
+		live := lam * (1 - p.Leak)
+		l.held += live*math.Min(t, hold) + lam*p.Leak*t
+		if p.Close != loadgen.CloseClient {
+			continue
+		}
+		after := math.Max(t-hold, 0)
+		l.twPinned += live * math.Min(after, in.twPin().Seconds())
+		socks := live * math.Min(after, TimeWait.Seconds())
+		l.twSockets += socks
+		l.twAll += socks * tuples
 	}
-	return n
+	if in.reuse() && l.twSockets > 0 {
+		// A TIME_WAIT socket lasts 60 s, or until connect() reuses its
+		// port: at most one per port connect() cycles through. It scans
+		// the ports of one parity first, and takes a free or reusable
+		// one there before it tries the other half: while the ports in
+		// use fit in half the budget, only that half is cycled.
+		cycled := float64(in.Budget())
+		if half := math.Ceil(cycled / 2); l.held+l.twPinned <= half {
+			cycled = half
+		}
+		if l.twSockets > cycled {
+			l.twAll *= cycled / l.twSockets
+			l.twSockets = cycled
+		}
+	}
+	return l
+}
+
+// timeWaitSockets is the TIME_WAIT sockets per tuple of a load: the
+// buckets' share, at most one per port of the budget.
+func (in ModelInput) timeWaitSockets(l load) float64 {
+	return math.Min(l.twSockets*in.bucketShare(l), float64(in.Budget()))
+}
+
+// bucketShare is the share of closes that get a TIME_WAIT socket: all of
+// them below tcp_max_tw_buckets, the buckets' share above.
+func (in ModelInput) bucketShare(l load) float64 {
+	if b := float64(in.TimeWaitBuckets); b > 0 && l.twAll > b {
+		return b / l.twAll
+	}
+	return 1
+}
+
+// portsAt is N(t) summed over pools, per tuple.
+func (in ModelInput) portsAt(t float64) float64 { return in.portsScaled(t, 1) }
+
+// portsScaled is N(t) with every rate scaled by k.
+func (in ModelInput) portsScaled(t, k float64) float64 {
+	l := in.loadAt(t, k)
+	return l.held + l.twPinned*in.bucketShare(l)
 }
 
 // Predict runs the model.
 func Predict(in ModelInput) result.Model {
-	m := result.Model{PortBudget: in.RangeSize, ReusesTimeWait: in.reuse()}
+	m := result.Model{PortBudget: in.Budget(), PortRange: in.RangeSize, ReusesTimeWait: in.reuse()}
+	if m.ReusesTimeWait {
+		m.ReuseDelaySeconds = in.ReuseDelayOr().Seconds()
+	}
 	horizon := in.Horizon
 	if horizon <= 0 {
 		horizon = 24 * time.Hour
@@ -130,6 +220,7 @@ func Predict(in ModelInput) result.Model {
 			m.Tuples = t
 		}
 	}
+	budget := float64(in.Budget())
 	m.PortsNeeded = in.portsAt(horizon.Seconds())
 	var steady, leaky bool
 	var c time.Duration
@@ -140,17 +231,62 @@ func Predict(in ModelInput) result.Model {
 		steady = steady || (p.Rate > 0 && !forever)
 	}
 	m.CycleSeconds, m.Grows = c.Seconds(), in.Grows()
+	settled := horizon.Seconds()
 	if steady && c > 0 && !leaky {
-		m.PortsNeeded = in.portsAt(c.Seconds())
-		rate := float64(in.RangeSize) / c.Seconds()
-		m.MaxSustainableRatePerS = &rate
+		// Settled once TIME_WAIT sockets, which outlast a reused port,
+		// have had their 60 s too.
+		settled = in.maxHold() + TimeWait.Seconds()
+		m.PortsNeeded = in.portsAt(settled)
+		if rate, ok := in.sustainable(settled); ok {
+			m.MaxSustainableRatePerS = &rate
+		}
 	}
-	if in.RangeSize > 0 && in.portsAt(horizon.Seconds()) >= float64(in.RangeSize) {
-		at := solve(in.portsAt, float64(in.RangeSize), horizon.Seconds())
+	l := in.loadAt(math.Min(settled, horizon.Seconds()), 1)
+	m.TimeWaitSockets = in.timeWaitSockets(l)
+	if in.bucketShare(l) < 1 {
+		m.TimeWaitBuckets = in.TimeWaitBuckets
+	}
+	if budget > 0 && in.portsAt(horizon.Seconds()) >= budget {
+		at := solve(in.portsAt, budget, horizon.Seconds())
 		m.ExhaustionAtSeconds = &at
 	}
 	m.Assumptions = in.assumptions()
 	return m
+}
+
+// maxHold is the longest mean hold of the pools, in seconds.
+func (in ModelInput) maxHold() float64 {
+	var h float64
+	for _, p := range in.Pools {
+		h = math.Max(h, p.Hold.Seconds())
+	}
+	return h
+}
+
+// sustainable is the highest rate of new connections per destination
+// tuple the budget sustains at steady state (reached by t): the pools'
+// rates scaled together until their ports fill the budget. ok is false
+// when no rate fills it (tcp_max_tw_buckets frees the ports TIME_WAIT
+// would pin, and nothing else pins one).
+func (in ModelInput) sustainable(t float64) (float64, bool) {
+	var perTuple float64
+	for _, p := range in.Pools {
+		if p.Keep == 0 && p.Rate > 0 {
+			perTuple += p.Served() / float64(max(p.Tuples, 1))
+		}
+	}
+	budget := float64(in.Budget())
+	if perTuple <= 0 || budget <= 0 {
+		return 0, false
+	}
+	f := func(k float64) float64 { return in.portsScaled(t, k) }
+	hi := 1.0
+	for f(hi) < budget {
+		if hi *= 2; hi > 1e12 {
+			return 0, false
+		}
+	}
+	return solve(f, budget, hi) * perTuple, true
 }
 
 // solve finds the first t in [0, hi] with f(t) >= target; f never falls.
@@ -185,27 +321,18 @@ func (in ModelInput) Grows() bool {
 	return false
 }
 
-// Reuses reports whether connect() takes over TIME_WAIT ports after about
-// a second (tcp_tw_reuse=1, or 2 on loopback).
-func (in ModelInput) Reuses() bool {
-	return in.TwReuse == 1 || (in.TwReuse == 2 && in.Loopback)
-}
+// Reuses reports whether connect() takes over TIME_WAIT ports after the
+// reuse delay (tcp_tw_reuse=1, or 2 on loopback, with timestamps on).
+func (in ModelInput) Reuses() bool { return in.reuse() }
 
 // TimeWaitSockets is how many client sockets sit in TIME_WAIT per
 // destination tuple at steady state: every client close leaves one for
-// TIME_WAIT's 60 s, at most one per port of the range. It differs from the
-// ports those sockets pin when tcp_tw_reuse lets connect() take their
-// ports after about a second: the sockets still pile up, the ports are
-// free.
+// TIME_WAIT's 60 s, at most one per port of the budget, and at most
+// tcp_max_tw_buckets in the namespace. It differs from the ports those
+// sockets pin when tcp_tw_reuse lets connect() take their ports after the
+// reuse delay: the sockets still pile up, the ports are free.
 func (in ModelInput) TimeWaitSockets() float64 {
-	var n float64
-	for _, p := range in.Pools {
-		if p.Keep > 0 || p.Rate == 0 || p.Close != loadgen.CloseClient || p.Hold < 0 {
-			continue
-		}
-		n += p.Served() / float64(max(p.Tuples, 1)) * (1 - p.Leak) * TimeWait.Seconds()
-	}
-	return math.Min(n, float64(in.RangeSize))
+	return in.timeWaitSockets(in.loadAt(in.maxHold()+TimeWait.Seconds(), 1))
 }
 
 func (in ModelInput) assumptions() []string {
@@ -214,13 +341,20 @@ func (in ModelInput) assumptions() []string {
 	case in.NoTimestamps && in.TwReuse != 0:
 		a = append(a, fmt.Sprintf("tcp_tw_reuse=%d but tcp_timestamps=0: TIME_WAIT sockets carry no timestamp and are never reused", in.TwReuse))
 	case in.TwReuse == 1:
-		a = append(a, "tcp_tw_reuse=1: connect() reuses a TIME_WAIT port after about 1 s (TCP timestamps on)")
+		a = append(a, fmt.Sprintf("tcp_tw_reuse=1: connect() reuses a TIME_WAIT port once it is %s old (tcp_tw_reuse_delay; TCP timestamps on)", short(in.ReuseDelayOr())))
 	case in.TwReuse == 2 && in.Loopback:
-		a = append(a, "tcp_tw_reuse=2 and a loopback destination: TIME_WAIT ports are reused after about 1 s")
+		a = append(a, fmt.Sprintf("tcp_tw_reuse=2 and a loopback destination: TIME_WAIT ports are reused once %s old (tcp_tw_reuse_delay)", short(in.ReuseDelayOr())))
 	default:
 		a = append(a, fmt.Sprintf("tcp_tw_reuse=%d: TIME_WAIT ports are not reused for outgoing connections", in.TwReuse))
 	}
-	a = append(a, "the load is spread evenly over the destination tuples; every port of the range is usable")
+	if in.TimeWaitBuckets > 0 {
+		a = append(a, fmt.Sprintf("tcp_max_tw_buckets=%d: past that many TIME_WAIT sockets the kernel skips TIME_WAIT and frees the port at once", in.TimeWaitBuckets))
+	}
+	usable := "every port of the range is usable"
+	if in.Reserved > 0 {
+		usable = fmt.Sprintf("%d usable of %d ports: ip_local_reserved_ports keeps %d from connect()", in.Budget(), in.RangeSize, in.Reserved)
+	}
+	a = append(a, "the load is spread evenly over the destination tuples; "+usable+" (ports bound by other programs are not known)")
 	for _, p := range in.Pools {
 		if p.Rate == 0 && p.Keep == 0 {
 			a = append(a, "a closed-model pool holds one port per worker; its rate of new connections is not modelled")
@@ -245,16 +379,17 @@ func fmtRate(r float64) string {
 // plan's range when positive (what the same load means in another range).
 func ModelInputFor(p *loadgen.Plan, rangeSize int) ModelInput {
 	in := ModelInput{RangeSize: rangeSize, TwReuse: 2, Horizon: max(p.Duration, time.Hour)}
-	if in.RangeSize <= 0 {
-		in.RangeSize = p.Sandbox.PortRange.Size()
+	rng := p.Sandbox.PortRange
+	if rng.IsZero() {
+		rng = loadgen.DefaultPortRange
 	}
 	if in.RangeSize <= 0 {
-		in.RangeSize = 60999 - 32768 + 1 // the kernel's default range
+		in.RangeSize = rng.Size()
+		// The reserved ports are those of the plan's range: another
+		// range's are not known.
+		in.Reserved = loadgen.ReservedPorts(p.Sandbox.Sysctls[loadgen.SysctlReservedPorts], rng)
 	}
-	if v, ok := p.Sandbox.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
-		fmt.Sscanf(v, "%d", &in.TwReuse)
-	}
-	in.NoTimestamps = p.Sandbox.Sysctls["net.ipv4.tcp_timestamps"] == "0" || p.Server.Sysctls["net.ipv4.tcp_timestamps"] == "0"
+	in.sysctls(p.Sandbox.Sysctls, p.Server.Sysctls)
 	in.Loopback = p.Runtime == "host"
 	for _, pl := range p.Pools {
 		mp := ModelPool{Close: pl.Close, Leak: pl.Leak, Hold: pl.Hold.Mean()}
@@ -297,7 +432,42 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 		e := (r.Exhaustion.AtSeconds - *m.ExhaustionAtSeconds) / *m.ExhaustionAtSeconds
 		m.RelativeError = &e
 	}
+	m.Check = in.check(r)
 	r.Model = &m
+}
+
+// check puts the model's ports in use and TIME_WAIT sockets at the run's
+// last full socket sample beside that sample's. A run that ran out of
+// ports has its exhaustion time to compare, and none.
+func (in ModelInput) check(r *result.Result) *result.ModelCheck {
+	if r.Exhaustion != nil || r.TimeSeries == nil {
+		return nil
+	}
+	tuples := 1
+	for _, p := range in.Pools {
+		if t := max(p.Tuples, 1); tuples == 1 || t < tuples {
+			tuples = t
+		}
+	}
+	for i := len(r.TimeSeries.Points) - 1; i >= 0; i-- {
+		pt := &r.TimeSeries.Points[i]
+		if pt.Client == nil || !pt.Client.PortsCounted() {
+			continue
+		}
+		ports, ok := loadgen.PinnedPorts(pt.Client, tuples, in.reuse())
+		if !ok {
+			continue
+		}
+		c := &result.ModelCheck{AtSeconds: pt.T,
+			Ports:    math.Min(in.portsAt(pt.T), float64(in.Budget())),
+			TimeWait: in.timeWaitSockets(in.loadAt(pt.T, 1)),
+			// The sockets are the namespace's, spread over the tuples.
+			MeasuredPorts: ports, MeasuredTimeWait: float64(pt.Client.TimeWait) / float64(tuples)}
+		near := func(pred, meas float64) bool { return math.Abs(pred-meas) <= math.Max(5, 0.2*pred) }
+		c.Agrees = near(c.Ports, c.MeasuredPorts) && near(c.TimeWait, c.MeasuredTimeWait)
+		return c
+	}
+	return nil
 }
 
 // AttachScaled predicts what the plan's load means in a range of another
@@ -305,22 +475,44 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 func AttachScaled(p *loadgen.Plan, r *result.Result, rangeSize int) {
 	in := ModelInputFor(p, rangeSize)
 	in.readBack(r)
+	in.Reserved = 0 // the other range's reserved ports are not known
 	m := Predict(in)
 	r.Scaled = &m
 }
 
-// readBack takes what the run read back from the sandbox over what the
-// plan asked for: the client's tcp_tw_reuse and tcp_timestamps, and the
-// server's timestamps (off on either side, no timestamp is recorded).
-// The host runtime dials loopback, where tcp_tw_reuse=2 reuses.
-func (in *ModelInput) readBack(r *result.Result) {
-	if v, ok := r.Sysctls["net.ipv4.tcp_tw_reuse"]; ok {
+// sysctls takes the client's and the server's sysctls that the model
+// knows: tcp_tw_reuse, tcp_tw_reuse_delay and tcp_max_tw_buckets of the
+// client, tcp_timestamps of either (off on either side, no timestamp is
+// recorded and no TIME_WAIT port is reused).
+func (in *ModelInput) sysctls(client, server map[string]string) {
+	if v, ok := client[loadgen.SysctlTwReuse]; ok {
 		fmt.Sscanf(v, "%d", &in.TwReuse)
 	}
-	if r.Sysctls["net.ipv4.tcp_timestamps"] == "0" {
+	if client[loadgen.SysctlTimestamps] == "0" || server[loadgen.SysctlTimestamps] == "0" {
 		in.NoTimestamps = true
 	}
+	if _, ok := client[loadgen.SysctlTwReuseDelay]; ok {
+		in.ReuseDelay = loadgen.ReuseDelayOf(client)
+	}
+	if v, ok := client[loadgen.SysctlMaxTwBuckets]; ok {
+		fmt.Sscanf(v, "%d", &in.TimeWaitBuckets)
+	}
+}
+
+// readBack takes what the run read back from the sandbox over what the
+// plan asked for: the client's and the server's sysctls (see sysctls),
+// and the reserved ports of the range the client had. The host runtime
+// dials loopback (unless its target is elsewhere), where tcp_tw_reuse=2
+// reuses.
+func (in *ModelInput) readBack(r *result.Result) {
+	in.sysctls(r.Sysctls, r.ServerSysctls)
+	if rng, err := loadgen.ParseSysctlPortRange(r.Sysctls[loadgen.SysctlPortRange]); err == nil && rng.Size() == in.RangeSize {
+		if list, ok := r.Sysctls[loadgen.SysctlReservedPorts]; ok {
+			in.Reserved = loadgen.ReservedPorts(list, rng)
+		}
+	}
 	if r.Runtime == "host" {
-		in.Loopback = true
+		a, err := netip.ParseAddr(r.Target)
+		in.Loopback = r.Target == "" || (err == nil && a.IsLoopback())
 	}
 }

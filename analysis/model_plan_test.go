@@ -72,12 +72,22 @@ func TestTimeWaitSockets(t *testing.T) {
 	}{
 		{"reuse off: the TIME_WAIT sockets are the ports needed",
 			ModelInput{RangeSize: 28232, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 18000, 18000, false},
-		{"tcp_tw_reuse=1: 18,000 sockets, 300 ports",
-			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 18000, 300, true},
-		{"at most one socket per port of the range",
-			ModelInput{RangeSize: 1000, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 1000, 300, true},
+		// connect() cycles through the ports of one parity while the
+		// ports in use fit there: one TIME_WAIT socket a port of that half.
+		{"tcp_tw_reuse=1: 18,000 closes a minute, 14,116 sockets (one parity of the range), 300 ports",
+			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 14116, 300, true},
+		{"tcp_tw_reuse=1 below half the range: 6,000 sockets, 100 ports",
+			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 100, Close: loadgen.CloseClient}}}, 6000, 100, true},
+		{"at most one socket per port connect() cycles: half the range",
+			ModelInput{RangeSize: 1000, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 500, 300, true},
+		{"the whole range once the ports in use outgrow one half",
+			ModelInput{RangeSize: 1000, TwReuse: 1, Pools: []ModelPool{{Rate: 600, Close: loadgen.CloseClient}}}, 1000, 600, true},
 		{"spread over 3 destinations",
 			ModelInput{RangeSize: 28232, TwReuse: 1, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient, Tuples: 3}}}, 6000, 100, true},
+		{"tcp_max_tw_buckets=20 keeps at most 20",
+			ModelInput{RangeSize: 100, TimeWaitBuckets: 20, Pools: []ModelPool{{Rate: 50, Close: loadgen.CloseClient}}}, 20, 20, false},
+		{"tcp_timestamps=0: no reuse, the sockets are the ports",
+			ModelInput{RangeSize: 28232, TwReuse: 1, NoTimestamps: true, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseClient}}}, 18000, 18000, false},
 		{"RST close leaves none",
 			ModelInput{RangeSize: 28232, Pools: []ModelPool{{Rate: 300, Close: loadgen.CloseReset}}}, 0, 0, false},
 	}
@@ -85,6 +95,9 @@ func TestTimeWaitSockets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.in.TimeWaitSockets(); math.Abs(got-tt.sockets) > 1e-6 {
 				t.Errorf("TIME_WAIT sockets %.1f, want %.1f", got, tt.sockets)
+			}
+			if got := Predict(tt.in).TimeWaitSockets; math.Abs(got-tt.sockets) > 1e-6 {
+				t.Errorf("Predict's TIME_WAIT sockets %.1f, want %.1f", got, tt.sockets)
 			}
 			if got := Predict(tt.in).PortsNeeded; math.Abs(got-tt.portsNeeded) > 1e-6 {
 				t.Errorf("ports needed %.1f, want %.1f", got, tt.portsNeeded)

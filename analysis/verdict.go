@@ -154,10 +154,18 @@ func cycleWords(m *result.Model) string {
 	switch {
 	case c >= TimeWait:
 		return fmt.Sprintf("%s: hold %s + TIME_WAIT 60s", short(c), short(c-TimeWait))
-	case m.ReusesTimeWait && c >= twReuseWait:
-		return fmt.Sprintf("%s: hold %s + the 1s reuse delay", short(c), short(c-twReuseWait))
+	case m.ReusesTimeWait && c >= reuseDelayOf(m):
+		return fmt.Sprintf("%s: hold %s + the %s reuse delay", short(c), short(c-reuseDelayOf(m)), short(reuseDelayOf(m)))
 	}
 	return short(c) + ", the hold"
+}
+
+// reuseDelayOf is the model's tcp_tw_reuse_delay.
+func reuseDelayOf(m *result.Model) time.Duration {
+	if m.ReuseDelaySeconds > 0 {
+		return seconds2d(m.ReuseDelaySeconds)
+	}
+	return twReuseWait
 }
 
 // HorizonWords writes the model's horizon as a person would: "24h".
@@ -179,10 +187,11 @@ func short(d time.Duration) string {
 
 func seconds2d(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// budgetOf is the ports one destination tuple can use in the run.
+// budgetOf is the ports one destination tuple can use in the run: the
+// range it read back less the ports ip_local_reserved_ports keeps.
 func budgetOf(r *result.Result) int {
 	if r.PortRangeSize > 0 {
-		return r.PortRangeSize
+		return max(r.PortRangeSize-reservedOf(r), 0)
 	}
 	if r.Model != nil {
 		return r.Model.PortBudget
@@ -190,10 +199,25 @@ func budgetOf(r *result.Result) int {
 	return 0
 }
 
-// portsPhrase names the range: "200 ports (50000 50199)".
+// reservedOf is how many ports of the run's range ip_local_reserved_ports
+// keeps from connect().
+func reservedOf(r *result.Result) int {
+	rng, err := loadgen.ParseSysctlPortRange(r.Sysctls[loadgen.SysctlPortRange])
+	if err != nil || rng.Size() != r.PortRangeSize {
+		return 0
+	}
+	return loadgen.ReservedPorts(r.Sysctls[loadgen.SysctlReservedPorts], rng)
+}
+
+// portsPhrase names the range: "200 ports (50000 50199)", or with reserved
+// ports "150 usable of 200 ports (50000 50199)".
 func portsPhrase(r *result.Result) string {
 	if r.PortRangeSize > 0 {
-		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls["net.ipv4.ip_local_port_range"])
+		if n := reservedOf(r); n > 0 {
+			return fmt.Sprintf("%d usable of %d ports (%s; %d reserved)", max(r.PortRangeSize-n, 0), r.PortRangeSize,
+				r.Sysctls[loadgen.SysctlPortRange], n)
+		}
+		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls[loadgen.SysctlPortRange])
 	}
 	return "the port range"
 }

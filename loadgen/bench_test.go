@@ -28,7 +28,7 @@ func BenchmarkDialReset(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	spec := new(destination(loopback.As4(), ports))
+	spec := new(destination(loopback, ports))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -41,9 +42,13 @@ const (
 
 // dialSpec is where a dial goes and where it comes from.
 type dialSpec struct {
-	dst unix.RawSockaddrInet4 // as connect(2) takes it
+	// dst is the destination as connect(2) takes it: a
+	// RawSockaddrInet6, or a RawSockaddrInet4 in its first dstLen bytes.
+	dst    unix.RawSockaddrInet6
+	dstLen uintptr
+	family int // AF_INET or AF_INET6
 	// src, if set, is bound before connect(); port 0 lets the kernel pick.
-	src *unix.SockaddrInet4
+	src unix.Sockaddr
 	// noPort sets IP_BIND_ADDRESS_NO_PORT: bind() takes the address only
 	// and connect() picks the port, sharing it across destinations.
 	noPort bool
@@ -53,10 +58,34 @@ type dialSpec struct {
 }
 
 // destination is a dial spec to addr:port from anywhere.
-func destination(addr [4]byte, port int) dialSpec {
-	spec := dialSpec{dst: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: addr}}
+func destination(addr netip.Addr, port int) dialSpec {
+	var spec dialSpec
+	if addr.Is4() {
+		raw := (*unix.RawSockaddrInet4)(unsafe.Pointer(&spec.dst))
+		raw.Family, raw.Addr = unix.AF_INET, addr.As4()
+		spec.family, spec.dstLen = unix.AF_INET, unsafe.Sizeof(*raw)
+	} else {
+		spec.dst.Family, spec.dst.Addr = unix.AF_INET6, addr.As16()
+		spec.family, spec.dstLen = unix.AF_INET6, unsafe.Sizeof(spec.dst)
+	}
+	// The port sits at the same offset in both, in network byte order.
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&spec.dst.Port))[:], uint16(port))
 	return spec
+}
+
+// bindAddr is a sockaddr to bind to addr with port 0, or addr's family's
+// wildcard where addr is not valid.
+func bindAddr(addr netip.Addr, v6 bool) unix.Sockaddr {
+	if v6 {
+		if !addr.IsValid() {
+			addr = netip.IPv6Unspecified()
+		}
+		return &unix.SockaddrInet6{Addr: addr.As16()}
+	}
+	if !addr.IsValid() {
+		addr = netip.IPv4Unspecified()
+	}
+	return &unix.SockaddrInet4{Addr: addr.As4()}
 }
 
 // dialError is a failed dial: the step and the errno.
@@ -156,7 +185,7 @@ var socketsMade atomic.Int64
 
 // newSocket makes a non-blocking socket bound as spec says.
 func newSocket(spec *dialSpec) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(spec.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, &dialError{opSocket, err}
 	}
@@ -218,10 +247,23 @@ func (spec *dialSpec) reusableFor(o *dialSpec) bool {
 	case spec.src == nil && o.src == nil:
 	case spec.src == nil || o.src == nil || !spec.noPort || !o.noPort:
 		return false
-	case spec.src.Addr != o.src.Addr || spec.src.Port != o.src.Port:
+	case !sameSockaddr(spec.src, o.src):
 		return false
 	}
-	return spec.portRange == o.portRange
+	return spec.family == o.family && spec.portRange == o.portRange
+}
+
+// sameSockaddr reports whether a and b are the same address and port.
+func sameSockaddr(a, b unix.Sockaddr) bool {
+	switch a := a.(type) {
+	case *unix.SockaddrInet4:
+		b, ok := b.(*unix.SockaddrInet4)
+		return ok && a.Addr == b.Addr && a.Port == b.Port
+	case *unix.SockaddrInet6:
+		b, ok := b.(*unix.SockaddrInet6)
+		return ok && a.Addr == b.Addr && a.Port == b.Port
+	}
+	return false
 }
 
 // unspec is the address connect() takes to disconnect a socket.

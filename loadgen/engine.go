@@ -101,8 +101,13 @@ func Run(ctx context.Context, p *Plan, opt Options) (*result.Result, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	if !opt.Target.Is4() {
-		return nil, fmt.Errorf("loadgen: target %v is not an IPv4 address", opt.Target)
+	if !opt.Target.Is4() && !(opt.Target.Is6() && !opt.Target.Is4In6()) {
+		return nil, fmt.Errorf("loadgen: target %v is not an IPv4 or IPv6 address", opt.Target)
+	}
+	for _, src := range opt.Sources {
+		if src.Is4() != opt.Target.Is4() {
+			return nil, fmt.Errorf("loadgen: source %v and target %v are of different families", src, opt.Target)
+		}
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = time.Second
@@ -160,7 +165,9 @@ type engine struct {
 	series     result.TimeSeries // written by the sampler goroutine only, read at the end
 	points     int               // points made so far (the sampler goroutine's)
 	lastT      float64           // the last point's time
-	steady     *steadyWatch      // stop.on verdict; the sampler goroutine's
+	// kernel is the namespace's KernelCounters at the last socket sample.
+	kernel map[string]int64
+	steady *steadyWatch // stop.on verdict; the sampler goroutine's
 }
 
 // steadyWatch looks for a steady state in the samples as they come, for
@@ -177,19 +184,16 @@ type steadyWatch struct {
 // newSteadyWatch watches for the plan's steady state, or returns nil when
 // the plan has none (some pool never gives its ports back).
 func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
-	reuse := ReusesTimeWait(p.Sandbox.Sysctls, opt.Target.IsLoopback())
-	cycle, grows := p.Cycle(reuse)
+	rng := opt.LocalPortRange
+	if rng.IsZero() {
+		rng = p.Sandbox.PortRange
+	}
+	k := KernelOf(p.Sandbox.Sysctls, p.Server.Sysctls, opt.Target.IsLoopback(), rng)
+	cycle, grows := p.Cycle(k)
 	if grows || opt.Sockets == nil {
 		return nil
 	}
-	budget := opt.LocalPortRange
-	if budget.IsZero() {
-		budget = p.Sandbox.PortRange
-	}
-	if budget.IsZero() {
-		budget = DefaultPortRange
-	}
-	return &steadyWatch{window: SteadyWindow(cycle), budget: budget.Size(), tuples: p.Tuples(), reuse: reuse}
+	return &steadyWatch{window: SteadyWindow(cycle), budget: k.Budget(), tuples: p.Tuples(), reuse: k.Reuse}
 }
 
 // add takes one point and reports whether the samples now end in a steady
@@ -224,6 +228,15 @@ func newEngine(p *Plan, opt Options) *engine {
 	}
 	e := &engine{plan: p, opt: opt, agg: newAggregator(len(p.Pools), workers)}
 	e.exhaustAt.Store(math.MaxInt64)
+	if opt.Sockets != nil {
+		// The samples count the TIME_WAIT sockets too young to reuse
+		// by the namespace's own delay, and IPv6 ones too when the load
+		// is IPv6.
+		opt.Sockets.SetReuseDelay(ReuseDelayOf(p.Sandbox.Sysctls))
+		if opt.Target.Is6() {
+			opt.Sockets.CountIPv6()
+		}
+	}
 	if p.Stop.On == StopOnVerdict {
 		e.steady = newSteadyWatch(p, opt)
 	}
@@ -326,11 +339,21 @@ func goroutines(plan *Plan, p *Pool) int {
 }
 
 // schedule offers the open model's arrivals to free slots at their due
-// times; an arrival no slot takes at once is dropped, never delayed.
+// times; an arrival no slot takes at once is dropped, never delayed. The
+// arrivals are those due in [0, duration) of the run (and of the pool's
+// own window): one due at the end, or after it while the stop is late,
+// is not made.
 func (pr *poolRun) schedule() {
 	pace := newPacer(pr.p.Rate, pr.p.Ramp, pr.p.Phase)
 	sl := newAlarm(pr.ctx)
 	defer sl.close()
+	var end time.Time
+	if d := pr.e.plan.Duration; d > 0 {
+		end = pr.e.start.Add(d)
+	}
+	if d := pr.p.Duration; d > 0 && (end.IsZero() || pr.begin.Add(d).Before(end)) {
+		end = pr.begin.Add(d)
+	}
 	var prev time.Duration
 	for k := int64(0); ; k++ {
 		at, ok := pace.arrival(k)
@@ -338,6 +361,9 @@ func (pr *poolRun) schedule() {
 			return
 		}
 		due := pr.begin.Add(at)
+		if !end.IsZero() && !due.Before(end) {
+			return
+		}
 		if !sl.sleepUntil(pr.ctx, due, spinFor(at-prev)) {
 			return
 		}
@@ -616,6 +642,7 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 			}
 			e.series.SamplerCost.Add(time.Since(t0), st)
 		}
+		pt.Kernel = e.kernelMoves()
 	}
 	*prev = cur
 	if e.steady != nil && !last && e.steady.add(&pt) {
@@ -627,6 +654,31 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 	}
 	e.series.Points = append(e.series.Points, pt)
 	return &e.series.Points[len(e.series.Points)-1]
+}
+
+// kernelMoves reads the namespace's KernelCounters and returns those that
+// moved since the last read, by how much; nil when none did (or they
+// cannot be read).
+func (e *engine) kernelMoves() map[string]int64 {
+	cur, err := ReadKernelCounters("/proc/self/net")
+	if err != nil {
+		return nil
+	}
+	prev := e.kernel
+	e.kernel = cur
+	if prev == nil {
+		return nil
+	}
+	var moved map[string]int64
+	for name, v := range cur {
+		if d := v - prev[name]; d != 0 {
+			if moved == nil {
+				moved = make(map[string]int64)
+			}
+			moved[name] = d
+		}
+	}
+	return moved
 }
 
 // dialedPorts lists the server ports the pools dial, like "7000, 7001".

@@ -513,3 +513,33 @@ func TestServerQueuesAConnectionOnce(t *testing.T) {
 		t.Errorf("a connection was on the again list %d times at once (%d entries in all): want once, and some", worst, queued)
 	}
 }
+
+// An open pool's arrivals are those due in [0, duration): 300/s for 1 s
+// makes 300, none at t = 1 s, however late the stop.
+func TestOpenArrivalsEndWithTheDuration(t *testing.T) {
+	ports := freePorts(t, 1)
+	startEcho(t, Listener{Port: ports[0]})
+	for _, tt := range []struct {
+		name     string
+		rate     float64
+		duration time.Duration
+		want     int64
+	}{
+		{"300/s for 1 s", 300, time.Second, 300},
+		{"50/s for 600 ms", 50, 600 * time.Millisecond, 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := plan(ports, Pool{Name: "open", Rate: tt.rate, MaxInFlight: 50, Messages: 1, Payload: 8, Close: CloseReset})
+			p.Duration = tt.duration
+			res, err := Run(context.Background(), p, Options{Target: loopback})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A starved scheduler may still be catching up when the
+			// duration ends: a few fewer, never more.
+			if got := res.Dials.Attempted + res.Dropped; got > tt.want || got < tt.want*9/10 {
+				t.Errorf("%d arrivals (%d attempted, %d dropped), want %d", got, res.Dials.Attempted, res.Dropped, tt.want)
+			}
+		})
+	}
+}

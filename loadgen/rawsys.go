@@ -23,7 +23,7 @@ import (
 
 // connectNB is connect(2) to spec's destination.
 func connectNB(fd int, spec *dialSpec) error {
-	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&spec.dst)), unsafe.Sizeof(spec.dst))
+	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&spec.dst)), spec.dstLen)
 	if e != 0 {
 		return e
 	}

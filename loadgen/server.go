@@ -125,7 +125,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 // only linger in TIME_WAIT. The probe is closed before the loops bind, so
 // two servers started in the same instant can still both pass it.
 func probePort(addr netip.Addr, port int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(family(addr), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("echo server: socket: %w", err)
 	}
@@ -133,11 +133,7 @@ func probePort(addr netip.Addr, port int) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fmt.Errorf("echo server: SO_REUSEADDR: %w", err)
 	}
-	sa := &unix.SockaddrInet4{Port: port}
-	if addr.Is4() {
-		sa.Addr = addr.As4()
-	}
-	if err := unix.Bind(fd, sa); err != nil {
+	if err := unix.Bind(fd, listenAddr(addr, port)); err != nil {
 		if errors.Is(err, unix.EADDRINUSE) {
 			return fmt.Errorf("echo server: listen on %v:%d: %w: another program listens there", addr, port, err)
 		}
@@ -147,7 +143,7 @@ func probePort(addr netip.Addr, port int) error {
 }
 
 func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(family(addr), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("echo server: socket: %w", err)
 	}
@@ -161,11 +157,7 @@ func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) 
 			return -1, fmt.Errorf("echo server: SO_REUSEPORT: %w", err)
 		}
 	}
-	sa := &unix.SockaddrInet4{Port: port}
-	if addr.Is4() {
-		sa.Addr = addr.As4()
-	}
-	if err := unix.Bind(fd, sa); err != nil {
+	if err := unix.Bind(fd, listenAddr(addr, port)); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("echo server: listen on %v:%d: %w", addr, port, err)
 	}
@@ -645,5 +637,32 @@ func boundPortOf(fd int) int {
 	if err != nil {
 		return 0
 	}
-	return sa.(*unix.SockaddrInet4).Port
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return sa.Port
+	case *unix.SockaddrInet6:
+		return sa.Port
+	}
+	return 0
+}
+
+// family is the socket family that listens on addr: IPv6 for an IPv6
+// address, IPv4 otherwise (an unset address is IPv4's wildcard).
+func family(addr netip.Addr) int {
+	if addr.Is6() && !addr.Is4In6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// listenAddr is the sockaddr to listen on addr:port.
+func listenAddr(addr netip.Addr, port int) unix.Sockaddr {
+	if family(addr) == unix.AF_INET6 {
+		return &unix.SockaddrInet6{Addr: addr.As16(), Port: port}
+	}
+	sa := &unix.SockaddrInet4{Port: port}
+	if addr.Is4() {
+		sa.Addr = addr.As4()
+	}
+	return sa
 }

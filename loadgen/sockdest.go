@@ -43,7 +43,7 @@ func (s *SocketSampler) SampleDestinations() ([]result.DestinationSockets, error
 		return nil, errors.New("sock_diag: sampler closed")
 	}
 	s.seq++
-	if err := s.request(tcpfAll); err != nil {
+	if err := s.request(unix.AF_INET, tcpfAll); err != nil {
 		return nil, err
 	}
 	var socks []destSocket
@@ -56,7 +56,7 @@ func (s *SocketSampler) SampleDestinations() ([]result.DestinationSockets, error
 			return
 		}
 		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[24:28])), binary.BigEndian.Uint16(m[6:]))
-		recent := state == tcpTimeWait && binary.NativeEndian.Uint32(m[52:]) > recentTimeWait
+		recent := state == tcpTimeWait && binary.NativeEndian.Uint32(m[52:]) > s.recentTW
 		socks = append(socks, destSocket{dst: dst, local: local, state: state, recent: recent})
 	}
 	for {

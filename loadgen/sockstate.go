@@ -33,8 +33,10 @@ const (
 const timerTimewait = 3
 
 // recentTimeWait is the idiag_expires (milliseconds left) above which a
-// TIME_WAIT socket is younger than ReuseDelay.
-const recentTimeWait = uint32((TimeWait - ReuseDelay) / time.Millisecond)
+// TIME_WAIT socket is younger than the reuse delay d.
+func recentTimeWait(d time.Duration) uint32 {
+	return uint32(max(TimeWait-d, 0) / time.Millisecond)
+}
 
 // tcpfAll asks for the sockets in every state the sampler counts (bits 1 to
 // 11, as ss does). Not ^0: that includes TCP_BOUND_INACTIVE (Linux 6.8),
@@ -73,6 +75,29 @@ type SocketSampler struct {
 	quickCost time.Duration
 	// twFinWait2 counts the timewait sockets in FIN_WAIT2 of a dump.
 	twFinWait2 int
+	// recentTW is the idiag_expires above which a TIME_WAIT socket
+	// counts in TimeWaitRecent (see SetReuseDelay).
+	recentTW uint32
+	// v6 makes a dump ask for IPv6 sockets too (CountIPv6).
+	v6 bool
+}
+
+// CountIPv6 makes the full samples, and the dumps of the quick ones, count
+// IPv6 sockets besides IPv4 ones (a second dump: the load is IPv6). The
+// quick samples' kernel counters count both families already.
+func (s *SocketSampler) CountIPv6() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.v6 = true
+}
+
+// SetReuseDelay sets the age below which a TIME_WAIT socket counts in
+// TimeWaitRecent: the namespace's tcp_tw_reuse_delay (ReuseDelay unless
+// set).
+func (s *SocketSampler) SetReuseDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recentTW = recentTimeWait(d)
 }
 
 // maxDuty bounds the share of time the sampler may spend on each kind of
@@ -117,7 +142,7 @@ func idle(cost time.Duration) time.Duration {
 // counters in the caller's network namespace. Ports outside lo..hi are not
 // counted in PortsInUse unless both are 0.
 func NewSocketSampler(lo, hi int) (*SocketSampler, error) {
-	s := &SocketSampler{fd: -1, snmp: -1, sockstat: -1, lo: lo, hi: hi, buf: make([]byte, 1<<20)}
+	s := &SocketSampler{fd: -1, snmp: -1, sockstat: -1, lo: lo, hi: hi, buf: make([]byte, 1<<20), recentTW: recentTimeWait(ReuseDelay)}
 	var err error
 	if s.fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_INET_DIAG); err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
@@ -228,12 +253,20 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 // dump asks the kernel for the sockets in the given states and counts
 // them.
 func (s *SocketSampler) dump(states uint32, st *result.SocketStates) error {
-	s.seq++
-	if err := s.request(states); err != nil {
-		return err
-	}
 	clear(s.ports[:])
 	s.twFinWait2 = 0
+	if err := s.dumpFamily(unix.AF_INET, states, st); err != nil || !s.v6 {
+		return err
+	}
+	return s.dumpFamily(unix.AF_INET6, states, st)
+}
+
+// dumpFamily counts one family's sockets in the given states.
+func (s *SocketSampler) dumpFamily(family uint8, states uint32, st *result.SocketStates) error {
+	s.seq++
+	if err := s.request(family, states); err != nil {
+		return err
+	}
 	for {
 		n, err := unix.Read(s.fd, s.buf)
 		if err == unix.EINTR {
@@ -325,14 +358,14 @@ func (s *SocketSampler) read(fd int) ([]byte, error) {
 	}
 }
 
-func (s *SocketSampler) request(states uint32) error {
+func (s *SocketSampler) request(family uint8, states uint32) error {
 	var msg [nlmsgHdrLen + unsafe.Sizeof(inetDiagReqV2{})]byte
 	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
 	binary.NativeEndian.PutUint16(msg[4:], sockDiagByFamily)
 	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(msg[8:], s.seq)
 	req := (*inetDiagReqV2)(unsafe.Pointer(&msg[nlmsgHdrLen]))
-	*req = inetDiagReqV2{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP, States: states}
+	*req = inetDiagReqV2{Family: family, Protocol: unix.IPPROTO_TCP, States: states}
 	if _, err := unix.Write(s.fd, msg[:]); err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}
@@ -394,7 +427,7 @@ func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 		st.FinWait2++
 	case tcpTimeWait:
 		st.TimeWait++
-		if binary.NativeEndian.Uint32(m[52:]) > recentTimeWait {
+		if binary.NativeEndian.Uint32(m[52:]) > s.recentTW {
 			st.TimeWaitRecent++
 		}
 	case tcpCloseWait:

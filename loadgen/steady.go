@@ -43,12 +43,12 @@ func sysctlInt(m map[string]string, name string, def int) int {
 
 // PinTime is how long one of the pool's connections keeps its local port
 // from the moment it opens: its mean hold, plus TIME_WAIT when the client
-// closes first (ReuseDelay when TIME_WAIT ports are reused). forever is
+// closes first (the reuse delay when TIME_WAIT ports are reused). forever is
 // set when the pool's ports in use only grow: arrivals held forever, or a
 // share of leaked connections. A keep-alive pool, or a closed-model pool
 // whose workers each hold one connection forever, pins a fixed number of
 // ports: they do not grow, and PinTime returns 0 for them.
-func (p *Pool) PinTime(reuse bool) (pin time.Duration, forever bool) {
+func (p *Pool) PinTime(k Kernel) (pin time.Duration, forever bool) {
 	switch {
 	case p.Close == CloseLeak, p.Leak > 0, p.Hold.Forever() && p.Open():
 		return 0, true
@@ -57,11 +57,7 @@ func (p *Pool) PinTime(reuse bool) (pin time.Duration, forever bool) {
 	}
 	pin = p.Hold.Mean()
 	if p.Close == CloseClient {
-		if reuse {
-			pin += ReuseDelay
-		} else {
-			pin += TimeWait
-		}
+		pin += k.TimeWaitPin()
 	}
 	return pin, false
 }
@@ -81,9 +77,9 @@ func (p *Pool) Tuples() int {
 // Cycle is the longest PinTime of the plan's pools: a steady state shows
 // only once ports in use have been flat for that long. grows is set when
 // some pool never gives ports back, so that no steady state exists.
-func (p *Plan) Cycle(reuse bool) (cycle time.Duration, grows bool) {
+func (p *Plan) Cycle(k Kernel) (cycle time.Duration, grows bool) {
 	for i := range p.Pools {
-		pin, forever := p.Pools[i].PinTime(reuse)
+		pin, forever := p.Pools[i].PinTime(k)
 		grows = grows || forever
 		cycle = max(cycle, pin)
 	}
@@ -123,9 +119,10 @@ type PinSample struct {
 
 // PinnedPorts is the ports a sample of the client's sockets shows pinned
 // per destination tuple. Where TIME_WAIT ports are reused, only the
-// TIME_WAIT sockets younger than ReuseDelay pin a port a new connection
+// TIME_WAIT sockets younger than the reuse delay pin a port a new connection
 // needs (the older ones stay in their thousands while their ports are
-// taken over); a quick sample, which does not see their ages, cannot tell.
+// taken over; the sampler is told the delay, SocketSampler.SetReuseDelay);
+// a quick sample, which does not see their ages, cannot tell.
 // With one tuple the distinct local ports of the range are counted when
 // the sample has them; otherwise every socket that holds a port, spread
 // over the tuples. ok is false for a sample that cannot tell.

@@ -24,6 +24,7 @@ var namespaceSysctls = []string{
 	"net.ipv4.tcp_syncookies",
 	"net.ipv4.tcp_timestamps",
 	"net.ipv4.tcp_tw_reuse",
+	"net.ipv4.tcp_tw_reuse_delay",
 	"net.ipv4.tcp_wmem",
 }
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/portex/portex/result"
-	"golang.org/x/sys/unix"
 )
 
 // poolRun is one pool's share of a run: its window in time and what its
@@ -477,13 +476,13 @@ func dialSpecs(p *Pool, target netip.Addr, sources []netip.Addr) []dialSpec {
 	var specs []dialSpec
 	for s := 0; s < nsrc; s++ {
 		for _, port := range p.Ports {
-			spec := destination(target.As4(), port)
+			spec := destination(target, port)
 			if bind != BindAuto || nsrc > 1 {
-				src := netip.IPv4Unspecified()
+				var src netip.Addr
 				if s < len(sources) {
 					src = sources[s]
 				}
-				spec.src = &unix.SockaddrInet4{Addr: src.As4()}
+				spec.src = bindAddr(src, target.Is6())
 				spec.noPort = bind != BindBeforeConnect
 			}
 			specs = append(specs, spec)

@@ -3,6 +3,8 @@ package report
 import (
 	"encoding/csv"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/portex/portex/result"
@@ -32,6 +34,9 @@ var csvStates = []struct {
 // open and the socket states (client_*, server_*) are gauges at t. There
 // is a failed_<class> column for each class that fails anywhere in the
 // file, in a fixed order. A side that was not sampled has empty cells.
+// Last, a client_kernel_<counter> column for each of the kernel's
+// counters that moved anywhere in the file: how much it moved in the
+// interval (empty where it was not read).
 func WriteCSV(w io.Writer, r *result.ResultFile) error {
 	cw := csv.NewWriter(w)
 	classes := classesIn(r)
@@ -46,6 +51,10 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 		}
 	}
 	head = append(head, "port_range_size")
+	counters := countersIn(r)
+	for _, c := range counters {
+		head = append(head, "client_kernel_"+c)
+	}
 	if err := cw.Write(head); err != nil {
 		return err
 	}
@@ -72,6 +81,13 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 				}
 			}
 			row = append(row, strconv.Itoa(run.PortRangeSize))
+			for _, c := range counters {
+				if p.Client == nil {
+					row = append(row, "")
+				} else {
+					row = append(row, itoa(p.Kernel[c]))
+				}
+			}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
@@ -82,3 +98,20 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// countersIn lists, sorted, the kernel counters that moved in some point
+// of the file.
+func countersIn(r *result.ResultFile) []string {
+	seen := map[string]bool{}
+	for _, run := range r.Runs {
+		if run.TimeSeries == nil {
+			continue
+		}
+		for i := range run.TimeSeries.Points {
+			for c := range run.TimeSeries.Points[i].Kernel {
+				seen[c] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}

@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/portex/portex/result"
 )
@@ -12,8 +14,9 @@ type fact struct{ Label, Text string }
 
 // facts lists what happened in a run that its headline and counters do
 // not say: the runtime's notes, dropped arrivals, the throughput, what
-// followed exhaustion, connect latency that climbed before it, and the
-// connections the run's end closed.
+// followed exhaustion, connect latency that climbed before it, what the
+// kernel's own counters explain, and the connections the run's end
+// closed.
 func facts(r *result.Result) []fact {
 	var out []fact
 	for _, n := range r.Notes {
@@ -40,6 +43,7 @@ func facts(r *result.Result) []fact {
 				micros(c.P99Us), micros(c.P50Us))})
 		}
 	}
+	out = append(out, kernelFacts(r)...)
 	// A connection or two in flight as a churning run ends are no news;
 	// connections the pools never closed are.
 	if r.ClosedAtEnd > 0 && r.ClosedAtEnd*100 >= r.Dials.OK {
@@ -97,4 +101,84 @@ func rate(v float64) string {
 		return formatCount(v)
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// kernelFacts words the kernel's counters that moved and explain how the
+// ports fared, each with its cause: what the kernel did that the dials
+// alone do not show.
+func kernelFacts(r *result.Result) []fact {
+	k := r.Kernel
+	if k == nil {
+		return nil
+	}
+	var out []fact
+	add := func(format string, args ...any) { out = append(out, fact{"kernel", fmt.Sprintf(format, args...)}) }
+	c, s := k.Client, k.Server
+	if n := c["TcpExtTCPTimeWaitOverflow"]; n > 0 {
+		add("the kernel skipped TIME_WAIT for %s socket%s: tcp_max_tw_buckets=%s (their ports were free at once)",
+			grouped(n), plural(int(n)), orUnknown(r.Sysctls["net.ipv4.tcp_max_tw_buckets"]))
+	}
+	if n := s["TcpExtTCPTimeWaitOverflow"]; n > 0 {
+		add("the server skipped TIME_WAIT for %s socket%s: its tcp_max_tw_buckets=%s",
+			grouped(n), plural(int(n)), orUnknown(r.ServerSysctls["net.ipv4.tcp_max_tw_buckets"]))
+	}
+	if n := c["TcpExtTWRecycled"]; n > 0 {
+		add("connect() took over the ports of %s TIME_WAIT socket%s (tcp_tw_reuse=%s)",
+			grouped(n), plural(int(n)), orUnknown(r.Sysctls["net.ipv4.tcp_tw_reuse"]))
+	}
+	if n := s["TcpExtListenOverflows"]; n > 0 {
+		add("the server's accept queue overflowed %s time%s: raise server.backlog (and the server's net.core.somaxconn, %s)",
+			grouped(n), plural(int(n)), orUnknown(r.ServerSysctls["net.core.somaxconn"]))
+	}
+	if n, o := s["TcpExtListenDrops"], s["TcpExtListenOverflows"]; n > o {
+		add("the server's listeners dropped %s handshake%s for reasons other than a full accept queue", grouped(n-o), plural(int(n-o)))
+	}
+	if n := c["TcpExtTCPSynRetrans"]; n > 0 {
+		add("the client sent %s SYN%s again: a SYN or its answer went unanswered (a full accept queue, or a NAT out of ports)",
+			grouped(n), plural(int(n)))
+	}
+	if n := c["TcpExtTCPAbortOnTimeout"] + s["TcpExtTCPAbortOnTimeout"]; n > 0 {
+		add("%s connection%s aborted after their retransmissions ran out", grouped(n), plural(int(n)))
+	}
+	if n := c["TcpExtTCPAbortOnLinger"] + s["TcpExtTCPAbortOnLinger"]; n > 0 {
+		add("%s connection%s aborted by a linger timeout", grouped(n), plural(int(n)))
+	}
+	if n := c["TcpAttemptFails"]; n > 0 {
+		add("%s of the client's connection attempts failed in the kernel (refused, reset or timed out; a connect() short of a port never starts one)",
+			grouped(n))
+	}
+	if n := c["TcpEstabResets"] + s["TcpEstabResets"]; n > 0 {
+		add("%s established connection%s reset (client %s, server %s)", grouped(n), plural(int(n)),
+			grouped(c["TcpEstabResets"]), grouped(s["TcpEstabResets"]))
+	}
+	if a, p := c["TcpActiveOpens"], s["TcpPassiveOpens"]; a > 0 || p > 0 {
+		t := fmt.Sprintf("the client's kernel opened %s connection%s (ActiveOpens)", grouped(a), plural(int(a)))
+		if s != nil {
+			t += fmt.Sprintf(", the server's accepted %s (PassiveOpens)", grouped(p))
+		}
+		add("%s", t)
+	}
+	return out
+}
+
+// orUnknown is a sysctl's value as read back, or "unknown".
+func orUnknown(v string) string {
+	if v == "" {
+		return "unknown"
+	}
+	return v
+}
+
+// grouped writes a count with thousands separated: "1,204".
+func grouped(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"html"
 	"strings"
 	"testing"
 
@@ -61,5 +62,47 @@ func TestFactsInEveryRendering(t *testing.T) {
 	// served its connections "without a failure" only in that sense.
 	if v := analysis.Judge(r); !strings.Contains(v.Text, "101 arrivals were dropped") {
 		t.Errorf("verdict hides the drops: %s", v.Text)
+	}
+}
+
+// The kernel's counters that moved are facts, each with its cause; the
+// ones that did not move say nothing.
+func TestKernelFacts(t *testing.T) {
+	r := &result.Result{
+		Variant: "buckets", Runtime: "netns", ElapsedSeconds: 6, Stopped: result.StoppedDuration,
+		Sysctls:       map[string]string{"net.ipv4.tcp_max_tw_buckets": "20", "net.ipv4.tcp_tw_reuse": "0"},
+		ServerSysctls: map[string]string{"net.core.somaxconn": "4096"},
+		Dials:         result.Dials{Attempted: 300, OK: 300}, Failures: map[string]int64{},
+		Kernel: &result.KernelCounters{
+			Client: map[string]int64{"TcpExtTCPTimeWaitOverflow": 280, "TcpActiveOpens": 300, "TcpExtTCPSynRetrans": 0, "TcpEstabResets": 0},
+			Server: map[string]int64{"TcpExtListenOverflows": 1204, "TcpExtListenDrops": 1204, "TcpPassiveOpens": 300},
+		},
+	}
+	f := &result.ResultFile{Schema: result.Schema, Scenario: "s", Runs: []*result.Result{r}}
+	want := []string{
+		"the kernel skipped TIME_WAIT for 280 sockets: tcp_max_tw_buckets=20",
+		"the server's accept queue overflowed 1,204 times: raise server.backlog",
+		"the client's kernel opened 300 connections (ActiveOpens), the server's accepted 300 (PassiveOpens)",
+	}
+	for name, render := range map[string]func(*bytes.Buffer) error{
+		"text":     func(b *bytes.Buffer) error { return WriteText(b, f, TextOptions{}) },
+		"markdown": func(b *bytes.Buffer) error { return WriteMarkdown(b, f) },
+		"html":     func(b *bytes.Buffer) error { return WriteHTML(b, f) },
+	} {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out := html.UnescapeString(b.String())
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+		for _, no := range []string{"SYN", "reset", "handshake"} {
+			if strings.Contains(out, no) {
+				t.Errorf("%s speaks of a counter that did not move: %q", name, no)
+			}
+		}
 	}
 }

@@ -108,6 +108,8 @@ type htmlModel struct {
 	NeededNote                                                    string // when the ports needed are counted
 	MeasuredNote, Tone                                            string
 	Assumptions                                                   []string
+	Check                                                         string // the model's state against the measured one
+	CheckTone                                                     string
 }
 
 type htmlPool struct {
@@ -254,6 +256,12 @@ func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 			PortsNeeded: formatCount(m.PortsNeeded), PortBudget: fmt.Sprint(m.PortBudget), NeededNote: neededNote(m),
 			Predicted: mc.predicted, Measured: mc.measured, RelErr: mc.relErr, MaxRate: mc.maxRate,
 			MeasuredNote: mc.measuredNote, Tone: mc.tone, Assumptions: m.Assumptions,
+		}
+		if c := m.Check; c != nil {
+			hr.Model.Check, hr.Model.CheckTone = checkWords(c), "good"
+			if !c.Agrees {
+				hr.Model.CheckTone = "bad"
+			}
 		}
 		if m.ExhaustionAtSeconds != nil {
 			hr.Model.Predicted = shortAt(*m.ExhaustionAtSeconds)

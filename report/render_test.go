@@ -269,3 +269,26 @@ func TestNiceTicks(t *testing.T) {
 		}
 	}
 }
+
+// The kernel's counters that move get a column each in timeseries.csv,
+// after the others; those that never move get none.
+func TestCSVKernelCounters(t *testing.T) {
+	r := &result.ResultFile{Runs: []*result.Result{{Variant: "v", PortRangeSize: 100, TimeSeries: &result.TimeSeries{Points: []result.Point{
+		{T: 0.5, Client: &result.SocketStates{}},
+		{T: 1, Client: &result.SocketStates{}, Kernel: map[string]int64{"TcpExtTCPTimeWaitOverflow": 30}},
+		{T: 1.5},
+	}}}}}
+	var b bytes.Buffer
+	if err := WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if !strings.HasSuffix(lines[0], ",port_range_size,client_kernel_TcpExtTCPTimeWaitOverflow") || len(lines) != 4 {
+		t.Fatalf("csv:\n%s", b.String())
+	}
+	for i, want := range []string{",100,0", ",100,30", ",100,"} {
+		if !strings.HasSuffix(lines[i+1], want) {
+			t.Errorf("row %d %q, want it to end %q", i+1, lines[i+1], want)
+		}
+	}
+}

@@ -153,9 +153,31 @@ func modelLine(m *result.Model, r *result.Result) string {
 		}
 	}
 	if m.MaxSustainableRatePerS != nil {
-		fmt.Fprintf(&b, "; %d ports sustain at most %.1f new connections/s per destination", m.PortBudget, *m.MaxSustainableRatePerS)
+		fmt.Fprintf(&b, "; %s sustain at most %.1f new connections/s per destination", budgetWords(m), *m.MaxSustainableRatePerS)
+	}
+	if c := m.Check; c != nil {
+		fmt.Fprintf(&b, "; %s", checkWords(c))
 	}
 	return b.String()
+}
+
+// budgetWords names the model's budget: "100 ports", "150 usable of 200
+// ports".
+func budgetWords(m *result.Model) string {
+	if m.PortRange > m.PortBudget {
+		return fmt.Sprintf("%d usable of %d ports", m.PortBudget, m.PortRange)
+	}
+	return fmt.Sprintf("%d ports", m.PortBudget)
+}
+
+// checkWords sets the model's state against the measured one.
+func checkWords(c *result.ModelCheck) string {
+	t := fmt.Sprintf("at %s it expects %.0f ports in use and %.0f TIME_WAIT sockets per destination, measured %.0f and %.0f",
+		seconds(c.AtSeconds), c.Ports, c.TimeWait, c.MeasuredPorts, c.MeasuredTimeWait)
+	if !c.Agrees {
+		t += " (the model does not match this run)"
+	}
+	return t
 }
 
 // Verdict is the one line that answers "did the ports run out, and why",

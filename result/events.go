@@ -106,4 +106,8 @@ type Point struct {
 	Server *SocketStates `json:"server,omitempty"`
 	// ServerRSSBytes is the echo server process's resident memory.
 	ServerRSSBytes int64 `json:"server_rss_bytes,omitempty"`
+	// Kernel is how much each of the client namespace's kernel counters
+	// (KernelCounters' names) moved since the previous point that has
+	// them, for those that moved; read with the client's socket states.
+	Kernel map[string]int64 `json:"kernel,omitempty"`
 }

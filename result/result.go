@@ -40,6 +40,12 @@ type Result struct {
 	// Sysctls are read back from inside the sandbox (client side), not
 	// copied from the scenario.
 	Sysctls map[string]string `json:"sysctls"`
+	// ServerSysctls are read back from the server's namespace, where the
+	// runtime can reach it (the netns runtime); nil otherwise.
+	ServerSysctls map[string]string `json:"server_sysctls,omitempty"`
+	// Target is the address the load dialed, where the runtime lets the
+	// user choose it (the host runtime's --target); "" otherwise.
+	Target string `json:"target,omitempty"`
 	// Nofile is the RLIMIT_NOFILE soft limit the load ran under.
 	Nofile uint64 `json:"nofile"`
 	// PortRangeSize is the number of ephemeral ports the client had.
@@ -75,6 +81,20 @@ type Result struct {
 	Scaled *Model `json:"scaled,omitempty"`
 	// TimeSeries is the run interval by interval.
 	TimeSeries *TimeSeries `json:"timeseries,omitempty"`
+	// Kernel is what the kernel itself counted over the run in the
+	// client's and the server's namespaces (/proc/net/netstat and
+	// /proc/net/snmp); nil where the runtime could not read them.
+	Kernel *KernelCounters `json:"kernel_counters,omitempty"`
+}
+
+// KernelCounters are the growth, from the run's start to its end, of the
+// kernel's TCP counters that explain exhaustion, per namespace, named
+// like nstat does ("TcpExtTCPTimeWaitOverflow", "TcpActiveOpens"). Only
+// counters the kernel has are present; a zero means it has it and it did
+// not move.
+type KernelCounters struct {
+	Client map[string]int64 `json:"client,omitempty"`
+	Server map[string]int64 `json:"server,omitempty"`
 }
 
 // Dials counts connect attempts. Every connect() the kernel refused is one
@@ -159,9 +179,27 @@ type Model struct {
 	// PortsNeeded is the ports one destination tuple needs at steady state.
 	PortsNeeded float64 `json:"ports_needed"`
 	// PortBudget is the ports one destination tuple (source address,
-	// destination address and port) can use: the range size. The load is
-	// spread over the tuples, so PortsNeeded is per tuple too.
+	// destination address and port) can use: the range less the ports
+	// ip_local_reserved_ports keeps. The load is spread over the tuples,
+	// so PortsNeeded is per tuple too.
 	PortBudget int `json:"port_budget"`
+	// PortRange is the range's size, PortBudget before the reserved
+	// ports are taken out.
+	PortRange int `json:"port_range,omitempty"`
+	// TimeWaitSockets is how many of the client's sockets the model puts
+	// in TIME_WAIT per destination tuple at steady state (or at the
+	// horizon): with tcp_tw_reuse they outnumber the ports they pin.
+	TimeWaitSockets float64 `json:"time_wait_sockets"`
+	// TimeWaitBuckets is the client's tcp_max_tw_buckets when it bounds
+	// the TIME_WAIT sockets below what the load would leave; 0 otherwise.
+	TimeWaitBuckets int `json:"time_wait_buckets,omitempty"`
+	// ReuseDelaySeconds is tcp_tw_reuse_delay where TIME_WAIT ports are
+	// reused (ReusesTimeWait).
+	ReuseDelaySeconds float64 `json:"reuse_delay_seconds,omitempty"`
+	// Check is the model's state at the run's last full socket sample,
+	// beside what that sample measured; nil when the run ran out of ports
+	// (the exhaustion times compare) or has no such sample.
+	Check *ModelCheck `json:"check,omitempty"`
 	// ExhaustionAtSeconds is when the model says the ports run out; nil
 	// when it says they never do.
 	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
@@ -192,6 +230,22 @@ type Model struct {
 	Grows bool `json:"grows,omitempty"`
 	// HorizonSeconds is how far ahead the model looked for exhaustion.
 	HorizonSeconds float64 `json:"horizon_seconds,omitempty"`
+}
+
+// ModelCheck sets the ports in use and the TIME_WAIT sockets the model
+// expects per destination tuple at one moment against those measured.
+type ModelCheck struct {
+	AtSeconds float64 `json:"at_seconds"`
+	// Ports and TimeWait are predicted; MeasuredPorts and
+	// MeasuredTimeWait measured (the client's sockets, spread over the
+	// tuples; ports as the steady watch counts them).
+	Ports            float64 `json:"ports"`
+	TimeWait         float64 `json:"time_wait"`
+	MeasuredPorts    float64 `json:"measured_ports"`
+	MeasuredTimeWait float64 `json:"measured_time_wait"`
+	// Agrees is set when both figures are within noise: 5 sockets or a
+	// fifth of the prediction, whichever is more.
+	Agrees bool `json:"agrees"`
 }
 
 // Verdict is the answer of one run: did the ports run out, and on what

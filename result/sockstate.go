@@ -20,8 +20,9 @@ type SocketStates struct {
 	// one: what the ephemeral range has left to give. It is PortsUncounted
 	// in a quick sample, which does not see every socket.
 	PortsInUse int `json:"ports_in_use"`
-	// TimeWaitRecent counts the TIME_WAIT sockets younger than loadgen.ReuseDelay,
-	// whose ports tcp_tw_reuse cannot take over yet. A quick sample does
+	// TimeWaitRecent counts the TIME_WAIT sockets younger than the reuse
+	// delay (tcp_tw_reuse_delay), whose ports tcp_tw_reuse cannot take
+	// over yet. A quick sample does
 	// not count them.
 	TimeWaitRecent int `json:"time_wait_recent,omitempty"`
 }

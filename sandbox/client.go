@@ -24,8 +24,12 @@ type clientSide struct {
 	srv       *serverProc // nil: the runtime runs the server (SetupNone)
 	processes int         // client processes sharing the load
 	sysctls   map[string]string
-	lo, hi    int                    // the port range read back; 0, 0: none
-	sampler   *loadgen.SocketSampler // nil: a shard, whose coordinator samples
+	// serverSysctls are read back from the server's namespace; kernel
+	// holds both namespaces' counters at the start.
+	serverSysctls map[string]string
+	kernel        *result.KernelCounters
+	lo, hi        int                    // the port range read back; 0, 0: none
+	sampler       *loadgen.SocketSampler // nil: a shard, whose coordinator samples
 }
 
 // close stops what the set-up started that is still running.
@@ -112,6 +116,8 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 		c.sources = req.Sources
 	}
 	c.sysctls = readSysctls(p.Sandbox.Sysctls)
+	c.serverSysctls = readSysctlsIn(c.srv.pid(), p.Server.Sysctls)
+	c.kernel = startCounters(c.srv.pid())
 	c.lo, c.hi = portRange(c.sysctls["net.ipv4.ip_local_port_range"])
 	// One process samples the namespace's sockets: a shard leaves it to
 	// its coordinator.
@@ -178,7 +184,8 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 // echo server's side) and reports it, with the samples the reader puts
 // into its time series.
 func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates, out *encoder) error {
-	run.Sysctls = c.sysctls
+	run.Sysctls, run.ServerSysctls = c.sysctls, c.serverSysctls
+	run.Kernel = endCounters(c.kernel, c.srv.pid())
 	run.Nofile = currentNofile()
 	if c.hi > 0 {
 		run.PortRangeSize = c.hi - c.lo + 1

@@ -106,7 +106,7 @@ func (h *Host) Check(ctx context.Context, p *loadgen.Plan) error {
 		return nil
 	}
 	d := net.Dialer{Timeout: targetTimeout}
-	c, err := d.DialContext(ctx, "tcp4", h.Target.String())
+	c, err := d.DialContext(ctx, "tcp", h.Target.String())
 	if err != nil {
 		return fmt.Errorf("--target %s %w (%v); start your server there first, or check the address", h.Target, ErrTargetDown, dialProblem(err))
 	}
@@ -193,7 +193,13 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Eve
 	if h.Target.IsValid() && p.Server.Backlog > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: server.backlog %d not applied: the target %s is your server", p.Server.Backlog, h.Target))
 	}
-	res.Notes = append(res.Notes, "host runtime: loopback, where tcp_tw_reuse=2 (the default) reuses TIME_WAIT ports; the netns runtime is the realistic one")
+	res.Target = target.String()
+	if target.IsLoopback() {
+		res.Notes = append(res.Notes, "host runtime: loopback, where tcp_tw_reuse=2 (the default) reuses TIME_WAIT ports; the netns runtime is the realistic one")
+	} else {
+		res.Notes = append(res.Notes, fmt.Sprintf("host runtime: the target %s is not loopback: the host's tcp_tw_reuse=%s applies (2, the default, reuses TIME_WAIT ports towards loopback only)",
+			target, valueOr(readSysctl(loadgen.SysctlTwReuse))))
+	}
 	if res.Error != "" {
 		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
 	}

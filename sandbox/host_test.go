@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,5 +155,88 @@ func TestHostTargetMustAccept(t *testing.T) {
 	}
 	if err := (&Host{}).Check(context.Background(), holdPlan(1, loadgen.PortRange{})); err != nil {
 		t.Errorf("no target: %v", err)
+	}
+}
+
+// The host runtime's note on tcp_tw_reuse=2 speaks of loopback only when
+// the target is loopback; a target elsewhere (here an address of the
+// test's own namespace, outside 127/8) gets the host's setting named, and
+// the model does not count on loopback's reuse.
+func TestHostNoteNamesLoopbackOnlyForLoopback(t *testing.T) {
+	if !privateLoopback(t) {
+		return
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("198.18.9.1")
+	if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Addr: addr, Listeners: []loadgen.Listener{{Port: 7000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tt := range []struct {
+		host     *Host
+		want, no string
+		loopback bool
+	}{
+		{&Host{}, "host runtime: loopback, where tcp_tw_reuse=2", "is not loopback", true},
+		{&Host{Target: netip.AddrPortFrom(addr, 7000), AllowExternal: true}, "the target 198.18.9.1 is not loopback: the host's tcp_tw_reuse=", "loopback, where", false},
+	} {
+		p := holdPlan(10, loadgen.PortRange{Lo: 50000, Hi: 50199})
+		p.Runtime, p.Duration, p.Sandbox.Sysctls, p.Sandbox.Nofile = "host", 300*time.Millisecond, nil, 0
+		p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed}
+		p.Pools[0].Close = loadgen.CloseReset
+		p.Stop = loadgen.Stop{On: loadgen.StopNever}
+		res, err := tt.host.Run(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := strings.Join(res.Notes, "\n")
+		if !strings.Contains(notes, tt.want) || strings.Contains(notes, tt.no) {
+			t.Errorf("target %v: notes %q, want %q", tt.host.Target, notes, tt.want)
+		}
+		p.Pools[0].Close = loadgen.CloseClient
+		analysis.AttachModel(p, res)
+		if res.Model.ReusesTimeWait != tt.loopback {
+			t.Errorf("target %v: the model reuses TIME_WAIT ports: %v", tt.host.Target, res.Model.ReusesTimeWait)
+		}
+	}
+}
+
+// The host runtime dials an IPv6 target: --target [::1]:7000 with 200
+// ports narrowed per socket holds 200 connections, then EADDRNOTAVAIL,
+// the sockets counted by the sampler.
+func TestHostRuntimeIPv6Target(t *testing.T) {
+	if !privateLoopback(t) {
+		return
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerConfig{Addr: netip.MustParseAddr("::1"), Listeners: []loadgen.Listener{{Port: 7000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := &Host{Target: netip.MustParseAddrPort("[::1]:7000")}
+	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Runtime, p.Sandbox.Sysctls, p.Sandbox.Nofile = "host", nil, 0
+	if err := h.Check(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Run(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dials.OK != 200 || res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
+		t.Errorf("ok %d, exhaustion %+v: want 200 then EADDRNOTAVAIL", res.Dials.OK, res.Exhaustion)
+	}
+	if s := res.Exhaustion.Sockets; s == nil || s.PortsInUse != 200 {
+		t.Errorf("sockets at exhaustion %+v, want 200 ports in use", s)
+	}
+	if res.Target != "::1" || !strings.Contains(strings.Join(res.Notes, "\n"), "loopback, where tcp_tw_reuse=2") {
+		t.Errorf("target %q, notes %q", res.Target, res.Notes)
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/portex/portex/loadgen"
@@ -21,9 +25,13 @@ var ErrUnrunnable = errors.New("cannot run on this machine")
 const connectionCost = 10 << 10
 
 // Preflight refuses, with the reason and what to do instead, a plan that
-// this machine cannot run: a descriptor limit above the hard limit, more
-// connections or larger payload buffers than memory holds.
+// this machine cannot run: a sysctl this kernel lacks, a descriptor limit
+// above the hard limit, more connections or larger payload buffers than
+// memory holds.
 func Preflight(p *loadgen.Plan) error {
+	if err := kernelHas(p); err != nil {
+		return err
+	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && p.Sandbox.Nofile > lim.Max {
 		return fmt.Errorf("%w: sandbox.nofile %d is above this machine's hard limit of %d descriptors per process "+
@@ -54,6 +62,49 @@ func Preflight(p *loadgen.Plan) error {
 		}
 	}
 	return nil
+}
+
+// sysctlSince names the Linux release that brought a sysctl the
+// allowlist takes, for the refusal on an older kernel.
+var sysctlSince = map[string]string{
+	loadgen.SysctlTwReuseDelay: "6.13",
+}
+
+// kernelHas refuses a plan that sets a sysctl this kernel does not have.
+// The sandbox's namespaces run on the host's kernel, and a per-namespace
+// sysctl exists in every namespace or in none, so the host's /proc/sys
+// tells (it is only read).
+func kernelHas(p *loadgen.Plan) error {
+	check := func(key string, sysctls map[string]string) error {
+		for _, name := range slices.Sorted(maps.Keys(sysctls)) {
+			path, err := sysctlPath(name)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				since := ""
+				if v, ok := sysctlSince[name]; ok {
+					since = fmt.Sprintf(" (it came in Linux %s)", v)
+				}
+				return fmt.Errorf("%w: %s: %s: this kernel (Linux %s) has no such sysctl%s; remove it from the scenario or run on a newer kernel",
+					ErrUnrunnable, key, name, kernelRelease(), since)
+			}
+		}
+		return nil
+	}
+	if err := check("sandbox.sysctls", p.Sandbox.Sysctls); err != nil {
+		return err
+	}
+	return check("server.sysctls", p.Server.Sysctls)
+}
+
+// kernelRelease is the running kernel's release ("6.18.4").
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes; 0 if it

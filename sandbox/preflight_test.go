@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,5 +65,27 @@ func TestPreflightCountsPayloadBuffers(t *testing.T) {
 	small.Pools[0].Messages, small.Pools[0].Payload = 1, 64<<10
 	if err := Preflight(small); err != nil {
 		t.Errorf("100 workers x 64 KiB: %v", err)
+	}
+}
+
+// A sysctl the running kernel lacks is refused before anything starts,
+// naming the key, the sysctl, the kernel and (for those the allowlist
+// knows) the release that brought it.
+func TestPreflightRefusesASysctlThisKernelLacks(t *testing.T) {
+	p := holdPlan(10, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Server.Sysctls = map[string]string{"net.ipv4.tcp_no_such_knob": "1"}
+	err := Preflight(p)
+	if !errors.Is(err, ErrUnrunnable) || !strings.Contains(err.Error(), "server.sysctls: net.ipv4.tcp_no_such_knob: this kernel (Linux ") {
+		t.Errorf("a sysctl no kernel has: %v", err)
+	}
+	p = holdPlan(10, loadgen.PortRange{Lo: 50000, Hi: 50199})
+	p.Sandbox.Sysctls[loadgen.SysctlTwReuseDelay] = "200"
+	err = Preflight(p)
+	_, statErr := os.Stat("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
+	switch {
+	case statErr == nil && err != nil:
+		t.Errorf("tcp_tw_reuse_delay on a kernel that has it: %v", err)
+	case statErr != nil && (err == nil || !strings.Contains(err.Error(), "it came in Linux 6.13")):
+		t.Errorf("tcp_tw_reuse_delay on a kernel without it: %v", err)
 	}
 }

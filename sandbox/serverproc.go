@@ -74,6 +74,14 @@ func startServerProc(req *Request, newNetns bool, forward func(Message)) (*serve
 	return s, nil
 }
 
+// pid is the server's process id; 0 for no server.
+func (s *serverProc) pid() int {
+	if s == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 func (s *serverProc) kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()

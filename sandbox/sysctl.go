@@ -4,16 +4,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
+	"golang.org/x/sys/unix"
 )
 
 // Reported are the sysctls every result shows, read back from the sandbox,
 // whether or not the scenario set them.
 var Reported = []string{
 	"net.ipv4.ip_local_port_range",
+	"net.ipv4.ip_local_reserved_ports",
 	"net.ipv4.tcp_tw_reuse",
+	"net.ipv4.tcp_tw_reuse_delay", // Linux 6.13+: absent before
+
 	"net.ipv4.tcp_fin_timeout",
 	"net.ipv4.tcp_timestamps",
 	"net.ipv4.tcp_max_tw_buckets",
@@ -87,6 +93,67 @@ func readSysctls(extra map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// readSysctlsIn reads the reported sysctls and the given extra names in
+// the network namespace of process pid (the echo server's): /proc/sys
+// shows the reading thread's namespace, so a thread of ours joins pid's
+// for the reads, and goes back. nil if it cannot.
+func readSysctlsIn(pid int, extra map[string]string) map[string]string {
+	if pid <= 0 {
+		return nil
+	}
+	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return nil
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	own, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	defer own.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	out := readSysctls(extra)
+	// A thread that cannot go back stays locked: the runtime ends it with
+	// the goroutine rather than reuse it in the wrong namespace.
+	if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	return out
+}
+
+// startCounters reads the kernel's counters of the client's namespace and
+// of the server's (process serverPid; none if 0) as a run starts. The
+// result holds them until endCounters turns them into growth.
+func startCounters(serverPid int) *result.KernelCounters {
+	k := &result.KernelCounters{}
+	k.Client, _ = loadgen.ReadKernelCounters("/proc/self/net")
+	if serverPid > 0 {
+		k.Server, _ = loadgen.ReadKernelCounters(fmt.Sprintf("/proc/%d/net", serverPid))
+	}
+	if k.Client == nil && k.Server == nil {
+		return nil
+	}
+	return k
+}
+
+// endCounters is the growth of the counters since start (startCounters),
+// read again now; nil when none could be read.
+func endCounters(start *result.KernelCounters, serverPid int) *result.KernelCounters {
+	if start == nil {
+		return nil
+	}
+	end := startCounters(serverPid)
+	if end == nil {
+		return nil
+	}
+	return &result.KernelCounters{Client: loadgen.CounterGrowth(start.Client, end.Client), Server: loadgen.CounterGrowth(start.Server, end.Server)}
 }
 
 // netnsID identifies the calling process's network namespace.

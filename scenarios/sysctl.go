@@ -109,7 +109,7 @@ const (
 type sysctlRule struct {
 	kind     sysctlKind
 	min, max int64
-	unit     string // "seconds", or "" for a plain number
+	unit     string // "seconds", "milliseconds", or "" for a plain number
 	meaning  string // what the values mean, for messages; "" for none
 }
 
@@ -145,6 +145,7 @@ var sysctlValues = map[string]sysctlRule{
 	"net.ipv4.tcp_syncookies":          {kind: sysctlInt, min: 0, max: 2, meaning: "0 off, 1 when the SYN backlog overflows, 2 always"},
 	"net.ipv4.tcp_timestamps":          {kind: sysctlInt, min: 0, max: 2, meaning: "0 off, 1 on with a random offset per connection, 2 on without"},
 	"net.ipv4.tcp_tw_reuse":            {kind: sysctlInt, min: 0, max: 2, meaning: "0 off, 1 on, 2 on for loopback only"},
+	"net.ipv4.tcp_tw_reuse_delay":      {kind: sysctlInt, min: 1, max: 60000, unit: "milliseconds", meaning: "how old a TIME_WAIT socket must be before tcp_tw_reuse takes its port (Linux 6.13+)"},
 	"net.ipv4.tcp_wmem":                {kind: sysctlTriple, min: 1, max: maxSysctlInt, meaning: "bytes: min default max"},
 }
 

@@ -8,8 +8,8 @@ import (
 
 func TestAllowedSysctls(t *testing.T) {
 	got := AllowedSysctls()
-	if !slices.IsSorted(got) || len(got) != 19 {
-		t.Errorf("want 19 sorted names, got %v", got)
+	if !slices.IsSorted(got) || len(got) != 20 {
+		t.Errorf("want 20 sorted names, got %v", got)
 	}
 	got[0] = "changed"
 	if AllowedSysctls()[0] == "changed" {
@@ -76,6 +76,9 @@ func TestSysctlProblems(t *testing.T) {
 		{"net.core.somaxconn", "2147483647", "", "INT_MAX"},
 		{"net.core.somaxconn", "2147483648", "of at least 0", "above INT_MAX"},
 		{"net.ipv4.tcp_max_tw_buckets", "0", "", "no TIME_WAIT buckets"},
+		{"net.ipv4.tcp_tw_reuse_delay", "200", "", "200 ms"},
+		{"net.ipv4.tcp_tw_reuse_delay", "0", "from 1 to 60000 (milliseconds)", "the kernel refuses 0"},
+		{"net.ipv4.tcp_tw_reuse_delay", "60001", "got 60001", "above TIME_WAIT's 60 s, which the kernel refuses"},
 		{"net.ipv4.tcp_max_syn_backlog", "-5", "of at least 0", "negative"},
 		{"net.ipv4.tcp_rmem", "4096", "want three integers", "one number"},
 		{"net.ipv4.tcp_wmem", "0 1 2", "from 1 to 2147483647", "zero bytes"},

@@ -114,8 +114,8 @@ func cmdEcho(e *env, args []string) int {
 	cfg := loadgen.ServerConfig{Backlog: *backlog, LingerReset: *reset}
 	for _, l := range *listen {
 		ap, err := netip.ParseAddrPort(l)
-		if err != nil || !ap.Addr().Is4() {
-			fmt.Fprintf(e.stderr, "portex echo: --listen %q: want an IPv4 address:port such as 127.0.0.1:7000\n", l)
+		if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() {
+			fmt.Fprintf(e.stderr, "portex echo: --listen %q: want an IPv4 or IPv6 address:port such as 127.0.0.1:7000 or [::1]:7000\n", l)
 			return exitUsage
 		}
 		if cfg.Addr.IsValid() && cfg.Addr != ap.Addr() {

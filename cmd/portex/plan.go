@@ -142,7 +142,11 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		in := analysis.ModelInputFor(p, size)
 		in.Horizon = planHorizon
 		m := analysis.Predict(in)
-		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %d ports", sc.Name, p.Variant, in.RangeSize), in, m)
+		ports := fmt.Sprintf("%d ports", in.RangeSize)
+		if in.Reserved > 0 {
+			ports = fmt.Sprintf("%d usable of %d ports (ip_local_reserved_ports)", in.Budget(), in.RangeSize)
+		}
+		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %s", sc.Name, p.Variant, ports), in, m)
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
 	writeFormula(e.stdout, as)
@@ -162,8 +166,9 @@ func writeFigures(w io.Writer, title string, in analysis.ModelInput, m result.Mo
 	// Without reuse, TIME_WAIT sockets are part of the ports needed; with
 	// it, the two figures part.
 	if tw := in.TimeWaitSockets(); tw >= 1 && in.Reuses() {
-		fmt.Fprintf(w, "  TIME_WAIT sockets  about %.0f per destination tuple (rate x 60 s, at most the range): they pile up,\n"+
-			"                     but tcp_tw_reuse lets connect() take their ports after about 1 s: ports needed counts 1 s\n", tw)
+		d := in.ReuseDelayOr()
+		fmt.Fprintf(w, "  TIME_WAIT sockets  about %.0f per destination tuple (rate x 60 s, at most one a port connect() cycles): they pile up,\n"+
+			"                     but tcp_tw_reuse lets connect() take their ports after %s (tcp_tw_reuse_delay): ports needed counts %s\n", tw, d, d)
 	}
 	switch {
 	case m.MaxSustainableRatePerS != nil:
@@ -218,7 +223,7 @@ type assumption struct {
 // assumed: an assumption that holds for some variants only names them.
 func writeFormula(w io.Writer, as []assumption) {
 	fmt.Fprintf(w, "\n  model   ports(t) = served x (1-leak) x min(t, hold + TIME_WAIT) + served x leak x t, per destination tuple\n")
-	fmt.Fprintf(w, "          served = rate, or at most max_in_flight / hold; TIME_WAIT counts about 1 s with tcp_tw_reuse\n")
+	fmt.Fprintf(w, "          served = rate, or at most max_in_flight / hold; TIME_WAIT counts tcp_tw_reuse_delay (1 s) with tcp_tw_reuse\n")
 	fmt.Fprintf(w, "          exhaustion when ports(t) reaches the range; sustainable rate = range / (hold + TIME_WAIT)\n")
 	var order []string
 	who := map[string][]string{}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,8 +32,8 @@ func TestPlanFigures(t *testing.T) {
 		{"a leak as a fraction is the same leak", []string{"--rate", "100/s", "--leak", "0.01"},
 			[]string{"ports needed       92340 of 28232 per destination tuple after 24h, and growing"},
 			nil},
-		{"tcp_tw_reuse=1: 300 ports, 18000 TIME_WAIT sockets", []string{"--rate", "300/s", "--tw-reuse", "1"},
-			[]string{"ports needed       300 of 28232 per destination tuple at steady state", "TIME_WAIT sockets  about 18000 per destination tuple"},
+		{"tcp_tw_reuse=1: 300 ports, 14116 TIME_WAIT sockets (one parity of the range)", []string{"--rate", "300/s", "--tw-reuse", "1"},
+			[]string{"ports needed       300 of 28232 per destination tuple at steady state", "TIME_WAIT sockets  about 14116 per destination tuple"},
 			nil},
 		{"max_in_flight caps the served rate", []string{"--rate", "100/s", "--hold", "200ms", "--leak", "3%", "--range", "50000-50149", "--max-in-flight", "10"},
 			[]string{"exhaustion         after 3s", "max_in_flight 10 with 200ms holds serves 50 new connections/s of 100"},
@@ -98,5 +100,35 @@ func TestPlanRefusesWhatItWouldIgnore(t *testing.T) {
 	}
 	if got := portex(t, context.Background(), "plan", "mitigations", "--range", "50000-50599"); got.code != exitOK || !strings.Contains(got.stdout, "variant baseline, 600 ports") {
 		t.Errorf("plan SCENARIO --range: exit %d, stderr %q", got.code, got.stderr)
+	}
+}
+
+// A scenario that reserves ports of its range is planned against the
+// rest: 50 of 200 reserved, 50/s closed by the client, out in 3 s.
+func TestPlanReservedPorts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reserved.yaml")
+	yaml := `name: reserved
+duration: 5s
+sandbox:
+  port_range: 50000-50199
+  sysctls:
+    net.ipv4.tcp_tw_reuse: 0
+    net.ipv4.ip_local_reserved_ports: 50000-50049
+pools:
+  - name: churn
+    rate: 50/s
+    close: client
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := portex(t, context.Background(), "plan", path)
+	if got.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", got.code, got.stderr)
+	}
+	for _, want := range []string{"150 usable of 200 ports", "of 150 per destination tuple", "exhaustion         after 3s"} {
+		if !strings.Contains(got.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, got.stdout)
+		}
 	}
 }

@@ -104,8 +104,8 @@ func cmdRun(e *env, args []string) int {
 	o := runOptions{allowExternal: *allowExternal}
 	if *target != "" && plans[0].Runtime == "host" {
 		ap, err := netip.ParseAddrPort(*target)
-		if err != nil || !ap.Addr().Is4() {
-			fmt.Fprintf(e.stderr, "portex run: --target %q: want an IPv4 address:port\n", *target)
+		if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() {
+			fmt.Fprintf(e.stderr, "portex run: --target %q: want an IPv4 or IPv6 address:port, such as 127.0.0.1:7000 or [::1]:7000\n", *target)
 			return exitUsage
 		}
 		o.target = ap
