@@ -112,6 +112,9 @@ func removeStaleTestImages(current *Binary) {
 // (PORTEX_CI=1), where containers must be exercised.
 func needEngine(tb testing.TB) *Engine {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a Docker engine (full tier: go test ./...)")
+	}
 	if engine != nil {
 		return engine
 	}

@@ -110,6 +110,9 @@ func (h *Host) Check(ctx context.Context, p *loadgen.Plan) error {
 	if err != nil {
 		return fmt.Errorf("--target %s %w (%v); start your server there first, or check the address", h.Target, ErrTargetDown, dialProblem(err))
 	}
+	// Closed with RST: the probe leaves no TIME_WAIT behind to hold a
+	// port of the range the run is about to count.
+	c.(*net.TCPConn).SetLinger(0)
 	return c.Close()
 }
 
