@@ -136,6 +136,12 @@ func PinnedPorts(st *result.SocketStates, tuples int, reuse bool) (ports float64
 	n := st.Total() - st.Listen - st.SynRecv
 	if reuse {
 		n -= st.TimeWait - st.TimeWaitRecent
+		// Where the server shares the namespace (the host runtime), its
+		// end of each connection is a socket too; the distinct ports of
+		// the range bound what one tuple can hold.
+		if tuples <= 1 {
+			n = min(n, st.PortsInUse)
+		}
 	}
 	return float64(n) / float64(max(tuples, 1)), true
 }

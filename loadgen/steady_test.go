@@ -1,0 +1,38 @@
+package loadgen
+
+import (
+	"testing"
+
+	"github.com/portex/portex/result"
+)
+
+// The ports a sample shows pinned, per destination tuple; each row says
+// what it checks.
+func TestPinnedPorts(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		st     result.SocketStates
+		tuples int
+		reuse  bool
+		want   float64
+		ok     bool
+	}{
+		{"one tuple, no reuse: the distinct ports of the range, TIME_WAIT included",
+			result.SocketStates{Established: 20, TimeWait: 100, PortsInUse: 120}, 1, false, 120, true},
+		{"reuse: TIME_WAIT older than the delay pins nothing",
+			result.SocketStates{Established: 20, TimeWait: 150, TimeWaitRecent: 100, PortsInUse: 150}, 1, true, 120, true},
+		{"reuse, the server in the same namespace: its sockets are not the client's ports",
+			result.SocketStates{Established: 100, PortsInUse: 50}, 1, true, 50, true},
+		{"several tuples: every socket that holds a port, spread over them",
+			result.SocketStates{Established: 300, TimeWait: 300, PortsInUse: 150}, 3, false, 200, true},
+		{"reuse needs the TIME_WAIT ages of a full sample",
+			result.SocketStates{Established: 20, TimeWait: 100, PortsInUse: result.PortsUncounted}, 1, true, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := PinnedPorts(&tt.st, tt.tuples, tt.reuse)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("PinnedPorts = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
