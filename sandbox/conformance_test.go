@@ -6,6 +6,7 @@ import (
 
 	"github.com/portex/portex/sandbox"
 	"github.com/portex/portex/sandbox/conformance"
+	"golang.org/x/sys/unix"
 )
 
 // The netns runtime: the test binary is its own agent (see TestMain).
@@ -25,6 +26,9 @@ func TestConformanceHost(t *testing.T) {
 	if !sandbox.PrivateLoopback(t) {
 		return
 	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	t.Logf("kernel %s (IP_LOCAL_PORT_RANGE needs 6.3)", unix.ByteSliceToString(uts.Release[:]))
 	rt := &sandbox.Host{}
 	defer rt.Close()
 	conformance.Run(t, "host", rt, conformance.Capabilities{
