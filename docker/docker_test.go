@@ -5,11 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,28 +144,6 @@ func holdPlan(workers int, rng loadgen.PortRange, ports ...int) *loadgen.Plan {
 	}
 }
 
-// runPlan runs p in a sandbox of its own and checks that the sandbox left
-// nothing behind.
-func runPlan(t *testing.T, ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) *result.Result {
-	t.Helper()
-	e := needEngine(t)
-	s := NewUnstartedSandbox(e, image, p)
-	s.Stderr = testWriter{t}
-	if err := s.Start(ctx); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	res, err := s.Run(ctx, onEvent)
-	if cerr := s.Close(); cerr != nil {
-		t.Error(cerr)
-	}
-	assertRemoved(t, LabelRun+"="+s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 // testWriter sends the containers' diagnostics to the test's log.
 type testWriter struct{ t *testing.T }
 
@@ -191,175 +167,6 @@ func assertRemoved(t *testing.T, label string) {
 	}
 	if len(cs.Items) > 0 || len(ns.Items) > 0 {
 		t.Errorf("left behind: %d containers, %d networks labelled %s", len(cs.Items), len(ns.Items), label)
-	}
-}
-
-// The foundation's acceptance in containers: 200 ports, 300 holders:
-// exactly 200 connections, then EADDRNOTAVAIL, and the run ends by itself.
-func TestHoldUntilExhausted(t *testing.T) {
-	needsFullTier(t)
-	res := runPlan(t, context.Background(), holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}), nil)
-	if res.Runtime != "docker" {
-		t.Errorf("runtime %q, want docker", res.Runtime)
-	}
-	if res.Dials.OK != 200 {
-		t.Errorf("ok dials = %d, want 200", res.Dials.OK)
-	}
-	if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
-		t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL after 200 dials", res.Exhaustion)
-	}
-	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
-		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
-	}
-	if res.Stopped != result.StoppedExhaustion || res.ElapsedSeconds > 5 {
-		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
-	}
-	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
-		t.Errorf("port range read back %q", got)
-	}
-	if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != "0" {
-		t.Errorf("tcp_tw_reuse read back %q", got)
-	}
-	if res.PortRangeSize != 200 || res.Nofile != 8192 {
-		t.Errorf("range size %d nofile %d, want 200 and 8192", res.PortRangeSize, res.Nofile)
-	}
-	if res.Server == nil || res.Server.Accepted != 200 || res.Server.BytesEchoed != 200*64 {
-		t.Errorf("server counts %+v, want 200 accepted and 200*64 bytes echoed", res.Server)
-	}
-}
-
-// The time-wait-churn shape: 100 ports, 50 new connections a second, each
-// echoing once and closed by the client, so each leaves its port in
-// TIME_WAIT for 60 s. The ports in use after t seconds are all the dials
-// made, 50 t: the range is gone when the 101st dial comes, at
-// t = 100 / 50 = 2.0 s, with about 100 sockets in TIME_WAIT. With
-// tcp_tw_reuse=1 a port whose TIME_WAIT is over a second old can serve a
-// new connection to the same destination, so only the last second's 50 are
-// blocked, well within 100: no exhaustion in 5 s.
-//
-// The scenario's open model (arrivals at 50/s) and a closed model of the
-// same physics: five workers each dial, echo, hold 100 ms and close, then
-// dial again: 5 / 100 ms = 50 new connections a second. Every port a worker
-// has used is then held (at most 5) or in TIME_WAIT, which outlasts the
-// run, so here too the ports in use after t seconds are the 50 t dials
-// made. (Fifty workers holding 1 s would also make 50 a second, but in
-// bursts of 50, with half the range held at once, and with tcp_tw_reuse=1
-// the 50 held plus the 50 in TIME_WAIT for under a second would fill the
-// range.)
-func TestTimeWaitChurn(t *testing.T) {
-	needsFullTier(t)
-	needEngine(t)
-	open := func(p *loadgen.Plan) {
-		p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 50, MaxInFlight: 20, Messages: 1, Payload: 64,
-			Hold: loadgen.Hold{Kind: loadgen.HoldFixed}, Close: loadgen.CloseClient,
-			ConnectTimeout: time.Second, Ports: []int{7000}}
-	}
-	closed := func(p *loadgen.Plan) {
-		p.Pools[0].Name = "churn"
-		p.Pools[0].Workers = 5
-		p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 100 * time.Millisecond}
-	}
-	tests := []struct {
-		name      string
-		model     func(p *loadgen.Plan)
-		twReuse   string
-		exhausted bool
-	}{
-		{"open model exhausts at about 2 s", open, "0", true},
-		{"open model with tcp_tw_reuse=1 does not exhaust", open, "1", false},
-		{"closed model exhausts at about 2 s", closed, "0", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p := holdPlan(1, loadgen.PortRange{Lo: 50000, Hi: 50099})
-			p.Variant = "tw_reuse_" + tt.twReuse
-			p.Duration = 5 * time.Second
-			p.Sandbox.Sysctls = map[string]string{"net.ipv4.tcp_tw_reuse": tt.twReuse}
-			tt.model(p)
-			res := runPlan(t, context.Background(), p, nil)
-			if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != tt.twReuse {
-				t.Errorf("tcp_tw_reuse read back %q, want %s", got, tt.twReuse)
-			}
-			if !tt.exhausted {
-				if res.Exhaustion != nil || res.Dials.Failed != 0 {
-					t.Fatalf("exhaustion %+v failures %v, want none in 5 s", res.Exhaustion, res.Failures)
-				}
-				if res.Stopped != result.StoppedDuration || res.Dials.OK < 240 {
-					t.Errorf("stopped %q after %d dials, want the whole 5 s at 50 a second", res.Stopped, res.Dials.OK)
-				}
-				return
-			}
-			if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" {
-				t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL", res.Exhaustion)
-			}
-			if at := res.Exhaustion.AtSeconds; at < 1.5 || at > 3 {
-				t.Errorf("exhausted at %.2fs, want between 1.5 s and 3 s", at)
-			}
-			if got := res.Exhaustion.DialsOKBefore; got != 100 {
-				t.Errorf("%d dials before exhaustion, want 100: the range, all in TIME_WAIT or held", got)
-			}
-			t.Logf("exhausted at %.2fs after %d dials", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
-		})
-	}
-}
-
-// Parity: the same plan in the netns runtime and in containers gives the
-// same count and the same failure classes. Two destination ports on a
-// 100-port range: connect() shares a local port across destinations, so
-// both give 200.
-func TestParityWithNetns(t *testing.T) {
-	needsFullTier(t)
-	needEngine(t)
-	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50099}, 7000, 7001)
-	inDocker := runPlan(t, context.Background(), p, nil)
-
-	np := *p
-	np.Runtime = "netns"
-	netns := &sandbox.Netns{Exe: agentBin, Stderr: testWriter{t}}
-	inNetns, err := netns.Run(context.Background(), &np, nil)
-	if err != nil {
-		if os.Getenv("PORTEX_CI") != "1" {
-			t.Skipf("netns runtime unavailable: %v", err)
-		}
-		t.Fatal(err)
-	}
-	if inDocker.Dials.OK != 200 || inNetns.Dials.OK != 200 {
-		t.Errorf("ok dials: docker %d, netns %d, want 200 both", inDocker.Dials.OK, inNetns.Dials.OK)
-	}
-	if inDocker.Exhaustion == nil || inNetns.Exhaustion == nil {
-		t.Fatalf("exhaustion: docker %+v, netns %+v, want both", inDocker.Exhaustion, inNetns.Exhaustion)
-	}
-	if d, n := *inDocker.Exhaustion, *inNetns.Exhaustion; d.Class != n.Class || d.DialsOKBefore != n.DialsOKBefore {
-		t.Errorf("exhaustion: docker %s after %d, netns %s after %d", d.Class, d.DialsOKBefore, n.Class, n.DialsOKBefore)
-	}
-	dc, nc := slices.Sorted(maps.Keys(inDocker.Failures)), slices.Sorted(maps.Keys(inNetns.Failures))
-	if !slices.Equal(dc, nc) {
-		t.Errorf("failure classes: docker %v, netns %v", dc, nc)
-	}
-}
-
-// Ctrl-C: the client gets SIGTERM, reports what it measured, and the
-// containers and the network go.
-func TestInterruptReturnsPartialResult(t *testing.T) {
-	needsFullTier(t)
-	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
-	p.Duration = time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var progress int
-	res := runPlan(t, ctx, p, func(ev result.Event) {
-		if ev.Type == result.EventProgress {
-			if progress++; progress == 2 {
-				cancel()
-			}
-		}
-	})
-	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
-		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
-	}
-	if res.Server == nil || res.Server.Accepted != 50 {
-		t.Errorf("server counts %+v, want 50 accepted", res.Server)
 	}
 }
 

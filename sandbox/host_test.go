@@ -15,7 +15,6 @@ import (
 	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // privateLoopback runs the calling test again alone in fresh user and
@@ -41,37 +40,6 @@ func privateLoopback(t *testing.T) bool {
 		t.Fatalf("with a loopback of its own: %v\n%s", err, out)
 	}
 	return false
-}
-
-// The host runtime narrows the range per socket (IP_LOCAL_PORT_RANGE):
-// 200 ports, 300 holders, 200 connections, then EADDRNOTAVAIL; no sysctl
-// is written.
-func TestHostRuntimeNarrowsPerSocket(t *testing.T) {
-	needsFullTier(t)
-	if !privateLoopback(t) {
-		return
-	}
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	p := holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199})
-	p.Runtime = "host" // sysctls and nofile stay asked for: notes say they were not applied
-	before := hostSysctls(t)
-	res, err := (&Host{}).Run(context.Background(), p, nil)
-	if err != nil {
-		t.Fatalf("%v (kernel %s: IP_LOCAL_PORT_RANGE needs 6.3)", err, unix.ByteSliceToString(uts.Release[:]))
-	}
-	if res.Dials.OK != 200 || res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" {
-		t.Fatalf("ok %d exhaustion %+v: want 200 then EADDRNOTAVAIL", res.Dials.OK, res.Exhaustion)
-	}
-	if res.PortRangeSize != 200 || !strings.Contains(res.Sysctls["net.ipv4.ip_local_port_range"], "per socket") {
-		t.Errorf("range %d %q", res.PortRangeSize, res.Sysctls["net.ipv4.ip_local_port_range"])
-	}
-	if len(res.Notes) < 2 || !strings.Contains(res.Notes[0], "tcp_tw_reuse=0 not applied") {
-		t.Errorf("notes %q: want the unapplied sysctl and nofile named", res.Notes)
-	}
-	if after := hostSysctls(t); after != before {
-		t.Errorf("sysctls changed: %v -> %v", before, after)
-	}
 }
 
 func TestHostRuntimeRefuses(t *testing.T) {

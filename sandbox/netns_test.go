@@ -36,6 +36,20 @@ func holdPlan(workers int, rng loadgen.PortRange) *loadgen.Plan {
 	}
 }
 
+// range100 is the 100-port range of the kernel facts' measurements.
+func range100() loadgen.PortRange { return loadgen.PortRange{Lo: 50000, Hi: 50099} }
+
+// listeners returns n plain listeners from port 7000 up, and their ports.
+func listeners(n int) ([]loadgen.Listener, []int) {
+	var ls []loadgen.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		ls = append(ls, loadgen.Listener{Port: 7000 + i})
+		ports = append(ports, 7000+i)
+	}
+	return ls, ports
+}
+
 func run(t *testing.T, p *loadgen.Plan) *result.Result {
 	t.Helper()
 	rt := &Netns{Stderr: os.Stderr}
@@ -44,59 +58,6 @@ func run(t *testing.T, p *loadgen.Plan) *result.Result {
 		t.Fatal(err)
 	}
 	return res
-}
-
-// The foundation's acceptance: 200 ports, 300 holders: exactly 200
-// connections, then EADDRNOTAVAIL, and the run ends by itself.
-func TestHoldUntilExhausted(t *testing.T) {
-	needsFullTier(t)
-	host := hostSysctls(t)
-	res := run(t, holdPlan(300, loadgen.PortRange{Lo: 50000, Hi: 50199}))
-	if res.Dials.OK != 200 {
-		t.Errorf("ok dials = %d, want 200", res.Dials.OK)
-	}
-	if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.DialsOKBefore != 200 {
-		t.Fatalf("exhaustion = %+v, want EADDRNOTAVAIL after 200 dials", res.Exhaustion)
-	}
-	if res.Failures["EADDRNOTAVAIL"] < 1 || len(res.Failures) != 1 {
-		t.Errorf("failures = %v, want only EADDRNOTAVAIL", res.Failures)
-	}
-	if res.Stopped != result.StoppedExhaustion || res.ElapsedSeconds > 5 {
-		t.Errorf("stopped %q after %.2fs, want exhaustion well before 10s", res.Stopped, res.ElapsedSeconds)
-	}
-	if got := res.Sysctls["net.ipv4.ip_local_port_range"]; got != "50000 50199" {
-		t.Errorf("port range read back %q", got)
-	}
-	if got := res.Sysctls["net.ipv4.tcp_tw_reuse"]; got != "0" {
-		t.Errorf("tcp_tw_reuse read back %q", got)
-	}
-	if res.PortRangeSize != 200 || res.Nofile != 8192 {
-		t.Errorf("range size %d nofile %d", res.PortRangeSize, res.Nofile)
-	}
-	if res.Server == nil || res.Server.Accepted != 200 || res.Server.BytesEchoed != 200*64 {
-		t.Errorf("server counts %+v, want 200 accepted and 200*64 bytes echoed", res.Server)
-	}
-	if after := hostSysctls(t); after != host {
-		t.Errorf("host sysctls changed: %v -> %v", host, after)
-	}
-}
-
-// RST close with no hold leaves no TIME_WAIT: a 200-port range serves
-// thousands of connections.
-func TestResetChurnDoesNotExhaust(t *testing.T) {
-	needsFullTier(t)
-	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
-	p.Duration = 2 * time.Second
-	p.Stop.On = loadgen.StopNever
-	p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed}
-	p.Pools[0].Close = loadgen.CloseReset
-	res := run(t, p)
-	if res.Exhaustion != nil || res.Dials.Failed != 0 || len(res.Failures) != 0 {
-		t.Fatalf("exhaustion %+v failures %v, want none", res.Exhaustion, res.Failures)
-	}
-	if res.Dials.OK < 2000 {
-		t.Errorf("ok dials = %d, want thousands", res.Dials.OK)
-	}
 }
 
 // With 128 descriptors the process runs out of files before ports.
@@ -112,41 +73,6 @@ func TestFDLimitIsEMFILE(t *testing.T) {
 	if res.Dials.OK < 50 || res.Dials.OK > 128 {
 		t.Errorf("ok dials = %d, want somewhat under 128", res.Dials.OK)
 	}
-}
-
-func TestInterruptReturnsPartialResult(t *testing.T) {
-	needsFullTier(t)
-	p := holdPlan(50, loadgen.PortRange{Lo: 50000, Hi: 50199})
-	p.Duration = time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	var progress int
-	rt := &Netns{Stderr: os.Stderr}
-	res, err := rt.Run(ctx, p, func(ev result.Event) {
-		if ev.Type == result.EventProgress {
-			if progress++; progress == 2 {
-				cancel()
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Stopped != result.StoppedInterrupted || res.Dials.OK != 50 || res.ElapsedSeconds > 5 {
-		t.Fatalf("stopped %q ok %d after %.1fs: want interrupted with 50 held", res.Stopped, res.Dials.OK, res.ElapsedSeconds)
-	}
-}
-
-func hostSysctls(t *testing.T) [2]string {
-	t.Helper()
-	var out [2]string
-	for i, name := range []string{"net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"} {
-		v, err := readSysctl(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = v
-	}
-	return out
 }
 
 // The time series holds both sides' socket states: during TIME_WAIT churn
