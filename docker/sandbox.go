@@ -339,6 +339,12 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 		res.Stopped = result.StoppedError
 		res.Error = fmt.Sprintf("the echo server died mid-run (its container exited with status %d)%s", srvStatus, s.stderr.Suffix())
 	}
+	if res != nil && ctx.Err() != nil && !serverDied.Load() && res.Error == "" && res.Stopped == result.StoppedError {
+		// Told to stop, then killed by portex itself: an interruption,
+		// whose counters are rebuilt from the events.
+		res.Stopped = result.StoppedInterrupted
+		res.Notes = append(res.Notes, "the client agent was killed before it reported (a second signal, or it did not stop within its grace): the counters are rebuilt from its events")
+	}
 	if res != nil && res.Error == "" && res.Stopped == result.StoppedError {
 		// A partial result rebuilt from events: the client died.
 		res.Error = fmt.Sprintf("the client agent died mid-run (its container exited with status %d)%s", status, s.stderr.Suffix())
@@ -363,7 +369,7 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 		return res, fmt.Errorf("%w: %s", sandbox.ErrRuntime, res.Error)
 	case res != nil && waitErr != nil:
 		return res, fmt.Errorf("%w: docker: client container: %v", sandbox.ErrRuntime, waitErr)
-	case res != nil && status != 0:
+	case res != nil && status != 0 && res.Stopped != result.StoppedInterrupted:
 		return res, fmt.Errorf("%w: docker: the client agent exited with status %d%s", sandbox.ErrRuntime, status, s.stderr.Suffix())
 	case res != nil && srvErr != nil:
 		return res, fmt.Errorf("%w: docker: %v", sandbox.ErrRuntime, srvErr)
@@ -401,15 +407,26 @@ wait:
 	case <-ctx.Done():
 	case <-overstay.C:
 	}
+	// An agent that is its container's pid 1 ignores a SIGTERM that comes
+	// before its handler exists, so the request is repeated until it
+	// stops, or the grace is over.
 	s.engine.signal(id, "SIGTERM")
-	select {
-	case <-stopped:
-	case <-time.After(grace):
+	again := time.NewTicker(200 * time.Millisecond)
+	defer again.Stop()
+	deadline := time.After(grace)
+	for {
+		select {
+		case <-stopped:
+			return serverDied
+		case <-again.C:
+			s.engine.signal(id, "SIGTERM")
+			continue
+		case <-deadline:
+		case <-sandbox.HardStop(ctx):
+		}
 		s.engine.signal(id, "SIGKILL")
-	case <-sandbox.HardStop(ctx):
-		s.engine.signal(id, "SIGKILL")
+		return serverDied
 	}
-	return serverDied
 }
 
 // stopServer asks the echo server to finish and returns its counters.
