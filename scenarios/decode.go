@@ -69,10 +69,10 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"sandbox", func(path string, n *yaml.Node) { d.sandbox(path, n, &s.Sandbox) }},
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", into(&s.Pools, d.pools)},
-		{"programs", into(&s.Programs, d.programs)},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
 		{"variants", into(&s.Variants, d.variants)},
 		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
+		{"programs", into(&s.Programs, d.programs)},
 	})
 }
 
@@ -261,9 +261,9 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"sandbox", func(path string, n *yaml.Node) { d.sandbox(path, n, &s.Sandbox) }},
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
-		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
 		{"expect", into(&s.Expect, d.expect)}, // replaces the scenario's
+		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
 	}
 }
 
