@@ -48,10 +48,6 @@ const (
 // itself.
 const StoppedExited = "exited"
 
-// ErrProgram marks a program that could not start or that a signal
-// portex did not send ended.
-var ErrProgram = errors.New("program failed")
-
 // ProgramEnv is the environment portex gives a program beside the
 // agent's: the server's address, whole and in parts, and each of its
 // ports (PORTEX_SERVER_PORT_0, _1, ...).
@@ -154,19 +150,25 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 			return
 		}
 		var total result.SocketStates
-		for _, d := range dests {
+		var full *result.DestinationSockets
+		for i, d := range dests {
 			addStates(&total, d.Sockets)
-			if res.Exhaustion == nil && loadgen.DestinationExhausted(d, budget) {
-				snap := d.Sockets
-				at := since()
-				res.Exhaustion = &result.Exhaustion{Class: loadgen.ClassEADDRNOTAVAIL.String(), AtSeconds: at, Sockets: &snap}
-				send(result.Event{Type: result.EventExhaustion, AtSeconds: at, Class: loadgen.ClassEADDRNOTAVAIL.String(),
-					Message: fmt.Sprintf("%s: %d local ports in use of a budget of %d (%d in TIME_WAIT)",
-						d.Destination, d.Sockets.PortsInUse, budget, d.Sockets.TimeWait)})
+			if full == nil && res.Exhaustion == nil && loadgen.DestinationExhausted(d, budget) {
+				full = &dests[i]
 			}
 		}
-		if res.Exhaustion != nil && res.Exhaustion.OpenConnections == 0 && res.Exhaustion.Sockets != nil {
-			res.Exhaustion.OpenConnections = int64(total.Established)
+		if full != nil {
+			snap := full.Sockets
+			at := since()
+			class := loadgen.ClassEADDRNOTAVAIL.String()
+			// Every port in use but a handshake's was a connection the
+			// program opened: at least that many came before.
+			res.Exhaustion = &result.Exhaustion{Class: class, AtSeconds: at, Sockets: &snap,
+				OpenConnections: int64(total.Established), DialsOKBefore: int64(snap.Total() - snap.SynSent)}
+			send(result.Event{Type: result.EventExhaustion, AtSeconds: at, Class: class,
+				Message: fmt.Sprintf("%s: %d local ports in use of a budget of %d (%d in TIME_WAIT)",
+					full.Destination, snap.PortsInUse, budget, snap.TimeWait),
+				Progress: &result.Progress{Open: int64(total.Established), Client: &snap}})
 		}
 		res.PeakOpen = max(res.PeakOpen, int64(total.Established))
 		t := since()
@@ -220,7 +222,7 @@ loop:
 		}
 	}
 	if len(failed) > 0 {
-		return res, fmt.Errorf("%w: %s", ErrProgram, strings.Join(failed, "; "))
+		return res, errors.New(strings.Join(failed, "; "))
 	}
 	return res, nil
 }
@@ -243,7 +245,7 @@ func startProgram(pr loadgen.Program, server string, env []string, runStart time
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
-		return nil, fmt.Errorf("%w: program %q: %v", ErrProgram, pr.Name, err)
+		return nil, fmt.Errorf("program %q did not start: %v", pr.Name, err)
 	}
 	w.Close()
 	rp := &runningProgram{cmd: cmd, start: time.Now(), done: make(chan struct{}),

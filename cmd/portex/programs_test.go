@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/result"
+)
+
+// programScenarios are the bundled scenarios that run a program of the
+// repository's examples: TestProgramScenarios builds it and puts it on
+// PATH first, so TestLibraryRuns leaves them out.
+var programScenarios = map[string]func(t *testing.T, r runs){
+	// The default transport keeps 2 of 10 connections a round and closes
+	// 8 into TIME_WAIT: the 200-port range runs out, the kernel's count
+	// says so, and so does the client's own output; with 10 idle
+	// connections a host, 10 connections serve every request.
+	"go-default-transport": func(t *testing.T, r runs) {
+		base := r["baseline"]
+		if ex := base.Exhaustion; ex == nil || ex.Class != "EADDRNOTAVAIL" || ex.Sockets == nil || ex.Sockets.PortsInUse != 200 {
+			t.Errorf("baseline: exhaustion %+v; want EADDRNOTAVAIL with the 200 ports in use", ex)
+		}
+		if len(base.Programs) != 1 {
+			t.Fatalf("baseline: programs %+v", base.Programs)
+		}
+		p := base.Programs[0]
+		if p.ExitCode != 1 || p.FirstErrorClass != "EADDRNOTAVAIL" || p.FirstErrorAtSeconds == nil ||
+			!strings.Contains(p.FirstErrorLine, "cannot assign requested address") {
+			t.Errorf("baseline: program %+v; want exit 1 and its first error classified", p)
+		}
+		if base.Server == nil || base.Server.Accepted != 200 {
+			t.Errorf("baseline: the server accepted %+v connections, want the 200 the range gives", base.Server)
+		}
+		fix := r["max-idle-10"]
+		if fix.Exhaustion != nil || len(fix.Programs) != 1 || fix.Programs[0].ExitCode != 0 || fix.Programs[0].FirstErrorLine != "" {
+			t.Errorf("max-idle-10: exhaustion %+v, programs %+v; want none and exit 0", fix.Exhaustion, fix.Programs)
+		}
+		if fix.Server == nil || fix.Server.Accepted != 10 || fix.Server.Requests != 2000 {
+			t.Errorf("max-idle-10: server %+v; want 10 connections for 2000 requests", fix.Server)
+		}
+	},
+}
+
+// buildGoclient builds examples/goclient into a new directory and puts
+// that directory first on PATH, as the README tells a user to.
+func buildGoclient(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "goclient"), "../../examples/goclient").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build goclient: %v\n%s", err, out)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return filepath.Join(dir, "goclient")
+}
+
+func TestProgramScenarios(t *testing.T) {
+	needsFullTier(t)
+	buildGoclient(t)
+	for name, check := range programScenarios {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			dir := filepath.Join(t.TempDir(), "out")
+			got := portex(t, ctx, "run", name, "--out", dir, "-q")
+			if got.code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+			}
+			r := readResult(t, dir)
+			byVariant := make(runs)
+			for _, run := range r.Runs {
+				if run.Error != "" {
+					t.Errorf("variant %s failed: %s", run.Variant, run.Error)
+				}
+				byVariant[run.Variant] = run
+			}
+			check(t, byVariant)
+			junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+			if err != nil || !strings.Contains(string(junit), "exit_code goclient") {
+				t.Errorf("junit.xml does not carry the program's exit_code check (%v):\n%s", err, junit)
+			}
+		})
+	}
+}
+
+// programRun runs a scenario of one program and returns the exit code,
+// the result's run (nil if none) and stderr.
+func programRun(t *testing.T, body string, args ...string) (int, *result.Result, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "out")
+	got := portex(t, ctx, append([]string{"run", writeScenario(t, body), "--out", dir, "-q"}, args...)...)
+	var run *result.Result
+	if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {
+		if r := readResult(t, dir); len(r.Runs) > 0 {
+			run = r.Runs[0]
+		}
+	}
+	return got.code, run, got.stderr
+}
+
+const programHead = `name: prog
+duration: 10s
+sandbox:
+  port_range: 40000-40099
+server:
+  ports: 2
+`
+
+// A program gets the server's address in its environment and in its
+// argv, and the environment holds nothing of portex's request.
+func TestProgramEnvironment(t *testing.T) {
+	needsFullTier(t)
+	code, run, stderr := programRun(t, programHead+`programs:
+  - name: env
+    exec: [sh, -c, 'echo "arg=$0 server=$PORTEX_SERVER host=$PORTEX_SERVER_HOST port=$PORTEX_SERVER_PORT p0=$PORTEX_SERVER_PORT_0 p1=$PORTEX_SERVER_PORT_1 mine=$MINE req=${PORTEX_REQUEST:-none}"', "{server}"]
+    env: {MINE: "yes"}
+expect: {exit_code: 0}
+`)
+	if code != exitOK || run == nil || len(run.Programs) != 1 {
+		t.Fatalf("exit %d, run %+v, stderr:\n%s", code, run, stderr)
+	}
+	want := "arg=198.19.0.1:7000 server=198.19.0.1:7000 host=198.19.0.1 port=7000 p0=7000 p1=7001 mine=yes req=none\n"
+	if got := run.Programs[0].OutputTail; got != want {
+		t.Errorf("the program printed %q, want %q", got, want)
+	}
+}
+
+// A program reaches only the sandbox's addresses: a connect to an
+// address outside fails at once, for want of a route.
+func TestProgramNoRouteOut(t *testing.T) {
+	needsFullTier(t)
+	buildGoclient(t)
+	code, run, stderr := programRun(t, programHead+`programs:
+  - name: out
+    exec: [goclient, -url, "http://192.0.2.1:80/", -requests, "1", -concurrency, "1"]
+expect: {exit_code: 1}
+`)
+	if code != exitOK || run == nil || len(run.Programs) != 1 {
+		t.Fatalf("exit %d, run %+v, stderr:\n%s", code, run, stderr)
+	}
+	if p := run.Programs[0]; !strings.Contains(p.OutputTail, "connect: network is unreachable") || p.ElapsedSeconds > 5 {
+		t.Errorf("program %+v; want a connect that fails at once with no route", p)
+	}
+}
+
+// The duration ends a program that runs on: SIGTERM, and the run is
+// over well within the grace.
+func TestProgramDurationStops(t *testing.T) {
+	needsFullTier(t)
+	start := time.Now()
+	code, run, stderr := programRun(t, programHead+`programs:
+  - name: sleeper
+    exec: [sleep, "60"]
+`, "--duration", "1s")
+	if code != exitOK || run == nil || len(run.Programs) != 1 {
+		t.Fatalf("exit %d, run %+v, stderr:\n%s", code, run, stderr)
+	}
+	p := run.Programs[0]
+	if run.Stopped != result.StoppedDuration || p.Signal != "terminated" || !p.StoppedByPortex {
+		t.Errorf("stopped %q, program %+v; want the duration to end it with SIGTERM", run.Stopped, p)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// A program that cannot start, or that a signal kills, fails the
+// sandbox (exit 3) with an error that names it.
+func TestProgramFailures(t *testing.T) {
+	needsFullTier(t)
+	plain := filepath.Join(t.TempDir(), "my-client")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, exec, want string }{
+		{"missing", `[/nonexistent/my-client]`, `program "p" did not start: fork/exec /nonexistent/my-client: no such file or directory`},
+		{"not-on-path", `[no-such-client-anywhere]`, `program "p" did not start: exec: "no-such-client-anywhere": executable file not found in $PATH`},
+		{"not-executable", "[" + plain + "]", `program "p" did not start: fork/exec ` + plain + `: permission denied`},
+		{"signal", `[sh, -c, 'kill -SEGV $$']`, `program "p" was killed by signal segmentation fault`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, run, stderr := programRun(t, programHead+"programs:\n  - name: p\n    exec: "+tc.exec+"\n")
+			if code != exitRuntime || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 3 and %q", code, stderr, tc.want)
+			}
+			if run != nil && run.Error == "" {
+				t.Errorf("the result has no error: %+v", run)
+			}
+		})
+	}
+}
+
+// Programs are refused where they cannot run, and bad keys name their
+// line: exit 2.
+func TestProgramBadInput(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"docker", "runtime: docker\n" + programHead + "programs: [{name: p, exec: [true]}]\n",
+			"programs: programs run on the netns runtime only, not on runtime: docker"},
+		{"no-exec", programHead + "programs:\n  - name: p\n", `scenario.yaml:8:5: programs[0]: missing required key "exec"`},
+		{"bad-env", programHead + "programs:\n  - name: p\n    exec: [true]\n    env: {PORTEX_X: 1}\n", "scenario.yaml:10:11: programs[0].env.PORTEX_X: variables named PORTEX_* are portex's own"},
+		{"with-pools", programHead + "pools: [{name: c, workers: 1}]\nprograms: [{name: p, exec: [true]}]\n", "programs and pools in one scenario are not supported yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := portex(t, context.Background(), "validate", writeScenario(t, tc.body))
+			if got.code != exitUsage || !strings.Contains(got.stdout+got.stderr, tc.want) {
+				t.Errorf("exit %d, output:\n%s%s\nwant exit 2 and %q", got.code, got.stdout, got.stderr, tc.want)
+			}
+		})
+	}
+	t.Run("host", func(t *testing.T) {
+		got := portex(t, context.Background(), "run", writeScenario(t, programHead+"programs: [{name: p, exec: [true]}]\n"), "--runtime", "host", "--out", t.TempDir()+"/o")
+		if got.code != exitUsage || !strings.Contains(got.stderr, "programs run on the netns runtime only") {
+			t.Errorf("exit %d, stderr:\n%s", got.code, got.stderr)
+		}
+	})
+}
