@@ -262,7 +262,7 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
-		{"expect", into(&s.Expect, d.expect)}, // replaces the scenario's
+		{"expect", into(&s.Expect, d.expect)},       // replaces the scenario's
 		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
 	}
 }
