@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,4 +222,49 @@ func TestProgramBadInput(t *testing.T) {
 			t.Errorf("exit %d, stderr:\n%s", got.code, got.stderr)
 		}
 	})
+}
+
+// Ctrl-C stops a program that ignores SIGTERM too: SIGKILL after the
+// grace, exit 130, the partial result kept, no process left.
+func TestProgramInterrupted(t *testing.T) {
+	needsFullTier(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	path := writeScenario(t, programHead+`programs:
+  - name: stubborn
+    exec: [sh, -c, 'trap "" TERM; sleep 60 & echo $! > `+pidFile+`; wait']
+`)
+	dir := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel)
+	start := time.Now()
+	got := portex(t, ctx, "run", path, "--out", dir, "-q")
+	if got.code != exitInterrupted {
+		t.Fatalf("exit %d, want 130; stderr:\n%s", got.code, got.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to stop", d)
+	}
+	r := readResult(t, dir)
+	if len(r.Runs) != 1 || len(r.Runs[0].Programs) != 1 {
+		t.Fatalf("runs %+v", r.Runs)
+	}
+	if p := r.Runs[0].Programs[0]; p.Signal != "killed" || !p.StoppedByPortex {
+		t.Errorf("program %+v; want SIGKILL from portex after the grace", p)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process may linger a moment as a zombie of a reaped parent.
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the program's child %d is still running", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
