@@ -104,6 +104,9 @@ func (d *decoder) env(path string, n *yaml.Node) (map[string]string, bool) {
 func (v validator) programs() {
 	s := v.s
 	if len(s.Programs) == 0 {
+		if s.Expect != nil && s.Expect.ExitCode != nil {
+			v.addf("expect.exit_code", "checks the exit status of the scenario's programs, and it runs none; add programs or remove exit_code")
+		}
 		return
 	}
 	if len(s.Programs) > maxPrograms {

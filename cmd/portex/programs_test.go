@@ -207,6 +207,7 @@ func TestProgramBadInput(t *testing.T) {
 			"programs: programs run on the netns runtime only, not on runtime: docker"},
 		{"no-exec", programHead + "programs:\n  - name: p\n", `scenario.yaml:8:5: programs[0]: missing required key "exec"`},
 		{"bad-env", programHead + "programs:\n  - name: p\n    exec: [true]\n    env: {PORTEX_X: 1}\n", "scenario.yaml:10:11: programs[0].env.PORTEX_X: variables named PORTEX_* are portex's own"},
+		{"exit-code-no-programs", programHead + "pools: [{name: c, workers: 1}]\nexpect: {exit_code: 0}\n", "scenario.yaml:8:21: expect.exit_code: checks the exit status of the scenario's programs, and it runs none"},
 		{"with-pools", programHead + "pools: [{name: c, workers: 1}]\nprograms: [{name: p, exec: [true]}]\n", "programs and pools in one scenario are not supported yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
