@@ -1,6 +1,9 @@
 package report
 
 import (
+	"bytes"
+	"encoding/xml"
+	"strings"
 	"testing"
 
 	"github.com/portex/portex/result"
@@ -24,5 +27,34 @@ func TestProgramLine(t *testing.T) {
 		if got := ProgramLine(tc.p); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A program's run says in JUnit how the program ended and when its
+// output first reported a failed connect: beside the verdict, and in a
+// failed expectation's text.
+func TestJUnitPrograms(t *testing.T) {
+	at := 0.1
+	run := &result.Result{Variant: "baseline", Runtime: "netns", Stopped: "exhaustion", ElapsedSeconds: 0.5,
+		PortRangeSize: 200, Failures: map[string]int64{},
+		Exhaustion: &result.Exhaustion{Class: "EADDRNOTAVAIL", AtSeconds: 0.11, DialsOKBefore: 200},
+		Programs: []result.ProgramResult{{Name: "goclient", ExitCode: 1, ElapsedSeconds: 0.5, OutputBytes: 100,
+			FirstErrorClass: "EADDRNOTAVAIL", FirstErrorAtSeconds: &at, FirstErrorLine: "connect: cannot assign requested address"}},
+		Expectations: []result.Expectation{{Name: "exhausted", Expected: "false", Measured: "true"}}}
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, &result.ResultFile{Scenario: "mine", Runs: []*result.Result{run}}); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	line := "program goclient · exit 1 after 0.50s · 100 B of output · first EADDRNOTAVAIL at 0.10s: connect: cannot assign requested address"
+	s := doc.Suites[0]
+	if !strings.Contains(s.SystemOut, "EXHAUSTED after 200 connections") || !strings.Contains(s.SystemOut, line) {
+		t.Errorf("system-out %q", s.SystemOut)
+	}
+	if f := s.Cases[0].Failure; f == nil || f.Message != "expected false, measured true" || !strings.Contains(f.Text, line) {
+		t.Errorf("failure %+v", f)
 	}
 }
