@@ -269,3 +269,14 @@ func TestProgramInterrupted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// portex plan predicts nothing for programs, whose load the model cannot
+// know, and says so.
+func TestPlanPrograms(t *testing.T) {
+	got := portex(t, context.Background(), "plan", "go-default-transport")
+	want := "go-default-transport, variant baseline: runs programs, not pools; the capacity model knows only the pools' load: run it to measure (portex run go-default-transport)\n\n" +
+		"go-default-transport, variant max-idle-10: runs programs, not pools; the capacity model knows only the pools' load: run it to measure (portex run go-default-transport)\n"
+	if got.code != exitOK || got.stdout != want {
+		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", got.code, got.stdout, want)
+	}
+}
