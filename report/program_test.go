@@ -58,3 +58,16 @@ func TestJUnitPrograms(t *testing.T) {
 		t.Errorf("failure %+v", f)
 	}
 }
+
+// The Markdown summary has a line for each program of a run.
+func TestMarkdownPrograms(t *testing.T) {
+	run := &result.Result{Variant: "baseline", Runtime: "netns", Stopped: "exited", Failures: map[string]int64{},
+		Programs: []result.ProgramResult{{Name: "goclient", ExitCode: 0, ElapsedSeconds: 0.25, OutputBytes: 119}}}
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, &result.ResultFile{Scenario: "mine", Runs: []*result.Result{run}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  - program: goclient · exit 0 after 0.25s · 119 B of output\n"; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary.md has no %q:\n%s", want, buf.String())
+	}
+}
