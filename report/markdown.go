@@ -37,9 +37,6 @@ func WriteMarkdown(w io.Writer, r *result.ResultFile) error {
 		for _, f := range facts(run) {
 			mw.line("  - %s: %s", f.Label, mdEscape(f.Text))
 		}
-		for _, p := range run.Programs {
-			mw.line("  - program: %s", mdEscape(ProgramLine(p)))
-		}
 	}
 	mw.line("")
 

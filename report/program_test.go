@@ -71,3 +71,16 @@ func TestMarkdownPrograms(t *testing.T) {
 		t.Errorf("summary.md has no %q:\n%s", want, buf.String())
 	}
 }
+
+// The HTML report lists a run's programs with its other facts.
+func TestHTMLPrograms(t *testing.T) {
+	run := &result.Result{Variant: "baseline", Runtime: "netns", Stopped: "exited", Failures: map[string]int64{},
+		Programs: []result.ProgramResult{{Name: "goclient", ExitCode: 0, ElapsedSeconds: 0.25, OutputBytes: 119}}}
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, &result.ResultFile{Scenario: "mine", Runs: []*result.Result{run}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "goclient · exit 0 after 0.25s · 119 B of output"; !strings.Contains(buf.String(), want) {
+		t.Errorf("report.html has no %q", want)
+	}
+}

@@ -95,9 +95,6 @@ func (t *textWriter) run(scenario string, r *result.Result) {
 			t.line("  pool       %-*s  ok %d · failed %d · %s", width, p.Name, p.Dials.OK, p.Dials.Failed, failures(p.Failures))
 		}
 	}
-	for _, p := range r.Programs {
-		t.line("  program    %s", ProgramLine(p))
-	}
 	if len(r.Sysctls) > 0 {
 		t.line("  sysctls    %s", sysctls(r.Sysctls))
 	}
