@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,7 +103,17 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 		budget, _ = loadgen.DestinationBudget(loadgen.PortRange{Lo: c.lo, Hi: c.hi}, strings.TrimSpace(string(reserved)), 0)
 	}
 	since := func() float64 { return time.Since(start).Seconds() }
-	send := func(ev result.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) }
+	// The result keeps the run's events as the engine's does, but for
+	// progress and the output lines, which the result keeps bounded.
+	var evMu sync.Mutex
+	send := func(ev result.Event) {
+		if ev.Type != result.EventProgress && ev.Type != result.EventOutput {
+			evMu.Lock()
+			res.Events = append(res.Events, ev)
+			evMu.Unlock()
+		}
+		out.send(Message{Type: MsgEvent, Event: &ev})
+	}
 
 	var progs []*runningProgram
 	stopAll := func(sig syscall.Signal) {
@@ -211,6 +223,10 @@ loop:
 	if res.Exhaustion != nil && stopped == StoppedExited {
 		res.Stopped = result.StoppedExhaustion
 	}
+	send(result.Event{Type: result.EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
+	evMu.Lock()
+	slices.SortStableFunc(res.Events, func(a, b result.Event) int { return cmp.Compare(a.AtSeconds, b.AtSeconds) })
+	evMu.Unlock()
 	res.TimeSeries = ts
 	var failed []string
 	for _, rp := range progs {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,13 @@ var programScenarios = map[string]func(t *testing.T, r runs){
 			t.Fatalf("baseline: programs %+v", base.Programs)
 		}
 		p := base.Programs[0]
+		var types []string
+		for _, ev := range base.Events {
+			types = append(types, ev.Type+" "+ev.Class)
+		}
+		if !slices.Contains(types, "exhaustion EADDRNOTAVAIL") || !slices.Contains(types, "first_failure EADDRNOTAVAIL") || types[len(types)-1] != "end " {
+			t.Errorf("baseline: events %q; want the exhaustion, the program's first failure, and the end", types)
+		}
 		if p.ExitCode != 1 || p.FirstErrorClass != "EADDRNOTAVAIL" || p.FirstErrorAtSeconds == nil ||
 			!strings.Contains(p.FirstErrorLine, "cannot assign requested address") {
 			t.Errorf("baseline: program %+v; want exit 1 and its first error classified", p)
