@@ -16,14 +16,18 @@ import (
 )
 
 // programScenarios are the bundled scenarios that run a program of the
-// repository's examples: TestProgramScenarios builds it and puts it on
-// PATH first, so TestLibraryRuns leaves them out.
-var programScenarios = map[string]func(t *testing.T, r runs){
+// repository's examples: TestProgramScenarios prepares what each needs
+// (builds it onto PATH, or finds its interpreter and runs from the
+// repository's root), so TestLibraryRuns leaves them out.
+var programScenarios = map[string]struct {
+	prepare func(t *testing.T)
+	check   func(t *testing.T, r runs)
+}{
 	// The default transport keeps 2 of 10 connections a round and closes
 	// 8 into TIME_WAIT: the 200-port range runs out, the kernel's count
 	// says so, and so does the client's own output; with 10 idle
 	// connections a host, 10 connections serve every request.
-	"go-default-transport": func(t *testing.T, r runs) {
+	"go-default-transport": {func(t *testing.T) { buildGoclient(t) }, func(t *testing.T, r runs) {
 		base := r["baseline"]
 		if ex := base.Exhaustion; ex == nil || ex.Class != "EADDRNOTAVAIL" || ex.Sockets == nil || ex.Sockets.PortsInUse != 200 {
 			t.Errorf("baseline: exhaustion %+v; want EADDRNOTAVAIL with the 200 ports in use", ex)
@@ -53,7 +57,41 @@ var programScenarios = map[string]func(t *testing.T, r runs){
 		if fix.Server == nil || fix.Server.Accepted != 10 || fix.Server.Requests != 2000 {
 			t.Errorf("max-idle-10: server %+v; want 10 connections for 2000 requests", fix.Server)
 		}
-	},
+	}},
+	// requests.get() per request: a connection each, closed by the
+	// client, so 200 requests take the 200 ports; a Session per thread
+	// keeps 4 connections for all 600.
+	"python-requests": {pythonRequests, func(t *testing.T, r runs) {
+		base := r["baseline"]
+		if ex := base.Exhaustion; ex == nil || ex.Class != "EADDRNOTAVAIL" || ex.Sockets == nil || ex.Sockets.PortsInUse != 200 {
+			t.Errorf("baseline: exhaustion %+v; want EADDRNOTAVAIL with the 200 ports in use", ex)
+		}
+		if len(base.Programs) != 1 || base.Programs[0].ExitCode != 1 || base.Programs[0].FirstErrorClass != "EADDRNOTAVAIL" ||
+			base.Programs[0].FirstErrorRuntime != "python" {
+			t.Errorf("baseline: programs %+v; want exit 1 and Python's [Errno 99]", base.Programs)
+		}
+		s := r["session"]
+		if s.Exhaustion != nil || len(s.Programs) != 1 || s.Programs[0].ExitCode != 0 {
+			t.Errorf("session: exhaustion %+v, programs %+v; want none and exit 0", s.Exhaustion, s.Programs)
+		}
+		if s.Server == nil || s.Server.Accepted != 4 || s.Server.Requests != 600 {
+			t.Errorf("session: server %+v; want 4 connections for 600 requests", s.Server)
+		}
+	}},
+}
+
+// pythonRequests skips, saying what is missing, where python3 or its
+// requests package is not installed; else it moves to the repository's
+// root, where the scenario's relative path to the client is.
+func pythonRequests(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed: the python-requests scenario cannot run")
+	}
+	if out, err := exec.Command(py, "-c", "import requests").CombinedOutput(); err != nil {
+		t.Skipf("python3 has no requests package (%v: %s): the python-requests scenario cannot run", err, strings.TrimSpace(string(out)))
+	}
+	t.Chdir("../..")
 }
 
 // buildGoclient builds examples/goclient into a new directory and puts
@@ -71,9 +109,9 @@ func buildGoclient(t *testing.T) string {
 
 func TestProgramScenarios(t *testing.T) {
 	needsFullTier(t)
-	buildGoclient(t)
-	for name, check := range programScenarios {
+	for name, sc := range programScenarios {
 		t.Run(name, func(t *testing.T) {
+			sc.prepare(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			dir := filepath.Join(t.TempDir(), "out")
@@ -89,9 +127,9 @@ func TestProgramScenarios(t *testing.T) {
 				}
 				byVariant[run.Variant] = run
 			}
-			check(t, byVariant)
+			sc.check(t, byVariant)
 			junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
-			if err != nil || !strings.Contains(string(junit), "exit_code goclient") {
+			if err != nil || !strings.Contains(string(junit), "exit_code "+r.Runs[0].Programs[0].Name) {
 				t.Errorf("junit.xml does not carry the program's exit_code check (%v):\n%s", err, junit)
 			}
 		})
