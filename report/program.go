@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 
+	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/result"
 )
 
@@ -18,7 +19,11 @@ func ProgramLine(p result.ProgramResult) string {
 	}
 	line := fmt.Sprintf("%s · %s after %s · %s of output", p.Name, end, seconds(p.ElapsedSeconds), bytesIEC(p.OutputBytes))
 	if p.FirstErrorAtSeconds != nil {
-		line += fmt.Sprintf(" · first %s at %s: %s", p.FirstErrorClass, seconds(*p.FirstErrorAtSeconds), p.FirstErrorLine)
+		what := p.FirstErrorClass
+		if what == loadgen.ClassOther.String() {
+			what = "failed connect, cause unsaid,"
+		}
+		line += fmt.Sprintf(" · first %s at %s: %s", what, seconds(*p.FirstErrorAtSeconds), p.FirstErrorLine)
 	}
 	return line
 }

@@ -21,6 +21,9 @@ func TestProgramLine(t *testing.T) {
 		{"ran out", result.ProgramResult{Name: "c", ExitCode: 1, ElapsedSeconds: 2, OutputBytes: 10,
 			FirstErrorClass: "EADDRNOTAVAIL", FirstErrorAtSeconds: &at, FirstErrorLine: "connect: cannot assign requested address"},
 			"c · exit 1 after 2.00s · 10 B of output · first EADDRNOTAVAIL at 1.25s: connect: cannot assign requested address"},
+		{"curl's words", result.ProgramResult{Name: "c", ExitCode: 7, ElapsedSeconds: 2, OutputBytes: 10,
+			FirstErrorClass: "other", FirstErrorAtSeconds: &at, FirstErrorLine: "curl: (7) Failed to connect"},
+			"c · exit 7 after 2.00s · 10 B of output · first failed connect, cause unsaid, at 1.25s: curl: (7) Failed to connect"},
 		{"stopped by portex", result.ProgramResult{Name: "c", ExitCode: -1, Signal: "terminated", StoppedByPortex: true, ElapsedSeconds: 1},
 			"c · signal terminated (sent by portex) after 1.00s · 0 B of output"},
 	} {

@@ -78,6 +78,35 @@ var programScenarios = map[string]struct {
 			t.Errorf("session: server %+v; want 4 connections for 600 requests", s.Server)
 		}
 	}},
+	// One curl process per request: a connection each, closed by curl,
+	// so 200 requests take the 200 ports and the 201st curl exits 7; one
+	// curl for the 300 URLs keeps one connection.
+	"curl-loop": {needsCurl, func(t *testing.T, r runs) {
+		base := r["baseline"]
+		if ex := base.Exhaustion; ex == nil || ex.Class != "EADDRNOTAVAIL" || ex.Sockets == nil || ex.Sockets.PortsInUse != 200 {
+			t.Errorf("baseline: exhaustion %+v; want EADDRNOTAVAIL with the 200 ports in use", ex)
+		}
+		if len(base.Programs) != 1 || base.Programs[0].ExitCode != 7 || base.Programs[0].FirstErrorRuntime != "curl" {
+			t.Errorf("baseline: programs %+v; want curl's exit 7 and its (7) line", base.Programs)
+		}
+		if base.Server == nil || base.Server.Accepted != 200 {
+			t.Errorf("baseline: server %+v; want the 200 connections the range gives", base.Server)
+		}
+		one := r["one-curl"]
+		if one.Exhaustion != nil || len(one.Programs) != 1 || one.Programs[0].ExitCode != 0 {
+			t.Errorf("one-curl: exhaustion %+v, programs %+v; want none and exit 0", one.Exhaustion, one.Programs)
+		}
+		if one.Server == nil || one.Server.Accepted != 1 || one.Server.Requests != 300 {
+			t.Errorf("one-curl: server %+v; want 1 connection for 300 requests", one.Server)
+		}
+	}},
+}
+
+// needsCurl skips, saying so, where curl is not installed.
+func needsCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed: the curl-loop scenario cannot run")
+	}
 }
 
 // pythonRequests skips, saying what is missing, where python3 or its
