@@ -78,6 +78,7 @@ func RefusePrograms(runtime string, p *loadgen.Plan) error {
 type runningProgram struct {
 	res     result.ProgramResult
 	cmd     *exec.Cmd
+	out     *os.File // the read end of its stdout and stderr
 	start   time.Time
 	done    chan struct{} // closed once the program exited and its output is read
 	stopped bool          // portex sent it a signal
@@ -213,7 +214,21 @@ loop:
 			case <-allDone:
 			case <-time.After(programGrace):
 				stopAll(syscall.SIGKILL)
-				<-allDone
+				select {
+				case <-allDone:
+				case <-time.After(programGrace):
+					// A process that left the group still holds the
+					// output open: stop reading it.
+					for _, rp := range progs {
+						select {
+						case <-rp.done:
+						default:
+							rp.out.Close()
+							res.Notes = append(res.Notes, fmt.Sprintf("program %q: a process it started left its process group and outlived it, holding its output open", rp.res.Name))
+						}
+					}
+					<-allDone
+				}
 			}
 			break loop
 		}
@@ -264,7 +279,7 @@ func startProgram(pr loadgen.Program, server string, env []string, runStart time
 		return nil, fmt.Errorf("program %q did not start: %v", pr.Name, err)
 	}
 	w.Close()
-	rp := &runningProgram{cmd: cmd, start: time.Now(), done: make(chan struct{}),
+	rp := &runningProgram{cmd: cmd, out: r, start: time.Now(), done: make(chan struct{}),
 		res: result.ProgramResult{Name: pr.Name, Argv: argv}}
 	go func() {
 		defer close(rp.done)

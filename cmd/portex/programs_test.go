@@ -355,3 +355,35 @@ func TestPlanPrograms(t *testing.T) {
 		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", got.code, got.stdout, want)
 	}
 }
+
+// A process that leaves the program's group and keeps its output open
+// does not hold the run past the duration and the grace: portex stops
+// reading, and says so.
+func TestProgramEscapedChild(t *testing.T) {
+	needsFullTier(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	t.Cleanup(func() {
+		if data, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	start := time.Now()
+	code, run, stderr := programRun(t, programHead+`programs:
+  - name: escaper
+    exec: [sh, -c, 'setsid sleep 60 & echo $! > `+pidFile+`']
+`, "--duration", "1s")
+	if code != exitOK || run == nil || len(run.Programs) != 1 {
+		t.Fatalf("exit %d, run %+v, stderr:\n%s", code, run, stderr)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s", d)
+	}
+	if p := run.Programs[0]; p.ExitCode != 0 || p.Signal != "" {
+		t.Errorf("program %+v; want its own exit 0", p)
+	}
+	if !slices.ContainsFunc(run.Notes, func(n string) bool { return strings.Contains(n, "left its process group") }) {
+		t.Errorf("notes %q; want one about the process that escaped", run.Notes)
+	}
+}
