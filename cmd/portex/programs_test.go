@@ -54,8 +54,12 @@ var programScenarios = map[string]struct {
 		if fix.Exhaustion != nil || len(fix.Programs) != 1 || fix.Programs[0].ExitCode != 0 || fix.Programs[0].FirstErrorLine != "" {
 			t.Errorf("max-idle-10: exhaustion %+v, programs %+v; want none and exit 0", fix.Exhaustion, fix.Programs)
 		}
-		if fix.Server == nil || fix.Server.Accepted != 10 || fix.Server.Requests != 2000 {
-			t.Errorf("max-idle-10: server %+v; want 10 connections for 2000 requests", fix.Server)
+		// A round's request may dial before the previous round's
+		// connection is back in the idle pool (the transport returns it
+		// after the handler has its response): on a loaded machine a few
+		// more than 10, never anywhere near the 200 of the baseline.
+		if fix.Server == nil || fix.Server.Accepted < 10 || fix.Server.Accepted > 20 || fix.Server.Requests != 2000 {
+			t.Errorf("max-idle-10: server %+v; want 2000 requests on about 10 connections", fix.Server)
 		}
 	}},
 	// requests.get() per request: a connection each, closed by the
