@@ -6,7 +6,7 @@ import (
 )
 
 // Program is a program portex did not write, run in the client's sandbox
-// beside (or instead of) the pools: its argv, with "{server}" standing for
+// instead of the pools: its argv, with "{server}" standing for
 // the server's host:port, and the variables it gets beside the sandbox's.
 type Program struct {
 	Name string            `json:"name"`
