@@ -26,6 +26,8 @@ type Expect struct {
 	P99ScheduleLag time.Duration `json:"p99_schedule_lag,omitempty"`
 	// MaxTimeWait: the client's TIME_WAIT count never exceeds it.
 	MaxTimeWait *int64 `json:"max_time_wait,omitempty"`
+	// ExitCode is the exit status every program of the run must end with.
+	ExitCode *int `json:"exit_code,omitempty"`
 	// Verdict is the outcome the run's verdict must have (see Judge):
 	// "held" asks the run to show its steady state, which a run that only
 	// did not run out does not.
@@ -118,6 +120,18 @@ func Check(e *Expect, r *result.Result) []result.Expectation {
 	if e.MaxTimeWait != nil {
 		peak := PeakTimeWait(r)
 		add("max_time_wait", fmt.Sprintf("<= %d", *e.MaxTimeWait), fmt.Sprint(peak), peak <= *e.MaxTimeWait)
+	}
+	if e.ExitCode != nil {
+		if len(r.Programs) == 0 {
+			add("exit_code", fmt.Sprint(*e.ExitCode), "no program ran", false)
+		}
+		for _, p := range r.Programs {
+			measured := fmt.Sprint(p.ExitCode)
+			if p.Signal != "" {
+				measured = "signal " + p.Signal
+			}
+			add("exit_code "+p.Name, fmt.Sprint(*e.ExitCode), measured, p.Signal == "" && p.ExitCode == *e.ExitCode)
+		}
 	}
 	if e.Verdict != "" {
 		v := Judge(r)

@@ -82,6 +82,10 @@ func Judge(r *result.Result) result.Verdict {
 	case r.Dropped > 0:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failed dial, but %d arrivals were dropped (every slot busy)",
 			within, portsPhrase(r), r.Dials.OK, r.Dropped)
+	case len(r.Programs) > 0 && r.Server != nil:
+		// portex dialed nothing: the server counts the programs' connections.
+		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served the %d connection%s the server accepted from the program%s, no destination's ports all in use",
+			within, portsPhrase(r), r.Server.Accepted, Plural(int(r.Server.Accepted)), Plural(len(r.Programs)))
 	default:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failure", within, portsPhrase(r), r.Dials.OK)
 	}

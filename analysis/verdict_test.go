@@ -185,3 +185,17 @@ func TestFindSteady(t *testing.T) {
 func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func ptr[T any](v T) *T { return &v }
+
+// A run of programs, not pools: portex dialed nothing, so the verdict
+// counts the connections the server accepted from them.
+func TestJudgePrograms(t *testing.T) {
+	r := &result.Result{Variant: "v", Runtime: "netns", ElapsedSeconds: 0.3, Stopped: "exited",
+		PortRangeSize: 200, Sysctls: map[string]string{"net.ipv4.ip_local_port_range": "40000 40199"},
+		Failures: map[string]int64{}, Server: &result.ServerCounts{Accepted: 10},
+		Programs: []result.ProgramResult{{Name: "goclient"}}}
+	v := Judge(r)
+	if v.Outcome != OutcomeNotExhausted || v.Basis != BasisMeasured || v.Predicted ||
+		!strings.Contains(v.Text, "served the 10 connections the server accepted from the program,") {
+		t.Errorf("verdict %+v", v)
+	}
+}

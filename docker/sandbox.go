@@ -165,6 +165,9 @@ func (s *Sandbox) Start(ctx context.Context) error {
 // address on its network (extra ones would need the agent to add them).
 // Its errors are *sandbox.Unsupported.
 func CheckPlan(p *loadgen.Plan) error {
+	if err := sandbox.RefusePrograms("docker", p); err != nil {
+		return err
+	}
 	return sandbox.OneSource("docker", p, "a container has one address on its network")
 }
 

@@ -25,7 +25,9 @@ type Plan struct {
 	Sandbox  Sandbox       `json:"sandbox"`
 	Server   ServerPlan    `json:"server"`
 	Pools    []Pool        `json:"pools"`
-	Stop     Stop          `json:"stop"`
+	// Programs run in the client's sandbox instead of the pools.
+	Programs []Program `json:"programs,omitempty"`
+	Stop     Stop      `json:"stop"`
 }
 
 // Sandbox is the client side's kernel settings, applied inside the sandbox.
@@ -412,8 +414,11 @@ func (p *Plan) Check() error {
 		listening[l.Port] = true
 		httpPort[l.Port] = l.HTTP()
 	}
-	if len(p.Pools) == 0 {
-		return fmt.Errorf("plan: no pools")
+	if err := checkPrograms(p); err != nil {
+		return err
+	}
+	if len(p.Pools) == 0 && len(p.Programs) == 0 {
+		return fmt.Errorf("plan: no pools and no programs")
 	}
 	for _, pl := range p.Pools {
 		switch {

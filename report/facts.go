@@ -16,7 +16,7 @@ type fact struct{ Label, Text string }
 // not say: the runtime's notes, dropped arrivals, the throughput, what
 // followed exhaustion, connect latency that climbed before it, what the
 // kernel's own counters explain, and the connections the run's end
-// closed.
+// closed; and how each program of the run ended.
 func facts(r *result.Result) []fact {
 	var out []fact
 	for _, n := range r.Notes {
@@ -49,6 +49,9 @@ func facts(r *result.Result) []fact {
 	if r.ClosedAtEnd > 0 && r.ClosedAtEnd*100 >= r.Dials.OK {
 		out = append(out, fact{"teardown", fmt.Sprintf("the run's end closed the %d connection%s the client still held; the server's \"closed by client\" counts those it had not closed first",
 			r.ClosedAtEnd, plural(int(r.ClosedAtEnd)))})
+	}
+	for _, p := range r.Programs {
+		out = append(out, fact{"program", ProgramLine(p)})
 	}
 	return out
 }

@@ -104,12 +104,23 @@ func junitRun(scenario string, run *result.Result) junitSuite {
 	for _, k := range names {
 		s.Properties = append(s.Properties, junitProperty{k, run.Sysctls[k]})
 	}
+	// A program's run says, beside the verdict, how each program ended
+	// and when its own output first reported a failed connect.
+	var programs string
+	for _, p := range run.Programs {
+		programs += "\nprogram " + ProgramLine(p)
+	}
+	s.SystemOut += programs
 	class := "portex." + scenario + "." + run.Variant
 	for _, e := range run.Expectations {
 		c := junitCase{Name: e.Name, Classname: class, Time: "0"}
 		if !e.Pass {
 			msg := fmt.Sprintf("expected %s, measured %s", e.Expected, e.Measured)
-			c.Failure = &junitFailure{Message: msg, Type: "expectation", Text: msg}
+			text := msg
+			if programs != "" {
+				text += "\n" + Verdict(run) + programs
+			}
+			c.Failure = &junitFailure{Message: msg, Type: "expectation", Text: text}
 			s.Failures++
 		}
 		s.Cases = append(s.Cases, c)

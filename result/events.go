@@ -29,6 +29,7 @@ type Event struct {
 	AtSeconds float64   `json:"at_seconds"`
 	Class     string    `json:"class,omitempty"`
 	Pool      string    `json:"pool,omitempty"`
+	Program   string    `json:"program,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Progress  *Progress `json:"progress,omitempty"`
 }

@@ -63,10 +63,12 @@ type Result struct {
 	// ClosedAtEnd counts the connections the client closed once the run
 	// had stopped: what its teardown closed, which the server counts as
 	// closed by the client though the pools never closed them.
-	ClosedAtEnd int64         `json:"closed_at_end"`
-	Pools       []PoolResult  `json:"pools"`
-	Server      *ServerCounts `json:"server,omitempty"`
-	Events      []Event       `json:"events,omitempty"`
+	ClosedAtEnd int64        `json:"closed_at_end"`
+	Pools       []PoolResult `json:"pools"`
+	// Programs are the programs the scenario ran, in its order.
+	Programs []ProgramResult `json:"programs,omitempty"`
+	Server   *ServerCounts   `json:"server,omitempty"`
+	Events   []Event         `json:"events,omitempty"`
 	// Resources are the processes' costs: memory, CPU.
 	Resources *Resources `json:"resources,omitempty"`
 	// Expectations are the scenario's expectations, checked.

@@ -61,6 +61,14 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	}
 	var run *result.Result
 	var clientSeries []TimedStates
+	if len(p.Programs) > 0 {
+		run, err := runPrograms(ctx, req, c, out)
+		if err != nil {
+			run.Sysctls = c.sysctls
+			return reportFailure(ctx, out, run, err)
+		}
+		return finishClient(run, c, nil, out)
+	}
 	if c.processes > 1 {
 		run, clientSeries, err = runShards(ctx, p, c.processes, c.target, c.sources, c.sampler, out)
 	} else {

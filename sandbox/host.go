@@ -41,6 +41,9 @@ var ErrExternalTarget = errors.New("external target needs --allow-external-targe
 // ErrUnrunnable (an *Unsupported names the key) or ErrExternalTarget.
 // Check also dials the Target.
 func (h *Host) CheckPlan(p *loadgen.Plan) error {
+	if err := RefusePrograms("host", p); err != nil {
+		return err
+	}
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
 	}

@@ -66,8 +66,9 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			LingerReset: sv.LingerReset,
 			Sysctls:     cloneSysctls(sv.Sysctls),
 		},
-		Pools: pools,
-		Stop:  s.Stop,
+		Pools:    pools,
+		Programs: compilePrograms(s.Programs),
+		Stop:     s.Stop,
 	}
 }
 

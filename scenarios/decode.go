@@ -72,6 +72,7 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
 		{"variants", into(&s.Variants, d.variants)},
 		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
+		{"programs", into(&s.Programs, d.programs)},
 	})
 }
 
@@ -261,7 +262,8 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
-		{"expect", into(&s.Expect, d.expect)}, // replaces the scenario's
+		{"expect", into(&s.Expect, d.expect)},       // replaces the scenario's
+		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
 	}
 }
 

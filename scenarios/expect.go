@@ -66,6 +66,15 @@ func (d *decoder) expect(path string, n *yaml.Node) (*analysis.Expect, bool) {
 				e.MaxTimeWait = &n
 			}
 		}},
+		{"exit_code", func(path string, n *yaml.Node) {
+			if v, ok := d.integer(path, n); ok {
+				if v < 0 || v > 255 {
+					d.addf(at(n), path, "want an exit status from 0 to 255, got %d", v)
+					return
+				}
+				e.ExitCode = &v
+			}
+		}},
 	})
 	return e, true
 }

@@ -145,7 +145,10 @@ type Scenario struct {
 	Sandbox     Sandbox
 	Server      Server
 	Pools       []Pool
-	Stop        Stop
+	// Programs are the user's programs run in the client's sandbox, in
+	// place of pools.
+	Programs []Program
+	Stop     Stop
 	// Expect is what a run must show; nil: nothing is checked.
 	Expect *analysis.Expect
 	// Variants are named sets of overrides, one run each; see

@@ -73,6 +73,7 @@ func (v validator) all() {
 	v.sandbox()
 	v.server()
 	v.pools()
+	v.programs()
 	v.stop()
 	v.variants()
 }
@@ -254,6 +255,9 @@ func plainPayloads(pools []Pool) []string {
 
 func (v validator) pools() {
 	s := v.s
+	if len(s.Pools) == 0 && len(s.Programs) > 0 {
+		return
+	}
 	if len(s.Pools) == 0 {
 		if v.given("pools") {
 			v.addf("pools", "needs at least one pool, %s", missingPoolExample)

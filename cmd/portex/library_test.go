@@ -173,6 +173,9 @@ func TestLibraryRuns(t *testing.T) {
 		if _, long := longScenarios[entry.Name]; long {
 			continue // TestLongScenariosRun
 		}
+		if _, prog := programScenarios[entry.Name]; prog {
+			continue // TestProgramScenarios: its program is built first
+		}
 		check, ok := libraryChecks[entry.Name]
 		if !ok {
 			t.Errorf("bundled scenario %s has no check in libraryChecks", entry.Name)
@@ -210,6 +213,11 @@ func TestLibraryRuns(t *testing.T) {
 			}
 			check(t, byVariant)
 		})
+	}
+	for name := range programScenarios {
+		if !slices.ContainsFunc(entries, func(e scenarios.Entry) bool { return e.Name == name }) {
+			t.Errorf("programScenarios has %s, which is not bundled", name)
+		}
 	}
 	for name := range libraryChecks {
 		if !slices.ContainsFunc(entries, func(e scenarios.Entry) bool { return e.Name == name }) {

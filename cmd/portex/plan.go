@@ -135,6 +135,11 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
 		}
+		if len(p.Pools) == 0 {
+			fmt.Fprintf(e.stdout, "%s, variant %s: runs programs, not pools; the capacity model knows only the pools' load: run it to measure (portex run %s)\n",
+				sc.Name, p.Variant, name)
+			continue
+		}
 		size := 0
 		if override {
 			size = rangeSize
@@ -149,7 +154,9 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %s", sc.Name, p.Variant, ports), in, m)
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
-	writeFormula(e.stdout, as)
+	if len(as) > 0 {
+		writeFormula(e.stdout, as)
+	}
 	return exitOK
 }
 

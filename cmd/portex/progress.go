@@ -51,7 +51,13 @@ func (p *progress) event(ev result.Event) {
 	case result.EventProgress:
 		p.progressLine(ev)
 	case result.EventFirstFailure:
+		if ev.Program != "" {
+			p.note("%6.2fs first %s in program %s's output: %s", ev.AtSeconds, ev.Class, ev.Program, ev.Message)
+			break
+		}
 		p.note("%6.2fs first %s (pool %s)", ev.AtSeconds, ev.Class, ev.Pool)
+	case result.EventOutput:
+		p.note("%6.2fs %s| %s", ev.AtSeconds, ev.Program, ev.Message)
 	case result.EventExhaustion:
 		var open int64
 		var sockets string

@@ -171,9 +171,13 @@ func cmdRun(e *env, args []string) int {
 		}
 		res, err := rt.Run(e.ctx, p, onEvent)
 		if res != nil {
-			analysis.AttachModel(p, res)
-			if scaleSize > 0 {
-				analysis.AttachScaled(p, res, scaleSize)
+			// The capacity model knows the pools' load; a program's it
+			// cannot know, and predicts nothing for.
+			if len(p.Pools) > 0 {
+				analysis.AttachModel(p, res)
+				if scaleSize > 0 {
+					analysis.AttachScaled(p, res, scaleSize)
+				}
 			}
 			res.Expectations = analysis.Check(runs[i].Expect, res)
 			v := analysis.Judge(res)
