@@ -151,10 +151,12 @@ func kernelFacts(r *result.Result) []fact {
 			grouped(n))
 	}
 	if n := c["TcpEstabResets"] + s["TcpEstabResets"]; n > 0 {
-		add("%s established connection%s reset (client %s, server %s)", grouped(n), plural(int(n)),
-			grouped(c["TcpEstabResets"]), grouped(s["TcpEstabResets"]))
+		add("%s established connection%s ended with a reset (client %s, server %s), portex's own RST closes (close: reset, the run's end) among them",
+			grouped(n), plural(int(n)), grouped(c["TcpEstabResets"]), grouped(s["TcpEstabResets"]))
 	}
-	if a, p := c["TcpActiveOpens"], s["TcpPassiveOpens"]; a > 0 || p > 0 {
+	// The kernel's opens tell something the dials do not only where they
+	// differ: a program's connections, or handshakes portex never saw end.
+	if a, p := c["TcpActiveOpens"], s["TcpPassiveOpens"]; (a > 0 || p > 0) && a != r.Dials.OK {
 		t := fmt.Sprintf("the client's kernel opened %s connection%s (ActiveOpens)", grouped(a), plural(int(a)))
 		if s != nil {
 			t += fmt.Sprintf(", the server's accepted %s (PassiveOpens)", grouped(p))
