@@ -74,7 +74,7 @@ func TestKernelFacts(t *testing.T) {
 		ServerSysctls: map[string]string{"net.core.somaxconn": "4096"},
 		// Ten handshakes completed in the kernel whose dials failed later:
 		// its opens tell what the dials do not.
-		Dials:         result.Dials{Attempted: 300, OK: 290, Failed: 10}, Failures: map[string]int64{"ECONNRESET": 10},
+		Dials: result.Dials{Attempted: 300, OK: 290, Failed: 10}, Failures: map[string]int64{"ECONNRESET": 10},
 		Kernel: &result.KernelCounters{
 			Client: map[string]int64{"TcpExtTCPTimeWaitOverflow": 280, "TcpActiveOpens": 300, "TcpExtTCPSynRetrans": 0, "TcpEstabResets": 0},
 			Server: map[string]int64{"TcpExtListenOverflows": 1204, "TcpExtListenDrops": 1204, "TcpPassiveOpens": 300},
