@@ -113,6 +113,7 @@ func TestKernelFacts(t *testing.T) {
 // are no news: the first is not said, the second says whose they may be.
 func TestKernelFactsNoNews(t *testing.T) {
 	r := &result.Result{Dials: result.Dials{Attempted: 200, OK: 200}, ClosedAtEnd: 200,
+		Failures: map[string]int64{"ECONNRESET": 1},
 		Kernel: &result.KernelCounters{
 			Client: map[string]int64{"TcpActiveOpens": 200, "TcpEstabResets": 200},
 			Server: map[string]int64{"TcpPassiveOpens": 200, "TcpEstabResets": 200},
@@ -127,5 +128,11 @@ func TestKernelFactsNoNews(t *testing.T) {
 	}
 	if !strings.Contains(all, "portex's own RST closes") {
 		t.Errorf("the resets do not say they may be portex's own:\n%s", all)
+	}
+	r.Failures = map[string]int64{}
+	for _, f := range kernelFacts(r) {
+		if strings.Contains(f.Text, "reset") {
+			t.Errorf("no reset hit the load, and the kernel's resets are said: %s", f.Text)
+		}
 	}
 }
