@@ -375,35 +375,7 @@ func (s *SocketSampler) request(family uint8, states uint32) error {
 // parse counts the sockets in one datagram of replies; done reports the end
 // of the dump.
 func (s *SocketSampler) parse(b []byte, st *result.SocketStates) (done bool, err error) {
-	for len(b) >= nlmsgHdrLen {
-		l := int(binary.NativeEndian.Uint32(b[0:]))
-		typ := binary.NativeEndian.Uint16(b[4:])
-		seq := binary.NativeEndian.Uint32(b[8:])
-		if l < nlmsgHdrLen || l > len(b) {
-			return true, errors.New("sock_diag: truncated reply")
-		}
-		body := b[nlmsgHdrLen:l]
-		b = b[min(len(b), (l+3)&^3):]
-		if seq != s.seq {
-			continue // a stale reply of an abandoned dump
-		}
-		switch typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(body) >= 4 {
-				if errno := int32(binary.NativeEndian.Uint32(body)); errno != 0 {
-					return true, fmt.Errorf("sock_diag: %w", unix.Errno(-errno))
-				}
-			}
-			return true, nil
-		case sockDiagByFamily:
-			if len(body) >= inetDiagMsgLen {
-				s.count(body, st)
-			}
-		}
-	}
-	return false, nil
+	return s.parseEach(b, func(m []byte) { s.count(m, st) })
 }
 
 // count adds one struct inet_diag_msg: state at byte 1, timer at byte 2,
