@@ -58,6 +58,16 @@ func natAddrOf(a netip.Addr) *netlink.Addr {
 	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(natPrefixLen, 32)}}
 }
 
+// RefuseNAT refuses a plan with a NAT on a runtime that has no router
+// namespace to put it in.
+func RefuseNAT(runtime string, p *loadgen.Plan) error {
+	if p.NAT == nil {
+		return nil
+	}
+	return &Unsupported{Runtime: runtime, Key: "nat",
+		Reason: "a NAT in the path runs on the netns runtime only (a router namespace between client and server); use --runtime netns"}
+}
+
 // runRouter is the router role: forwarding on and the NAT installed in its
 // own namespace, then it waits until ctx ends.
 func runRouter(ctx context.Context, req *Request, out *encoder) error {
