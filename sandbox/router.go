@@ -93,34 +93,32 @@ func runRouter(ctx context.Context, req *Request, out *encoder) error {
 
 // installNAT adds, in the calling process's network namespace, the table
 // `ip portex` with a postrouting nat chain whose one rule is
-// `ip protocol tcp masquerade to :LO-HI` (or `snat to RouterServerAddr:LO-HI`),
-// fully random if asked.
+// `ip protocol tcp snat to RouterServerAddr:LO-HI`, fully random if asked.
+//
+// Both modes install that rule. Masquerade picks the outgoing interface's
+// address per packet, which here is always RouterServerAddr; and
+// google/nftables (v0.3.0) sends a masq expression's port registers
+// without the NF_NAT_RANGE_PROTO_SPECIFIED flag, which the kernel needs to
+// use them (without it the client's own source port is kept), so a real
+// `masquerade to :LO-HI` cannot be installed through it.
 func installNAT(n *loadgen.NAT) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("router: nftables: %w", err)
 	}
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: natTable})
-	prio := nftables.ChainPriorityNATSource
 	ch := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: prio})
-	exprs := []expr.Any{
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
 		// ip protocol tcp
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 9, Len: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Immediate{Register: 1, Data: RouterServerAddr.AsSlice()},
 		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(uint16(n.Ports.Lo))},
 		&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(uint16(n.Ports.Hi))},
-	}
-	switch n.Mode {
-	case loadgen.NATSNAT:
-		exprs = append(exprs,
-			&expr.Immediate{Register: 1, Data: RouterServerAddr.AsSlice()},
-			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1,
-				RegProtoMin: 2, RegProtoMax: 3, FullyRandom: n.RandomFully, Specified: true})
-	default:
-		exprs = append(exprs, &expr.Masq{ToPorts: true, RegProtoMin: 2, RegProtoMax: 3, FullyRandom: n.RandomFully})
-	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1,
+			RegProtoMin: 2, RegProtoMax: 3, FullyRandom: n.RandomFully, Specified: true},
+	}})
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("router: install the nat rule: %w", err)
 	}
