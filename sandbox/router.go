@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -293,10 +294,9 @@ func inNetns(pid int, f func(*netlink.Handle) error) error {
 	return f(h)
 }
 
-// readConntrackStats sums the router's conntrack statistics over its
-// CPUs: /proc/<pid>/net/stat/nf_conntrack has a header line of names and
-// a line of hex numbers per CPU. It returns nil when there is none to
-// read (no router, or no conntrack in its namespace yet).
+// readConntrackStats reads the router's conntrack statistics
+// (/proc/<pid>/net/stat/nf_conntrack, see parseConntrackStats); nil when
+// there is none to read (no router, or no conntrack in its namespace).
 func readConntrackStats(pid int) *result.Conntrack {
 	if pid <= 0 {
 		return nil
@@ -306,7 +306,14 @@ func readConntrackStats(pid int) *result.Conntrack {
 		return nil
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseConntrackStats(f)
+}
+
+// parseConntrackStats sums the counters of a nf_conntrack statistics
+// file over its CPUs: a header line of names, then a line of hex numbers
+// per CPU. It returns nil for a file it cannot read.
+func parseConntrackStats(r io.Reader) *result.Conntrack {
+	sc := bufio.NewScanner(r)
 	if !sc.Scan() {
 		return nil
 	}
