@@ -70,10 +70,10 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", into(&s.Pools, d.pools)},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
-		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
 		{"variants", into(&s.Variants, d.variants)},
 		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
 		{"programs", into(&s.Programs, d.programs)},
+		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
 	})
 }
 
