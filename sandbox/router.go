@@ -72,11 +72,14 @@ func RefuseNAT(runtime string, p *loadgen.Plan) error {
 // runRouter is the router role: forwarding on and the NAT installed in its
 // own namespace, then it waits until ctx ends.
 func runRouter(ctx context.Context, req *Request, out *encoder) error {
-	if req.Setup != SetupNetns || req.Plan.NAT == nil {
-		return fmt.Errorf("agent: the router role needs the netns setup and a nat")
+	if req.Setup != SetupNetns {
+		return fmt.Errorf("agent: the router role needs the netns setup")
 	}
 	if err := sandboxGuard(req.HostNetns); err != nil {
 		return err
+	}
+	if req.Plan.NAT == nil {
+		return fmt.Errorf("agent: the router role needs a plan with a nat")
 	}
 	if err := linkUp("lo"); err != nil {
 		return err
