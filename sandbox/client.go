@@ -194,7 +194,7 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 		// no time series, however long the run.
 		OnPoint: func(pt result.Point) {
 			if c.nat != nil {
-				c.nat.point(pt)
+				c.nat.point(&pt)
 			}
 			out.send(Message{Type: MsgPoint, Point: &pt})
 		},

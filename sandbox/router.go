@@ -386,17 +386,23 @@ func (w *natWatch) event(ev result.Event) {
 	}
 }
 
-// point takes the engine's points: a point with timeouts, once
+// point takes the engine's points and gives each the growth of the
+// router's counters since the start. A point with timeouts, once
 // insert_failed rose, marks the NAT out at its end if no event did; the
 // dials that succeeded up to the point that holds that moment are the
 // connections the NAT gave.
-func (w *natWatch) point(pt result.Point) {
+func (w *natWatch) point(pt *result.Point) {
+	now := readConntrackStats(w.routerPid)
+	if w.start != nil && now != nil {
+		pt.NAT = &result.Conntrack{InsertFailed: now.InsertFailed - w.start.InsertFailed,
+			Drop: now.Drop - w.start.Drop, EarlyDrop: now.EarlyDrop - w.start.EarlyDrop}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pointOpen {
 		return
 	}
-	if w.at < 0 && pt.Failures[loadgen.ClassETIMEDOUT.String()] > 0 && w.rose() {
+	if w.at < 0 && pt.Failures[loadgen.ClassETIMEDOUT.String()] > 0 && pt.NAT != nil && pt.NAT.InsertFailed > 0 {
 		w.at = pt.T
 	}
 	w.ok += pt.OK

@@ -122,6 +122,17 @@ func TestNATExhaustion(t *testing.T) {
 			if n == nil || n.Ports != 100 || n.Start == nil || n.End == nil || n.End.InsertFailed <= n.Start.InsertFailed || n.End.Drop <= n.Start.Drop {
 				t.Errorf("nat %+v: want the router's insert_failed and drop to rise", n)
 			}
+			var last *result.Conntrack
+			if res.TimeSeries != nil {
+				for _, pt := range res.TimeSeries.Points {
+					if pt.NAT != nil {
+						last = pt.NAT
+					}
+				}
+			}
+			if last == nil || last.InsertFailed == 0 {
+				t.Errorf("the time series' last NAT counters %+v: want insert_failed risen", last)
+			}
 		})
 	}
 	if after := hostNetState(t); after != before {
