@@ -1,9 +1,13 @@
 package sandbox
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,5 +154,61 @@ func TestNoNATNoRouter(t *testing.T) {
 	res := run(t, p)
 	if res.NAT != nil || res.Exhaustion != nil || res.Dials.OK != 50 {
 		t.Fatalf("nat %+v exhaustion %+v ok %d: want a plain run of 50 connections", res.NAT, res.Exhaustion, res.Dials.OK)
+	}
+}
+
+// The router's namespace holds what the kernel was asked for, as nft
+// itself lists it: forwarding on, one snat rule with the pool, fully
+// random when asked.
+func TestRouterInstallsTheRule(t *testing.T) {
+	needsFullTier(t)
+	needRoot(t, "unshare", "nsenter", "nft")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := netnsID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mode   string
+		random bool
+		want   string
+	}{
+		{loadgen.NATMasquerade, false, "ip protocol tcp snat to 198.19.255.254:60000-60099\n"},
+		{loadgen.NATSNAT, true, "ip protocol tcp snat to 198.19.255.254:60000-60099 fully-random\n"},
+	} {
+		p := natPlan(1, 1, c.mode)
+		p.NAT.RandomFully = c.random
+		req, err := json.Marshal(&Request{Plan: p, Role: RoleRouter, Setup: SetupNetns, HostNetns: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("unshare", "-Urn", self, "agent")
+		cmd.Stdin = bytes.NewReader(req)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := newDecoder(stdout).next()
+		if err != nil || m.Type != MsgReady {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s: router said %+v (%v), want ready", c.mode, m, err)
+		}
+		out, err := exec.Command("nsenter", "-t", strconv.Itoa(cmd.Process.Pid), "-U", "-n", "--preserve-credentials",
+			"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; nft list ruleset").CombinedOutput()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", c.mode, err, out)
+		}
+		if !strings.HasPrefix(string(out), "1\n") || !strings.Contains(string(out), "table ip portex") || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: the router's namespace holds\n%s\nwant ip_forward 1 and %q", c.mode, out, c.want)
+		}
 	}
 }
