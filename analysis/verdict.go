@@ -46,6 +46,11 @@ func Judge(r *result.Result) result.Verdict {
 		v.Outcome = OutcomeExhausted
 		at := ex.AtSeconds
 		v.ExhaustionAtSeconds = &at
+		if ex.Where == "nat" {
+			v.Text = fmt.Sprintf("EXHAUSTED at the NAT in %s: the NAT ran out of ports for %s after %d connections; the client saw timeouts, not EADDRNOTAVAIL (%s, %d connection%s open)",
+				Seconds(ex.AtSeconds), ex.Destination, ex.DialsOKBefore, natPoolPhrase(r), ex.OpenConnections, Plural(int(ex.OpenConnections)))
+			return v
+		}
 		v.Text = fmt.Sprintf("EXHAUSTED after %d connections in %s: %s failed with %s; %s, %d connection%s open",
 			ex.DialsOKBefore, Seconds(ex.AtSeconds), ExhaustedCall(ex.Class), ex.Class, portsPhrase(r),
 			ex.OpenConnections, Plural(int(ex.OpenConnections)))
@@ -224,4 +229,12 @@ func portsPhrase(r *result.Result) string {
 		return fmt.Sprintf("%d ports (%s)", r.PortRangeSize, r.Sysctls[loadgen.SysctlPortRange])
 	}
 	return "the port range"
+}
+
+// natPoolPhrase names the NAT's pool of source ports.
+func natPoolPhrase(r *result.Result) string {
+	if r.NAT == nil {
+		return "the NAT's pool"
+	}
+	return fmt.Sprintf("a pool of %d NAT port%s per destination", r.NAT.Ports, Plural(r.NAT.Ports))
 }

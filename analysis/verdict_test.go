@@ -199,3 +199,20 @@ func TestJudgePrograms(t *testing.T) {
 		t.Errorf("verdict %+v", v)
 	}
 }
+
+// A NAT's exhaustion says where, for which destination, and that the
+// client saw timeouts; the client's own keeps its wording.
+func TestJudgeNAT(t *testing.T) {
+	r := &result.Result{ElapsedSeconds: 3, PortRangeSize: 30000,
+		NAT:        &result.NAT{Mode: "masquerade", Ports: 100},
+		Exhaustion: &result.Exhaustion{Where: "nat", Destination: "198.19.0.1:7000", Class: "ETIMEDOUT", AtSeconds: 1.01, DialsOKBefore: 100, OpenConnections: 100}}
+	v := Judge(r)
+	want := "EXHAUSTED at the NAT in 1.01s: the NAT ran out of ports for 198.19.0.1:7000 after 100 connections; the client saw timeouts, not EADDRNOTAVAIL (a pool of 100 NAT ports per destination, 100 connections open)"
+	if v.Outcome != OutcomeExhausted || v.Text != want {
+		t.Fatalf("verdict %s %q\nwant %q", v.Outcome, v.Text, want)
+	}
+	r.Exhaustion.Where = ""
+	if v := Judge(r); !strings.HasPrefix(v.Text, "EXHAUSTED after 100 connections in 1.01s: connect() failed with ETIMEDOUT") {
+		t.Errorf("the client's own exhaustion: %q", v.Text)
+	}
+}

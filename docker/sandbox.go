@@ -168,6 +168,9 @@ func CheckPlan(p *loadgen.Plan) error {
 	if err := sandbox.RefusePrograms("docker", p); err != nil {
 		return err
 	}
+	if err := sandbox.RefuseNAT("docker", p); err != nil {
+		return err
+	}
 	return sandbox.OneSource("docker", p, "a container has one address on its network")
 }
 

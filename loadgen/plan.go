@@ -28,6 +28,36 @@ type Plan struct {
 	// Programs run in the client's sandbox instead of the pools.
 	Programs []Program `json:"programs,omitempty"`
 	Stop     Stop      `json:"stop"`
+	// NAT, if set, puts a router namespace between client and server
+	// that translates the client's connections; nil: a direct link.
+	NAT *NAT `json:"nat,omitempty"`
+}
+
+// NAT modes (NAT.Mode).
+const (
+	NATMasquerade = "masquerade" // the router's outgoing address, found per packet
+	NATSNAT       = "snat"       // the router's server-side address, fixed in the rule
+)
+
+// NAT is a source NAT between client and server: every TCP connection
+// leaves the router from one address with a source port from Ports, so the
+// router holds at most Ports.Size() connections per destination.
+type NAT struct {
+	Ports PortRange `json:"ports"`
+	Mode  string    `json:"mode"`
+	// RandomFully picks each source port at random (NF_NAT_RANGE_PROTO_RANDOM_FULLY).
+	RandomFully bool `json:"random_fully,omitempty"`
+}
+
+// Check reports what is wrong with the NAT's settings.
+func (n *NAT) Check() error {
+	if n.Ports.Lo < 1 || n.Ports.Hi > 65535 || n.Ports.Hi < n.Ports.Lo {
+		return fmt.Errorf("nat: ports %d-%d: want lo-hi within 1-65535", n.Ports.Lo, n.Ports.Hi)
+	}
+	if n.Mode != NATMasquerade && n.Mode != NATSNAT {
+		return fmt.Errorf("nat: mode %q: want %s or %s", n.Mode, NATMasquerade, NATSNAT)
+	}
+	return nil
 }
 
 // Sandbox is the client side's kernel settings, applied inside the sandbox.
@@ -401,6 +431,11 @@ func (p *Plan) Check() error {
 	}
 	if r := p.Sandbox.PortRange; !r.IsZero() && (r.Lo < 1024 || r.Hi > 65535 || r.Lo > r.Hi) {
 		return fmt.Errorf("plan: port range %d-%d is not within 1024-65535 in increasing order", r.Lo, r.Hi)
+	}
+	if p.NAT != nil {
+		if err := p.NAT.Check(); err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
 	}
 	listening := make(map[int]bool)
 	httpPort := make(map[int]bool)

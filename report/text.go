@@ -98,6 +98,9 @@ func (t *textWriter) run(scenario string, r *result.Result) {
 	if len(r.Sysctls) > 0 {
 		t.line("  sysctls    %s", sysctls(r.Sysctls))
 	}
+	if n := r.NAT; n != nil {
+		t.line("  nat        %s", natLine(n))
+	}
 	if s := r.Server; s != nil {
 		t.line("  server     accepted %d · closed first %d · closed by client %d · echoed %s",
 			s.Accepted, s.ClosedByServer, s.ClosedByPeer, bytesIEC(s.BytesEchoed))
@@ -226,4 +229,18 @@ func bytesIEC(n int64) string {
 	default:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
+}
+
+// natLine says what the NAT was and how the router's conntrack counters
+// moved over the run.
+func natLine(n *result.NAT) string {
+	s := fmt.Sprintf("%s, a pool of %d ports per destination", n.Mode, n.Ports)
+	if n.RandomFully {
+		s += ", fully random"
+	}
+	if n.Start == nil || n.End == nil {
+		return s + " · the router's conntrack counters could not be read"
+	}
+	return s + fmt.Sprintf(" · router conntrack insert_failed +%d · drop +%d · early_drop +%d",
+		n.End.InsertFailed-n.Start.InsertFailed, n.End.Drop-n.Start.Drop, n.End.EarlyDrop-n.Start.EarlyDrop)
 }

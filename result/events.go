@@ -111,4 +111,7 @@ type Point struct {
 	// (KernelCounters' names) moved since the previous point that has
 	// them, for those that moved; read with the client's socket states.
 	Kernel map[string]int64 `json:"kernel,omitempty"`
+	// NAT is how much the router's conntrack counters grew from the run's
+	// start to the end of the interval (runs with a NAT).
+	NAT *Conntrack `json:"nat,omitempty"`
 }

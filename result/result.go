@@ -87,6 +87,8 @@ type Result struct {
 	// client's and the server's namespaces (/proc/net/netstat and
 	// /proc/net/snmp); nil where the runtime could not read them.
 	Kernel *KernelCounters `json:"kernel_counters,omitempty"`
+	// NAT is the router's side of a run with a NAT in the path.
+	NAT *NAT `json:"nat,omitempty"`
 }
 
 // KernelCounters are the growth, from the run's start to its end, of the
@@ -110,6 +112,12 @@ type Dials struct {
 
 // Exhaustion describes the moment the client ran out of local ports.
 type Exhaustion struct {
+	// Where ran out: "" (the client's own ports) or "nat" (the NAT's
+	// pool, seen as dials timing out while the router's conntrack
+	// insert_failed rose).
+	Where string `json:"where,omitempty"`
+	// Destination is the address:port the NAT ran out for (Where "nat").
+	Destination string `json:"destination,omitempty"`
 	// Class is the errno that signalled it: EADDRNOTAVAIL from connect(),
 	// or EADDRINUSE from bind() before connect.
 	Class     string  `json:"class"`
@@ -121,6 +129,25 @@ type Exhaustion struct {
 	OpenConnections int64 `json:"open_connections"`
 	// Sockets are the client's socket states at that moment.
 	Sockets *SocketStates `json:"sockets,omitempty"`
+}
+
+// NAT is what the router of a run with a NAT measured.
+type NAT struct {
+	Mode        string `json:"mode"`
+	Ports       int    `json:"ports"` // the size of the NAT's source-port pool
+	RandomFully bool   `json:"random_fully,omitempty"`
+	// Start and End are the router's conntrack statistics at the run's
+	// start and end; nil when they could not be read.
+	Start *Conntrack `json:"start,omitempty"`
+	End   *Conntrack `json:"end,omitempty"`
+}
+
+// Conntrack holds counters of /proc/net/stat/nf_conntrack, summed over
+// the CPUs.
+type Conntrack struct {
+	InsertFailed uint64 `json:"insert_failed"`
+	Drop         uint64 `json:"drop"`
+	EarlyDrop    uint64 `json:"early_drop"`
 }
 
 // Latency holds the run's latency summaries, in microseconds.

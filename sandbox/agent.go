@@ -80,6 +80,8 @@ func Agent(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch req.Role {
 	case RoleServer:
 		err = serveEcho(ctx, req, out)
+	case RoleRouter:
+		err = runRouter(ctx, req, out)
 	default:
 		err = runClient(ctx, req, out)
 	}

@@ -30,6 +30,9 @@ type clientSide struct {
 	kernel        *result.KernelCounters
 	lo, hi        int                    // the port range read back; 0, 0: none
 	sampler       *loadgen.SocketSampler // nil: a shard, whose coordinator samples
+	plan          *loadgen.Plan
+	router        *routerProc // nil: no NAT in the path (Plan.NAT)
+	nat           *natWatch   // nil: no NAT in the path
 }
 
 // close stops what the set-up started that is still running.
@@ -40,6 +43,7 @@ func (c *clientSide) close() {
 	if c.sampler != nil {
 		c.sampler.Close()
 	}
+	c.router.stop()
 }
 
 // runClient is the client role: it sets the sandbox up, runs the load
@@ -87,7 +91,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 // limit.
 func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide, err error) {
 	p := req.Plan
-	c = &clientSide{processes: 1}
+	c = &clientSide{processes: 1, plan: p}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -110,7 +114,15 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 		if c.srv, err = startServerProc(&sreq, true, forward); err != nil {
 			return c, err
 		}
-		if c.sources, err = wireVeth(c.srv.cmd.Process.Pid, p.Sources()); err != nil {
+		if p.NAT != nil {
+			if c.router, err = startRouterProc(&sreq); err != nil {
+				return c, err
+			}
+			if c.sources, err = wireRouted(c.router.pid(), c.srv.pid(), p.Sources()); err != nil {
+				return c, err
+			}
+			c.nat = newNATWatch(c.router.pid())
+		} else if c.sources, err = wireVeth(c.srv.cmd.Process.Pid, p.Sources()); err != nil {
 			return c, err
 		}
 		if err := applyClientSettings(p); err != nil {
@@ -172,10 +184,20 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 		Sockets:     c.sampler,
 		Resolution:  seriesResolution,
 		Progress:    progressEvery,
-		OnEvent:     func(ev result.Event) { out.send(Message{Type: MsgEvent, Event: &ev}) },
+		OnEvent: func(ev result.Event) {
+			if c.nat != nil {
+				c.nat.event(ev)
+			}
+			out.send(Message{Type: MsgEvent, Event: &ev})
+		},
 		// The points go out as they are made: the load's process keeps
 		// no time series, however long the run.
-		OnPoint: func(pt result.Point) { out.send(Message{Type: MsgPoint, Point: &pt}) },
+		OnPoint: func(pt result.Point) {
+			if c.nat != nil {
+				c.nat.point(&pt)
+			}
+			out.send(Message{Type: MsgPoint, Point: &pt})
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -195,6 +217,13 @@ func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates,
 	run.Sysctls, run.ServerSysctls = c.sysctls, c.serverSysctls
 	run.Kernel = endCounters(c.kernel, c.srv.pid())
 	run.Nofile = currentNofile()
+	if c.nat != nil {
+		var ex *result.Exhaustion
+		run.NAT, ex = c.nat.finish(c.plan)
+		if run.Exhaustion == nil && ex != nil {
+			run.Exhaustion = ex
+		}
+	}
 	if c.hi > 0 {
 		run.PortRangeSize = c.hi - c.lo + 1
 	}

@@ -44,6 +44,9 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if err := RefusePrograms("host", p); err != nil {
 		return err
 	}
+	if err := RefuseNAT("host", p); err != nil {
+		return err
+	}
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 const (
 	RoleClient = "client" // applies the client's settings and runs the load
 	RoleServer = "server" // runs the echo server
+	RoleRouter = "router" // forwards and translates between client and server (Plan.NAT)
 )
 
 // Setups: who builds the sandbox around the agent.
@@ -116,7 +117,7 @@ func readRequest(stdin io.Reader) (*Request, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	switch req.Role {
-	case RoleClient, RoleServer:
+	case RoleClient, RoleServer, RoleRouter:
 	default:
 		return nil, fmt.Errorf("agent: unknown role %q", req.Role)
 	}

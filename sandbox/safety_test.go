@@ -60,7 +60,8 @@ func nsState(t *testing.T, pid int) string {
 	t.Helper()
 	out, err := exec.Command("nsenter", "-t", fmt.Sprint(pid), "-n", "sh", "-c",
 		"cat /proc/sys/net/ipv4/tcp_fin_timeout /proc/sys/net/ipv4/tcp_tw_reuse /proc/sys/net/ipv4/ip_local_port_range "+
-			"/proc/sys/net/ipv4/tcp_max_tw_buckets /proc/sys/net/core/somaxconn; ip -o link; ip -o addr; cat /proc/net/fib_trie").CombinedOutput()
+			"/proc/sys/net/ipv4/tcp_max_tw_buckets /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_forward; ip -o link; ip -o addr; cat /proc/net/fib_trie; "+
+			"if command -v nft >/dev/null; then nft list ruleset; fi").CombinedOutput()
 	if err != nil {
 		t.Fatalf("read namespace state: %v: %s", err, out)
 	}
@@ -80,9 +81,11 @@ func hostileRequests(t *testing.T, pid int) [][]byte {
 	p.Server.Sysctls = map[string]string{"net.ipv4.tcp_fin_timeout": "9", "net.core.somaxconn": "11"}
 	offList := *p
 	offList.Sandbox.Sysctls = map[string]string{"net.core.rmem_max": "4096", "net.ipv4.tcp_fin_timeout": "7"}
+	nat := *p
+	nat.NAT = &loadgen.NAT{Ports: loadgen.PortRange{Lo: 60000, Hi: 60099}, Mode: loadgen.NATMasquerade}
 	var out [][]byte
-	for _, plan := range []*loadgen.Plan{p, &offList} {
-		for _, role := range []string{RoleClient, RoleServer} {
+	for _, plan := range []*loadgen.Plan{p, &offList, &nat} {
+		for _, role := range []string{RoleClient, RoleServer, RoleRouter} {
 			for _, setup := range []string{SetupNetns, SetupNone} {
 				ids := []string{""}
 				if setup == SetupNetns {

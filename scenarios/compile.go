@@ -69,7 +69,16 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 		Pools:    pools,
 		Programs: compilePrograms(s.Programs),
 		Stop:     s.Stop,
+		NAT:      s.NAT.compile(),
 	}
+}
+
+// compile turns the NAT into the engine's; nil stays nil.
+func (n *NAT) compile() *loadgen.NAT {
+	if n == nil {
+		return nil
+	}
+	return &loadgen.NAT{Ports: n.Ports, Mode: n.Mode, RandomFully: n.RandomFully}
 }
 
 // compile turns a valid pool into the engine's, dialing ports.

@@ -73,6 +73,7 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"variants", into(&s.Variants, d.variants)},
 		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
 		{"programs", into(&s.Programs, d.programs)},
+		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
 	})
 }
 
@@ -82,6 +83,23 @@ func (d *decoder) sandbox(path string, n *yaml.Node, sb *Sandbox) {
 		{"sysctls", d.mergeSysctls(&sb.Sysctls)},
 		{"nofile", into(&sb.Nofile, d.integer)},
 		{"processes", into(&sb.Processes, d.integer)},
+	})
+}
+
+// nat decodes the NAT's keys onto *nat, made if nil (a variant changes
+// the scenario's NAT key by key, or adds one).
+func (d *decoder) nat(path string, n *yaml.Node, nat **NAT) {
+	if *nat == nil {
+		*nat = &NAT{Mode: loadgen.NATMasquerade}
+	} else {
+		c := **nat
+		*nat = &c
+	}
+	nt := *nat
+	d.mapping(path, "nat", n, []field{
+		{"ports", into(&nt.Ports, d.portRange)},
+		{"mode", into(&nt.Mode, str[string](d))},
+		{"random_fully", into(&nt.RandomFully, d.boolean)},
 	})
 }
 
@@ -262,6 +280,7 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"server", func(path string, n *yaml.Node) { d.server(path, n, &s.Server) }},
 		{"pools", func(path string, n *yaml.Node) { d.poolChanges(path, n, s.Pools) }},
 		{"stop", func(path string, n *yaml.Node) { d.stop(path, n, &s.Stop) }},
+		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
 		{"expect", into(&s.Expect, d.expect)},       // replaces the scenario's
 		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
 	}

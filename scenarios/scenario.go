@@ -149,6 +149,8 @@ type Scenario struct {
 	// place of pools.
 	Programs []Program
 	Stop     Stop
+	// NAT puts a source NAT between client and server; nil: none.
+	NAT *NAT
 	// Expect is what a run must show; nil: nothing is checked.
 	Expect *analysis.Expect
 	// Variants are named sets of overrides, one run each; see
@@ -162,6 +164,15 @@ type Scenario struct {
 	// wrote (the scenario's paths) and the variant's paths for them.
 	written map[string]pos
 	rename  map[string]string
+}
+
+// NAT is a source NAT in a router namespace between client and server.
+type NAT struct {
+	// Ports is the NAT's source-port pool, per destination.
+	Ports loadgen.PortRange
+	// Mode is "masquerade" (the default) or "snat".
+	Mode        string
+	RandomFully bool
 }
 
 // Sandbox is the client side's kernel settings.

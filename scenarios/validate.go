@@ -75,6 +75,7 @@ func (v validator) all() {
 	v.pools()
 	v.programs()
 	v.stop()
+	v.nat()
 	v.variants()
 }
 
@@ -126,6 +127,25 @@ func (v validator) top() {
 		v.addf("duration", "must be more than 0s and at most 24h, got %s", s.Duration)
 	}
 	oneOf(v, "runtime", s.Runtime, runtimes)
+}
+
+func (v validator) nat() {
+	n := v.s.NAT
+	if n == nil {
+		return
+	}
+	if v.s.Runtime == "docker" {
+		v.addf("nat", "a NAT in the path runs on the netns runtime only (a router namespace between client and server); use runtime: netns")
+	}
+	switch r := n.Ports; {
+	case r.IsZero() && !v.given("nat.ports"):
+		v.addf("nat", "missing required key \"ports\": the NAT's source-port pool, like 60000-60099")
+	case r.Lo < 1 || r.Hi > maxPort:
+		v.addf("nat.ports", "%d-%d is not within 1-%d", r.Lo, r.Hi, maxPort)
+	case r.Lo > r.Hi:
+		v.addf("nat.ports", "the low end %d is above the high end %d; write it as %d-%d", r.Lo, r.Hi, r.Hi, r.Lo)
+	}
+	oneOf(v, "nat.mode", n.Mode, []string{loadgen.NATMasquerade, loadgen.NATSNAT})
 }
 
 func (v validator) sandbox() {

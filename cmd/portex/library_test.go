@@ -59,6 +59,20 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 		exhausted(t, r, "plain-connect", "EADDRNOTAVAIL", 300)
 	},
 	// 128 descriptors, 40001 ports: EMFILE, never EADDRNOTAVAIL.
+	// A NAT of 100 ports: 100 held connections per destination, then the
+	// NAT drops the SYNs and the dials time out; the client's own range
+	// never runs out.
+	"cloud-nat": func(t *testing.T, r runs) {
+		for v, ok := range map[string]int64{"baseline": 100, "more-destinations": 200} {
+			ex := exhausted(t, r, v, "ETIMEDOUT", ok)
+			if ex != nil && ex.Where != "nat" {
+				t.Errorf("%s: exhausted where %q, want at the NAT", v, ex.Where)
+			}
+			if run := r[v]; run != nil && run.Failures["EADDRNOTAVAIL"] != 0 {
+				t.Errorf("%s: failures %v, want no EADDRNOTAVAIL", v, run.Failures)
+			}
+		}
+	},
 	"fd-limit": func(t *testing.T, r runs) {
 		run := r["default"]
 		if run.Failures["EMFILE"] == 0 || run.Failures["EADDRNOTAVAIL"] != 0 || run.Exhaustion != nil {

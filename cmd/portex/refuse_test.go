@@ -50,6 +50,25 @@ func TestRunRefusesAVariantTheRuntimeCannotRun(t *testing.T) {
 	}
 }
 
+// A NAT needs the netns runtime's router namespace: under docker or on
+// the host the run is refused, exit 2, at the nat key, before it starts.
+func TestRunRefusesANATOffNetns(t *testing.T) {
+	for _, rt := range []string{"docker", "host"} {
+		dir := filepath.Join(t.TempDir(), "out")
+		got := portex(t, context.Background(), "run", "cloud-nat", "--runtime", rt, "--out", dir, "--quiet")
+		want := "cloud-nat:13:1: nat: the " + rt + " runtime cannot run this: a NAT in the path runs on the netns runtime only"
+		if got.code != exitUsage || !strings.Contains(got.stderr, want) || got.stdout != "" {
+			t.Errorf("--runtime %s: exit %d\nstdout %q\nstderr %q\nwant exit 2 and %q", rt, got.code, got.stdout, got.stderr, want)
+		}
+		noFolder(t, dir)
+	}
+	path := writeScenario(t, "name: x\nruntime: docker\nnat:\n  ports: 60000-60099\npools:\n  - name: a\n")
+	got := portex(t, context.Background(), "validate", path)
+	if got.code != exitUsage || !strings.Contains(got.stderr, path+":4:3: nat: a NAT in the path runs on the netns runtime only") {
+		t.Errorf("runtime: docker in the scenario: exit %d, %s", got.code, got.stderr)
+	}
+}
+
 // A key the variants inherit is reported once, at the scenario's key,
 // with every variant it stops.
 func TestRunRefusesAnInheritedKeyOnce(t *testing.T) {

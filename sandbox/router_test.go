@@ -1,0 +1,214 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
+)
+
+func TestParseConntrackStats(t *testing.T) {
+	// Two CPUs; entries is per namespace, not per CPU, and not read.
+	const file = `entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
+00000096  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 0000000a 0000000a 00000001 00000000  00000000 00000000 00000000 00000000
+00000096  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000010 00000011 00000000 00000000  00000000 00000000 00000000 00000000
+`
+	got := parseConntrackStats(strings.NewReader(file))
+	want := result.Conntrack{InsertFailed: 0x1a, Drop: 0x1b, EarlyDrop: 1}
+	if got == nil || *got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if got := parseConntrackStats(strings.NewReader("insert_failed\nzz\n")); got != nil {
+		t.Errorf("a line that is not hex: got %+v, want nil", got)
+	}
+	if got := parseConntrackStats(strings.NewReader("")); got != nil {
+		t.Errorf("an empty file: got %+v, want nil", got)
+	}
+}
+
+func TestRefuseNAT(t *testing.T) {
+	p := holdPlan(1, range100())
+	if err := RefuseNAT("docker", p); err != nil {
+		t.Fatalf("no nat: %v", err)
+	}
+	p.NAT = &loadgen.NAT{Ports: loadgen.PortRange{Lo: 60000, Hi: 60099}, Mode: loadgen.NATSNAT}
+	if err := (&Host{}).CheckPlan(p); err == nil || !strings.Contains(err.Error(), "netns runtime only") {
+		t.Fatalf("host runtime: %v, want the NAT refused", err)
+	}
+}
+
+// natPlan holds workers connections through a NAT of 100 ports, to
+// destinations server ports, each dial given 1 s.
+func natPlan(workers, destinations int, mode string) *loadgen.Plan {
+	p := holdPlan(workers, loadgen.PortRange{Lo: 30000, Hi: 59999})
+	ls, ports := listeners(destinations)
+	p.Server.Listeners = ls
+	p.Pools[0].Ports = ports
+	p.Pools[0].ConnectTimeout = time.Second
+	p.Duration = 3 * time.Second
+	p.Stop = loadgen.Stop{On: loadgen.StopNever}
+	p.NAT = &loadgen.NAT{Ports: loadgen.PortRange{Lo: 60000, Hi: 60099}, Mode: mode}
+	return p
+}
+
+// hostNetState is what a NAT in a sandbox must leave alone on the host:
+// its nftables ruleset (if nft is installed) and the sysctls a router
+// could touch.
+func hostNetState(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	if _, err := exec.LookPath("nft"); err == nil {
+		out, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
+		if err != nil {
+			t.Logf("nft list ruleset: %v", err)
+		}
+		b.Write(out)
+	}
+	for _, f := range []string{
+		"/proc/sys/net/ipv4/ip_forward",
+		"/proc/sys/net/ipv4/conf/all/forwarding",
+		"/proc/sys/net/ipv4/ip_local_port_range",
+		"/proc/sys/net/netfilter/nf_conntrack_max",
+		"/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established",
+		"/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait",
+	} {
+		v, err := os.ReadFile(f)
+		b.WriteString(f + "=" + string(v))
+		if err != nil {
+			b.WriteString("(" + err.Error() + ")\n")
+		}
+	}
+	return b.String()
+}
+
+// A pool of 100 NAT ports gives exactly 100 held connections to one
+// destination; then the NAT drops the SYNs and the dials time out: an
+// exhaustion at the NAT, not the client's EADDRNOTAVAIL. Two destinations
+// get 100 each. The host's ruleset and sysctls are as they were.
+func TestNATExhaustion(t *testing.T) {
+	needsFullTier(t)
+	before := hostNetState(t)
+	for _, c := range []struct {
+		name         string
+		workers      int
+		destinations int
+		mode         string
+		want         int64
+	}{
+		{"one destination", 150, 1, loadgen.NATMasquerade, 100},
+		{"two destinations", 250, 2, loadgen.NATMasquerade, 200},
+		{"snat", 150, 1, loadgen.NATSNAT, 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := run(t, natPlan(c.workers, c.destinations, c.mode))
+			if res.Dials.OK != c.want || res.PeakOpen != c.want {
+				t.Errorf("ok dials %d, peak open %d; want %d", res.Dials.OK, res.PeakOpen, c.want)
+			}
+			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["ETIMEDOUT"] == 0 {
+				t.Errorf("failures %v: want timeouts only", res.Failures)
+			}
+			ex := res.Exhaustion
+			if ex == nil || ex.Where != "nat" || ex.Class != "ETIMEDOUT" || ex.DialsOKBefore != c.want || ex.OpenConnections != c.want {
+				t.Fatalf("exhaustion %+v: want at the NAT after %d connections", ex, c.want)
+			}
+			if !strings.HasPrefix(ex.Destination, "198.19.0.1:7000") || ex.AtSeconds < 1 || ex.AtSeconds > 2 {
+				t.Errorf("exhaustion for %q at %.2fs: want 198.19.0.1:7000 at about 1s (connect_timeout)", ex.Destination, ex.AtSeconds)
+			}
+			n := res.NAT
+			if n == nil || n.Ports != 100 || n.Start == nil || n.End == nil || n.End.InsertFailed <= n.Start.InsertFailed || n.End.Drop <= n.Start.Drop {
+				t.Errorf("nat %+v: want the router's insert_failed and drop to rise", n)
+			}
+			var last *result.Conntrack
+			if res.TimeSeries != nil {
+				for _, pt := range res.TimeSeries.Points {
+					if pt.NAT != nil {
+						last = pt.NAT
+					}
+				}
+			}
+			if last == nil || last.InsertFailed == 0 {
+				t.Errorf("the time series' last NAT counters %+v: want insert_failed risen", last)
+			}
+		})
+	}
+	if after := hostNetState(t); after != before {
+		t.Errorf("the host's nftables or sysctls changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// Without a NAT in the way, nothing of it shows: no exhaustion at the NAT
+// for a pool that simply times out, and no router counters.
+func TestNoNATNoRouter(t *testing.T) {
+	needsFullTier(t)
+	p := natPlan(50, 1, loadgen.NATMasquerade)
+	p.NAT = nil
+	p.Duration = time.Second
+	res := run(t, p)
+	if res.NAT != nil || res.Exhaustion != nil || res.Dials.OK != 50 {
+		t.Fatalf("nat %+v exhaustion %+v ok %d: want a plain run of 50 connections", res.NAT, res.Exhaustion, res.Dials.OK)
+	}
+}
+
+// The router's namespace holds what the kernel was asked for, as nft
+// itself lists it: forwarding on, one snat rule with the pool, fully
+// random when asked.
+func TestRouterInstallsTheRule(t *testing.T) {
+	needsFullTier(t)
+	needRoot(t, "unshare", "nsenter", "nft")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := netnsID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mode   string
+		random bool
+		want   string
+	}{
+		{loadgen.NATMasquerade, false, "ip protocol tcp snat to 198.19.255.254:60000-60099\n"},
+		{loadgen.NATSNAT, true, "ip protocol tcp snat to 198.19.255.254:60000-60099 fully-random\n"},
+	} {
+		p := natPlan(1, 1, c.mode)
+		p.NAT.RandomFully = c.random
+		req, err := json.Marshal(&Request{Plan: p, Role: RoleRouter, Setup: SetupNetns, HostNetns: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("unshare", "-Urn", self, "agent")
+		cmd.Stdin = bytes.NewReader(req)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := newDecoder(stdout).next()
+		if err != nil || m.Type != MsgReady {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s: router said %+v (%v), want ready", c.mode, m, err)
+		}
+		out, err := exec.Command("nsenter", "-t", strconv.Itoa(cmd.Process.Pid), "-U", "-n", "--preserve-credentials",
+			"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; nft list ruleset").CombinedOutput()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", c.mode, err, out)
+		}
+		if !strings.HasPrefix(string(out), "1\n") || !strings.Contains(string(out), "table ip portex") || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: the router's namespace holds\n%s\nwant ip_forward 1 and %q", c.mode, out, c.want)
+		}
+	}
+}
