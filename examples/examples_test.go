@@ -206,8 +206,11 @@ func TestGoClientDefaultTransportExhausts(t *testing.T) {
 	t.Logf("first report: %s\n%v", r.matched, r)
 }
 
-// MaxIdleConnsPerHost at the concurrency keeps every connection: 10 in
-// all, the 2000 requests answered on them.
+// MaxIdleConnsPerHost at the concurrency keeps every connection: about 10
+// in all, the 2000 requests answered on them. Go's transport may dial
+// one more when a request starts before the connection it would take is
+// back in the idle pool (11 seen on a busy machine), so the bound is 20:
+// far from the 200 the default opens.
 func TestGoClientMaxIdleConnsPerHostHolds(t *testing.T) {
 	full(t)
 	bin := goclient(t)
@@ -218,8 +221,8 @@ func TestGoClientMaxIdleConnsPerHostHolds(t *testing.T) {
 	if r.code != 0 || len(r.reports) > 0 || r.exhausted() {
 		t.Fatalf("want exit 0, no failure reported and ports to spare; got %v", r)
 	}
-	if r.server.Requests != 2000 || r.server.Accepted > 10 || r.dest.Sockets.PortsInUse > 10 {
-		t.Errorf("want 2000 requests on at most 10 connections; got %v", r)
+	if r.server.Requests != 2000 || r.server.Accepted > 20 || r.dest.Sockets.PortsInUse > 20 {
+		t.Errorf("want 2000 requests on about 10 connections, at most 20; got %v", r)
 	}
 	t.Logf("%v", r)
 }
