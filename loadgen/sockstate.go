@@ -386,30 +386,8 @@ func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 	if state == tcpFinWait2 && m[2] == timerTimewait {
 		s.twFinWait2++
 	}
-	switch state {
-	case tcpEstablished:
-		st.Established++
-	case tcpSynSent:
-		st.SynSent++
-	case tcpSynRecv:
-		st.SynRecv++
-	case tcpFinWait1:
-		st.FinWait1++
-	case tcpFinWait2:
-		st.FinWait2++
-	case tcpTimeWait:
-		st.TimeWait++
-		if binary.NativeEndian.Uint32(m[52:]) > s.recentTW {
-			st.TimeWaitRecent++
-		}
-	case tcpCloseWait:
-		st.CloseWait++
-	case tcpLastAck:
-		st.LastAck++
-	case tcpClosing:
-		st.Closing++
-	case tcpListen:
-		st.Listen++
+	countState(st, state, state == tcpTimeWait && binary.NativeEndian.Uint32(m[52:]) > s.recentTW)
+	if state == tcpListen {
 		return
 	}
 	port := int(binary.BigEndian.Uint16(m[4:]))
