@@ -246,7 +246,9 @@ func Predict(in ModelInput) result.Model {
 	if in.bucketShare(l) < 1 {
 		m.TimeWaitBuckets = in.TimeWaitBuckets
 	}
-	if budget > 0 && in.portsAt(horizon.Seconds()) >= budget {
+	// The kernel gives every port of the budget: a load that needs
+	// exactly the budget fits, one more port does not.
+	if budget > 0 && in.portsAt(horizon.Seconds()) > budget {
 		at := solve(in.portsAt, budget, horizon.Seconds())
 		m.ExhaustionAtSeconds = &at
 	}
@@ -453,6 +455,9 @@ func (in ModelInput) check(r *result.Result) *result.ModelCheck {
 		pt := &r.TimeSeries.Points[i]
 		if pt.Client == nil || !pt.Client.PortsCounted() {
 			continue
+		}
+		if r.LoadStoppedSeconds > 0 && pt.T > r.LoadStoppedSeconds {
+			continue // the teardown, not the load
 		}
 		ports, ok := loadgen.PinnedPorts(pt.Client, tuples, in.reuse())
 		if !ok {

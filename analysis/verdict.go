@@ -59,7 +59,7 @@ func Judge(r *result.Result) result.Verdict {
 	m := r.Model
 	var steady *result.Steady
 	if m != nil && r.Stopped != result.StoppedError {
-		if s, ok := loadgen.FindSteady(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait),
+		if s, ok := loadgen.FindSteady(duringLoad(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait), r.LoadStoppedSeconds),
 			loadgen.SteadyWindow(seconds2d(m.CycleSeconds)), v.Budget); ok {
 			steady = &s
 		}
@@ -237,4 +237,17 @@ func natPoolPhrase(r *result.Result) string {
 		return "the NAT's pool"
 	}
 	return fmt.Sprintf("a pool of %d NAT port%s per destination", r.NAT.Ports, Plural(r.NAT.Ports))
+}
+
+// duringLoad drops the samples taken after the load stopped, at stop: they
+// show the teardown closing the connections, which is no steady state.
+func duringLoad(samples []loadgen.PinSample, stopped float64) []loadgen.PinSample {
+	if stopped <= 0 {
+		return samples
+	}
+	n := len(samples)
+	for n > 0 && samples[n-1].T > stopped {
+		n--
+	}
+	return samples[:n]
 }

@@ -406,6 +406,7 @@ func (e *engine) run(ctx context.Context) *result.Result {
 	case <-allDone: // every pool ended before the run's duration
 		stopSched(errDurationEnd)
 	}
+	loadStopped := e.since(time.Now()).Seconds()
 	grace := time.AfterFunc(e.opt.Grace, cancelHard)
 	defer grace.Stop()
 	<-allDone
@@ -430,6 +431,7 @@ func (e *engine) run(ctx context.Context) *result.Result {
 	res := e.result(cause, !errors.Is(cause, errExhausted) && !errors.Is(cause, errFailures) &&
 		!errors.Is(cause, errDurationEnd) && !errors.Is(cause, errSteady) && !errors.Is(cause, errRefused) &&
 		!errors.As(cause, &fault))
+	res.LoadStoppedSeconds = loadStopped
 	e.event(result.Event{Type: result.EventEnd, AtSeconds: res.ElapsedSeconds, Message: res.Stopped})
 	res.Events = e.events
 	res.ClosedAtEnd = e.closedAtEnd.Load()

@@ -95,6 +95,9 @@ func Merge(shards []*result.Result) *result.Result {
 		// earliest start's clock.
 		offset := r.StartedAt.Sub(m.StartedAt).Seconds()
 		m.ElapsedSeconds = max(m.ElapsedSeconds, offset+r.ElapsedSeconds)
+		if r.LoadStoppedSeconds > 0 {
+			m.LoadStoppedSeconds = max(m.LoadStoppedSeconds, offset+r.LoadStoppedSeconds)
+		}
 		if r.Error != "" && m.Error == "" {
 			m.Error, m.Stopped = r.Error, r.Stopped
 		}

@@ -185,7 +185,12 @@ func checkWords(c *result.ModelCheck) string {
 
 // Verdict is the one line that answers "did the ports run out, and why",
 // and says on what the answer rests (see Judge).
-func Verdict(r *result.Result) string { return analysis.Judge(r).Text }
+func Verdict(r *result.Result) string {
+	if r.Verdict != nil && r.Verdict.Text != "" {
+		return r.Verdict.Text // as judged when written (by run, or merge)
+	}
+	return analysis.Judge(r).Text
+}
 
 func latency(s result.LatencySummary) string {
 	if s.Count == 0 {

@@ -32,6 +32,9 @@ type Event struct {
 	Program   string    `json:"program,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Progress  *Progress `json:"progress,omitempty"`
+	// Shard names the shard ("0/4") an event of a merged result came
+	// from.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Progress is a snapshot of the run's totals.

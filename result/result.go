@@ -1,6 +1,7 @@
 package result
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -19,6 +20,37 @@ type ResultFile struct {
 	// signal came first); empty otherwise.
 	Stopped string    `json:"stopped,omitempty"`
 	Runs    []*Result `json:"runs"`
+	// Shard is set in the result of one shard of a scenario (run
+	// --shard): which of how many, and where it ran.
+	Shard *Shard `json:"shard,omitempty"`
+	// Shards lists the shards a merged result was made of (portex merge).
+	Shards []Shard `json:"shards,omitempty"`
+}
+
+// Shard is one of the shards a scenario's load was split into, each run
+// on a machine of its own and merged afterwards.
+type Shard struct {
+	// Index counts from 0, as a Kubernetes Indexed Job's completion index.
+	Index int    `json:"index"`
+	Count int    `json:"count"`
+	Host  string `json:"host"`
+	// Clock is what the shard's kernel said of its wall clock when the
+	// run started (adjtimex): the time series of shards are aligned by
+	// their wall clocks, and this says how far that can be trusted.
+	Clock *Clock `json:"clock,omitempty"`
+}
+
+// Clock is the kernel's view of its wall clock's accuracy (adjtimex(2),
+// read only).
+type Clock struct {
+	// Synced: the kernel's clock discipline (NTP, chrony) says it is in
+	// sync; false when the kernel reports STA_UNSYNC.
+	Synced bool `json:"synced"`
+	// MaxErrorUs is the kernel's bound on the clock's error, in
+	// microseconds (the timex maxerror).
+	MaxErrorUs int64 `json:"max_error_us"`
+	// EstErrorUs is its estimate of the error (the timex esterror).
+	EstErrorUs int64 `json:"est_error_us"`
 }
 
 // Result is what one plan's run produced. It is plain data: the engine fills
@@ -28,6 +60,10 @@ type Result struct {
 	Runtime        string    `json:"runtime"`
 	StartedAt      time.Time `json:"started_at"`
 	ElapsedSeconds float64   `json:"elapsed_seconds"`
+	// LoadStoppedSeconds is when the load stopped and the teardown began:
+	// the samples after it show the connections being closed, not the
+	// run; 0 when not known.
+	LoadStoppedSeconds float64 `json:"load_stopped_seconds,omitempty"`
 	// Stopped says why the run ended: "exhaustion", "failures" (a stop
 	// rule), "duration", "interrupted" or "error".
 	Stopped string `json:"stopped"`
@@ -89,6 +125,13 @@ type Result struct {
 	Kernel *KernelCounters `json:"kernel_counters,omitempty"`
 	// NAT is the router's side of a run with a NAT in the path.
 	NAT *NAT `json:"nat,omitempty"`
+
+	// Plan and Expect are the whole scenario's plan and expectations for
+	// this variant, before the load was split, in a shard's result: portex
+	// merge checks that the shards ran the same plan and judges the merged
+	// result by them.
+	Plan   json.RawMessage `json:"plan,omitempty"`
+	Expect json.RawMessage `json:"expect,omitempty"`
 }
 
 // KernelCounters are the growth, from the run's start to its end, of the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/docker"
+	"github.com/portex/portex/fleet"
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/report"
 	"github.com/portex/portex/result"
@@ -54,6 +56,7 @@ func cmdRun(e *env, args []string) int {
 	duration := fs.Duration("duration", 0, "run each variant this long instead of the scenario's duration")
 	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server")
 	allowExternal := fs.Bool("allow-external-target", false, "allow a --target outside loopback (load goes to a machine portex does not own)")
+	shardFlag := fs.String("shard", "", "run shard i of n of the load (i counts from 0), for portex merge to put together")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -99,6 +102,27 @@ func cmdRun(e *env, args []string) int {
 		}
 		if *duration > 0 {
 			p.Duration = *duration
+		}
+	}
+	var shard *fleet.Spec
+	if *shardFlag != "" {
+		s, err := fleet.ParseSpec(*shardFlag)
+		if err != nil {
+			return fs.fail(fmt.Errorf("--shard %v", err))
+		}
+		shard = &s
+	}
+	wholes := make([]shardPlan, len(plans))
+	if shard != nil {
+		for i, p := range plans {
+			if wholes[i], err = newShardPlan(p, runs[i].Expect); err != nil {
+				fmt.Fprintf(e.stderr, "portex run: --shard: %v\n", err)
+				return exitRuntime
+			}
+			if plans[i], err = shard.Split(p); err != nil {
+				fmt.Fprintf(e.stderr, "portex run: --shard %s: %v\n", shard, err)
+				return exitUsage
+			}
 		}
 	}
 	o := runOptions{allowExternal: *allowExternal}
@@ -155,6 +179,10 @@ func cmdRun(e *env, args []string) int {
 	// Runs is never null: a run interrupted before its first plan started
 	// writes an empty list.
 	rf := &result.ResultFile{Schema: result.Schema, Scenario: sc.Name, Runs: []*result.Result{}}
+	if shard != nil {
+		d := shard.Describe()
+		rf.Shard = &d
+	}
 	var runErr error
 	for i, p := range plans {
 		if e.ctx.Err() != nil {
@@ -179,9 +207,18 @@ func cmdRun(e *env, args []string) int {
 					analysis.AttachScaled(p, res, scaleSize)
 				}
 			}
-			res.Expectations = analysis.Check(runs[i].Expect, res)
+			if shard == nil {
+				// A shard's figures are a part: portex merge checks the
+				// expectations on the whole.
+				res.Expectations = analysis.Check(runs[i].Expect, res)
+			}
 			v := analysis.Judge(res)
 			res.Verdict = &v
+			if shard != nil {
+				res.Plan, res.Expect = wholes[i].plan, wholes[i].expect
+				res.Notes = append(res.Notes, fmt.Sprintf("shard %s: this machine ran 1/%d of the load; portex merge puts the %d shards' result.json together and checks the scenario's expectations on the whole",
+					shard, shard.Count, shard.Count))
+			}
 			rf.Runs = append(rf.Runs, res)
 			prog.done(res)
 		}
@@ -194,6 +231,22 @@ func cmdRun(e *env, args []string) int {
 		}
 	}
 	return finish(e, dir, rf, len(plans), runErr)
+}
+
+// shardPlan is a variant's whole plan and expectations, as a shard's
+// result carries them for portex merge.
+type shardPlan struct{ plan, expect json.RawMessage }
+
+func newShardPlan(p *loadgen.Plan, e *analysis.Expect) (shardPlan, error) {
+	var s shardPlan
+	var err error
+	if s.plan, err = json.Marshal(p); err != nil {
+		return s, err
+	}
+	if e != nil {
+		s.expect, err = json.Marshal(e)
+	}
+	return s, err
 }
 
 // interrupted says whether a signal cut the run short: it came before
