@@ -52,7 +52,7 @@ func Measure(r *result.Result) Figures {
 		P99ConnectUs:  r.Latency.Connect.P99Us,
 		PeakTimeWait:  int(analysis.PeakTimeWait(r)),
 		ByClass:       r.Failures,
-		Verdict:       verdictOf(r),
+		Verdict:       analysis.Judge(r),
 		Dropped:       r.Dropped,
 	}
 	for _, n := range r.Failures {
@@ -373,13 +373,4 @@ func atTime(s float64) string {
 		return fmt.Sprintf("%.1fms", s*1e3)
 	}
 	return fmt.Sprintf("%.2fs", s)
-}
-
-// verdictOf is the verdict a result was written with, or judged now for a
-// result written without one.
-func verdictOf(r *result.Result) result.Verdict {
-	if r.Verdict != nil {
-		return *r.Verdict
-	}
-	return analysis.Judge(r)
 }
