@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,7 +136,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	s.network = nw.Name
 	s.mu.Unlock()
 
-	id, err := s.startContainer(ctx, sandbox.RoleServer, s.Plan.Server.Sysctls, nil)
+	id, err := s.startContainer(ctx, sandbox.RoleServer, sandbox.TopologyOf(s.Plan).Namespace(sandbox.NSServer))
 	if err != nil {
 		return fmt.Errorf("docker: echo server: %w", err)
 	}
@@ -171,15 +170,34 @@ func CheckPlan(p *loadgen.Plan) error {
 	if err := sandbox.RefuseNAT("docker", p); err != nil {
 		return err
 	}
-	return sandbox.OneSource("docker", p, "a container has one address on its network")
+	if err := sandbox.OneSource("docker", p, "a container has one address on its network"); err != nil {
+		return err
+	}
+	return realisable(sandbox.TopologyOf(p))
+}
+
+// realisable refuses a topology the docker runtime has no realisation for:
+// it runs the client's and the server's namespaces as two containers on
+// one network, the one link between them.
+func realisable(t *sandbox.Topology) error {
+	for _, ns := range t.Namespaces {
+		if ns.Name != sandbox.NSClient && ns.Name != sandbox.NSServer {
+			return &sandbox.Unsupported{Runtime: "docker", Key: "nat", Reason: fmt.Sprintf("the %s namespace: the docker runtime runs a client and a server container; use --runtime netns", ns.Name)}
+		}
+	}
+	if len(t.Links) != 1 {
+		return &sandbox.Unsupported{Runtime: "docker", Key: "sandbox", Reason: fmt.Sprintf("%d links: the docker runtime joins its two containers with one network", len(t.Links))}
+	}
+	return nil
 }
 
 // readyTimeout bounds the wait for a started echo server to listen.
 const readyTimeout = 30 * time.Second
 
 // startContainer creates and starts an agent's container on the sandbox's
-// network and returns its id.
-func (s *Sandbox) startContainer(ctx context.Context, role string, sysctls map[string]string, ulimits []*container.Ulimit) (string, error) {
+// network, as namespace ns of the topology, and returns its id.
+func (s *Sandbox) startContainer(ctx context.Context, role string, ns *sandbox.Namespace) (string, error) {
+	sysctls, ulimits := containerSettings(ns)
 	plan := *s.Plan
 	plan.Runtime = "docker"
 	req := sandbox.Request{Plan: &plan, Role: role, Setup: sandbox.SetupNone}
@@ -284,20 +302,14 @@ func aliases(role string) []string {
 	return nil
 }
 
-// clientSettings are the client container's sysctls and ulimits: the port
-// range first, then the plan's other sysctls, which win, as in the netns
-// runtime.
-func clientSettings(p *loadgen.Plan) (map[string]string, []*container.Ulimit) {
-	sysctls := make(map[string]string)
-	if !p.Sandbox.PortRange.IsZero() {
-		sysctls["net.ipv4.ip_local_port_range"] = p.Sandbox.PortRange.String()
-	}
-	maps.Copy(sysctls, p.Sandbox.Sysctls)
+// containerSettings are the sysctls and ulimits of the container that
+// realises namespace ns of the run's topology.
+func containerSettings(ns *sandbox.Namespace) (map[string]string, []*container.Ulimit) {
 	var ulimits []*container.Ulimit
-	if n := int64(p.Sandbox.Nofile); n > 0 {
+	if n := int64(ns.Nofile); n > 0 {
 		ulimits = []*container.Ulimit{{Name: "nofile", Soft: n, Hard: n}}
 	}
-	return sysctls, ulimits
+	return ns.SysctlMap(), ulimits
 }
 
 // Run starts the client agent, streams its events to onEvent (if set) as
@@ -312,8 +324,7 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 	if srv == nil {
 		return nil, fmt.Errorf("%w: docker: sandbox not started", sandbox.ErrRuntime)
 	}
-	sysctls, ulimits := clientSettings(s.Plan)
-	id, err := s.startContainer(ctx, sandbox.RoleClient, sysctls, ulimits)
+	id, err := s.startContainer(ctx, sandbox.RoleClient, sandbox.TopologyOf(s.Plan).Namespace(sandbox.NSClient))
 	if err != nil {
 		return nil, fmt.Errorf("%w: docker: client: %v", sandbox.ErrRuntime, err)
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
-	"slices"
 	"syscall"
 
 	"github.com/portex/portex/loadgen"
@@ -102,7 +100,8 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 		if err := sandboxGuard(req.HostNetns); err != nil {
 			return c, err
 		}
-		c.processes = processes(p)
+		t := TopologyOf(p)
+		c.processes = t.Namespace(NSClient).Processes
 		// Unsharded, the points are streamed and the reader aligns the
 		// server's samples with them: pass the samples on as they come.
 		var forward func(Message)
@@ -111,21 +110,26 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 		}
 		sreq := *req
 		sreq.Processes, sreq.StopPipe = c.processes, false
-		if c.srv, err = startServerProc(&sreq, true, forward); err != nil {
-			return c, err
-		}
-		if p.NAT != nil {
-			if c.router, err = startRouterProc(&sreq); err != nil {
-				return c, err
+		pids := make(map[string]int)
+		for _, h := range t.Namespaces {
+			switch h.Name {
+			case NSClient: // this process
+			case NSServer:
+				if c.srv, err = startServerProc(&sreq, true, forward); err != nil {
+					return c, err
+				}
+				pids[h.Name] = c.srv.pid()
+			case NSRouter:
+				if c.router, err = startRouterProc(&sreq); err != nil {
+					return c, err
+				}
+				pids[h.Name] = c.router.pid()
+				c.nat = newNATWatch(c.router.pid())
+			default:
+				return c, fmt.Errorf("netns: cannot realise namespace %q", h.Name)
 			}
-			if c.sources, err = wireRouted(c.router.pid(), c.srv.pid(), p.Sources()); err != nil {
-				return c, err
-			}
-			c.nat = newNATWatch(c.router.pid())
-		} else if c.sources, err = wireVeth(c.srv.cmd.Process.Pid, p.Sources()); err != nil {
-			return c, err
 		}
-		if err := applyClientSettings(p); err != nil {
+		if c.sources, err = realise(t, pids); err != nil {
 			return c, err
 		}
 		c.target = ServerAddr
@@ -251,21 +255,6 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("agent: resolve server %q: %v", host, err)
 	}
 	return addrs[0], nil
-}
-
-// applyClientSettings writes the client's sysctls in its namespace.
-func applyClientSettings(p *loadgen.Plan) error {
-	if !p.Sandbox.PortRange.IsZero() {
-		if err := writeSysctl("net.ipv4.ip_local_port_range", p.Sandbox.PortRange.String()); err != nil {
-			return err
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(p.Sandbox.Sysctls)) {
-		if err := writeSysctl(name, p.Sandbox.Sysctls[name]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 func setNofile(n uint64) error {
 	if n == 0 {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -55,10 +54,6 @@ const (
 	natTable         = "portex"
 )
 
-func natAddrOf(a netip.Addr) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(natPrefixLen, 32)}}
-}
-
 // RefuseNAT refuses a plan with a NAT on a runtime that has no router
 // namespace to put it in.
 func RefuseNAT(runtime string, p *loadgen.Plan) error {
@@ -84,8 +79,8 @@ func runRouter(ctx context.Context, req *Request, out *encoder) error {
 	if err := linkUp("lo"); err != nil {
 		return err
 	}
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0); err != nil {
-		return fmt.Errorf("router: ip_forward=1: %w", err)
+	if err := applySysctls(TopologyOf(req.Plan).Namespace(NSRouter)); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	if err := installNAT(req.Plan.NAT); err != nil {
 		return err
@@ -204,82 +199,6 @@ func (r *routerProc) stop() {
 		<-r.done
 	}
 	r.cmd.ProcessState = &os.ProcessState{}
-}
-
-// wireRouted joins client, router and server: a veth pair from the
-// calling (client) namespace into the router's, another from the
-// router's into the server's, the addresses above, the client's route to
-// the servers through the router. The client end gets sources addresses;
-// it returns them, primary first.
-func wireRouted(routerPid, serverPid, sources int) ([]netip.Addr, error) {
-	if err := linkUp("lo"); err != nil {
-		return nil, err
-	}
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = clientLink
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: routerClientLink, PeerNamespace: netlink.NsPid(routerPid)}); err != nil {
-		return nil, fmt.Errorf("veth pair to the router: %w", err)
-	}
-	link, err := netlink.LinkByName(clientLink)
-	if err != nil {
-		return nil, fmt.Errorf("veth %s: %w", clientLink, err)
-	}
-	var addrs []netip.Addr
-	for i := 0; i < sources; i++ {
-		a := SourceAddr(i)
-		if err := netlink.AddrAdd(link, natAddrOf(a)); err != nil {
-			return nil, fmt.Errorf("source address %s: %w", a, err)
-		}
-		addrs = append(addrs, a)
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("veth %s up: %w", clientLink, err)
-	}
-	_, servers, _ := net.ParseCIDR("198.19.0.0/16")
-	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: servers, Gw: RouterClientAddr.AsSlice()}); err != nil {
-		return nil, fmt.Errorf("route to the servers through the router: %w", err)
-	}
-
-	err = inNetns(routerPid, func(h *netlink.Handle) error {
-		attrs := netlink.NewLinkAttrs()
-		attrs.Name = routerServerLink
-		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: serverLink, PeerNamespace: netlink.NsPid(serverPid)}); err != nil {
-			return fmt.Errorf("veth pair from the router to the server: %w", err)
-		}
-		for _, l := range []struct {
-			name string
-			addr netip.Addr
-		}{{routerClientLink, RouterClientAddr}, {routerServerLink, RouterServerAddr}} {
-			link, err := h.LinkByName(l.name)
-			if err != nil {
-				return fmt.Errorf("veth %s: %w", l.name, err)
-			}
-			if err := h.AddrAdd(link, natAddrOf(l.addr)); err != nil {
-				return fmt.Errorf("address %s: %w", l.addr, err)
-			}
-			if err := h.LinkSetUp(link); err != nil {
-				return fmt.Errorf("veth %s up: %w", l.name, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = inNetns(serverPid, func(h *netlink.Handle) error {
-		peer, err := h.LinkByName(serverLink)
-		if err != nil {
-			return fmt.Errorf("veth %s: %w", serverLink, err)
-		}
-		if err := h.AddrAdd(peer, natAddrOf(ServerAddr)); err != nil {
-			return fmt.Errorf("address %s: %w", ServerAddr, err)
-		}
-		if err := h.LinkSetUp(peer); err != nil {
-			return fmt.Errorf("veth %s up: %w", serverLink, err)
-		}
-		return nil
-	})
-	return addrs, err
 }
 
 // inNetns calls f with a netlink handle in pid's network namespace.

@@ -60,17 +60,28 @@ func natPlan(workers, destinations int, mode string) *loadgen.Plan {
 }
 
 // hostNetState is what a NAT in a sandbox must leave alone on the host:
-// its nftables ruleset (if nft is installed) and the sysctls a router
-// could touch.
+// the names of its nftables tables, every rule that names portex's table
+// or its sandbox addresses (if nft is installed), and the sysctls a router
+// could touch. Docker's own rules are left out: the engine rewrites them
+// whenever another test creates a network, and they are not portex's.
 func hostNetState(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	if _, err := exec.LookPath("nft"); err == nil {
-		out, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
+		tables, err := exec.Command("nft", "list", "tables").CombinedOutput()
+		if err != nil {
+			t.Logf("nft list tables: %v", err)
+		}
+		b.Write(tables)
+		rules, err := exec.Command("nft", "list", "ruleset").CombinedOutput()
 		if err != nil {
 			t.Logf("nft list ruleset: %v", err)
 		}
-		b.Write(out)
+		for line := range strings.Lines(string(rules)) {
+			if strings.Contains(line, natTable) || strings.Contains(line, "198.18.") || strings.Contains(line, "198.19.") {
+				b.WriteString(line)
+			}
+		}
 	}
 	for _, f := range []string{
 		"/proc/sys/net/ipv4/ip_forward",

@@ -3,8 +3,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"syscall"
 	"time"
 
@@ -72,10 +70,8 @@ func setUpServerNetns(req *Request) error {
 	if err := linkUp("lo"); err != nil {
 		return err
 	}
-	for _, name := range slices.Sorted(maps.Keys(req.Plan.Server.Sysctls)) {
-		if err := writeSysctl(name, req.Plan.Server.Sysctls[name]); err != nil {
-			return fmt.Errorf("echo server: %w", err)
-		}
+	if err := applySysctls(TopologyOf(req.Plan).Namespace(NSServer)); err != nil {
+		return fmt.Errorf("echo server: %w", err)
 	}
 	return nil
 }

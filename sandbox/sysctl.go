@@ -71,9 +71,10 @@ func writeSysctl(name, value string) error {
 }
 
 // writable refuses a sysctl the agent may not write: anything but the
-// port range and loadgen.NamespaceSysctls.
+// port range, loadgen.NamespaceSysctls and a router's forwarding (which a
+// topology sets, never a plan).
 func writable(name string) error {
-	if name != "net.ipv4.ip_local_port_range" && !loadgen.IsNamespaceSysctl(name) {
+	if name != "net.ipv4.ip_local_port_range" && name != "net.ipv4.ip_forward" && !loadgen.IsNamespaceSysctl(name) {
 		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
 	}
 	return nil

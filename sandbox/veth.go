@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
-// The netns topology: the client's and the server's network namespaces,
-// joined by a veth pair, addressed from 198.18.0.0/15, the range set aside
-// for benchmarking (RFC 2544). Clients live in 198.18.0.0/16, servers in
-// 198.19.0.0/16, so extra source and destination addresses fit later.
+// The netns topology's addresses come from 198.18.0.0/15, the range set
+// aside for benchmarking (RFC 2544). Clients live in 198.18.0.0/16,
+// servers in 198.19.0.0/16, so extra source and destination addresses fit.
 var (
 	ClientAddr = netip.MustParseAddr("198.18.0.1")
 	ServerAddr = netip.MustParseAddr("198.19.0.1")
@@ -35,10 +34,6 @@ func linkUp(name string) error {
 	return nil
 }
 
-func addrOf(a netip.Addr) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(prefixLen, 32)}}
-}
-
 // SourceAddr returns the client's i-th address (0: the primary).
 func SourceAddr(i int) netip.Addr {
 	a := ClientAddr.As4()
@@ -46,69 +41,88 @@ func SourceAddr(i int) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// wireVeth creates the veth pair from the calling (client) namespace into
-// the server process's namespace, addresses both ends and brings them up.
-// The client end gets sources addresses; it returns them, primary first.
-func wireVeth(serverPid, sources int) ([]netip.Addr, error) {
-	addrs, err := wireVethLinks(serverPid)
-	if err != nil {
-		return nil, err
-	}
-	link, err := netlink.LinkByName(clientLink)
-	if err != nil {
-		return nil, fmt.Errorf("veth %s: %w", clientLink, err)
-	}
-	for i := 1; i < sources; i++ {
-		a := SourceAddr(i)
-		if err := netlink.AddrAdd(link, addrOf(a)); err != nil {
-			return nil, fmt.Errorf("source address %s: %w", a, err)
-		}
-		addrs = append(addrs, a)
-	}
-	return addrs, nil
-}
-
-func wireVethLinks(serverPid int) ([]netip.Addr, error) {
-	addrs := []netip.Addr{ClientAddr}
+// realise builds the topology's network around the calling process, in
+// the client's namespace, whose other namespaces already hold a process
+// each (pids, by namespace name): each link's veth pair, its ends
+// addressed and up, then every namespace's routes, then the client's
+// sysctls. It returns the
+// client's addresses, the primary first.
+func realise(t *Topology, pids map[string]int) ([]netip.Addr, error) {
+	pids[NSClient] = os.Getpid()
 	if err := linkUp("lo"); err != nil {
 		return nil, err
 	}
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = clientLink
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: serverLink, PeerNamespace: netlink.NsPid(serverPid)}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("veth pair: %w", err)
+	for _, l := range t.Links {
+		if err := wireLink(l, pids); err != nil {
+			return nil, err
+		}
 	}
-	link, err := netlink.LinkByName(clientLink)
-	if err != nil {
-		return nil, fmt.Errorf("veth %s: %w", clientLink, err)
+	for _, h := range t.Namespaces {
+		for _, r := range h.Routes {
+			err := inNetns(pids[h.Name], func(nh *netlink.Handle) error {
+				dst := &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}
+				return nh.RouteAdd(&netlink.Route{Dst: dst, Gw: r.Via.AsSlice()})
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: route to %s via %s: %w", h.Name, r.Dst, r.Via, err)
+			}
+		}
 	}
-	if err := netlink.AddrAdd(link, addrOf(ClientAddr)); err != nil {
-		return nil, fmt.Errorf("address %s: %w", ClientAddr, err)
+	if err := applySysctls(t.Namespace(NSClient)); err != nil {
+		return nil, err
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("veth %s up: %w", clientLink, err)
-	}
+	return t.Sources(), nil
+}
 
-	ns, err := netns.GetFromPid(serverPid)
+// wireLink creates the link's veth pair from A's namespace into B's, and
+// addresses and brings up both ends.
+func wireLink(l Link, pids map[string]int) error {
+	bPid, ok := pids[l.B.NS]
+	if !ok {
+		return fmt.Errorf("link %s-%s: namespace %s has no process", l.A.NS, l.B.NS, l.B.NS)
+	}
+	err := inNetns(pids[l.A.NS], func(h *netlink.Handle) error {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = l.A.Dev
+		return h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: l.B.Dev, PeerNamespace: netlink.NsPid(bPid)})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("server namespace: %w", err)
+		return fmt.Errorf("veth pair %s (%s) - %s (%s): %w", l.A.Dev, l.A.NS, l.B.Dev, l.B.NS, err)
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("server namespace: %w", err)
+	for _, e := range []End{l.A, l.B} {
+		err := inNetns(pids[e.NS], func(h *netlink.Handle) error {
+			link, err := h.LinkByName(e.Dev)
+			if err != nil {
+				return fmt.Errorf("veth %s: %w", e.Dev, err)
+			}
+			for _, a := range e.Addrs {
+				ipnet := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}
+				if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipnet}); err != nil {
+					return fmt.Errorf("address %s on %s: %w", a, e.Dev, err)
+				}
+			}
+			if err := h.LinkSetUp(link); err != nil {
+				return fmt.Errorf("veth %s up: %w", e.Dev, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.NS, err)
+		}
 	}
-	defer h.Close()
-	peer, err := h.LinkByName(serverLink)
-	if err != nil {
-		return nil, fmt.Errorf("veth %s: %w", serverLink, err)
+	return nil
+}
+
+// applySysctls writes the host's sysctls in the calling process's
+// namespace, in their order.
+func applySysctls(h *Namespace) error {
+	if h == nil {
+		return nil
 	}
-	if err := h.AddrAdd(peer, addrOf(ServerAddr)); err != nil {
-		return nil, fmt.Errorf("address %s: %w", ServerAddr, err)
+	for _, s := range h.Sysctls {
+		if err := writeSysctl(s.Name, s.Value); err != nil {
+			return err
+		}
 	}
-	if err := h.LinkSetUp(peer); err != nil {
-		return nil, fmt.Errorf("veth %s up: %w", serverLink, err)
-	}
-	return addrs, nil
+	return nil
 }
