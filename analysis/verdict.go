@@ -46,6 +46,15 @@ func Judge(r *result.Result) result.Verdict {
 		v.Outcome = OutcomeExhausted
 		at := ex.AtSeconds
 		v.ExhaustionAtSeconds = &at
+		if ex.Where == "nat" && ex.Limit == "conntrack" {
+			limit := "its limit"
+			if r.NAT != nil && r.NAT.ConntrackMax > 0 {
+				limit = fmt.Sprintf("its limit of %d (nat.conntrack.max)", r.NAT.ConntrackMax)
+			}
+			v.Text = fmt.Sprintf("EXHAUSTED at the NAT in %s: the NAT's conntrack table was full at %s after %d connections, for %s; the client saw timeouts, not EADDRNOTAVAIL (%d connection%s open)",
+				Seconds(ex.AtSeconds), limit, ex.DialsOKBefore, ex.Destination, ex.OpenConnections, Plural(int(ex.OpenConnections)))
+			return v
+		}
 		if ex.Where == "nat" {
 			v.Text = fmt.Sprintf("EXHAUSTED at the NAT in %s: the NAT ran out of ports for %s after %d connections; the client saw timeouts, not EADDRNOTAVAIL (%s, %d connection%s open)",
 				Seconds(ex.AtSeconds), ex.Destination, ex.DialsOKBefore, natPoolPhrase(r), ex.OpenConnections, Plural(int(ex.OpenConnections)))
@@ -233,10 +242,16 @@ func portsPhrase(r *result.Result) string {
 
 // natPoolPhrase names the NAT's pool of source ports.
 func natPoolPhrase(r *result.Result) string {
-	if r.NAT == nil {
+	n := r.NAT
+	switch {
+	case n == nil:
 		return "the NAT's pool"
+	case n.PerClientPorts > 0:
+		return fmt.Sprintf("static slices of %d NAT port%s per client address, of a pool of %d", n.PerClientPorts, Plural(n.PerClientPorts), n.Ports)
+	case n.Addresses > 1:
+		return fmt.Sprintf("%d NAT addresses with a pool of %d port%s each per destination, one address per client and destination", n.Addresses, n.Ports, Plural(n.Ports))
 	}
-	return fmt.Sprintf("a pool of %d NAT port%s per destination", r.NAT.Ports, Plural(r.NAT.Ports))
+	return fmt.Sprintf("a pool of %d NAT port%s per destination", n.Ports, Plural(n.Ports))
 }
 
 // duringLoad drops the samples taken after the load stopped, at stop: they

@@ -351,13 +351,19 @@ func addNAT(runs []*result.Result) *result.NAT {
 		(*dst).InsertFailed += src.InsertFailed
 		(*dst).Drop += src.Drop
 		(*dst).EarlyDrop += src.EarlyDrop
+		(*dst).LimitDrops += src.LimitDrops
 	}
 	for _, r := range runs {
 		if r.NAT == nil {
 			continue
 		}
 		if n == nil {
-			n = &result.NAT{Mode: r.NAT.Mode, Ports: r.NAT.Ports, RandomFully: r.NAT.RandomFully}
+			// Each shard had a router of its own: the settings are the
+			// plan's, the counters add, and the tables' peaks, seen at
+			// different moments by different routers, do not.
+			n = &result.NAT{Mode: r.NAT.Mode, Ports: r.NAT.Ports, RandomFully: r.NAT.RandomFully,
+				Addresses: r.NAT.Addresses, PerClientPorts: r.NAT.PerClientPorts,
+				ConntrackMax: r.NAT.ConntrackMax, Sysctls: r.NAT.Sysctls}
 		}
 		add(&n.Start, r.NAT.Start)
 		add(&n.End, r.NAT.End)

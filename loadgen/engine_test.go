@@ -543,3 +543,29 @@ func TestOpenArrivalsEndWithTheDuration(t *testing.T) {
 		})
 	}
 }
+
+func TestNATSlice(t *testing.T) {
+	n := &NAT{Ports: PortRange{Lo: 60000, Hi: 60099}, Mode: NATSNAT, Addresses: 2, PerClientPorts: 25}
+	for _, c := range []struct {
+		client, addr int
+		ports        PortRange
+		ok           bool
+	}{
+		{0, 0, PortRange{Lo: 60000, Hi: 60024}, true},
+		{3, 0, PortRange{Lo: 60075, Hi: 60099}, true},
+		{4, 1, PortRange{Lo: 60000, Hi: 60024}, true}, // the second NAT address's first slice
+		{7, 1, PortRange{Lo: 60075, Hi: 60099}, true},
+		{8, 0, PortRange{}, false}, // beyond 2 addresses × 4 slices
+	} {
+		addr, ports, ok := n.Slice(c.client)
+		if addr != c.addr || ports != c.ports || ok != c.ok {
+			t.Errorf("client %d: address %d, ports %v, %v; want %d, %v, %v", c.client, addr, ports, ok, c.addr, c.ports, c.ok)
+		}
+	}
+	if _, _, ok := (&NAT{Ports: PortRange{Lo: 1, Hi: 10}}).Slice(0); ok {
+		t.Error("no per_client_ports: want no slice")
+	}
+	if err := (&NAT{Ports: PortRange{Lo: 60000, Hi: 60099}, Mode: NATSNAT, PerClientPorts: 30}).Check(); err == nil {
+		t.Error("30 does not divide 100: want an error")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -40,13 +41,79 @@ const (
 )
 
 // NAT is a source NAT between client and server: every TCP connection
-// leaves the router from one address with a source port from Ports, so the
-// router holds at most Ports.Size() connections per destination.
+// leaves the router from one of its Addresses with a source port from
+// Ports, so the router holds at most Ports.Size() connections per
+// destination and NAT address.
 type NAT struct {
 	Ports PortRange `json:"ports"`
 	Mode  string    `json:"mode"`
 	// RandomFully picks each source port at random (NF_NAT_RANGE_PROTO_RANDOM_FULLY).
 	RandomFully bool `json:"random_fully,omitempty"`
+	// Addresses is how many addresses the NAT translates to, each with the
+	// whole pool; 0 means 1. The kernel picks one per (client address,
+	// destination address) by a hash, and keeps it: one client talking to
+	// one destination uses one NAT address, however many there are.
+	Addresses int `json:"addresses,omitempty"`
+	// PerClientPorts, if set, gives each client address a fixed slice of
+	// this many ports of the pool, in the order of the addresses (static
+	// port allocation, as GCP Cloud NAT and Azure's outbound rules do).
+	PerClientPorts int `json:"per_client_ports,omitempty"`
+	// Conntrack are the router's connection-tracking settings.
+	Conntrack NATConntrack `json:"conntrack,omitzero"`
+}
+
+// NATConntrack are a router's connection-tracking settings; the zero
+// value of each keeps the kernel's.
+type NATConntrack struct {
+	// The nf_conntrack_tcp_timeout_* sysctls of the router's namespace:
+	// how long an entry in that state stays in the table.
+	TimeWait    time.Duration `json:"time_wait,omitempty"`
+	Established time.Duration `json:"established,omitempty"`
+	CloseWait   time.Duration `json:"close_wait,omitempty"`
+	// Max is how many connections the router tracks at once. A network
+	// namespace cannot set nf_conntrack_max (the kernel makes it read-only
+	// outside the initial one), so a `ct count over Max drop` rule in the
+	// router's forward chain stands in for a full table: a SYN beyond it
+	// is dropped, as a full table drops it.
+	Max int `json:"max,omitempty"`
+}
+
+// Sysctls are the router's conntrack timeouts as sysctls, in a fixed
+// order; nil for none set.
+func (c NATConntrack) Sysctls() [][2]string {
+	var out [][2]string
+	for _, s := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"net.netfilter.nf_conntrack_tcp_timeout_time_wait", c.TimeWait},
+		{"net.netfilter.nf_conntrack_tcp_timeout_established", c.Established},
+		{"net.netfilter.nf_conntrack_tcp_timeout_close_wait", c.CloseWait},
+	} {
+		if s.d > 0 {
+			out = append(out, [2]string{s.name, strconv.FormatInt(int64(s.d.Round(time.Second)/time.Second), 10)})
+		}
+	}
+	return out
+}
+
+// AddressCount is how many addresses the NAT has: Addresses, at least 1.
+func (n *NAT) AddressCount() int { return max(1, n.Addresses) }
+
+// Slice is the part of the NAT that client address i may use under
+// PerClientPorts: the index of its NAT address and its ports. ok is false
+// without static allocation, or for a client beyond the pool.
+func (n *NAT) Slice(i int) (addr int, ports PortRange, ok bool) {
+	k := n.PerClientPorts
+	if k <= 0 {
+		return 0, PortRange{}, false
+	}
+	perAddr := n.Ports.Size() / k
+	if perAddr == 0 || i >= perAddr*n.AddressCount() {
+		return 0, PortRange{}, false
+	}
+	lo := n.Ports.Lo + (i%perAddr)*k
+	return i / perAddr, PortRange{Lo: lo, Hi: lo + k - 1}, true
 }
 
 // Check reports what is wrong with the NAT's settings.
@@ -57,8 +124,25 @@ func (n *NAT) Check() error {
 	if n.Mode != NATMasquerade && n.Mode != NATSNAT {
 		return fmt.Errorf("nat: mode %q: want %s or %s", n.Mode, NATMasquerade, NATSNAT)
 	}
+	if n.Addresses < 0 || n.Addresses > MaxNATAddresses {
+		return fmt.Errorf("nat: addresses %d: want 1 to %d", n.Addresses, MaxNATAddresses)
+	}
+	if n.Addresses > 1 && n.Mode == NATMasquerade {
+		return fmt.Errorf("nat: addresses %d with mode masquerade: masquerade translates to the one address of the outgoing link; use mode snat", n.Addresses)
+	}
+	if k := n.PerClientPorts; k < 0 || k > n.Ports.Size() {
+		return fmt.Errorf("nat: per_client_ports %d: want 1 to the pool's %d", k, n.Ports.Size())
+	} else if k > 0 && n.Ports.Size()%k != 0 {
+		return fmt.Errorf("nat: per_client_ports %d does not divide the pool's %d ports into whole slices", k, n.Ports.Size())
+	}
+	if c := n.Conntrack; c.Max < 0 || c.TimeWait < 0 || c.Established < 0 || c.CloseWait < 0 {
+		return fmt.Errorf("nat: conntrack settings must not be negative")
+	}
 	return nil
 }
+
+// MaxNATAddresses bounds NAT.Addresses.
+const MaxNATAddresses = 64
 
 // Sandbox is the client side's kernel settings, applied inside the sandbox.
 type Sandbox struct {
@@ -435,6 +519,11 @@ func (p *Plan) Check() error {
 	if p.NAT != nil {
 		if err := p.NAT.Check(); err != nil {
 			return fmt.Errorf("plan: %w", err)
+		}
+		if k := p.NAT.PerClientPorts; k > 0 {
+			if slices := p.NAT.Ports.Size() / k * p.NAT.AddressCount(); p.Sources() > slices {
+				return fmt.Errorf("plan: nat: per_client_ports %d gives %d slices, fewer than the %d client addresses", k, slices, p.Sources())
+			}
 		}
 	}
 	listening := make(map[int]bool)

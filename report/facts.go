@@ -56,6 +56,17 @@ func facts(r *result.Result) []fact {
 	return out
 }
 
+// factsWithNAT is facts and, for a run with a NAT, the NAT's line: what
+// the HTML and Markdown reports list, where the text summary gives the
+// NAT a line of its own.
+func factsWithNAT(r *result.Result) []fact {
+	out := facts(r)
+	if r.NAT != nil {
+		out = append(out, fact{"nat", natLine(r.NAT)})
+	}
+	return out
+}
+
 // afterExhaustion says how the dials fared once the ports had run out:
 // the share that failed, and when one first succeeded again.
 func afterExhaustion(r *result.Result, ex *result.Exhaustion) string {

@@ -206,7 +206,7 @@ func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 		Verdict:      f.Verdict.Text,
 		Expectations: run.Expectations,
 	}
-	for _, x := range facts(run) {
+	for _, x := range factsWithNAT(run) {
 		hr.Facts = append(hr.Facts, htmlKV{x.Label, x.Text})
 	}
 	if !run.StartedAt.IsZero() {

@@ -34,7 +34,7 @@ func WriteMarkdown(w io.Writer, r *result.ResultFile) error {
 	}
 	for _, run := range r.Runs {
 		mw.line("- %s", mdHeadline(run))
-		for _, f := range facts(run) {
+		for _, f := range factsWithNAT(run) {
 			mw.line("  - %s: %s", f.Label, mdEscape(f.Text))
 		}
 	}

@@ -237,15 +237,34 @@ func bytesIEC(n int64) string {
 }
 
 // natLine says what the NAT was and how the router's conntrack counters
-// moved over the run.
+// and table moved over the run.
 func natLine(n *result.NAT) string {
 	s := fmt.Sprintf("%s, a pool of %d ports per destination", n.Mode, n.Ports)
+	if n.Addresses > 1 {
+		s += fmt.Sprintf(" and NAT address (%d addresses)", n.Addresses)
+	}
+	if n.PerClientPorts > 0 {
+		s += fmt.Sprintf(", static slices of %d per client address", n.PerClientPorts)
+	}
 	if n.RandomFully {
 		s += ", fully random"
+	}
+	if n.ConntrackMax > 0 {
+		s += fmt.Sprintf(", conntrack limited to %d connections", n.ConntrackMax)
+	}
+	if tw := n.Sysctls["net.netfilter.nf_conntrack_tcp_timeout_time_wait"]; tw != "" {
+		s += fmt.Sprintf(", conntrack TIME_WAIT %ss", tw)
 	}
 	if n.Start == nil || n.End == nil {
 		return s + " · the router's conntrack counters could not be read"
 	}
-	return s + fmt.Sprintf(" · router conntrack insert_failed +%d · drop +%d · early_drop +%d",
+	s += fmt.Sprintf(" · router conntrack insert_failed +%d · drop +%d · early_drop +%d",
 		n.End.InsertFailed-n.Start.InsertFailed, n.End.Drop-n.Start.Drop, n.End.EarlyDrop-n.Start.EarlyDrop)
+	if n.ConntrackMax > 0 {
+		s += fmt.Sprintf(" · dropped by the limit +%d", n.End.LimitDrops-n.Start.LimitDrops)
+	}
+	if p := n.Peak; p != nil {
+		s += fmt.Sprintf(" · at most %d entries (%d TIME_WAIT at most)", p.Entries, n.PeakTimeWait)
+	}
+	return s
 }

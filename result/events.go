@@ -117,4 +117,6 @@ type Point struct {
 	// NAT is how much the router's conntrack counters grew from the run's
 	// start to the end of the interval (runs with a NAT).
 	NAT *Conntrack `json:"nat,omitempty"`
+	// NATTable is the router's conntrack table at the end of the interval.
+	NATTable *NATTable `json:"nat_table,omitempty"`
 }

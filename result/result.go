@@ -157,8 +157,11 @@ type Dials struct {
 type Exhaustion struct {
 	// Where ran out: "" (the client's own ports) or "nat" (the NAT's
 	// pool, seen as dials timing out while the router's conntrack
-	// insert_failed rose).
+	// insert_failed rose; or its conntrack limit, Limit "conntrack").
 	Where string `json:"where,omitempty"`
+	// Limit is what ran out at the NAT: "" (its ports) or "conntrack"
+	// (the limit of tracked connections, nat.conntrack.max).
+	Limit string `json:"limit,omitempty"`
 	// Destination is the address:port the NAT ran out for (Where "nat").
 	Destination string `json:"destination,omitempty"`
 	// Class is the errno that signalled it: EADDRNOTAVAIL from connect(),
@@ -179,18 +182,43 @@ type NAT struct {
 	Mode        string `json:"mode"`
 	Ports       int    `json:"ports"` // the size of the NAT's source-port pool
 	RandomFully bool   `json:"random_fully,omitempty"`
+	// Addresses is how many addresses the NAT translated to, each with
+	// the whole pool (0: 1).
+	Addresses int `json:"addresses,omitempty"`
+	// PerClientPorts is the size of each client address's static slice
+	// of the pool (0: none, every client draws from the whole pool).
+	PerClientPorts int `json:"per_client_ports,omitempty"`
+	// ConntrackMax is the limit of tracked connections a rule stood in
+	// for a full conntrack table with (0: none).
+	ConntrackMax int `json:"conntrack_max,omitempty"`
+	// Sysctls are the router's conntrack sysctls, read back at its start.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// Start and End are the router's conntrack statistics at the run's
 	// start and end; nil when they could not be read.
 	Start *Conntrack `json:"start,omitempty"`
 	End   *Conntrack `json:"end,omitempty"`
+	// Peak is the most entries the router's conntrack table held at once
+	// over the run's points, with their states and destinations then.
+	Peak *NATTable `json:"peak,omitempty"`
+	// PeakTimeWait is the most TIME_WAIT entries it held at once.
+	PeakTimeWait int `json:"peak_time_wait,omitempty"`
 }
 
 // Conntrack holds counters of /proc/net/stat/nf_conntrack, summed over
-// the CPUs.
+// the CPUs, and the packets the conntrack limit's rule dropped.
 type Conntrack struct {
 	InsertFailed uint64 `json:"insert_failed"`
 	Drop         uint64 `json:"drop"`
 	EarlyDrop    uint64 `json:"early_drop"`
+	LimitDrops   uint64 `json:"limit_drops,omitempty"`
+}
+
+// NATTable is the router's conntrack table at a moment: its TCP entries,
+// by state and by the destination (address:port) the client dialed.
+type NATTable struct {
+	Entries      int            `json:"entries"`
+	States       map[string]int `json:"states,omitempty"`
+	Destinations map[string]int `json:"destinations,omitempty"`
 }
 
 // Latency holds the run's latency summaries, in microseconds.

@@ -57,6 +57,9 @@ type Message struct {
 	// streams them instead of keeping them, and the reader puts them back
 	// into the Result.
 	Point *result.Point `json:"point,omitempty"`
+	// Sysctls are a router's conntrack sysctls, read back in its
+	// namespace (MsgReady from the router).
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // maxLine bounds one protocol line; a result with histograms stays far below.

@@ -1,18 +1,13 @@
 package sandbox
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portex/portex/loadgen"
-	"github.com/portex/portex/result"
 )
 
 // The router role (Plan.NAT): a third network namespace between the
@@ -52,6 +46,7 @@ const (
 	routerServerLink = "portexr1"
 	natPrefixLen     = 16
 	natTable         = "portex"
+	limitChain       = "forward" // the conntrack limit's chain
 )
 
 // RefuseNAT refuses a plan with a NAT on a runtime that has no router
@@ -82,25 +77,47 @@ func runRouter(ctx context.Context, req *Request, out *encoder) error {
 	if err := applySysctls(TopologyOf(req.Plan).Namespace(NSRouter)); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	if err := installNAT(req.Plan.NAT); err != nil {
+	if err := installNAT(req.Plan.NAT, TopologyOf(req.Plan).Sources()); err != nil {
 		return err
 	}
-	out.send(Message{Type: MsgReady})
+	back := map[string]string{}
+	for _, name := range routerSysctls {
+		if v, err := readSysctl(name); err == nil {
+			back[name] = v
+		}
+	}
+	out.send(Message{Type: MsgReady, Sysctls: back})
 	<-ctx.Done()
 	return nil
 }
 
+// NATAddr is the router's i-th address on the server side, the one it
+// translates to: RouterServerAddr, then the addresses below it.
+func NATAddr(i int) netip.Addr {
+	a := RouterServerAddr.As4()
+	a[3] -= byte(i)
+	return netip.AddrFrom4(a)
+}
+
 // installNAT adds, in the calling process's network namespace, the table
-// `ip portex` with a postrouting nat chain whose one rule is
-// `ip protocol tcp snat to RouterServerAddr:LO-HI`, fully random if asked.
+// `ip portex`: a postrouting nat chain whose rules translate every TCP
+// connection to the NAT's addresses and ports, and, with a conntrack
+// maximum, a forward filter chain that drops connections beyond it.
 //
-// Both modes install that rule. Masquerade picks the outgoing interface's
+// Without static slices there is one rule, `ip protocol tcp snat to
+// NATAddr(n-1)-NATAddr(0) : LO-HI`, fully random if asked; the kernel
+// picks the address by a hash of the client's and the destination's
+// addresses (nf_nat_core's find_best_ips_proto) and a free port for it.
+// With PerClientPorts each client address gets a rule of its own, `ip
+// saddr A snat to ADDR:lo-hi`, its slice.
+//
+// Both modes install snat. Masquerade picks the outgoing interface's
 // address per packet, which here is always RouterServerAddr; and
 // google/nftables (v0.3.0) sends a masq expression's port registers
 // without the NF_NAT_RANGE_PROTO_SPECIFIED flag, which the kernel needs to
 // use them (without it the client's own source port is kept), so a real
 // `masquerade to :LO-HI` cannot be installed through it.
-func installNAT(n *loadgen.NAT) error {
+func installNAT(n *loadgen.NAT, sources []netip.Addr) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("router: nftables: %w", err)
@@ -108,26 +125,70 @@ func installNAT(n *loadgen.NAT) error {
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: natTable})
 	ch := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		// ip protocol tcp
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 9, Len: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Immediate{Register: 1, Data: RouterServerAddr.AsSlice()},
-		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(uint16(n.Ports.Lo))},
-		&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(uint16(n.Ports.Hi))},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1,
-			RegProtoMin: 2, RegProtoMax: 3, FullyRandom: n.RandomFully, Specified: true},
-	}})
+	if n.PerClientPorts > 0 {
+		for i, src := range sources {
+			addr, ports, ok := n.Slice(i)
+			if !ok {
+				return fmt.Errorf("router: client address %s has no slice of the NAT's ports", src)
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(matchSource(src),
+				snatTo(NATAddr(addr), NATAddr(addr), ports, n.RandomFully)...)})
+		}
+	} else {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(matchTCP(),
+			snatTo(NATAddr(n.AddressCount()-1), NATAddr(0), n.Ports, n.RandomFully)...)})
+	}
+	if limit := n.Conntrack.Max; limit > 0 {
+		fw := c.AddChain(&nftables.Chain{Name: limitChain, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter})
+		// ip protocol tcp ct count over MAX counter drop
+		c.AddRule(&nftables.Rule{Table: t, Chain: fw, Exprs: append(matchTCP(),
+			&expr.Connlimit{Count: uint32(limit), Flags: expr.NFT_CONNLIMIT_F_INV},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictDrop})})
+	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("router: install the nat rule: %w", err)
+		return fmt.Errorf("router: install the nat rules: %w", err)
 	}
 	return nil
 }
 
+// matchTCP is `ip protocol tcp`.
+func matchTCP() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 9, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+	}
+}
+
+// matchSource is `ip protocol tcp ip saddr ADDR`.
+func matchSource(a netip.Addr) []expr.Any {
+	return append(matchTCP(),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()})
+}
+
+// snatTo is `snat to LO-HI:PORTS` (`snat to LO:PORTS` for one address),
+// fully random if asked.
+func snatTo(lo, hi netip.Addr, ports loadgen.PortRange, randomFully bool) []expr.Any {
+	nat := &expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1,
+		RegProtoMin: 3, RegProtoMax: 4, FullyRandom: randomFully, Specified: true}
+	exprs := []expr.Any{&expr.Immediate{Register: 1, Data: lo.AsSlice()}}
+	if hi != lo {
+		exprs = append(exprs, &expr.Immediate{Register: 2, Data: hi.AsSlice()})
+		nat.RegAddrMax = 2
+	}
+	return append(exprs,
+		&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(uint16(ports.Lo))},
+		&expr.Immediate{Register: 4, Data: binaryutil.BigEndian.PutUint16(uint16(ports.Hi))},
+		nat)
+}
+
 // routerProc is the router's process, in its own network namespace.
 type routerProc struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd     *exec.Cmd
+	done    chan error
+	sysctls map[string]string // its conntrack sysctls, read back at its start
 }
 
 // startRouterProc starts `portex agent` as the router in a new network
@@ -161,6 +222,8 @@ func startRouterProc(req *Request) (*routerProc, error) {
 		err = fmt.Errorf("router: %s", m.Error)
 	case m.Type != MsgReady:
 		err = fmt.Errorf("router: unexpected message %q", m.Type)
+	default:
+		r.sysctls = m.Sysctls
 	}
 	if err != nil {
 		cmd.Process.Kill()
@@ -214,148 +277,4 @@ func inNetns(pid int, f func(*netlink.Handle) error) error {
 	}
 	defer h.Close()
 	return f(h)
-}
-
-// readConntrackStats reads the router's conntrack statistics
-// (/proc/<pid>/net/stat/nf_conntrack, see parseConntrackStats); nil when
-// there is none to read (no router, or no conntrack in its namespace).
-func readConntrackStats(pid int) *result.Conntrack {
-	if pid <= 0 {
-		return nil
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/stat/nf_conntrack", pid))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	return parseConntrackStats(f)
-}
-
-// parseConntrackStats sums the counters of a nf_conntrack statistics
-// file over its CPUs: a header line of names, then a line of hex numbers
-// per CPU. It returns nil for a file it cannot read.
-func parseConntrackStats(r io.Reader) *result.Conntrack {
-	sc := bufio.NewScanner(r)
-	if !sc.Scan() {
-		return nil
-	}
-	names := strings.Fields(sc.Text())
-	sums := make([]uint64, len(names))
-	for sc.Scan() {
-		for i, v := range strings.Fields(sc.Text()) {
-			if i >= len(sums) {
-				break
-			}
-			n, err := strconv.ParseUint(v, 16, 64)
-			if err != nil {
-				return nil
-			}
-			sums[i] += n
-		}
-	}
-	var ct result.Conntrack
-	for i, name := range names {
-		switch name {
-		case "insert_failed":
-			ct.InsertFailed = sums[i]
-		case "drop":
-			ct.Drop = sums[i]
-		case "early_drop":
-			ct.EarlyDrop = sums[i]
-		}
-	}
-	return &ct
-}
-
-// natWatch detects, beside the engine, that the NAT ran out: the client's
-// dials time out while the router's insert_failed rises (the NAT found no
-// free port for a SYN and dropped it). It sees the engine's events and
-// points; callers may call it from several goroutines.
-type natWatch struct {
-	routerPid int
-	start     *result.Conntrack
-
-	mu        sync.Mutex // guards the fields below
-	at        float64    // when the first timeout after insert_failed rose came; -1: none yet
-	ok        int64      // successful dials in the points up to at's
-	open      int64      // connections held at the point of at
-	pointOpen bool       // at's point was seen
-}
-
-func newNATWatch(routerPid int) *natWatch {
-	return &natWatch{routerPid: routerPid, start: readConntrackStats(routerPid), at: -1}
-}
-
-// rose reports whether insert_failed grew since the start.
-func (w *natWatch) rose() bool {
-	now := readConntrackStats(w.routerPid)
-	return w.start != nil && now != nil && now.InsertFailed > w.start.InsertFailed
-}
-
-// event takes the engine's events: the first timeout, if the router's
-// insert_failed rose by then, is the moment the NAT ran out.
-func (w *natWatch) event(ev result.Event) {
-	if ev.Type != result.EventFirstFailure || ev.Class != loadgen.ClassETIMEDOUT.String() {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.at < 0 && w.rose() {
-		w.at = ev.AtSeconds
-	}
-}
-
-// point takes the engine's points and gives each the growth of the
-// router's counters since the start. A point with timeouts, once
-// insert_failed rose, marks the NAT out at its end if no event did; the
-// dials that succeeded up to the point that holds that moment are the
-// connections the NAT gave.
-func (w *natWatch) point(pt *result.Point) {
-	now := readConntrackStats(w.routerPid)
-	if w.start != nil && now != nil {
-		pt.NAT = &result.Conntrack{InsertFailed: now.InsertFailed - w.start.InsertFailed,
-			Drop: now.Drop - w.start.Drop, EarlyDrop: now.EarlyDrop - w.start.EarlyDrop}
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.pointOpen {
-		return
-	}
-	if w.at < 0 && pt.Failures[loadgen.ClassETIMEDOUT.String()] > 0 && pt.NAT != nil && pt.NAT.InsertFailed > 0 {
-		w.at = pt.T
-	}
-	w.ok += pt.OK
-	if w.at >= 0 && pt.T >= w.at {
-		w.open, w.pointOpen = pt.Open, true
-	}
-}
-
-// finish reads the router's counters once more and returns the NAT's part
-// of the result, and the exhaustion it saw (nil: none), for the plan's
-// destinations.
-func (w *natWatch) finish(p *loadgen.Plan) (*result.NAT, *result.Exhaustion) {
-	n := &result.NAT{Mode: p.NAT.Mode, Ports: p.NAT.Ports.Size(), RandomFully: p.NAT.RandomFully,
-		Start: w.start, End: readConntrackStats(w.routerPid)}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.at < 0 {
-		return n, nil
-	}
-	return n, &result.Exhaustion{Where: "nat", Destination: destinations(p), Class: loadgen.ClassETIMEDOUT.String(),
-		AtSeconds: w.at, DialsOKBefore: w.ok, OpenConnections: w.open}
-}
-
-// destinations names the server addresses the plan's pools dial.
-func destinations(p *loadgen.Plan) string {
-	var ds []string
-	seen := map[int]bool{}
-	for _, pl := range p.Pools {
-		for _, port := range pl.Ports {
-			if !seen[port] {
-				seen[port] = true
-				ds = append(ds, netip.AddrPortFrom(ServerAddr, uint16(port)).String())
-			}
-		}
-	}
-	return strings.Join(ds, ", ")
 }

@@ -185,13 +185,25 @@ func TestRouterInstallsTheRule(t *testing.T) {
 	for _, c := range []struct {
 		mode   string
 		random bool
+		nat    func(*loadgen.Plan)
 		want   string
 	}{
-		{loadgen.NATMasquerade, false, "ip protocol tcp snat to 198.19.255.254:60000-60099\n"},
-		{loadgen.NATSNAT, true, "ip protocol tcp snat to 198.19.255.254:60000-60099 fully-random\n"},
+		{loadgen.NATMasquerade, false, nil, "ip protocol tcp snat to 198.19.255.254:60000-60099\n"},
+		{loadgen.NATSNAT, true, nil, "ip protocol tcp snat to 198.19.255.254:60000-60099 fully-random\n"},
+		{loadgen.NATSNAT, false, func(p *loadgen.Plan) { p.NAT.Addresses = 3 },
+			"ip protocol tcp snat to 198.19.255.252-198.19.255.254:60000-60099\n"},
+		{loadgen.NATSNAT, false, func(p *loadgen.Plan) { p.NAT.PerClientPorts, p.NAT.Addresses, p.Pools[0].Sources = 50, 2, 3 },
+			"ip saddr 198.18.0.1 snat to 198.19.255.254:60000-60049\n" +
+				"\t\tip protocol tcp ip saddr 198.18.0.2 snat to 198.19.255.254:60050-60099\n" +
+				"\t\tip protocol tcp ip saddr 198.18.0.3 snat to 198.19.255.253:60000-60049\n"},
+		{loadgen.NATSNAT, false, func(p *loadgen.Plan) { p.NAT.Conntrack.Max = 500 },
+			"hook forward priority filter; policy accept;\n\t\tip protocol tcp ct count over 500 counter packets 0 bytes 0 drop\n"},
 	} {
 		p := natPlan(1, 1, c.mode)
 		p.NAT.RandomFully = c.random
+		if c.nat != nil {
+			c.nat(p)
+		}
 		req, err := json.Marshal(&Request{Plan: p, Role: RoleRouter, Setup: SetupNetns, HostNetns: host})
 		if err != nil {
 			t.Fatal(err)
@@ -221,5 +233,102 @@ func TestRouterInstallsTheRule(t *testing.T) {
 		if !strings.HasPrefix(string(out), "1\n") || !strings.Contains(string(out), "table ip portex") || !strings.Contains(string(out), c.want) {
 			t.Errorf("%s: the router's namespace holds\n%s\nwant ip_forward 1 and %q", c.mode, out, c.want)
 		}
+	}
+}
+
+// What the NAT gives is the kernel's NAT's rule: one pool per destination
+// and NAT address, the address picked by a hash of the client's and the
+// destination's addresses and kept, static slices when the plan asks
+// for them, and a conntrack limit standing in for a full table.
+func TestNATAddressesSlicesAndLimit(t *testing.T) {
+	needsFullTier(t)
+	for _, c := range []struct {
+		name               string
+		addresses, sources int
+		perClient, max     int
+		lo, hi             int64 // the connections held: exact where lo == hi
+		limit              string
+	}{
+		// One client, one destination: one hash, one NAT address.
+		{"two NAT addresses, one client address", 2, 1, 0, 0, 100, 100, ""},
+		// The 4 client addresses hash to both NAT addresses.
+		{"two NAT addresses, four client addresses", 2, 4, 0, 0, 200, 200, ""},
+		// Clients share one NAT address's pool.
+		{"three client addresses, one NAT address", 1, 3, 0, 0, 100, 100, ""},
+		// 3 slices of 25 used, the fourth idle: 75, not the pool's 100.
+		{"static slices of 25 for three client addresses", 1, 3, 25, 0, 75, 75, ""},
+		// ct count races a SYN or two in flight: within 2 of the limit.
+		{"conntrack limit of 60", 1, 1, 0, 60, 58, 60, "conntrack"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := natPlan(300, 1, loadgen.NATSNAT)
+			p.NAT.Addresses, p.NAT.PerClientPorts, p.NAT.Conntrack.Max = c.addresses, c.perClient, c.max
+			p.Pools[0].Sources = c.sources
+			res := run(t, p)
+			if res.Dials.OK < c.lo || res.Dials.OK > c.hi || res.PeakOpen != res.Dials.OK {
+				t.Errorf("ok dials %d, peak open %d: want %d to %d held", res.Dials.OK, res.PeakOpen, c.lo, c.hi)
+			}
+			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["ETIMEDOUT"] == 0 {
+				t.Errorf("failures %v: want timeouts only", res.Failures)
+			}
+			ex := res.Exhaustion
+			if ex == nil || ex.Where != "nat" || ex.Limit != c.limit || ex.DialsOKBefore != res.Dials.OK {
+				t.Errorf("exhaustion %+v: want at the NAT (limit %q) after %d connections", ex, c.limit, res.Dials.OK)
+			}
+			n := res.NAT
+			if n == nil || n.Peak == nil || n.Peak.Entries != int(res.Dials.OK) ||
+				n.Peak.States["ESTABLISHED"] != int(res.Dials.OK) || n.Peak.Destinations["198.19.0.1:7000"] != int(res.Dials.OK) {
+				t.Fatalf("nat %+v peak %+v: want the router's table to hold the %d connections, established, to 198.19.0.1:7000", n, n.Peak, res.Dials.OK)
+			}
+			if c.max > 0 && (n.End.LimitDrops <= n.Start.LimitDrops || n.ConntrackMax != c.max) {
+				t.Errorf("nat %+v: want the limit's drops to rise", n)
+			}
+			if n.Sysctls["net.netfilter.nf_conntrack_tcp_timeout_time_wait"] == "" {
+				t.Errorf("router sysctls %v: want the conntrack timeouts read back", n.Sysctls)
+			}
+		})
+	}
+}
+
+// A NAT evicts closing conntrack entries when it runs short, so churn
+// with FIN close at 50/s through 100 ports never runs out, however many
+// TIME_WAIT entries the table holds; a shorter conntrack TIME_WAIT is
+// read back.
+func TestNATChurnEvicts(t *testing.T) {
+	needsFullTier(t)
+	p := natPlan(0, 1, loadgen.NATSNAT)
+	p.Pools[0].Workers, p.Pools[0].Rate = 0, 50
+	p.Pools[0].Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 10 * time.Millisecond}
+	p.Pools[0].MaxInFlight = 200
+	p.Duration = 4 * time.Second
+	p.NAT.Conntrack.TimeWait = 30 * time.Second
+	res := run(t, p)
+	if res.Exhaustion != nil || res.Dials.Failed != 0 || res.Dials.OK < 150 {
+		t.Fatalf("exhaustion %+v, %d ok, %d failed: want about 200 connections and no exhaustion", res.Exhaustion, res.Dials.OK, res.Dials.Failed)
+	}
+	n := res.NAT
+	if n != nil {
+		t.Logf("%d ok; the NAT's table held at most %+v, %d in TIME_WAIT", res.Dials.OK, n.Peak, n.PeakTimeWait)
+	}
+	if n == nil || n.PeakTimeWait < 90 {
+		t.Errorf("nat %+v: want the NAT's table full of TIME_WAIT entries (about 100, the pool)", n)
+	}
+	if got := n.Sysctls["net.netfilter.nf_conntrack_tcp_timeout_time_wait"]; got != "30" {
+		t.Errorf("router's conntrack time_wait %q: want 30", got)
+	}
+}
+
+func TestParseConntrackTable(t *testing.T) {
+	const file = `ipv4     2 tcp      6 431999 ESTABLISHED src=198.18.0.1 dst=198.19.0.1 sport=40000 dport=7000 src=198.19.0.1 dst=198.19.255.254 sport=7000 dport=60000 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 tcp      6 117 TIME_WAIT src=198.18.0.2 dst=198.19.0.1 sport=40001 dport=7001 src=198.19.0.1 dst=198.19.255.254 sport=7001 dport=60001 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 tcp      6 110 SYN_SENT src=198.18.0.1 dst=198.19.0.1 sport=40002 dport=7000 [UNREPLIED] src=198.19.0.1 dst=198.19.255.254 sport=7000 dport=60002 mark=0 zone=0 use=2
+ipv4     2 udp      17 20 src=198.18.0.1 dst=198.19.0.1 sport=5353 dport=53 src=198.19.0.1 dst=198.19.255.254 sport=53 dport=5353 mark=0 zone=0 use=2
+`
+	got := parseConntrackTable(strings.NewReader(file))
+	if got.Entries != 3 || got.States["ESTABLISHED"] != 1 || got.States["TIME_WAIT"] != 1 || got.States["SYN_SENT"] != 1 {
+		t.Errorf("entries %d, states %v: want 3 TCP entries, one in each state", got.Entries, got.States)
+	}
+	if got.Destinations["198.19.0.1:7000"] != 2 || got.Destinations["198.19.0.1:7001"] != 1 || len(got.Destinations) != 2 {
+		t.Errorf("destinations %v: want the original direction's, 2 to :7000 and 1 to :7001", got.Destinations)
 	}
 }

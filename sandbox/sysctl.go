@@ -70,11 +70,19 @@ func writeSysctl(name, value string) error {
 	return nil
 }
 
+// topologySysctls are the sysctls a topology writes in a router's
+// namespace from the plan's nat settings, never from a plan's sysctls.
+var topologySysctls = map[string]bool{
+	"net.ipv4.ip_forward":                                true,
+	"net.netfilter.nf_conntrack_tcp_timeout_time_wait":   true,
+	"net.netfilter.nf_conntrack_tcp_timeout_established": true,
+	"net.netfilter.nf_conntrack_tcp_timeout_close_wait":  true,
+}
+
 // writable refuses a sysctl the agent may not write: anything but the
-// port range, loadgen.NamespaceSysctls and a router's forwarding (which a
-// topology sets, never a plan).
+// port range, loadgen.NamespaceSysctls and topologySysctls.
 func writable(name string) error {
-	if name != "net.ipv4.ip_local_port_range" && name != "net.ipv4.ip_forward" && !loadgen.IsNamespaceSysctl(name) {
+	if name != "net.ipv4.ip_local_port_range" && !topologySysctls[name] && !loadgen.IsNamespaceSysctl(name) {
 		return fmt.Errorf("sysctl %s: refused: not one of the per-namespace sysctls a plan may set", name)
 	}
 	return nil

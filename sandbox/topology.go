@@ -135,6 +135,13 @@ func TopologyOf(p *loadgen.Plan) *Topology {
 	}
 	client.Routes = []Route{{Dst: netip.PrefixFrom(ServerAddr, natPrefixLen).Masked(), Via: RouterClientAddr}}
 	router := Namespace{Name: NSRouter, Sysctls: []Sysctl{{"net.ipv4.ip_forward", "1"}}}
+	for _, s := range p.NAT.Conntrack.Sysctls() {
+		router.Sysctls = append(router.Sysctls, Sysctl{s[0], s[1]})
+	}
+	natAddrs := make([]netip.Prefix, p.NAT.AddressCount())
+	for i := range natAddrs {
+		natAddrs[i] = netip.PrefixFrom(NATAddr(i), natPrefixLen)
+	}
 	t.Namespaces = []Namespace{client, router, server}
 	t.Links = []Link{
 		{
@@ -142,7 +149,7 @@ func TopologyOf(p *loadgen.Plan) *Topology {
 			B: End{NS: NSRouter, Dev: routerClientLink, Addrs: []netip.Prefix{netip.PrefixFrom(RouterClientAddr, natPrefixLen)}},
 		},
 		{
-			A: End{NS: NSRouter, Dev: routerServerLink, Addrs: []netip.Prefix{netip.PrefixFrom(RouterServerAddr, natPrefixLen)}},
+			A: End{NS: NSRouter, Dev: routerServerLink, Addrs: natAddrs},
 			B: End{NS: NSServer, Dev: serverLink, Addrs: []netip.Prefix{netip.PrefixFrom(ServerAddr, natPrefixLen)}},
 		},
 	}

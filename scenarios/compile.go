@@ -69,16 +69,17 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 		Pools:    pools,
 		Programs: compilePrograms(s.Programs),
 		Stop:     s.Stop,
-		NAT:      s.NAT.compile(),
+		NAT:      compileNAT(s.NAT),
 	}
 }
 
-// compile turns the NAT into the engine's; nil stays nil.
-func (n *NAT) compile() *loadgen.NAT {
+// compileNAT copies the NAT for the plan; nil stays nil.
+func compileNAT(n *NAT) *loadgen.NAT {
 	if n == nil {
 		return nil
 	}
-	return &loadgen.NAT{Ports: n.Ports, Mode: n.Mode, RandomFully: n.RandomFully}
+	c := *n
+	return &c
 }
 
 // compile turns a valid pool into the engine's, dialing ports.

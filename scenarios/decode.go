@@ -100,6 +100,17 @@ func (d *decoder) nat(path string, n *yaml.Node, nat **NAT) {
 		{"ports", into(&nt.Ports, d.portRange)},
 		{"mode", into(&nt.Mode, str[string](d))},
 		{"random_fully", into(&nt.RandomFully, d.boolean)},
+		{"addresses", into(&nt.Addresses, d.integer)},
+		{"per_client_ports", into(&nt.PerClientPorts, d.integer)},
+		{"conntrack", func(path string, n *yaml.Node) {
+			ct := &nt.Conntrack
+			d.mapping(path, "conntrack", n, []field{
+				{"time_wait", into(&ct.TimeWait, d.duration)},
+				{"established", into(&ct.Established, d.duration)},
+				{"close_wait", into(&ct.CloseWait, d.duration)},
+				{"max", into(&ct.Max, d.integer)},
+			})
+		}},
 	})
 }
 

@@ -192,6 +192,14 @@ func TestLanguageProblems(t *testing.T) {
 		{"a server-close pool's own listeners", "name: x\nserver:\n  port: 65530\n  ports: 4\npools:\n  - name: a\n    close: server\n    destinations: 3\n",
 			"7:12: pools[0].close", "up to server.port+6 = 65536, above 65535"},
 		{"source addresses", head + "    source_addresses: 65\n", "4:23: pools[0].source_addresses", "must be between 1 and 64, got 65"},
+		// The NAT.
+		{"nat addresses at least 1", head + "nat:\n  ports: 60000-60099\n  mode: snat\n  addresses: 0\n", "7:14: nat.addresses", "must be between 1 and 64, got 0"},
+		{"nat addresses need snat", head + "nat:\n  ports: 60000-60099\n  addresses: 2\n", "6:14: nat.addresses", "need mode: snat"},
+		{"nat slices divide the pool", head + "nat:\n  ports: 60000-60099\n  per_client_ports: 30\n", "6:21: nat.per_client_ports", "does not divide the pool's 100 ports into whole slices; try 25"},
+		{"nat slices for every client address", head + "    source_addresses: 5\nnat:\n  ports: 60000-60099\n  per_client_ports: 25\n", "4:23: pools[0].source_addresses", "gives only 4 slices"},
+		{"nat conntrack timeouts in seconds", head + "nat:\n  ports: 60000-60099\n  conntrack:\n    time_wait: 1500ms\n", "7:16: nat.conntrack.time_wait", "a whole number of seconds"},
+		{"nat conntrack max at least 1", head + "nat:\n  ports: 60000-60099\n  conntrack:\n    max: 0\n", "7:10: nat.conntrack.max", "must be at least 1"},
+		{"nat conntrack keys", head + "nat:\n  ports: 60000-60099\n  conntrack:\n    timewait: 10s\n", "7:5: nat.conntrack.timewait", `did you mean "time_wait"?`},
 		{"bind modes", head + "    bind: any\n", "4:11: pools[0].bind", `want one of auto, before_connect, no_port; got "any"`},
 		{"bind typo", head + "    bind: before-connect\n", "4:11: pools[0].bind", `did you mean "before_connect"?`},
 		// Server.
@@ -275,6 +283,7 @@ func TestLanguageAccepts(t *testing.T) {
 		{"a variant stops the server closing", "name: x\nserver:\n  close: {idle: 1s}\npools:\n  - name: a\nvariants:\n  - name: v\n    server:\n      close: client\n"},
 		{"a variant makes a leaky pool keep, and stops its leak", "name: x\npools:\n  - name: a\n    leak: 3%\nvariants:\n  - name: v\n    pools:\n      - name: a\n        close: keep\n        leak: 0%\n"},
 		{"a variant named default", "name: x\npools:\n  - name: a\nvariants:\n  - name: default\n"},
+		{"a NAT with every key", "name: x\npools:\n  - name: a\n    source_addresses: 8\nnat:\n  ports: 60000-60099\n  mode: snat\n  addresses: 2\n  random_fully: true\n  per_client_ports: 25\n  conntrack: {time_wait: 30s, established: 350s, close_wait: 60s, max: 5000}\n"},
 	}
 	for _, tt := range tests {
 		s, err := Parse("f.yaml", []byte(tt.src))

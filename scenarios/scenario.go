@@ -166,14 +166,9 @@ type Scenario struct {
 	rename  map[string]string
 }
 
-// NAT is a source NAT in a router namespace between client and server.
-type NAT struct {
-	// Ports is the NAT's source-port pool, per destination.
-	Ports loadgen.PortRange
-	// Mode is "masquerade" (the default) or "snat".
-	Mode        string
-	RandomFully bool
-}
+// NAT is a source NAT in a router namespace between client and server:
+// the engine's type, as the scenario writes it.
+type NAT = loadgen.NAT
 
 // Sandbox is the client side's kernel settings.
 type Sandbox struct {

@@ -146,6 +146,51 @@ func (v validator) nat() {
 		v.addf("nat.ports", "the low end %d is above the high end %d; write it as %d-%d", r.Lo, r.Hi, r.Hi, r.Lo)
 	}
 	oneOf(v, "nat.mode", n.Mode, []string{loadgen.NATMasquerade, loadgen.NATSNAT})
+	switch {
+	case v.given("nat.addresses") && (n.Addresses < 1 || n.Addresses > loadgen.MaxNATAddresses):
+		v.addf("nat.addresses", "must be between 1 and %d, got %d", loadgen.MaxNATAddresses, n.Addresses)
+	case n.Addresses > 1 && n.Mode == loadgen.NATMasquerade:
+		v.addf("nat.addresses", "%d addresses need mode: snat (masquerade translates to the one address of the outgoing link)", n.Addresses)
+	}
+	if k := n.PerClientPorts; v.given("nat.per_client_ports") && !v.c.reported("nat.ports") {
+		size := n.Ports.Size()
+		switch {
+		case k < 1 || k > size:
+			v.addf("nat.per_client_ports", "must be between 1 and the pool's %d ports, got %d", size, k)
+		case size%k != 0:
+			v.addf("nat.per_client_ports", "%d does not divide the pool's %d ports into whole slices; try %d", k, size, largestDivisor(size, k))
+		default:
+			slices := size / k * n.AddressCount()
+			for i, p := range v.s.Pools {
+				if p.SourceAddresses > slices {
+					v.addf(fmt.Sprintf("pools[%d].source_addresses", i), "%d client addresses, but nat.per_client_ports %d gives only %d slices of the NAT's ports", p.SourceAddresses, k, slices)
+				}
+			}
+		}
+	}
+	ct := n.Conntrack
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"time_wait", ct.TimeWait}, {"established", ct.Established}, {"close_wait", ct.CloseWait}} {
+		path := "nat.conntrack." + d.key
+		if v.given(path) && (d.d < time.Second || d.d%time.Second != 0) {
+			v.addf(path, "must be a whole number of seconds, at least 1s (the kernel's conntrack timeouts count seconds), got %s", d.d)
+		}
+	}
+	if v.given("nat.conntrack.max") && ct.Max < 1 {
+		v.addf("nat.conntrack.max", "must be at least 1, got %d", ct.Max)
+	}
+}
+
+// largestDivisor is the largest divisor of n not above k.
+func largestDivisor(n, k int) int {
+	for d := min(k, n); d > 1; d-- {
+		if n%d == 0 {
+			return d
+		}
+	}
+	return 1
 }
 
 func (v validator) sandbox() {
