@@ -59,21 +59,39 @@ type ModelInput struct {
 	// bound known.
 	TimeWaitBuckets int
 	Horizon         time.Duration // how far ahead to look for exhaustion
+	// NAT is set when the budget is a NAT's (see natInput): a closing
+	// connection's entry is evicted when the NAT runs short, so only the
+	// open connections pin its ports, and no socket sits in TIME_WAIT.
+	NAT bool
+	// natNotes are the NAT model's own assumptions.
+	natNotes []string
 }
 
 // ModelPool is one pool's load, as the model sees it.
 type ModelPool struct {
-	Rate    float64       // new connections per second
-	Hold    time.Duration // mean hold time; < 0: forever
-	Close   loadgen.CloseMode
-	Leak    float64 // share leaked, 0..1
-	Tuples  int     // destination tuples the pool spreads over
-	Workers int     // closed model without a known rate: connections held at once
-	Keep    int     // keep-alive pool size
+	Rate   float64       // new connections per second
+	Hold   time.Duration // mean hold time; < 0: forever
+	Close  loadgen.CloseMode
+	Leak   float64 // share leaked, 0..1
+	Tuples int     // destination tuples the pool spreads over
+	// Share is the largest share of the pool's load on one tuple, where
+	// the load is not spread evenly (a NAT's hash); 0: 1/Tuples.
+	Share   float64
+	Workers int // closed model without a known rate: connections held at once
+	Keep    int // keep-alive pool size
 	// MaxInFlight caps an open-model pool's connections at once (0: no
 	// cap). An arrival that finds every slot busy is dropped, so the pool
 	// serves at most MaxInFlight / Hold new connections a second.
 	MaxInFlight int
+}
+
+// spread is how many tuples' worth the pool's load is divided by on its
+// busiest tuple: Tuples, or 1/Share.
+func (p ModelPool) spread() float64 {
+	if p.Share > 0 {
+		return 1 / p.Share
+	}
+	return float64(max(p.Tuples, 1))
 }
 
 // Served is the rate of new connections the pool serves: its rate, less
@@ -113,7 +131,7 @@ func (in ModelInput) pinned(p ModelPool) (time.Duration, bool) {
 		return 0, true
 	}
 	c := p.Hold
-	if p.Close == loadgen.CloseClient {
+	if p.Close == loadgen.CloseClient && !in.NAT {
 		c += in.twPin()
 	}
 	return c, false
@@ -135,7 +153,7 @@ type load struct{ held, twPinned, twSockets, twAll float64 }
 func (in ModelInput) loadAt(t, k float64) load {
 	var l load
 	for _, p := range in.Pools {
-		tuples := float64(max(p.Tuples, 1))
+		tuples := p.spread()
 		switch {
 		case p.Keep > 0:
 			l.held += float64(p.Keep) / tuples
@@ -153,7 +171,7 @@ func (in ModelInput) loadAt(t, k float64) load {
 		hold := max(p.Hold, 0).Seconds()
 		live := lam * (1 - p.Leak)
 		l.held += live*math.Min(t, hold) + lam*p.Leak*t
-		if p.Close != loadgen.CloseClient {
+		if p.Close != loadgen.CloseClient || in.NAT {
 			continue
 		}
 		after := math.Max(t-hold, 0)
@@ -216,7 +234,7 @@ func Predict(in ModelInput) result.Model {
 	}
 	m.HorizonSeconds = horizon.Seconds()
 	for _, p := range in.Pools {
-		if t := max(p.Tuples, 1); m.Tuples == 0 || t < m.Tuples {
+		if t := max(int(p.spread()), 1); m.Tuples == 0 || t < m.Tuples {
 			m.Tuples = t
 		}
 	}
@@ -274,7 +292,7 @@ func (in ModelInput) sustainable(t float64) (float64, bool) {
 	var perTuple float64
 	for _, p := range in.Pools {
 		if p.Keep == 0 && p.Rate > 0 {
-			perTuple += p.Served() / float64(max(p.Tuples, 1))
+			perTuple += p.Served() / p.spread()
 		}
 	}
 	budget := float64(in.Budget())
@@ -338,6 +356,9 @@ func (in ModelInput) TimeWaitSockets() float64 {
 }
 
 func (in ModelInput) assumptions() []string {
+	if in.NAT {
+		return in.natNotes
+	}
 	a := []string{fmt.Sprintf("TIME_WAIT lasts %.0fs and is not shortened by tcp_fin_timeout", TimeWait.Seconds())}
 	switch {
 	case in.NoTimestamps && in.TwReuse != 0:
@@ -430,6 +451,9 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 	in := ModelInputFor(p, rangeSize)
 	in.readBack(r)
 	m := Predict(in)
+	if p.NAT != nil {
+		in, m = throughNAT(p, in, m)
+	}
 	if m.ExhaustionAtSeconds != nil && r.Exhaustion != nil && *m.ExhaustionAtSeconds > 0 {
 		e := (r.Exhaustion.AtSeconds - *m.ExhaustionAtSeconds) / *m.ExhaustionAtSeconds
 		m.RelativeError = &e
@@ -444,6 +468,9 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 func (in ModelInput) check(r *result.Result) *result.ModelCheck {
 	if r.Exhaustion != nil || r.TimeSeries == nil {
 		return nil
+	}
+	if in.NAT {
+		return in.natCheck(r)
 	}
 	tuples := 1
 	for _, p := range in.Pools {

@@ -68,7 +68,11 @@ func Judge(r *result.Result) result.Verdict {
 	m := r.Model
 	var steady *result.Steady
 	if m != nil && r.Stopped != result.StoppedError {
-		if s, ok := loadgen.FindSteady(duringLoad(loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait), r.LoadStoppedSeconds),
+		samples := loadgen.PinSamples(r.TimeSeries, m.Tuples, m.ReusesTimeWait)
+		if m.Where == "nat" {
+			samples = natPinSamples(r.TimeSeries, m.Tuples)
+		}
+		if s, ok := loadgen.FindSteady(duringLoad(samples, r.LoadStoppedSeconds),
 			loadgen.SteadyWindow(seconds2d(m.CycleSeconds)), v.Budget); ok {
 			steady = &s
 		}
@@ -120,8 +124,16 @@ func held(v result.Verdict, r *result.Result, m *result.Model, s *result.Steady)
 	if m.CycleSeconds > 0 {
 		cycle = "a full cycle of " + cycleWords(m)
 	}
-	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d ports in use%s, flat for %s (%s), no dial short of a port in %s",
-		s.Ports, v.Budget, per, Seconds(s.ToSeconds-s.FromSeconds), cycle, Seconds(r.ElapsedSeconds))
+	ports := "ports"
+	if m.Where == "nat" {
+		ports = "NAT ports"
+		per = ""
+		if m.Tuples > 1 {
+			per = fmt.Sprintf(" per NAT tuple (%d of them: NAT address or client slice, and destination)", m.Tuples)
+		}
+	}
+	v.Text = fmt.Sprintf("HELD at a steady state: %.0f of %d %s in use%s, flat for %s (%s), no dial short of a port in %s",
+		s.Ports, v.Budget, ports, per, Seconds(s.ToSeconds-s.FromSeconds), cycle, Seconds(r.ElapsedSeconds))
 	if r.Dropped > 0 {
 		v.Text += fmt.Sprintf("; %d arrivals dropped (every slot busy)", r.Dropped)
 	}
@@ -208,6 +220,9 @@ func seconds2d(s float64) time.Duration { return time.Duration(s * float64(time.
 // budgetOf is the ports one destination tuple can use in the run: the
 // range it read back less the ports ip_local_reserved_ports keeps.
 func budgetOf(r *result.Result) int {
+	if r.Model != nil && r.Model.Where == "nat" {
+		return r.Model.PortBudget
+	}
 	if r.PortRangeSize > 0 {
 		return max(r.PortRangeSize-reservedOf(r), 0)
 	}

@@ -569,3 +569,24 @@ func TestNATSlice(t *testing.T) {
 		t.Error("30 does not divide 100: want an error")
 	}
 }
+
+// The NAT address the kernel gives each of the sandbox's first client
+// addresses for the server; sandbox's TestNATAddressesSlicesAndLimit
+// measures the connections these give through a real NAT.
+func TestNATAddressIndex(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want []int // for SandboxSourceAddr(0), (1), ...
+	}{
+		{1, []int{0, 0, 0, 0}},
+		{2, []int{1, 1, 0, 0, 0, 1, 1, 0}},
+		{3, []int{2, 1, 0, 1, 0, 2, 1, 1}},
+		{4, []int{3, 2, 0, 1, 0, 3, 2, 1}},
+	} {
+		for i, want := range c.want {
+			if got := NATAddressIndex(SandboxSourceAddr(i), SandboxServerAddr, c.n); got != want {
+				t.Errorf("%d NAT addresses, client %s: NAT address %d, want %d", c.n, SandboxSourceAddr(i), got, want)
+			}
+		}
+	}
+}

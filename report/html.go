@@ -258,7 +258,7 @@ func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 			MeasuredNote: mc.measuredNote, Tone: mc.tone, Assumptions: m.Assumptions,
 		}
 		if c := m.Check; c != nil {
-			hr.Model.Check, hr.Model.CheckTone = checkWords(c), "good"
+			hr.Model.Check, hr.Model.CheckTone = checkWords(m, c), "good"
 			if !c.Agrees {
 				hr.Model.CheckTone = "bad"
 			}

@@ -149,6 +149,10 @@ func modelLine(m *result.Model, r *result.Result) string {
 		fmt.Fprintf(&b, "predicts no exhaustion, but the ports ran out at %s", seconds(r.Exhaustion.AtSeconds))
 	case r.Exhaustion == nil:
 		fmt.Fprintf(&b, "predicts exhaustion at %s; none was measured in %s", seconds(*m.ExhaustionAtSeconds), seconds(r.ElapsedSeconds))
+	case m.Where == "nat" && r.Exhaustion.Where == "nat":
+		// The client sees a NAT's drop only as its dial times out.
+		fmt.Fprintf(&b, "predicts the NAT runs out at %s; measured at %s, when the first dial it dropped timed out",
+			seconds(*m.ExhaustionAtSeconds), seconds(r.Exhaustion.AtSeconds))
 	default:
 		fmt.Fprintf(&b, "predicts exhaustion at %s, measured %s", seconds(*m.ExhaustionAtSeconds), seconds(r.Exhaustion.AtSeconds))
 		if m.RelativeError != nil {
@@ -159,7 +163,7 @@ func modelLine(m *result.Model, r *result.Result) string {
 		fmt.Fprintf(&b, "; %s sustain at most %.1f new connections/s per destination", budgetWords(m), *m.MaxSustainableRatePerS)
 	}
 	if c := m.Check; c != nil {
-		fmt.Fprintf(&b, "; %s", checkWords(c))
+		fmt.Fprintf(&b, "; %s", checkWords(m, c))
 	}
 	return b.String()
 }
@@ -167,6 +171,9 @@ func modelLine(m *result.Model, r *result.Result) string {
 // budgetWords names the model's budget: "100 ports", "150 usable of 200
 // ports".
 func budgetWords(m *result.Model) string {
+	if m.Where == "nat" {
+		return fmt.Sprintf("%d NAT ports", m.PortBudget)
+	}
 	if m.PortRange > m.PortBudget {
 		return fmt.Sprintf("%d usable of %d ports", m.PortBudget, m.PortRange)
 	}
@@ -174,7 +181,14 @@ func budgetWords(m *result.Model) string {
 }
 
 // checkWords sets the model's state against the measured one.
-func checkWords(c *result.ModelCheck) string {
+func checkWords(m *result.Model, c *result.ModelCheck) string {
+	if m.Where == "nat" {
+		t := fmt.Sprintf("at %s it expects %.0f NAT ports in use per NAT address and destination, the router's table held %.0f", seconds(c.AtSeconds), c.Ports, c.MeasuredPorts)
+		if !c.Agrees {
+			t += " (the model does not match this run)"
+		}
+		return t
+	}
 	t := fmt.Sprintf("at %s it expects %.0f ports in use and %.0f TIME_WAIT sockets per destination, measured %.0f and %.0f",
 		seconds(c.AtSeconds), c.Ports, c.TimeWait, c.MeasuredPorts, c.MeasuredTimeWait)
 	if !c.Agrees {

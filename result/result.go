@@ -330,6 +330,10 @@ type Model struct {
 	Grows bool `json:"grows,omitempty"`
 	// HorizonSeconds is how far ahead the model looked for exhaustion.
 	HorizonSeconds float64 `json:"horizon_seconds,omitempty"`
+	// Where is what the budget is: "" (the client's range) or "nat" (a
+	// NAT's pool per NAT address and destination, or its conntrack
+	// limit): in a run with a NAT, the one that runs out first.
+	Where string `json:"where,omitempty"`
 }
 
 // ModelCheck sets the ports in use and the TIME_WAIT sockets the model

@@ -37,8 +37,8 @@ import (
 
 // The router's addresses, one on each side.
 var (
-	RouterClientAddr = netip.MustParseAddr("198.18.255.254")
-	RouterServerAddr = netip.MustParseAddr("198.19.255.254")
+	RouterClientAddr = loadgen.SandboxRouterClientAddr
+	RouterServerAddr = loadgen.SandboxNATAddr(0)
 )
 
 const (
@@ -91,13 +91,9 @@ func runRouter(ctx context.Context, req *Request, out *encoder) error {
 	return nil
 }
 
-// NATAddr is the router's i-th address on the server side, the one it
+// NATAddr is the router's i-th address on the server side, one it
 // translates to: RouterServerAddr, then the addresses below it.
-func NATAddr(i int) netip.Addr {
-	a := RouterServerAddr.As4()
-	a[3] -= byte(i)
-	return netip.AddrFrom4(a)
-}
+func NATAddr(i int) netip.Addr { return loadgen.SandboxNATAddr(i) }
 
 // installNAT adds, in the calling process's network namespace, the table
 // `ip portex`: a postrouting nat chain whose rules translate every TCP

@@ -251,8 +251,12 @@ func TestNATAddressesSlicesAndLimit(t *testing.T) {
 	}{
 		// One client, one destination: one hash, one NAT address.
 		{"two NAT addresses, one client address", 2, 1, 0, 0, 100, 100, ""},
-		// The 4 client addresses hash to both NAT addresses.
+		// The 4 client addresses hash to both NAT addresses (see
+		// loadgen.NATAddressIndex), 2 and 2; 2 client addresses hash to
+		// the same one; 3 to one each of 3.
 		{"two NAT addresses, four client addresses", 2, 4, 0, 0, 200, 200, ""},
+		{"two NAT addresses, two client addresses on one of them", 2, 2, 0, 0, 100, 100, ""},
+		{"three NAT addresses, three client addresses", 3, 3, 0, 0, 300, 300, ""},
 		// Clients share one NAT address's pool.
 		{"three client addresses, one NAT address", 1, 3, 0, 0, 100, 100, ""},
 		// 3 slices of 25 used, the fourth idle: 75, not the pool's 100.
@@ -261,7 +265,7 @@ func TestNATAddressesSlicesAndLimit(t *testing.T) {
 		{"conntrack limit of 60", 1, 1, 0, 60, 58, 60, "conntrack"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := natPlan(300, 1, loadgen.NATSNAT)
+			p := natPlan(400, 1, loadgen.NATSNAT)
 			p.NAT.Addresses, p.NAT.PerClientPorts, p.NAT.Conntrack.Max = c.addresses, c.perClient, c.max
 			p.Pools[0].Sources = c.sources
 			res := run(t, p)

@@ -7,14 +7,16 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/portex/portex/loadgen"
 )
 
-// The netns topology's addresses come from 198.18.0.0/15, the range set
-// aside for benchmarking (RFC 2544). Clients live in 198.18.0.0/16,
-// servers in 198.19.0.0/16, so extra source and destination addresses fit.
+// The netns topology's addresses are loadgen's sandbox address plan, in
+// 198.18.0.0/15: clients in 198.18.0.0/16, servers in 198.19.0.0/16, so
+// extra source and destination addresses fit.
 var (
-	ClientAddr = netip.MustParseAddr("198.18.0.1")
-	ServerAddr = netip.MustParseAddr("198.19.0.1")
+	ClientAddr = loadgen.SandboxClientAddr
+	ServerAddr = loadgen.SandboxServerAddr
 )
 
 const (
@@ -35,11 +37,7 @@ func linkUp(name string) error {
 }
 
 // SourceAddr returns the client's i-th address (0: the primary).
-func SourceAddr(i int) netip.Addr {
-	a := ClientAddr.As4()
-	a[2], a[3] = byte(i/250), byte(1+i%250)
-	return netip.AddrFrom4(a)
-}
+func SourceAddr(i int) netip.Addr { return loadgen.SandboxSourceAddr(i) }
 
 // realise builds the topology's network around the calling process, in
 // the client's namespace, whose other namespaces already hold a process

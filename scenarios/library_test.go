@@ -77,7 +77,8 @@ func TestLibraryHasTheIssueScenarios(t *testing.T) {
 		"close-wait-leak":      {"default"},
 		"bind-before-connect":  {"baseline", "no-port", "plain-connect"},
 		"fd-limit":             {"default"},
-		"cloud-nat":            {"baseline", "more-destinations"},
+		"cloud-nat": {"baseline", "more-destinations", "more-nat-addresses", "static-slices", "larger-slices",
+			"keep-alive", "conntrack-limit"},
 		"mitigations": {"baseline", "wider-range", "shorter-holds", "server-closes-first", "keep-alive",
 			"connection-limit", "tw-reuse", "rst-close", "more-destinations", "more-sources", "fin-timeout", "rst-close-leaking"},
 	}

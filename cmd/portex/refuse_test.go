@@ -56,7 +56,7 @@ func TestRunRefusesANATOffNetns(t *testing.T) {
 	for _, rt := range []string{"docker", "host"} {
 		dir := filepath.Join(t.TempDir(), "out")
 		got := portex(t, context.Background(), "run", "cloud-nat", "--runtime", rt, "--out", dir, "--quiet")
-		want := "cloud-nat:13:1: nat: the " + rt + " runtime cannot run this: a NAT in the path runs on the netns runtime only"
+		want := "cloud-nat:14:1: nat: the " + rt + " runtime cannot run this: a NAT in the path runs on the netns runtime only"
 		if got.code != exitUsage || !strings.Contains(got.stderr, want) || got.stdout != "" {
 			t.Errorf("--runtime %s: exit %d\nstdout %q\nstderr %q\nwant exit 2 and %q", rt, got.code, got.stdout, got.stderr, want)
 		}
