@@ -63,6 +63,9 @@ type ModelInput struct {
 	// connection's entry is evicted when the NAT runs short, so only the
 	// open connections pin its ports, and no socket sits in TIME_WAIT.
 	NAT bool
+	// NATTimeWait is how long a NAT keeps a closed connection's port (a
+	// provider's TIME_WAIT); 0: freed at once, as a Linux NAT evicts it.
+	NATTimeWait time.Duration
 	// natNotes are the NAT model's own assumptions.
 	natNotes []string
 }
@@ -131,7 +134,10 @@ func (in ModelInput) pinned(p ModelPool) (time.Duration, bool) {
 		return 0, true
 	}
 	c := p.Hold
-	if p.Close == loadgen.CloseClient && !in.NAT {
+	switch {
+	case in.NAT:
+		c += in.NATTimeWait
+	case p.Close == loadgen.CloseClient:
 		c += in.twPin()
 	}
 	return c, false
@@ -171,7 +177,12 @@ func (in ModelInput) loadAt(t, k float64) load {
 		hold := max(p.Hold, 0).Seconds()
 		live := lam * (1 - p.Leak)
 		l.held += live*math.Min(t, hold) + lam*p.Leak*t
-		if p.Close != loadgen.CloseClient || in.NAT {
+		if in.NAT {
+			// A NAT's TIME_WAIT follows every close, whoever closes.
+			l.twPinned += live * math.Min(math.Max(t-hold, 0), in.NATTimeWait.Seconds())
+			continue
+		}
+		if p.Close != loadgen.CloseClient {
 			continue
 		}
 		after := math.Max(t-hold, 0)
@@ -254,6 +265,9 @@ func Predict(in ModelInput) result.Model {
 		// Settled once TIME_WAIT sockets, which outlast a reused port,
 		// have had their 60 s too.
 		settled = in.maxHold() + TimeWait.Seconds()
+		if in.NAT {
+			settled = in.maxHold() + in.NATTimeWait.Seconds()
+		}
 		m.PortsNeeded = in.portsAt(settled)
 		if rate, ok := in.sustainable(settled); ok {
 			m.MaxSustainableRatePerS = &rate

@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/result"
@@ -71,6 +72,21 @@ func natInput(p *loadgen.Plan, client ModelInput) ModelInput {
 		"the load is spread evenly over the client addresses and destinations, as the pools dial them in turn")
 	in.natNotes = notes
 	return in
+}
+
+// PredictPlan is the model's prediction for a plan before it runs: the
+// client's range, or a NAT's budget where the plan has a NAT and it runs
+// out first. rangeSize overrides the plan's range when positive.
+func PredictPlan(p *loadgen.Plan, rangeSize int, horizon time.Duration) (ModelInput, result.Model) {
+	in := ModelInputFor(p, rangeSize)
+	if horizon > 0 {
+		in.Horizon = horizon
+	}
+	m := Predict(in)
+	if p.NAT != nil && len(p.Pools) > 0 {
+		return throughNAT(p, in, m)
+	}
+	return in, m
 }
 
 // throughNAT predicts a run with a NAT: the NAT's budget and the client's

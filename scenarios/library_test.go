@@ -79,6 +79,7 @@ func TestLibraryHasTheIssueScenarios(t *testing.T) {
 		"fd-limit":             {"default"},
 		"cloud-nat": {"baseline", "more-destinations", "more-nat-addresses", "static-slices", "larger-slices",
 			"keep-alive", "conntrack-limit"},
+		"node-snat": {"baseline", "random-fully", "churn"},
 		"mitigations": {"baseline", "wider-range", "shorter-holds", "server-closes-first", "keep-alive",
 			"connection-limit", "tw-reuse", "rst-close", "more-destinations", "more-sources", "fin-timeout", "rst-close-leaking"},
 	}

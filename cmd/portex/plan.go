@@ -37,6 +37,7 @@ func cmdPlan(e *env, args []string) int {
 	sources := fs.Int("sources", 1, "source addresses")
 	twReuse := fs.Int("tw-reuse", 0, "net.ipv4.tcp_tw_reuse of the client (0, 1, 2)")
 	leakFlag := fs.String("leak", "0%", "share of connections never closed: 2% or 0.02, as a scenario's leak")
+	natFlag := fs.String("nat", "", "behind a cloud NAT, with its provider's documented budget: aws, azure or gcp (--sources are its clients, sharing the load)")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -99,9 +100,21 @@ func cmdPlan(e *env, args []string) int {
 		}
 	}
 	in := analysis.ModelInput{RangeSize: hi - lo + 1, TwReuse: *twReuse, Horizon: planHorizon, Pools: []analysis.ModelPool{pool}}
+	if *natFlag != "" {
+		np, err := analysis.NATPresetNamed(*natFlag)
+		if err != nil {
+			return fs.fail(fmt.Errorf("--nat: %w", err))
+		}
+		in = np.BehindNAT(in, *dests, *sources)
+		per := "per NAT address, shared by the clients"
+		if np.PerClient {
+			per = "per client"
+		}
+		title = fmt.Sprintf("%s, behind %s: %d ports per destination %s", title, np.Title, np.Ports, per)
+	}
 	m := analysis.Predict(in)
 	writeFigures(e.stdout, title, in, m)
-	writeFormula(e.stdout, []assumption{{text: m.Assumptions}})
+	writeFormula(e.stdout, []assumption{{text: m.Assumptions}}, in.NAT)
 	return exitOK
 }
 
@@ -131,6 +144,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		return scenarioError(e, err)
 	}
 	var as []assumption
+	nat := false
 	for i, p := range plans {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
@@ -144,18 +158,20 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		if override {
 			size = rangeSize
 		}
-		in := analysis.ModelInputFor(p, size)
-		in.Horizon = planHorizon
-		m := analysis.Predict(in)
+		in, m := analysis.PredictPlan(p, size, planHorizon)
 		ports := fmt.Sprintf("%d ports", in.RangeSize)
-		if in.Reserved > 0 {
+		switch {
+		case in.NAT:
+			ports = fmt.Sprintf("a NAT's %d ports per NAT tuple (the NAT runs out before the client's range)", in.RangeSize)
+		case in.Reserved > 0:
 			ports = fmt.Sprintf("%d usable of %d ports (ip_local_reserved_ports)", in.Budget(), in.RangeSize)
 		}
 		writeFigures(e.stdout, fmt.Sprintf("%s, variant %s, %s", sc.Name, p.Variant, ports), in, m)
+		nat = nat || in.NAT
 		as = append(as, assumption{variant: p.Variant, text: m.Assumptions})
 	}
 	if len(as) > 0 {
-		writeFormula(e.stdout, as)
+		writeFormula(e.stdout, as, nat)
 	}
 	return exitOK
 }
@@ -163,12 +179,16 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 // writeFigures prints what the model predicts for one load.
 func writeFigures(w io.Writer, title string, in analysis.ModelInput, m result.Model) {
 	fmt.Fprintf(w, "%s\n\n", title)
+	tuple := "destination tuple"
+	if in.NAT {
+		tuple = "NAT tuple"
+	}
 	grows := in.Grows()
 	if grows {
-		fmt.Fprintf(w, "  ports needed       %.0f of %d per destination tuple after %s, and growing (leaks or holds that never end)\n",
-			m.PortsNeeded, m.PortBudget, fmtDuration(in.Horizon))
+		fmt.Fprintf(w, "  ports needed       %.0f of %d per %s after %s, and growing (leaks or holds that never end)\n",
+			m.PortsNeeded, m.PortBudget, tuple, fmtDuration(in.Horizon))
 	} else {
-		fmt.Fprintf(w, "  ports needed       %.0f of %d per destination tuple at steady state\n", m.PortsNeeded, m.PortBudget)
+		fmt.Fprintf(w, "  ports needed       %.0f of %d per %s at steady state\n", m.PortsNeeded, m.PortBudget, tuple)
 	}
 	// Without reuse, TIME_WAIT sockets are part of the ports needed; with
 	// it, the two figures part.
@@ -179,7 +199,7 @@ func writeFigures(w io.Writer, title string, in analysis.ModelInput, m result.Mo
 	}
 	switch {
 	case m.MaxSustainableRatePerS != nil:
-		fmt.Fprintf(w, "  sustainable rate   at most %.1f new connections/s per destination tuple\n", *m.MaxSustainableRatePerS)
+		fmt.Fprintf(w, "  sustainable rate   at most %.1f new connections/s per %s\n", *m.MaxSustainableRatePerS, tuple)
 	case grows:
 		fmt.Fprintf(w, "  sustainable rate   none: what leaks or is never closed fills any range in time\n")
 	case steadyRate(in):
@@ -228,10 +248,16 @@ type assumption struct {
 
 // writeFormula prints the model once, after the figures, and what it
 // assumed: an assumption that holds for some variants only names them.
-func writeFormula(w io.Writer, as []assumption) {
-	fmt.Fprintf(w, "\n  model   ports(t) = served x (1-leak) x min(t, hold + TIME_WAIT) + served x leak x t, per destination tuple\n")
-	fmt.Fprintf(w, "          served = rate, or at most max_in_flight / hold; TIME_WAIT counts tcp_tw_reuse_delay (1 s) with tcp_tw_reuse\n")
-	fmt.Fprintf(w, "          exhaustion when ports(t) reaches the range; sustainable rate = range / (hold + TIME_WAIT)\n")
+func writeFormula(w io.Writer, as []assumption, nat bool) {
+	if nat {
+		fmt.Fprintf(w, "\n  model   ports(t) = served x (1-leak) x min(t, hold + the NAT's TIME_WAIT) + served x leak x t, per NAT tuple\n")
+		fmt.Fprintf(w, "          a NAT tuple is a NAT address (or a client's static slice) and a destination; served = rate, or at most max_in_flight / hold\n")
+		fmt.Fprintf(w, "          exhaustion when ports(t) reaches the NAT's ports; sustainable rate = ports / (hold + the NAT's TIME_WAIT)\n")
+	} else {
+		fmt.Fprintf(w, "\n  model   ports(t) = served x (1-leak) x min(t, hold + TIME_WAIT) + served x leak x t, per destination tuple\n")
+		fmt.Fprintf(w, "          served = rate, or at most max_in_flight / hold; TIME_WAIT counts tcp_tw_reuse_delay (1 s) with tcp_tw_reuse\n")
+		fmt.Fprintf(w, "          exhaustion when ports(t) reaches the range; sustainable rate = range / (hold + TIME_WAIT)\n")
+	}
 	var order []string
 	who := map[string][]string{}
 	for _, a := range as {

@@ -38,6 +38,20 @@ func TestPlanFigures(t *testing.T) {
 		{"max_in_flight caps the served rate", []string{"--rate", "100/s", "--hold", "200ms", "--leak", "3%", "--range", "50000-50149", "--max-in-flight", "10"},
 			[]string{"exhaustion         after 3s", "max_in_flight 10 with 200ms holds serves 50 new connections/s of 100"},
 			nil},
+		// Cloud NAT keeps a closed connection's port 120 s: 100/s over 4
+		// clients, 25/s each for 1 s + 120 s, 3025 of a slice of 64.
+		{"behind GCP Cloud NAT", []string{"--rate", "100/s", "--hold", "1s", "--nat", "gcp", "--sources", "4"},
+			[]string{"64 ports per destination per client", "ports needed       3025 of 64 per NAT tuple", "exhaustion         after 2.56s",
+				"https://cloud.google.com/nat/docs/ports-and-addresses", "keeps its NAT port 120s"},
+			[]string{"tcp_tw_reuse"}},
+		// An AWS NAT gateway's 55,000 per destination are shared by the
+		// clients, and nothing holds a closed port.
+		{"behind an AWS NAT gateway", []string{"--rate", "1000/s", "--hold", "2s", "--nat", "aws", "--sources", "8"},
+			[]string{"ports needed       2000 of 55000 per NAT tuple at steady state", "at most 27500.0 new connections/s per NAT tuple", "ErrorPortAllocation"},
+			nil},
+		{"behind Azure's default SNAT", []string{"--rate", "10/s", "--close", "leak", "--nat", "azure"},
+			[]string{"ports needed", "of 1024 per NAT tuple", "exhaustion         after 1m42.4s"},
+			nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +70,26 @@ func TestPlanFigures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A scenario with a NAT is planned at the NAT: its budget per NAT tuple,
+// and the kernel's hash of the client addresses onto the NAT addresses.
+func TestPlanScenarioBehindANAT(t *testing.T) {
+	got := portex(t, context.Background(), "plan", "cloud-nat")
+	if got.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", got.code, got.stderr)
+	}
+	for _, w := range []string{
+		"cloud-nat, variant baseline, a NAT's 100 ports per NAT tuple",
+		"cloud-nat, variant static-slices, a NAT's 20 ports per NAT tuple",
+		"puts its 4 client addresses on 2 of the 2 NAT addresses, at most 2 on one",
+		"nat.conntrack.max 50",
+		"per NAT tuple\n",
+	} {
+		if !strings.Contains(got.stdout, w) {
+			t.Errorf("no %q in:\n%s", w, got.stdout)
+		}
 	}
 }
 
