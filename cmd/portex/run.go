@@ -197,7 +197,7 @@ func cmdRun(e *env, args []string) int {
 			prog = newProgress(e.stderr, p, i+1, len(plans))
 			onEvent = prog.event
 		}
-		res, err := rt.Run(e.ctx, p, onEvent)
+		res, err := rt.Run(e.ctx, p, &sandbox.Observer{Event: onEvent})
 		if res != nil {
 			// The capacity model knows the pools' load; a program's it
 			// cannot know, and predicts nothing for.
