@@ -3,6 +3,8 @@ package metrics
 import (
 	"encoding/base64"
 	"math"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -309,5 +311,45 @@ func TestCollectorProgressEvents(t *testing.T) {
 	// No range in the plan: no budget until the result brings one.
 	if got := value(t, c, "portex_port_budget", l); !math.IsNaN(got) {
 		t.Errorf("budget %v before the result, want none", got)
+	}
+}
+
+// TestExamplesUseTheseNames: every portex_ metric that the Grafana
+// dashboard and the alert rules name is one the collector exposes.
+func TestExamplesUseTheseNames(t *testing.T) {
+	c := New()
+	c.Begin("s", plan("baseline"))
+	c.Point(result.Point{T: 1, Attempted: 2, OK: 1, Failed: 1, Failures: map[string]int64{"EADDRNOTAVAIL": 1},
+		Client: &result.SocketStates{PortsInUse: 1}})
+	c.Event(result.Event{Type: result.EventExhaustion, AtSeconds: 1})
+	c.End(&result.Result{Pools: []result.PoolResult{{Name: "a", Failures: map[string]int64{"EADDRNOTAVAIL": 1}}}})
+	mfs, err := c.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[string]bool{}
+	for _, mf := range mfs {
+		exposed[mf.GetName()] = true
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				exposed[mf.GetName()+suffix] = true
+			}
+		}
+	}
+	name := regexp.MustCompile(`portex_[a-z_]+`)
+	for _, path := range []string{"../examples/grafana/portex.json", "../examples/prometheus/portex-alerts.yml"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := name.FindAllString(string(data), -1)
+		if len(names) < 5 {
+			t.Errorf("%s names %d metrics: %q", path, len(names), names)
+		}
+		for _, n := range names {
+			if !exposed[n] {
+				t.Errorf("%s uses %s, which the collector does not expose", path, n)
+			}
+		}
 	}
 }

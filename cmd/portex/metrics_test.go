@@ -283,6 +283,43 @@ scrape_configs:
 	}
 	t.Logf("%d scrapes saw a variant under way", live)
 
+	// The dashboard's queries and the alert rules are valid PromQL, and
+	// each panel's finds series in the run.
+	data, err := os.ReadFile("../../examples/grafana/portex.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$__rate_interval", "1m", "$scenario", ".*", "$variant", ".*")
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			queries++
+			if res := promQuery(t, promAddr, vars.Replace(tg.Expr)); len(res) == 0 {
+				t.Errorf("panel %q: %s finds no series", p.Title, tg.Expr)
+			}
+		}
+	}
+	if queries < 8 {
+		t.Errorf("the dashboard has %d queries", queries)
+	}
+	if out, err := exec.Command(filepath.Join(filepath.Dir(prom), "promtool"), "check", "rules", "../../examples/prometheus/portex-alerts.yml").CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+	if res := promQuery(t, promAddr, `portex_exhaustion_seconds and on(scenario, variant) portex_exhausted == 1`); len(res) != 1 || res[0].Metric["variant"] != "baseline" {
+		t.Errorf("the exhaustion alert's expression finds %v, want the baseline", res)
+	}
+
 	// A signal ends the linger; the run's exit code stands.
 	run.Process.Signal(os.Interrupt)
 	select {
