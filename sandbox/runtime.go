@@ -30,8 +30,11 @@ type Runtime interface {
 
 // Observer is what a caller of Run is shown of a run while it goes, as
 // the parent process reads it from the agent: a nil Observer, or a nil
-// field, sees nothing. The calls come from one goroutine, in the stream's
-// order, and must not block for long: the agent waits on its pipe.
+// field, sees nothing. Calls of one field never overlap; where the
+// parent reads an agent's stream (netns, docker) all come from one
+// goroutine in the stream's order, while the host runtime's engine
+// shows events and points from goroutines of its own. They must not
+// block for long: the run waits on them.
 type Observer struct {
 	// Event receives the run's events.
 	Event func(result.Event)
