@@ -181,7 +181,7 @@ func TestRuntime(t *testing.T) {
 	r.started = func(s *Sandbox) { id = s.ID() }
 	p := holdPlan(30, loadgen.PortRange{Lo: 50000, Hi: 50019})
 	var events int
-	res, err := r.Run(context.Background(), p, func(result.Event) { events++ })
+	res, err := r.Run(context.Background(), p, &sandbox.Observer{Event: func(result.Event) { events++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestKilledContainerKeepsPartialResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	progress := 0
-	res, err := s.Run(context.Background(), func(ev result.Event) {
+	res, err := s.Run(context.Background(), &sandbox.Observer{Event: func(ev result.Event) {
 		if ev.Type != result.EventProgress {
 			return
 		}
@@ -311,7 +311,7 @@ func TestKilledContainerKeepsPartialResult(t *testing.T) {
 				t.Errorf("docker kill: %v %s", err, out)
 			}
 		}
-	})
+	}})
 	if cerr := s.Close(); cerr != nil {
 		t.Error(cerr)
 	}

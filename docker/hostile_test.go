@@ -32,7 +32,7 @@ func TestKilledServerIsRuntimeError(t *testing.T) {
 	}
 	progress := 0
 	var killed time.Time
-	res, err := s.Run(context.Background(), func(ev result.Event) {
+	res, err := s.Run(context.Background(), &sandbox.Observer{Event: func(ev result.Event) {
 		if ev.Type != result.EventProgress {
 			return
 		}
@@ -42,7 +42,7 @@ func TestKilledServerIsRuntimeError(t *testing.T) {
 				t.Errorf("docker kill: %v %s", err, out)
 			}
 		}
-	})
+	}})
 	took := time.Since(killed)
 	if cerr := s.Close(); cerr != nil {
 		t.Error(cerr)

@@ -84,12 +84,12 @@ func (r *Runtime) prepare(ctx context.Context) (*Engine, string, error) {
 }
 
 // Run runs one plan in a fresh sandbox and removes it before returning.
-// onEvent, if set, receives the agent's events as they arrive. When ctx ends
+// obs, if set, is shown the agent's events and points as they arrive. When ctx ends
 // the agent is asked to stop and its partial result is returned with
 // Stopped "interrupted". Failures of the runtime wrap sandbox.ErrRuntime
 // (and ErrNoEngine or ErrNotStatic where they apply); a result may come
 // with them.
-func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (res *result.Result, err error) {
+func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, obs *sandbox.Observer) (res *result.Result, err error) {
 	e, image, err := r.prepare(ctx)
 	if err != nil {
 		if !errors.Is(err, sandbox.ErrRuntime) {
@@ -110,7 +110,7 @@ func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.
 	if err := s.Start(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", sandbox.ErrRuntime, err)
 	}
-	return s.Run(ctx, onEvent)
+	return s.Run(ctx, obs)
 }
 
 // CheckPlan refuses, before anything starts, a plan the docker runtime

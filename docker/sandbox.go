@@ -312,12 +312,12 @@ func containerSettings(ns *sandbox.Namespace) (map[string]string, []*container.U
 	return ns.SysctlMap(), ulimits
 }
 
-// Run starts the client agent, streams its events to onEvent (if set) as
-// they arrive and returns its result, with the echo server's counters. When
+// Run starts the client agent, shows its events and points to obs (if
+// set) as they arrive and returns its result, with the echo server's counters. When
 // ctx ends the agent is sent SIGTERM and its partial result is returned with
 // Stopped "interrupted". A failure of the containers themselves wraps
 // sandbox.ErrRuntime; a result may come with it. Run once per sandbox.
-func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.Result, error) {
+func (s *Sandbox) Run(ctx context.Context, obs *sandbox.Observer) (*result.Result, error) {
 	s.mu.Lock()
 	srv := s.server
 	s.mu.Unlock()
@@ -339,7 +339,7 @@ func (s *Sandbox) Run(ctx context.Context, onEvent func(result.Event)) (*result.
 	}()
 
 	stdout := s.engine.follow(s.logCtx, id, s.stderr)
-	c, agentErr := sandbox.Collect(stdout, onEvent)
+	c, agentErr := sandbox.Collect(stdout, obs)
 	io.Copy(io.Discard, stdout)
 	status, waitErr := s.engine.wait(id)
 	close(stopped)

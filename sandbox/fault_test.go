@@ -46,7 +46,7 @@ func killMidRun(t *testing.T, victim func() int) (*result.Result, error) {
 	p.Stop.On = loadgen.StopNever
 	rt := &Netns{}
 	progress := 0
-	res, err := rt.Run(context.Background(), p, func(ev result.Event) {
+	res, err := rt.Run(context.Background(), p, &Observer{Event: func(ev result.Event) {
 		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				if pid := victim(); pid > 0 {
@@ -56,7 +56,7 @@ func killMidRun(t *testing.T, victim func() int) (*result.Result, error) {
 				}
 			}
 		}
-	})
+	}})
 	assertNoChildren(t)
 	return res, err
 }
@@ -120,13 +120,13 @@ func TestShardedRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	progress := 0
-	res, err := (&Netns{}).Run(ctx, p, func(ev result.Event) {
+	res, err := (&Netns{}).Run(ctx, p, &Observer{Event: func(ev result.Event) {
 		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				cancel()
 			}
 		}
-	})
+	}})
 	assertNoChildren(t)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestShardKilledDoesNotHang(t *testing.T) {
 	p.Duration, p.Stop.On = 3*time.Second, loadgen.StopNever
 	start := time.Now()
 	progress := 0
-	res, err := (&Netns{}).Run(context.Background(), p, func(ev result.Event) {
+	res, err := (&Netns{}).Run(context.Background(), p, &Observer{Event: func(ev result.Event) {
 		if ev.Type != result.EventProgress {
 			return
 		}
@@ -165,7 +165,7 @@ func TestShardKilledDoesNotHang(t *testing.T) {
 			}
 		}
 		t.Error("found no shard to kill")
-	})
+	}})
 	assertNoChildren(t)
 	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("took %s for a 3 s run", took)

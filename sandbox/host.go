@@ -136,8 +136,9 @@ func dialProblem(err error) error {
 	return err
 }
 
-// Run runs one plan on the host.
-func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
+// Run runs one plan on the host, in this process: obs, if set, is shown
+// the engine's events and points as they are made.
+func (h *Host) Run(ctx context.Context, p *loadgen.Plan, obs *Observer) (*result.Result, error) {
 	if err := h.CheckPlan(p); err != nil {
 		return nil, err
 	}
@@ -165,14 +166,29 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Eve
 	} else {
 		defer sampler.Close()
 	}
-	res, err := loadgen.Run(ctx, &plan, loadgen.Options{
+	opt := loadgen.Options{
 		Target:         target,
 		LocalPortRange: p.Sandbox.PortRange,
 		Sockets:        sampler,
 		Resolution:     seriesResolution,
 		Progress:       progressEvery,
-		OnEvent:        onEvent,
-	})
+	}
+	if obs != nil && obs.Event != nil {
+		opt.OnEvent = obs.Event
+	}
+	var points []result.Point
+	if obs != nil && obs.Point != nil {
+		// The engine keeps no points when it shows them: they are kept
+		// here, and put back into the series.
+		opt.OnPoint = func(pt result.Point) {
+			points = append(points, pt)
+			obs.Point(pt)
+		}
+	}
+	res, err := loadgen.Run(ctx, &plan, opt)
+	if res != nil && res.TimeSeries != nil && opt.OnPoint != nil {
+		res.TimeSeries.Points = points
+	}
 	if srv != nil {
 		srv.Close()
 		if res != nil {

@@ -57,19 +57,19 @@ func (n *Netns) Check(ctx context.Context, p *loadgen.Plan) error { return n.Che
 // Close holds nothing to release: every namespace vanished with its run.
 func (n *Netns) Close() error { return nil }
 
-// Run runs one plan and returns its result. onEvent, if set, receives the
-// agent's events as they arrive. When ctx ends the agent is asked to stop
+// Run runs one plan and returns its result. obs, if set, is shown the
+// agent's events, points and server samples as they arrive. When ctx ends the agent is asked to stop
 // and its partial result is returned with Stopped "interrupted". An agent
 // still running StopGrace plus a slack past the plan's duration (stopped,
 // wedged) is stopped, then killed after StopGrace: the result is what it
 // reported until then, with Stopped "error" and an Error that says so. A
 // failure of the sandbox itself wraps ErrRuntime; a result may come with
 // it.
-func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
-	return n.run(ctx, p, onEvent)
+func (n *Netns) Run(ctx context.Context, p *loadgen.Plan, obs *Observer) (*result.Result, error) {
+	return n.run(ctx, p, obs)
 }
 
-func (n *Netns) run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
+func (n *Netns) run(ctx context.Context, p *loadgen.Plan, obs *Observer) (*result.Result, error) {
 	host, err := netnsID()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
@@ -149,7 +149,7 @@ func (n *Netns) run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Ev
 		cmd.Process.Kill()
 	}()
 
-	c, agentErr := collect(stdout, onEvent, nil)
+	c, agentErr := collect(stdout, obs, nil)
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
 	close(stopped)

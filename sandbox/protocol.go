@@ -109,19 +109,19 @@ func (d *decoder) next() (Message, error) {
 	return m, nil
 }
 
-// Collect reads an agent's messages until the end of the stream, passes
-// events to onEvent (if set) and returns what the stream held; its
+// Collect reads an agent's messages until the end of the stream, shows
+// its events, points and server samples to obs (if set) and returns what the stream held; its
 // Assemble is the run's Result. The error is the agent's own report of why
 // it could not run, or a broken stream. When the stream ends without a
 // result (the agent died), the Result is a partial one made of what the
 // events told: the last progress totals, the peak of open connections,
 // the notable events; its Stopped is "error".
-func Collect(r io.Reader, onEvent func(result.Event)) (*Collected, error) {
-	return collect(r, onEvent, nil)
+func Collect(r io.Reader, obs *Observer) (*Collected, error) {
+	return collect(r, obs, nil)
 }
 
 // collect is Collect that also shows every message to tap, if set.
-func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*Collected, error) {
+func collect(r io.Reader, obs *Observer, tap func(Message)) (*Collected, error) {
 	c := &Collected{}
 	var agentErr error
 	var partial partialResult
@@ -146,16 +146,16 @@ func collect(r io.Reader, onEvent func(result.Event), tap func(Message)) (*Colle
 				continue
 			}
 			partial.add(*m.Event)
-			if onEvent != nil {
-				onEvent(*m.Event)
-			}
+			obs.event(*m.Event)
 		case MsgPoint:
 			if m.Point != nil {
 				c.Points = append(c.Points, *m.Point)
+				obs.point(*m.Point)
 			}
 		case MsgSample:
 			if m.Sample != nil {
 				c.Server = append(c.Server, *m.Sample)
+				obs.serverStates(m.Sample.States)
 			}
 		case MsgResult:
 			c.Result = m.Result

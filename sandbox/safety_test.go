@@ -268,13 +268,13 @@ func TestStoppedAgentIsAnOverstay(t *testing.T) {
 	rt := &Netns{StopGrace: time.Second, overstaySlack: time.Second, started: func(pid int) { agent = pid }}
 	progress := 0
 	start := time.Now()
-	res, err := rt.Run(context.Background(), p, func(ev result.Event) {
+	res, err := rt.Run(context.Background(), p, &Observer{Event: func(ev result.Event) {
 		if ev.Type == result.EventProgress {
 			if progress++; progress == 2 {
 				syscall.Kill(agent, syscall.SIGSTOP)
 			}
 		}
-	})
+	}})
 	took := time.Since(start)
 	t.Logf("took %s", took)
 	assertNoChildren(t)

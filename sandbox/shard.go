@@ -216,7 +216,7 @@ func (s *shardSet) start(i int, req *Request, wg *sync.WaitGroup, res **result.R
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, err := collect(stdout, func(ev result.Event) { s.event(i, ev) }, func(m Message) {
+		c, err := collect(stdout, &Observer{Event: func(ev result.Event) { s.event(i, ev) }}, func(m Message) {
 			if m.Type == MsgQuiesced {
 				s.arrive(i)
 			}

@@ -55,9 +55,9 @@ type benchSandbox struct {
 }
 
 // Run runs p, with serverExec in place of the echo server if set.
-func (b *benchSandbox) Run(ctx context.Context, p *loadgen.Plan, onEvent func(result.Event)) (*result.Result, error) {
+func (b *benchSandbox) Run(ctx context.Context, p *loadgen.Plan, obs *Observer) (*result.Result, error) {
 	defer b.setenv(nil, "")()
-	return (&Netns{Stderr: os.Stderr}).Run(ctx, p, onEvent)
+	return (&Netns{Stderr: os.Stderr}).Run(ctx, p, obs)
 }
 
 // Exec runs argv in the client's namespace of a sandbox built for p, with

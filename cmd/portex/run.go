@@ -57,10 +57,15 @@ func cmdRun(e *env, args []string) int {
 	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server")
 	allowExternal := fs.Bool("allow-external-target", false, "allow a --target outside loopback (load goes to a machine portex does not own)")
 	shardFlag := fs.String("shard", "", "run shard i of n of the load (i counts from 0), for portex merge to put together")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics of the run on this address:port (e.g. 127.0.0.1:9464) while it lasts")
+	metricsLinger := fs.Duration("metrics-linger", 0, "with --metrics-listen: keep serving the final metrics this long after the run")
 	if code, done := parse(fs, args); done {
 		return code
 	}
 	if err := checkRunFlags(fs); err != nil {
+		return fs.fail(err)
+	}
+	if err := checkMetricsFlags(fs); err != nil {
 		return fs.fail(err)
 	}
 	scaleSize := 0
@@ -170,6 +175,12 @@ func cmdRun(e *env, args []string) int {
 			return exitRuntime
 		}
 	}
+	lm, err := startMetrics(e, *metricsListen, *metricsLinger, *quiet)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+		return exitUsage
+	}
+	defer lm.close()
 	dir, err := outputDir(*out, sc.Name, *force)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "portex run: %v\n", err)
@@ -197,7 +208,8 @@ func cmdRun(e *env, args []string) int {
 			prog = newProgress(e.stderr, p, i+1, len(plans))
 			onEvent = prog.event
 		}
-		res, err := rt.Run(e.ctx, p, onEvent)
+		lm.begin(sc.Name, p)
+		res, err := rt.Run(e.ctx, p, lm.observer(onEvent))
 		if res != nil {
 			// The capacity model knows the pools' load; a program's it
 			// cannot know, and predicts nothing for.
@@ -222,6 +234,7 @@ func cmdRun(e *env, args []string) int {
 			rf.Runs = append(rf.Runs, res)
 			prog.done(res)
 		}
+		lm.end(res)
 		if err != nil {
 			runErr = err
 			break
@@ -230,7 +243,9 @@ func cmdRun(e *env, args []string) int {
 			break
 		}
 	}
-	return finish(e, dir, rf, len(plans), runErr)
+	code := finish(e, dir, rf, len(plans), runErr)
+	lm.lingerAfter(e, *quiet)
+	return code
 }
 
 // shardPlan is a variant's whole plan and expectations, as a shard's

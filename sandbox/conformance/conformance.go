@@ -128,7 +128,7 @@ func (s *suite) run(t *testing.T, ctx context.Context, p *loadgen.Plan, onEvent 
 	if err := s.rt.CheckPlan(p); err != nil {
 		t.Fatalf("CheckPlan: %v", err)
 	}
-	res, err := s.rt.Run(ctx, p, onEvent)
+	res, err := s.rt.Run(ctx, p, &sandbox.Observer{Event: onEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
