@@ -20,7 +20,7 @@ const (
 	ClassEADDRNOTAVAIL       // connect(): no free local port for this destination
 	ClassEADDRINUSE          // bind(): no free local port at all, or the port is taken
 	ClassECONNREFUSED        // nobody listening, or the backlog overflowed with syncookies off
-	ClassETIMEDOUT           // the kernel gave up, or the dial or exchange timed out
+	ClassETIMEDOUT           // the kernel gave up: SYN retries (tcp_syn_retries) or retransmissions exhausted
 	ClassECONNRESET          // the peer reset the connection
 	ClassEPIPE               // wrote to a connection the peer had closed
 	ClassEMFILE              // the process is out of file descriptors
@@ -28,6 +28,9 @@ const (
 	ClassEOF                 // the server closed before the exchange was done
 	ClassMismatch            // the echo came back different from what was sent
 	ClassOther               // anything else
+	// ClassTimeout: portex's own deadline ran out first (a pool's
+	// connect_timeout, or an exchange's), before the kernel gave up.
+	ClassTimeout
 	numClasses
 )
 
@@ -44,6 +47,7 @@ var classNames = [numClasses]string{
 	ClassEOF:           "EOF",
 	ClassMismatch:      "echo_mismatch",
 	ClassOther:         "other",
+	ClassTimeout:       "timeout",
 }
 
 // String returns the class's name as it appears in results.
@@ -105,7 +109,7 @@ func Classify(err error) Class {
 	}
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return ClassETIMEDOUT
+		return ClassTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ClassEOF
 	case errors.Is(err, errMismatch):

@@ -335,7 +335,7 @@ func waitConnected(ctx context.Context, fd int, timeout time.Duration) (conn, er
 	case werr != nil && canceled:
 		return fail(errCanceled)
 	case werr != nil:
-		return fail(&dialError{opConnect, werr}) // os.ErrDeadlineExceeded: ETIMEDOUT
+		return fail(&dialError{opConnect, werr}) // os.ErrDeadlineExceeded: ClassTimeout
 	}
 	if err := f.SetWriteDeadline(time.Time{}); err != nil {
 		return fail(&dialError{opConnect, err})

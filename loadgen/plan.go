@@ -187,6 +187,12 @@ type ServerPlan struct {
 	// LingerReset makes the server close with RST (SO_LINGER {1, 0}).
 	LingerReset bool              `json:"linger_reset,omitempty"`
 	Sysctls     map[string]string `json:"sysctls,omitempty"` // the server namespace's sysctls
+	// DropSYN is the share (0..1] of the SYNs to the listeners that the
+	// server's namespace drops unanswered, as an unresponsive destination
+	// or a firewall does; 0: none. The client's SYNs are retransmitted
+	// until its connect_timeout or the kernel's tcp_syn_retries end them,
+	// their ports held in SYN_SENT meanwhile.
+	DropSYN float64 `json:"drop_syn,omitempty"`
 }
 
 // Listener is one listening port of the echo server and how it treats its
@@ -525,6 +531,9 @@ func (p *Plan) Check() error {
 				return fmt.Errorf("plan: nat: per_client_ports %d gives %d slices, fewer than the %d client addresses", k, slices, p.Sources())
 			}
 		}
+	}
+	if d := p.Server.DropSYN; d < 0 || d > 1 || d != d {
+		return fmt.Errorf("plan: server drop_syn %v: want a share within 0..1", d)
 	}
 	listening := make(map[int]bool)
 	httpPort := make(map[int]bool)

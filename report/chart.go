@@ -90,6 +90,7 @@ var classColors = map[string]color.RGBA{
 	"ENFILE":        rgb(0x9d, 0x17, 0x4d),
 	"ECONNREFUSED":  colViolet,
 	"ETIMEDOUT":     rgb(0xca, 0x8a, 0x04),
+	"timeout":       rgb(0xa1, 0x62, 0x07),
 	"ECONNRESET":    rgb(0x08, 0x91, 0xb2),
 	"EPIPE":         colTeal,
 	"EOF":           colSlate,

@@ -231,6 +231,9 @@ func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates,
 	if c.hi > 0 {
 		run.PortRangeSize = c.hi - c.lo + 1
 	}
+	if d := c.plan.Server.DropSYN; d > 0 {
+		run.Notes = append(run.Notes, fmt.Sprintf("the server's namespace dropped %s of the SYNs to its listeners (server.drop_syn): dials that timed out found an unresponsive destination, not exhausted ports; their ports were held in SYN_SENT until then", percentWords(d)))
+	}
 	var series []TimedStates
 	if c.srv != nil {
 		counts, samples, err := c.srv.stop()

@@ -165,6 +165,7 @@ type natWatch struct {
 	mu        sync.Mutex // guards the fields below
 	at        float64    // when the first timeout after insert_failed rose came; -1: none yet
 	limit     string     // what ran out then: "" (ports) or "conntrack"
+	class     string     // the class of the timeouts that showed it
 	ok        int64      // successful dials in the points up to at's
 	open      int64      // connections held at the point of at
 	pointOpen bool       // at's point was seen
@@ -194,16 +195,32 @@ func (w *natWatch) ranOut(now *result.Conntrack) string {
 // event takes the engine's events: the first timeout, if the router
 // refused connections by then, is the moment the NAT ran out.
 func (w *natWatch) event(ev result.Event) {
-	if ev.Type != result.EventFirstFailure || ev.Class != loadgen.ClassETIMEDOUT.String() {
+	if ev.Type != result.EventFirstFailure || !timedOut(ev.Class) {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.at < 0 {
 		if what := w.ranOut(readConntrackStats(w.routerPid)); what != "" {
-			w.at, w.limit = ev.AtSeconds, limitOf(what)
+			w.at, w.limit, w.class = ev.AtSeconds, limitOf(what), ev.Class
 		}
 	}
+}
+
+// timedOut reports whether a failure class is a dial that timed out, the
+// kernel's (ETIMEDOUT: its SYN retries ran out) or portex's own
+// (connect_timeout): what a NAT that drops SYNs leaves the client.
+func timedOut(class string) bool {
+	return class == loadgen.ClassETIMEDOUT.String() || class == loadgen.ClassTimeout.String()
+}
+
+// timeouts counts a point's timed-out dials and names the class of most.
+func timeouts(pt *result.Point) (int64, string) {
+	k, t := pt.Failures[loadgen.ClassETIMEDOUT.String()], pt.Failures[loadgen.ClassTimeout.String()]
+	if k > t {
+		return k + t, loadgen.ClassETIMEDOUT.String()
+	}
+	return k + t, loadgen.ClassTimeout.String()
 }
 
 func limitOf(what string) string {
@@ -237,8 +254,10 @@ func (w *natWatch) point(pt *result.Point) {
 	if w.pointOpen {
 		return
 	}
-	if what := w.ranOut(now); w.at < 0 && pt.Failures[loadgen.ClassETIMEDOUT.String()] > 0 && what != "" {
-		w.at, w.limit = pt.T, limitOf(what)
+	if n, class := timeouts(pt); w.at < 0 && n > 0 {
+		if what := w.ranOut(now); what != "" {
+			w.at, w.limit, w.class = pt.T, limitOf(what), class
+		}
 	}
 	w.ok += pt.OK
 	if w.at >= 0 && pt.T >= w.at {
@@ -259,7 +278,7 @@ func (w *natWatch) finish(p *loadgen.Plan) (*result.NAT, *result.Exhaustion) {
 	if w.at < 0 {
 		return n, nil
 	}
-	return n, &result.Exhaustion{Where: "nat", Limit: w.limit, Destination: destinations(p), Class: loadgen.ClassETIMEDOUT.String(),
+	return n, &result.Exhaustion{Where: "nat", Limit: w.limit, Destination: destinations(p), Class: w.class,
 		AtSeconds: w.at, DialsOKBefore: w.ok, OpenConnections: w.open}
 }
 

@@ -123,11 +123,11 @@ func TestNATExhaustion(t *testing.T) {
 			if res.Dials.OK != c.want || res.PeakOpen != c.want {
 				t.Errorf("ok dials %d, peak open %d; want %d", res.Dials.OK, res.PeakOpen, c.want)
 			}
-			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["ETIMEDOUT"] == 0 {
+			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["timeout"] == 0 {
 				t.Errorf("failures %v: want timeouts only", res.Failures)
 			}
 			ex := res.Exhaustion
-			if ex == nil || ex.Where != "nat" || ex.Class != "ETIMEDOUT" || ex.DialsOKBefore != c.want || ex.OpenConnections != c.want {
+			if ex == nil || ex.Where != "nat" || ex.Class != "timeout" || ex.DialsOKBefore != c.want || ex.OpenConnections != c.want {
 				t.Fatalf("exhaustion %+v: want at the NAT after %d connections", ex, c.want)
 			}
 			if !strings.HasPrefix(ex.Destination, "198.19.0.1:7000") || ex.AtSeconds < 1 || ex.AtSeconds > 2 {
@@ -272,7 +272,7 @@ func TestNATAddressesSlicesAndLimit(t *testing.T) {
 			if res.Dials.OK < c.lo || res.Dials.OK > c.hi || res.PeakOpen != res.Dials.OK {
 				t.Errorf("ok dials %d, peak open %d: want %d to %d held", res.Dials.OK, res.PeakOpen, c.lo, c.hi)
 			}
-			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["ETIMEDOUT"] == 0 {
+			if res.Failures["EADDRNOTAVAIL"] != 0 || res.Failures["timeout"] == 0 {
 				t.Errorf("failures %v: want timeouts only", res.Failures)
 			}
 			ex := res.Exhaustion
@@ -335,4 +335,68 @@ ipv4     2 udp      17 20 src=198.18.0.1 dst=198.19.0.1 sport=5353 dport=53 src=
 	if got.Destinations["198.19.0.1:7000"] != 2 || got.Destinations["198.19.0.1:7001"] != 1 || len(got.Destinations) != 2 {
 		t.Errorf("destinations %v: want the original direction's, 2 to :7000 and 1 to :7001", got.Destinations)
 	}
+}
+
+// An unresponsive server: its namespace drops every SYN. With a 1 s
+// connect_timeout every dial fails on portex's own deadline, classed
+// timeout, never EADDRNOTAVAIL, its port held in SYN_SENT meanwhile; with
+// a 5 s one and tcp_syn_retries=1 the kernel gives up first, after the
+// SYN and one resend (1 s + 2 s): ETIMEDOUT at about 3 s.
+func TestDropSYN(t *testing.T) {
+	needsFullTier(t)
+	t.Run("portex's connect_timeout", func(t *testing.T) {
+		p := holdPlan(20, loadgen.PortRange{Lo: 30000, Hi: 30099})
+		p.Server.DropSYN = 1
+		p.Pools[0].ConnectTimeout = time.Second
+		p.Duration, p.Stop = 2500*time.Millisecond, loadgen.Stop{On: loadgen.StopNever}
+		res := run(t, p)
+		if res.Dials.OK != 0 || res.Failures["timeout"] < 20 || res.Failures["timeout"] != res.Dials.Failed || res.Failures["EADDRNOTAVAIL"] != 0 {
+			t.Errorf("dials %+v, failures %v: want every dial to time out on connect_timeout", res.Dials, res.Failures)
+		}
+		if res.Exhaustion != nil {
+			t.Errorf("exhaustion %+v: a server that does not answer is not the ports running out", res.Exhaustion)
+		}
+		peak := 0
+		for _, pt := range res.TimeSeries.Points {
+			if pt.Client != nil {
+				peak = max(peak, pt.Client.SynSent)
+			}
+		}
+		if peak < 18 || peak > 20 {
+			t.Errorf("at most %d client sockets in SYN_SENT: want the 20 workers' dials holding their ports there", peak)
+		}
+	})
+	t.Run("a share of the SYNs", func(t *testing.T) {
+		p := holdPlan(20, loadgen.PortRange{Lo: 30000, Hi: 39999})
+		p.Server.DropSYN = 0.5
+		p.Pools[0].ConnectTimeout = 300 * time.Millisecond
+		p.Pools[0].Hold, p.Pools[0].Close = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 10 * time.Millisecond}, loadgen.CloseReset
+		p.Duration, p.Stop = 3*time.Second, loadgen.Stop{On: loadgen.StopNever}
+		res := run(t, p)
+		// A dial whose SYN is dropped times out before the resend (1 s).
+		ok, lost := float64(res.Dials.OK), float64(res.Failures["timeout"])
+		if share := lost / (ok + lost); ok+lost < 100 || share < 0.35 || share > 0.65 {
+			t.Errorf("%v ok, %v timed out: want about half the dials dropped", ok, lost)
+		}
+	})
+	t.Run("the kernel's SYN retries", func(t *testing.T) {
+		p := holdPlan(5, loadgen.PortRange{Lo: 30000, Hi: 30099})
+		p.Server.DropSYN = 1
+		p.Sandbox.Sysctls["net.ipv4.tcp_syn_retries"] = "1"
+		p.Pools[0].ConnectTimeout = 5 * time.Second
+		p.Duration, p.Stop = 4*time.Second, loadgen.Stop{On: loadgen.StopNever}
+		res := run(t, p)
+		if res.Dials.OK != 0 || res.Failures["ETIMEDOUT"] < 5 || res.Failures["timeout"] != 0 {
+			t.Errorf("dials %+v, failures %v: want the kernel's ETIMEDOUT for each dial, no portex timeout", res.Dials, res.Failures)
+		}
+		var first float64
+		for _, ev := range res.Events {
+			if ev.Type == result.EventFirstFailure && ev.Class == "ETIMEDOUT" {
+				first = ev.AtSeconds
+			}
+		}
+		if first < 2.8 || first > 3.6 {
+			t.Errorf("the first ETIMEDOUT at %.2fs: want about 3s (a SYN, one resend 1 s later, 2 s more)", first)
+		}
+	})
 }

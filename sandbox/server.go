@@ -73,7 +73,7 @@ func setUpServerNetns(req *Request) error {
 	if err := applySysctls(TopologyOf(req.Plan).Namespace(NSServer)); err != nil {
 		return fmt.Errorf("echo server: %w", err)
 	}
-	return nil
+	return installDropSYN(req.Plan.Server.DropSYN)
 }
 
 // peerSet is the echo server's peer processes: more server processes in

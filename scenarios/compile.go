@@ -65,6 +65,7 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			Backlog:     sv.Backlog,
 			LingerReset: sv.LingerReset,
 			Sysctls:     cloneSysctls(sv.Sysctls),
+			DropSYN:     sv.DropSYN,
 		},
 		Pools:    pools,
 		Programs: compilePrograms(s.Programs),

@@ -125,7 +125,29 @@ func (d *decoder) server(path string, n *yaml.Node, sv *Server) {
 		{"protocol", into(&sv.Protocol, str[loadgen.Protocol](d))},
 		{"keepalive_requests", into(&sv.KeepaliveRequests, d.integer)},
 		{"idle_timeout", into(&sv.IdleTimeout, d.duration)},
+		{"drop_syn", into(&sv.DropSYN, d.dropSYN)},
 	})
+}
+
+// dropSYN parses the share of SYNs the server drops: true (all), false
+// (none) or a percentage.
+func (d *decoder) dropSYN(path string, n *yaml.Node) (float64, bool) {
+	s, ok := d.scalar(path, n, "true, false or a percentage")
+	if !ok {
+		return 0, false
+	}
+	switch strings.TrimSpace(s) {
+	case "true":
+		return 1, true
+	case "false":
+		return 0, true
+	}
+	v, err := parsePercent(s)
+	if err != nil {
+		d.addf(at(n), path, "want true (drop every SYN), false, or a share like 50%%, got %s%s", quote(s), detail(err))
+		return 0, false
+	}
+	return v, true
 }
 
 func (d *decoder) stop(path string, n *yaml.Node, st *Stop) {

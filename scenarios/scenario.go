@@ -209,6 +209,9 @@ type Server struct {
 	// IdleTimeout, with protocol http, makes the server close a
 	// keep-alive connection idle that long; 0: never.
 	IdleTimeout time.Duration
+	// DropSYN is the share of SYNs the server's namespace drops
+	// unanswered (drop_syn: true is 1).
+	DropSYN float64
 }
 
 // ServerClose says when the server closes a connection on a plain listener

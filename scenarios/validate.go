@@ -239,6 +239,12 @@ func (v validator) sysctls(path string, m map[string]string) {
 
 func (v validator) server() {
 	sv := v.s.Server
+	switch {
+	case sv.DropSYN < 0 || sv.DropSYN > 1:
+		v.addf("server.drop_syn", "must be between 0%% and 100%%, got %s", formatPercent(sv.DropSYN))
+	case sv.DropSYN > 0 && v.s.Runtime == "docker":
+		v.addf("server.drop_syn", "an unresponsive server (a rule that drops SYNs in its namespace) runs on the netns runtime only; use runtime: netns")
+	}
 	if p := sv.Port; p < 1 || p > maxPort {
 		v.addf("server.port", "must be between 1 and %d, got %d", maxPort, p)
 	}

@@ -62,15 +62,35 @@ var libraryChecks = map[string]func(t *testing.T, r runs){
 	// A NAT of 100 ports: 100 held connections per destination, then the
 	// NAT drops the SYNs and the dials time out; the client's own range
 	// never runs out.
+	// The dials time out on their connect_timeout (1 s), long before the
+	// kernel's SYN retries would: portex's timeout, not ETIMEDOUT.
 	"cloud-nat": func(t *testing.T, r runs) {
-		for v, ok := range map[string]int64{"baseline": 100, "more-destinations": 200} {
-			ex := exhausted(t, r, v, "ETIMEDOUT", ok)
+		for v, ok := range map[string]int64{"baseline": 100, "more-destinations": 200, "more-nat-addresses": 200,
+			"static-slices": 80, "larger-slices": 100, "conntrack-limit": -1} {
+			ex := exhausted(t, r, v, "timeout", ok)
 			if ex != nil && ex.Where != "nat" {
 				t.Errorf("%s: exhausted where %q, want at the NAT", v, ex.Where)
 			}
 			if run := r[v]; run != nil && run.Failures["EADDRNOTAVAIL"] != 0 {
 				t.Errorf("%s: failures %v, want no EADDRNOTAVAIL", v, run.Failures)
 			}
+		}
+		if ex := r["conntrack-limit"].Exhaustion; ex == nil || ex.Limit != "conntrack" || ex.DialsOKBefore < 48 || ex.DialsOKBefore > 50 {
+			t.Errorf("conntrack-limit: exhaustion %+v, want the conntrack limit of 50 reached", ex)
+		}
+		notExhausted(t, r, "keep-alive")
+	},
+	// A node's masquerade of 100 ports: 100 held, random_fully or not;
+	// churn through it never runs out.
+	"node-snat": func(t *testing.T, r runs) {
+		for _, v := range []string{"baseline", "random-fully"} {
+			if ex := exhausted(t, r, v, "timeout", 100); ex != nil && ex.Where != "nat" {
+				t.Errorf("%s: exhausted where %q, want at the NAT", v, ex.Where)
+			}
+		}
+		notExhausted(t, r, "churn")
+		if run := r["churn"]; run != nil && (run.Dials.OK <= 100 || run.NAT == nil || run.NAT.PeakTimeWait == 0) {
+			t.Errorf("churn: %d ok, nat %+v: want more connections than the NAT's 100 ports, through its TIME_WAIT entries", run.Dials.OK, run.NAT)
 		}
 	},
 	"fd-limit": func(t *testing.T, r runs) {
