@@ -67,6 +67,23 @@ func factsWithNAT(r *result.Result) []fact {
 	return out
 }
 
+// slowConnects counts the successful connects that took a second or
+// more, from the run's connect histogram (microseconds): the time of the
+// kernel's first SYN resend.
+func slowConnects(r *result.Result) int64 {
+	h, err := r.Latency.Connect.DecodeHDR()
+	if err != nil || h == nil {
+		return 0
+	}
+	var n int64
+	for _, b := range h.Distribution() {
+		if b.From >= 950_000 { // about 1 s, within the histogram's precision
+			n += b.Count
+		}
+	}
+	return n
+}
+
 // afterExhaustion says how the dials fared once the ports had run out:
 // the share that failed, and when one first succeeded again.
 func afterExhaustion(r *result.Result, ex *result.Exhaustion) string {
@@ -148,8 +165,12 @@ func kernelFacts(r *result.Result) []fact {
 		add("the server's listeners dropped %s handshake%s for reasons other than a full accept queue", grouped(n-o), plural(int(n-o)))
 	}
 	if n := c["TcpExtTCPSynRetrans"]; n > 0 {
-		add("the client sent %s SYN%s again: a SYN or its answer went unanswered (a full accept queue, or a NAT out of ports)",
+		add("the client sent %s SYN%s again: a SYN or its answer went unanswered (a full accept queue, a NAT out of ports, a server that drops SYNs)",
 			grouped(n), plural(int(n)))
+		if slow := slowConnects(r); slow > 0 {
+			add("%s successful connect%s took 1 s or more: the first SYN went unanswered and the kernel's resend, a second later, got through",
+				grouped(slow), plural(int(slow)))
+		}
 	}
 	if n := c["TcpExtTCPAbortOnTimeout"] + s["TcpExtTCPAbortOnTimeout"]; n > 0 {
 		add("%s connection%s aborted after their retransmissions ran out", grouped(n), plural(int(n)))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/result"
 )
@@ -134,5 +136,33 @@ func TestKernelFactsNoNews(t *testing.T) {
 		if strings.Contains(f.Text, "reset") {
 			t.Errorf("no reset hit the load, and the kernel's resets are said: %s", f.Text)
 		}
+	}
+}
+
+// Connects that took about a second are the ones whose first SYN went
+// unanswered: the fact counts them from the connect histogram, not
+// from the percentiles.
+func TestSlowConnectsFact(t *testing.T) {
+	h := hdrhistogram.New(1, 60_000_000, 3)
+	for range 90 {
+		h.RecordValue(80) // 80 µs
+	}
+	for _, v := range []int64{1_000_150, 1_000_900, 1_001_500, 3_002_000} { // a resend after 1 s, one after 1 s + 2 s
+		h.RecordValue(v)
+	}
+	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &result.Result{Variant: "v", Runtime: "netns", ElapsedSeconds: 5, Stopped: result.StoppedDuration,
+		Dials:   result.Dials{Attempted: 94, OK: 94},
+		Latency: result.Latency{Connect: result.LatencySummary{HDR: string(enc), Count: h.TotalCount()}},
+		Kernel:  &result.KernelCounters{Client: map[string]int64{"TcpExtTCPSynRetrans": 5}}}
+	var b bytes.Buffer
+	if err := WriteText(&b, &result.ResultFile{Schema: result.Schema, Scenario: "s", Runs: []*result.Result{r}}, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "4 successful connects took 1 s or more: the first SYN went unanswered"; !strings.Contains(b.String(), want) {
+		t.Errorf("no %q in\n%s", want, b.String())
 	}
 }
