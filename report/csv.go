@@ -34,9 +34,12 @@ var csvStates = []struct {
 // open and the socket states (client_*, server_*) are gauges at t. There
 // is a failed_<class> column for each class that fails anywhere in the
 // file, in a fixed order. A side that was not sampled has empty cells.
-// Last, a client_kernel_<counter> column for each of the kernel's
+// Then a client_kernel_<counter> column for each of the kernel's
 // counters that moved anywhere in the file: how much it moved in the
-// interval (empty where it was not read).
+// interval (empty where it was not read). Last, in a file with a NAT in
+// the path, the router's: its table's TCP entries, those ESTABLISHED and
+// those in TIME_WAIT at t, and its insert_failed and the conntrack
+// limit's drops since the run's start.
 func WriteCSV(w io.Writer, r *result.ResultFile) error {
 	cw := csv.NewWriter(w)
 	classes := classesIn(r)
@@ -54,6 +57,10 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 	counters := countersIn(r)
 	for _, c := range counters {
 		head = append(head, "client_kernel_"+c)
+	}
+	nat := natIn(r)
+	if nat {
+		head = append(head, "nat_entries", "nat_established", "nat_time_wait", "nat_insert_failed", "nat_limit_drops")
 	}
 	if err := cw.Write(head); err != nil {
 		return err
@@ -88,6 +95,9 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 					row = append(row, itoa(p.Kernel[c]))
 				}
 			}
+			if nat {
+				row = appendNAT(row, p)
+			}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
@@ -98,6 +108,30 @@ func WriteCSV(w io.Writer, r *result.ResultFile) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// natIn reports whether a run of the file had a NAT in the path.
+func natIn(r *result.ResultFile) bool {
+	for _, run := range r.Runs {
+		if run.NAT != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// appendNAT appends a point's NAT columns, empty where the router was
+// not read.
+func appendNAT(row []string, p *result.Point) []string {
+	if t := p.NATTable; t != nil {
+		row = append(row, strconv.Itoa(t.Entries), strconv.Itoa(t.States["ESTABLISHED"]), strconv.Itoa(t.States["TIME_WAIT"]))
+	} else {
+		row = append(row, "", "", "")
+	}
+	if c := p.NAT; c != nil {
+		return append(row, strconv.FormatUint(c.InsertFailed, 10), strconv.FormatUint(c.LimitDrops, 10))
+	}
+	return append(row, "", "")
+}
 
 // countersIn lists, sorted, the kernel counters that moved in some point
 // of the file.

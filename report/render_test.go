@@ -292,3 +292,28 @@ func TestCSVKernelCounters(t *testing.T) {
 		}
 	}
 }
+
+// A run with a NAT gets the router's columns last: its table at t, and its
+// refusals since the start; a point the router was not read at leaves
+// them empty.
+func TestCSVNATColumns(t *testing.T) {
+	r := &result.ResultFile{Runs: []*result.Result{{Variant: "v", PortRangeSize: 100, NAT: &result.NAT{Mode: "snat", Ports: 100},
+		TimeSeries: &result.TimeSeries{Points: []result.Point{
+			{T: 0.1, NATTable: &result.NATTable{Entries: 40, States: map[string]int{"ESTABLISHED": 30, "TIME_WAIT": 10}}, NAT: &result.Conntrack{}},
+			{T: 0.2, NATTable: &result.NATTable{Entries: 100, States: map[string]int{"ESTABLISHED": 100}}, NAT: &result.Conntrack{InsertFailed: 6, LimitDrops: 0}},
+			{T: 0.3},
+		}}}}}
+	var b bytes.Buffer
+	if err := WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if !strings.HasSuffix(lines[0], ",port_range_size,nat_entries,nat_established,nat_time_wait,nat_insert_failed,nat_limit_drops") || len(lines) != 4 {
+		t.Fatalf("csv:\n%s", b.String())
+	}
+	for i, want := range []string{",100,40,30,10,0,0", ",100,100,100,0,6,0", ",100,,,,,"} {
+		if !strings.HasSuffix(lines[i+1], want) {
+			t.Errorf("row %d %q, want it to end %q", i+1, lines[i+1], want)
+		}
+	}
+}
