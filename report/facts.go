@@ -53,7 +53,26 @@ func facts(r *result.Result) []fact {
 	for _, p := range r.Programs {
 		out = append(out, fact{"program", ProgramLine(p)})
 	}
+	for i, d := range r.Destinations {
+		if i == maxDestinationFacts {
+			out = append(out, fact{"dest", fmt.Sprintf("and %d more (result.json's destinations)", len(r.Destinations)-i)})
+			break
+		}
+		out = append(out, fact{"dest", destinationLine(d)})
+	}
 	return out
+}
+
+// maxDestinationFacts bounds the destinations a report lists.
+const maxDestinationFacts = 5
+
+// destinationLine says how full one destination's ports got.
+func destinationLine(d result.DestinationPeak) string {
+	s := fmt.Sprintf("%s: at most %d local ports in use", d.Destination, d.PortsInUse)
+	if d.Budget > 0 {
+		s += fmt.Sprintf(" of its %d (%.0f%%, at %s)", d.Budget, 100*float64(d.PortsInUse)/float64(d.Budget), seconds(d.AtSeconds))
+	}
+	return s + fmt.Sprintf(" · %d in TIME_WAIT · %d in CLOSE_WAIT at most", d.TimeWait, d.CloseWait)
 }
 
 // factsWithNAT is facts and, for a run with a NAT, the NAT's line: what

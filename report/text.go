@@ -69,15 +69,22 @@ func (t *textWriter) run(scenario string, r *result.Result) {
 	t.line("")
 	t.line("  %s", Verdict(r))
 	t.line("")
-	t.line("  dials      attempted %d · ok %d · failed %d · peak open %d",
-		r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
-	t.line("  failures   %s", failures(r.Failures))
+	// A run of programs has no dials of portex's: the kernel's side of
+	// theirs is in the facts.
+	pools := len(r.Programs) == 0 || r.Dials.Attempted > 0
+	if pools {
+		t.line("  dials      attempted %d · ok %d · failed %d · peak open %d",
+			r.Dials.Attempted, r.Dials.OK, r.Dials.Failed, r.PeakOpen)
+		t.line("  failures   %s", failures(r.Failures))
+	}
 	for _, f := range facts(r) {
 		if f.Label != "note" {
 			t.line("  %-10s %s", f.Label, f.Text)
 		}
 	}
-	t.line("  connect    %s", latency(r.Latency.Connect))
+	if pools {
+		t.line("  connect    %s", latency(r.Latency.Connect))
+	}
 	if r.Latency.ScheduleLag.Count > 0 {
 		t.line("  sched lag  %s", latency(r.Latency.ScheduleLag))
 	}

@@ -103,8 +103,13 @@ type Result struct {
 	Pools       []PoolResult `json:"pools"`
 	// Programs are the programs the scenario ran, in its order.
 	Programs []ProgramResult `json:"programs,omitempty"`
-	Server   *ServerCounts   `json:"server,omitempty"`
-	Events   []Event         `json:"events,omitempty"`
+	// Destinations are the client's peaks per destination (address and
+	// port), from its sockets sampled every interval, against each one's
+	// budget: what a run of programs, whose errno portex cannot see,
+	// shows of where its ports went.
+	Destinations []DestinationPeak `json:"destinations,omitempty"`
+	Server       *ServerCounts     `json:"server,omitempty"`
+	Events       []Event           `json:"events,omitempty"`
 	// Resources are the processes' costs: memory, CPU.
 	Resources *Resources `json:"resources,omitempty"`
 	// Expectations are the scenario's expectations, checked.
@@ -175,6 +180,21 @@ type Exhaustion struct {
 	OpenConnections int64 `json:"open_connections"`
 	// Sockets are the client's socket states at that moment.
 	Sockets *SocketStates `json:"sockets,omitempty"`
+}
+
+// DestinationPeak is the most one destination's sockets held at once.
+type DestinationPeak struct {
+	Destination string `json:"destination"`
+	// Budget is the local ports connect() may use for it: the range, less
+	// reserved ports.
+	Budget int `json:"budget"`
+	// PortsInUse is the most local ports its sockets held at once,
+	// TIME_WAIT included, and AtSeconds when; TimeWait and CloseWait are
+	// the most sockets in those states.
+	PortsInUse int     `json:"ports_in_use"`
+	AtSeconds  float64 `json:"at_seconds"`
+	TimeWait   int     `json:"time_wait"`
+	CloseWait  int     `json:"close_wait"`
 }
 
 // NAT is what the router of a run with a NAT measured.

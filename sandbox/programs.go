@@ -151,6 +151,7 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 	runCtx, cancel := context.WithTimeout(ctx, p.Duration)
 	defer cancel()
 	ts := &result.TimeSeries{IntervalSeconds: programSampleEvery.Seconds()}
+	peaks := destinationPeaks{}
 	tick := time.NewTicker(programSampleEvery)
 	defer tick.Stop()
 	lastProgress := time.Time{}
@@ -166,6 +167,7 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 		var full *result.DestinationSockets
 		for i, d := range dests {
 			addStates(&total, d.Sockets)
+			peaks.add(d, budget, since())
 			if full == nil && res.Exhaustion == nil && loadgen.DestinationExhausted(d, budget) {
 				full = &dests[i]
 			}
@@ -243,6 +245,7 @@ loop:
 	slices.SortStableFunc(res.Events, func(a, b result.Event) int { return cmp.Compare(a.AtSeconds, b.AtSeconds) })
 	evMu.Unlock()
 	res.TimeSeries = ts
+	res.Destinations = peaks.list()
 	var failed []string
 	for _, rp := range progs {
 		rp.mu.Lock()
@@ -355,6 +358,34 @@ func (rp *runningProgram) read(r io.Reader, since func() float64, send func(resu
 	rp.mu.Lock()
 	rp.res.OutputTail = string(tail)
 	rp.mu.Unlock()
+}
+
+// destinationPeaks keeps each destination's peaks over the samples.
+type destinationPeaks map[netip.AddrPort]*result.DestinationPeak
+
+func (dp destinationPeaks) add(d result.DestinationSockets, budget int, at float64) {
+	p := dp[d.Destination]
+	if p == nil {
+		p = &result.DestinationPeak{Destination: d.Destination.String(), Budget: budget}
+		dp[d.Destination] = p
+	}
+	if d.Sockets.PortsInUse > p.PortsInUse {
+		p.PortsInUse, p.AtSeconds = d.Sockets.PortsInUse, at
+	}
+	p.TimeWait = max(p.TimeWait, d.Sockets.TimeWait)
+	p.CloseWait = max(p.CloseWait, d.Sockets.CloseWait)
+}
+
+// list is the peaks, the fullest destination first.
+func (dp destinationPeaks) list() []result.DestinationPeak {
+	out := make([]result.DestinationPeak, 0, len(dp))
+	for _, p := range dp {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b result.DestinationPeak) int {
+		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), strings.Compare(a.Destination, b.Destination))
+	})
+	return out
 }
 
 // addStates adds the sockets of one destination, s, to total.

@@ -49,6 +49,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "run", summary: "run a scenario (default: " + scenarios.Default + ") and write its report", run: cmdRun},
+		{name: "exec", summary: "run your own program in the narrowed sandbox: exec [flags] -- COMMAND [ARGS...]", run: cmdExec},
 		{name: "report", summary: "render a saved result again: text, html, md, junit, csv or json", run: cmdReport},
 		{name: "merge", summary: "merge the results of a run's shards (run --shard i/n) into one", run: cmdMerge},
 		{name: "compare", summary: "put saved results side by side, with differences from the first", run: cmdCompare},
