@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portex/portex/loadgen"
@@ -147,6 +148,7 @@ func (p *Pod) Run(ctx context.Context, plan *loadgen.Plan, onEvent func(result.E
 	if ctx.Err() != nil && res.Stopped != result.StoppedError {
 		res.Stopped = result.StoppedInterrupted
 	}
+	res.Notes = append(res.Notes, podMismatches(plan, res.Sysctls)...)
 	if plan.Server.Backlog > 0 || len(plan.Server.Sysctls) > 0 {
 		res.Notes = append(res.Notes, "pod runtime: the echo server runs elsewhere (its own pod): its backlog and sysctls are its own pod's, not read back here")
 	}
@@ -154,6 +156,25 @@ func (p *Pod) Run(ctx context.Context, plan *loadgen.Plan, onEvent func(result.E
 		return res, fmt.Errorf("%w: %s", ErrRuntime, res.Error)
 	}
 	return res, nil
+}
+
+// podMismatches notes each sysctl the plan asks of the client's
+// namespace that the pod does not have: the platform sets them (the pod's
+// securityContext), portex only reads them back, and the result is of
+// the values the load ran under.
+func podMismatches(plan *loadgen.Plan, got map[string]string) []string {
+	var notes []string
+	for _, s := range TopologyOf(plan).Namespace(NSClient).Sysctls {
+		want := strings.Join(strings.Fields(s.Value), " ")
+		have, ok := got[s.Name]
+		switch {
+		case !ok:
+			notes = append(notes, fmt.Sprintf("pod runtime: the scenario asks for %s=%s; the pod's value could not be read, and the load ran under it", s.Name, want))
+		case have != want:
+			notes = append(notes, fmt.Sprintf("pod runtime: the scenario asks for %s=%s, the pod has %s: set it in the pod's securityContext.sysctls (portex k8s does); the load ran under %s", s.Name, want, have, have))
+		}
+	}
+	return notes
 }
 
 // Close holds nothing to release.
