@@ -35,7 +35,7 @@ func podTarget(s string) (string, int, error) {
 	}
 	port, err := strconv.Atoi(ps)
 	if err != nil || port < 1 || port > 65535 || host == "" {
-		return "", 0, errors.New("want HOST or HOST:PORT with a port in 1..65535")
+		return "", 0, fmt.Errorf("--target %q: want HOST or HOST:PORT with a port in 1..65535", s)
 	}
 	return host, port, nil
 }

@@ -205,3 +205,25 @@ func TestK8sShardsMergeToTheSingleRun(t *testing.T) {
 		t.Errorf("peak open: merged %d, single %d", m.PeakOpen, whole.PeakOpen)
 	}
 }
+
+// The pod runtime needs its echo server named, and a name (which may
+// point anywhere) needs --allow-external-target; --target is for the host
+// and pod runtimes only. Each is refused before anything runs, exit 2.
+func TestRunPodRuntimeFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--runtime", "pod"}, "--runtime pod needs --target HOST or HOST:PORT"},
+		{[]string{"--runtime", "pod", "--target", "portex-echo"}, "needs --allow-external-target"},
+		{[]string{"--runtime", "pod", "--target", "portex-echo:99999", "--allow-external-target"}, "a port in 1..65535"},
+		{[]string{"--runtime", "docker", "--target", "127.0.0.1:7000"}, "--target works with --runtime host or pod only"},
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		got := portex(t, context.Background(), append([]string{"run", "soak", "--out", dir, "--quiet"}, tc.args...)...)
+		if got.code != exitUsage || !strings.Contains(got.stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 with %q:\n%s", tc.args, got.code, tc.want, got.stderr)
+		}
+		noFolder(t, dir)
+	}
+}

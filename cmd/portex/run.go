@@ -142,7 +142,7 @@ func cmdRun(e *env, args []string) int {
 		o.target = ap
 	} else if plans[0].Runtime == "pod" {
 		if o.podHost, o.podPort, err = podTarget(*target); err != nil {
-			fmt.Fprintf(e.stderr, "portex run: --target %q: %v\n", *target, err)
+			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
 			return exitUsage
 		}
 	} else if *target != "" {
