@@ -227,3 +227,17 @@ func TestRunPodRuntimeFlags(t *testing.T) {
 		noFolder(t, dir)
 	}
 }
+
+// Variants that ask for different echo servers cannot share the one
+// Deployment: refused, naming --variant; with --variant the Job's pods
+// run the chosen variant alone.
+func TestK8sVariants(t *testing.T) {
+	got := portex(t, context.Background(), "k8s", "time-wait-churn", "--shards", "2", "--allow-unsafe-sysctls")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "--variant") {
+		t.Fatalf("exit %d, want 2 naming --variant:\n%s", got.code, got.stderr)
+	}
+	got = portex(t, context.Background(), "k8s", "time-wait-churn", "--shards", "2", "--allow-unsafe-sysctls", "--variant", "baseline")
+	if got.code != exitOK || !strings.Contains(got.stdout, "- --variant\n        - baseline\n") {
+		t.Errorf("exit %d; the Job does not pass --variant baseline:\n%s%s", got.code, got.stdout, got.stderr)
+	}
+}
