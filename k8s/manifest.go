@@ -185,7 +185,7 @@ func Build(o Options) (*Manifests, error) {
 		m.Notes = append(m.Notes, notes...)
 	}
 	if nofile > 0 {
-		m.Notes = append(m.Notes, fmt.Sprintf("sandbox.nofile %d: Kubernetes has no per-pod descriptor limit; the shard raises its own soft limit to %d, and fails if the container runtime's hard limit is lower", nofile, nofile))
+		m.Notes = append(m.Notes, fmt.Sprintf("sandbox.nofile %d: Kubernetes has no per-pod descriptor limit; the shard sets its own soft limit to %d, and fails if the container runtime's hard limit is lower", nofile, nofile))
 	}
 
 	n := namesOf(o.Scenario)
