@@ -561,4 +561,10 @@ func (in *ModelInput) readBack(r *result.Result) {
 		a, err := netip.ParseAddr(r.Target)
 		in.Loopback = r.Target == "" || (err == nil && a.IsLoopback())
 	}
+	if r.Runtime == "pod" {
+		// A pod dials its echo Service by name; only an address on
+		// loopback gets loopback's TIME_WAIT reuse.
+		a, err := netip.ParseAddr(r.Target)
+		in.Loopback = err == nil && a.IsLoopback()
+	}
 }

@@ -59,7 +59,7 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if !h.Target.Addr().IsLoopback() && !h.AllowExternal {
 		return fmt.Errorf("%w: %s is outside loopback; portex sends load only to its own server or, with --allow-external-target, to a target you name", ErrExternalTarget, h.Target)
 	}
-	return targetCheck("host", p, h.Target)
+	return targetCheck("host", p, h.Target.String())
 }
 
 // targetCheck refuses, as runtime, a plan whose pools need the bundled echo
@@ -68,7 +68,7 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 // (server.close) and its RST close (server.linger), which a foreign server
 // does not carry out, and several destinations, since every pool dials the
 // one target port.
-func targetCheck(runtime string, p *loadgen.Plan, target netip.AddrPort) error {
+func targetCheck(runtime string, p *loadgen.Plan, target string) error {
 	yours := fmt.Sprintf("the pools dial your server at %s, not portex's echo server", target)
 	plain := make(map[int]loadgen.Listener, len(p.Server.Listeners))
 	for _, l := range p.Server.Listeners {

@@ -52,6 +52,7 @@ func commands() []command {
 		{name: "exec", summary: "run your own program in the narrowed sandbox: exec [flags] -- COMMAND [ARGS...]", run: cmdExec},
 		{name: "report", summary: "render a saved result again: text, html, md, junit, csv or json", run: cmdReport},
 		{name: "merge", summary: "merge the results of a run's shards (run --shard i/n) into one", run: cmdMerge},
+		{name: "k8s", summary: "write the Kubernetes manifests of N shards; k8s collect reads their results out of the logs", run: cmdK8s},
 		{name: "compare", summary: "put saved results side by side, with differences from the first", run: cmdCompare},
 		{name: "validate", summary: "check scenario files and report every problem", run: cmdValidate},
 		{name: "scenarios", summary: "list the bundled scenarios, or show one: scenarios show NAME", run: cmdScenarios},

@@ -25,12 +25,16 @@ import (
 type runOptions struct {
 	target        netip.AddrPort // host: dial this instead of the echo server
 	allowExternal bool
+	// podHost and podPort are the pod runtime's echo server (--target
+	// HOST or HOST:PORT; port 0: the scenario's ports).
+	podHost string
+	podPort int
 }
 
 // newRuntime returns the runtime of the given name.
 func newRuntime(e *env, name string, o runOptions) (sandbox.Runtime, error) {
 	if o.target.IsValid() && name != "host" {
-		return nil, errors.New("--target works with --runtime host only")
+		return nil, errors.New("--target works with --runtime host or pod only")
 	}
 	switch name {
 	case "", "netns":
@@ -39,8 +43,10 @@ func newRuntime(e *env, name string, o runOptions) (sandbox.Runtime, error) {
 		return &docker.Runtime{Stderr: e.stderr}, nil
 	case "host":
 		return &sandbox.Host{Target: o.target, AllowExternal: o.allowExternal}, nil
+	case "pod":
+		return &sandbox.Pod{Host: o.podHost, Port: o.podPort, AllowExternal: o.allowExternal, Wait: podWait}, nil
 	}
-	return nil, fmt.Errorf("unknown runtime %q (available: netns, docker, host)", name)
+	return nil, fmt.Errorf("unknown runtime %q (available: netns, docker, host, pod)", name)
 }
 
 func cmdRun(e *env, args []string) int {
@@ -49,16 +55,17 @@ func cmdRun(e *env, args []string) int {
 			"result.json. Without a scenario, runs "+scenarios.Default+".")
 	out := fs.String("out", "", "folder for the report files (default: a new folder under ./portex-results/)")
 	force := fs.Bool("force", false, "write into --out even if it holds a result already")
-	runtimeName := fs.String("runtime", "", "where to run: netns, docker or host (default: the scenario's runtime, else netns)")
+	runtimeName := fs.String("runtime", "", "where to run: netns, docker, host or pod (default: the scenario's runtime, else netns)")
 	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
 	variants := fs.StringSlice("variant", nil, "run only this variant; repeat the flag or separate names with commas (default: every variant, the baseline first)")
 	scaleTo := fs.String("scale-to", "", "also predict what the load means in this port range, lo-hi (e.g. 32768-60999)")
 	duration := fs.Duration("duration", 0, "run each variant this long instead of the scenario's duration")
-	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server")
+	target := fs.String("target", "", "with --runtime host: dial this address:port instead of the bundled echo server; with --runtime pod: the echo server's HOST or HOST:PORT (a Service)")
 	allowExternal := fs.Bool("allow-external-target", false, "allow a --target outside loopback (load goes to a machine portex does not own)")
 	shardFlag := fs.String("shard", "", "run shard i of n of the load (i counts from 0), for portex merge to put together")
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics of the run on this address:port (e.g. 127.0.0.1:9464) while it lasts")
 	metricsLinger := fs.Duration("metrics-linger", 0, "with --metrics-listen: keep serving the final metrics this long after the run")
+	printResult := fs.Bool("print-result", false, "also print result.json on stdout between marker lines, for kubectl logs and portex k8s collect")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -138,8 +145,13 @@ func cmdRun(e *env, args []string) int {
 			return exitUsage
 		}
 		o.target = ap
+	} else if plans[0].Runtime == "pod" {
+		if o.podHost, o.podPort, err = podTarget(*target); err != nil {
+			fmt.Fprintf(e.stderr, "portex run: %v\n", err)
+			return exitUsage
+		}
 	} else if *target != "" {
-		fmt.Fprintf(e.stderr, "portex run: --target works with --runtime host only\n")
+		fmt.Fprintf(e.stderr, "portex run: --target works with --runtime host or pod only\n")
 		return exitUsage
 	}
 	rt, err := newRuntime(e, plans[0].Runtime, o)
@@ -244,6 +256,9 @@ func cmdRun(e *env, args []string) int {
 		}
 	}
 	code := finish(e, dir, rf, len(plans), runErr)
+	if *printResult {
+		printResultBlock(e, dir)
+	}
 	lm.lingerAfter(e, *quiet)
 	return code
 }
