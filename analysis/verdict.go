@@ -100,6 +100,12 @@ func Judge(r *result.Result) result.Verdict {
 	case r.Dropped > 0:
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served %d connections without a failed dial, but %d arrivals were dropped (every slot busy)",
 			within, portsPhrase(r), r.Dials.OK, r.Dropped)
+	case len(r.Programs) > 0 && r.Server != nil && r.Server.Program != nil && r.Kernel != nil:
+		// Two programs of the user's: the server's kernel counts what it
+		// accepted.
+		n := r.Kernel.Server["TcpPassiveOpens"]
+		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served the %d connection%s your server accepted (PassiveOpens) from the program%s, no destination's ports all in use",
+			within, portsPhrase(r), n, Plural(int(n)), Plural(len(r.Programs)))
 	case len(r.Programs) > 0 && r.Server != nil:
 		// portex dialed nothing: the server counts the programs' connections.
 		head = fmt.Sprintf("NOT EXHAUSTED %s: %s served the %d connection%s the server accepted from the program%s, no destination's ports all in use",

@@ -173,6 +173,9 @@ func CheckPlan(p *loadgen.Plan) error {
 	if err := sandbox.RefuseDropSYN("docker", p); err != nil {
 		return err
 	}
+	if err := sandbox.RefuseServerProgram("docker", p); err != nil {
+		return err
+	}
 	if err := sandbox.OneSource("docker", p, "a container has one address on its network"); err != nil {
 		return err
 	}

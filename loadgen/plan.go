@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -193,6 +194,44 @@ type ServerPlan struct {
 	// until its connect_timeout or the kernel's tcp_syn_retries end them,
 	// their ports held in SYN_SENT meanwhile.
 	DropSYN float64 `json:"drop_syn,omitempty"`
+	// Program, if set, is the user's server: it serves the listeners
+	// marked Program, in place of the bundled server.
+	Program *ServerProgram `json:"program,omitempty"`
+}
+
+// ServerProgram is a server of the user's, run in the server's namespace:
+// its argv, with "{port}" standing for the first port it serves, and the
+// variables it gets beside PORTEX_PORT (that port) and PORTEX_PORT_0, _1,
+// ... (each port it serves). It must listen on every address (0.0.0.0 or
+// ::) of those ports: portex waits until each accepts, ReadyTimeout at
+// most.
+type ServerProgram struct {
+	Exec         []string          `json:"exec"`
+	Env          map[string]string `json:"env,omitempty"`
+	ReadyTimeout time.Duration     `json:"ready_timeout"`
+}
+
+// PortToken in a server program's argv stands for its first port.
+const PortToken = "{port}"
+
+// Argv is the server program's argv with PortToken replaced by port.
+func (sp *ServerProgram) Argv(port int) []string {
+	out := make([]string, len(sp.Exec))
+	for i, a := range sp.Exec {
+		out[i] = strings.ReplaceAll(a, PortToken, strconv.Itoa(port))
+	}
+	return out
+}
+
+// ProgramPorts are the ports the server program serves, in order.
+func (s *ServerPlan) ProgramPorts() []int {
+	var ports []int
+	for _, l := range s.Listeners {
+		if l.Program {
+			ports = append(ports, l.Port)
+		}
+	}
+	return ports
 }
 
 // Listener is one listening port of the echo server and how it treats its
@@ -213,6 +252,9 @@ type Listener struct {
 	// connection gets before the server closes it (the last one says
 	// Connection: close); 0: no limit.
 	KeepaliveRequests int `json:"keepalive_requests,omitempty"`
+	// Program marks a port the user's server program (ServerPlan.Program)
+	// serves: the bundled server does not listen on it.
+	Program bool `json:"program,omitempty"`
 }
 
 // Protocol is what a listener of the bundled server speaks.
@@ -531,6 +573,9 @@ func (p *Plan) Check() error {
 				return fmt.Errorf("plan: nat: per_client_ports %d gives %d slices, fewer than the %d client addresses", k, slices, p.Sources())
 			}
 		}
+	}
+	if sp := p.Server.Program; sp != nil && (len(sp.Exec) == 0 || sp.Exec[0] == "" || sp.ReadyTimeout <= 0 || len(p.Server.ProgramPorts()) == 0) {
+		return fmt.Errorf("plan: server program: want a command, a ready timeout and a port to serve")
 	}
 	if d := p.Server.DropSYN; d < 0 || d > 1 || d != d {
 		return fmt.Errorf("plan: server drop_syn %v: want a share within 0..1", d)

@@ -11,11 +11,13 @@ import (
 // when its output first reported a failed connect.
 func ProgramLine(p result.ProgramResult) string {
 	end := fmt.Sprintf("exit %d", p.ExitCode)
-	if p.Signal != "" {
+	switch {
+	case p.Signal != "" && p.StoppedByPortex:
+		end = "signal " + p.Signal + " (sent by portex)"
+	case p.Signal != "":
 		end = "signal " + p.Signal
-		if p.StoppedByPortex {
-			end += " (sent by portex)"
-		}
+	case p.StoppedByPortex:
+		end += " when portex stopped it"
 	}
 	line := fmt.Sprintf("%s · %s after %s · %s of output", p.Name, end, seconds(p.ElapsedSeconds), bytesIEC(p.OutputBytes))
 	if p.FirstErrorAtSeconds != nil {

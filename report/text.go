@@ -108,7 +108,11 @@ func (t *textWriter) run(scenario string, r *result.Result) {
 	if n := r.NAT; n != nil {
 		t.line("  nat        %s", natLine(n))
 	}
-	if s := r.Server; s != nil {
+	if s := r.Server; s != nil && s.Program != nil {
+		// The user's server served the plain ports: the kernel line says
+		// what it accepted.
+		t.line("  server     your program %s", ProgramLine(*s.Program))
+	} else if s != nil {
 		t.line("  server     accepted %d · closed first %d · closed by client %d · echoed %s",
 			s.Accepted, s.ClosedByServer, s.ClosedByPeer, bytesIEC(s.BytesEchoed))
 	}

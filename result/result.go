@@ -291,6 +291,9 @@ type ServerCounts struct {
 	// Requests is the HTTP requests answered, on listeners that speak
 	// HTTP; with Accepted, the connections they came on.
 	Requests int64 `json:"requests,omitempty"`
+	// Program is the user's server (server.exec), which served the plain
+	// ports: the counts above are the bundled server's alone.
+	Program *ProgramResult `json:"program,omitempty"`
 }
 
 // Model is the capacity model's prediction for a run, next to what it

@@ -50,6 +50,9 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if err := RefuseDropSYN("host", p); err != nil {
 		return err
 	}
+	if err := RefuseServerProgram("host", p); err != nil {
+		return err
+	}
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
 	}

@@ -53,6 +53,12 @@ func (p *Pod) CheckPlan(plan *loadgen.Plan) error {
 	if err := RefuseNAT("pod", plan); err != nil {
 		return err
 	}
+	if err := RefuseDropSYN("pod", plan); err != nil {
+		return err
+	}
+	if err := RefuseServerProgram("pod", plan); err != nil {
+		return err
+	}
 	if err := OneSource("pod", plan, "a pod has one address"); err != nil {
 		return err
 	}

@@ -31,7 +31,21 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 		}
 		return out.send(Message{Type: MsgServer, Server: &result.ServerCounts{}})
 	}
-	srv, err := loadgen.StartServer(loadgen.ServerConfig{Listeners: p.Server.Listeners, Backlog: p.Server.Backlog,
+	var prog *runningProgram
+	if sp := p.Server.Program; sp != nil && !req.Peer {
+		var err error
+		if prog, err = startServerProgram(sp, p.Server.ProgramPorts()); err != nil {
+			return err
+		}
+		defer prog.stop()
+	}
+	var bundled []loadgen.Listener
+	for _, l := range p.Server.Listeners {
+		if !l.Program {
+			bundled = append(bundled, l)
+		}
+	}
+	srv, err := startBundled(loadgen.ServerConfig{Listeners: bundled, Backlog: p.Server.Backlog,
 		LingerReset: p.Server.LingerReset, ReusePort: req.Processes > 1 || req.Setup == SetupNone})
 	if err != nil {
 		return err
@@ -53,12 +67,49 @@ func serveEcho(ctx context.Context, req *Request, out *encoder) error {
 	<-ctx.Done()
 	srv.Close()
 	c := srv.Counts()
+	if prog != nil {
+		pr := prog.stop()
+		c.Program = &pr
+	}
 	samples := <-series // the sampler is done: cost is ours alone now
 	res := cost.result()
 	if err := peers.stopCounts(&c, res); err != nil {
 		return err
 	}
 	return out.send(Message{Type: MsgServer, Server: &c, Series: samples, Resources: res})
+}
+
+// bundledServer is the bundled server, or nothing where the user's
+// server serves every port.
+type bundledServer struct{ *loadgen.Server }
+
+// startBundled starts the bundled server on cfg's listeners, if any.
+func startBundled(cfg loadgen.ServerConfig) (bundledServer, error) {
+	if len(cfg.Listeners) == 0 {
+		return bundledServer{}, nil
+	}
+	srv, err := loadgen.StartServer(cfg)
+	return bundledServer{srv}, err
+}
+
+func (b bundledServer) Close() {
+	if b.Server != nil {
+		b.Server.Close()
+	}
+}
+
+func (b bundledServer) Open() int64 {
+	if b.Server == nil {
+		return 0
+	}
+	return b.Server.Open()
+}
+
+func (b bundledServer) Counts() result.ServerCounts {
+	if b.Server == nil {
+		return result.ServerCounts{}
+	}
+	return b.Server.Counts()
 }
 
 // setUpServerNetns brings up the server namespace's loopback and writes

@@ -33,6 +33,10 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			l = loadgen.Listener{Port: sv.Port + k, Protocol: loadgen.ProtoHTTP,
 				KeepaliveRequests: sv.KeepaliveRequests, IdleClose: sv.IdleTimeout}
 		}
+		if len(sv.Exec) > 0 {
+			// The user's server serves the plain ports.
+			l = loadgen.Listener{Port: sv.Port + k, Program: true}
+		}
 		listeners = append(listeners, l)
 	}
 	ports := poolPorts(sv, s.Pools)
@@ -66,6 +70,7 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 			LingerReset: sv.LingerReset,
 			Sysctls:     cloneSysctls(sv.Sysctls),
 			DropSYN:     sv.DropSYN,
+			Program:     serverProgram(sv),
 		},
 		Pools:    pools,
 		Programs: compilePrograms(s.Programs),
@@ -115,6 +120,14 @@ func (p *Pool) compile(ports []int) loadgen.Pool {
 
 // cloneSysctls copies a sysctl map for a plan, nil when empty: plans share
 // no maps with the scenario or with each other.
+// serverProgram is the user's server, nil for none.
+func serverProgram(sv Server) *loadgen.ServerProgram {
+	if len(sv.Exec) == 0 {
+		return nil
+	}
+	return &loadgen.ServerProgram{Exec: slices.Clone(sv.Exec), Env: maps.Clone(sv.Env), ReadyTimeout: cmp.Or(sv.ReadyTimeout, DefaultReadyTimeout)}
+}
+
 func cloneSysctls(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil

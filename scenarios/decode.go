@@ -126,6 +126,9 @@ func (d *decoder) server(path string, n *yaml.Node, sv *Server) {
 		{"keepalive_requests", into(&sv.KeepaliveRequests, d.integer)},
 		{"idle_timeout", into(&sv.IdleTimeout, d.duration)},
 		{"drop_syn", into(&sv.DropSYN, d.dropSYN)},
+		{"exec", into(&sv.Exec, d.argv)},
+		{"env", into(&sv.Env, d.env)},
+		{"ready_timeout", into(&sv.ReadyTimeout, d.duration)},
 	})
 }
 

@@ -196,6 +196,11 @@ func TestLanguageProblems(t *testing.T) {
 		{"drop_syn a share", head + "server:\n  drop_syn: maybe\n", "5:13: server.drop_syn", "want true (drop every SYN), false, or a share like 50%"},
 		{"drop_syn at most 100%", head + "server:\n  drop_syn: 150%\n", "5:13: server.drop_syn", "must be between 0% and 100%, got 150%"},
 		{"drop_syn on netns only", head + "runtime: docker\nserver:\n  drop_syn: true\n", "6:13: server.drop_syn", "runs on the netns runtime only"},
+		// The user's server.
+		{"server exec with the bundled server's keys", head + "server:\n  exec: [nginx]\n  linger: reset\n", "6:11: server.linger", "server.exec replaces it on the plain ports"},
+		{"ready_timeout without exec", head + "server:\n  ready_timeout: 5s\n", "5:18: server.ready_timeout", "applies to server.exec"},
+		{"ready_timeout bounds", head + "server:\n  exec: [nginx]\n  ready_timeout: 1ms\n", "6:18: server.ready_timeout", "must be between 100ms and 10m"},
+		{"server env names", head + "server:\n  exec: [nginx]\n  env: {PORTEX_PORT: 1}\n", "6:9: server.env.PORTEX_PORT", "are portex's own"},
 		// The NAT.
 		{"nat addresses at least 1", head + "nat:\n  ports: 60000-60099\n  mode: snat\n  addresses: 0\n", "7:14: nat.addresses", "must be between 1 and 64, got 0"},
 		{"nat addresses need snat", head + "nat:\n  ports: 60000-60099\n  addresses: 2\n", "6:14: nat.addresses", "need mode: snat"},
@@ -287,6 +292,7 @@ func TestLanguageAccepts(t *testing.T) {
 		{"a variant stops the server closing", "name: x\nserver:\n  close: {idle: 1s}\npools:\n  - name: a\nvariants:\n  - name: v\n    server:\n      close: client\n"},
 		{"a variant makes a leaky pool keep, and stops its leak", "name: x\npools:\n  - name: a\n    leak: 3%\nvariants:\n  - name: v\n    pools:\n      - name: a\n        close: keep\n        leak: 0%\n"},
 		{"a variant named default", "name: x\npools:\n  - name: a\nvariants:\n  - name: default\n"},
+		{"a server of the user's", "name: x\nserver:\n  exec: [nginx, -g, \"daemon off;\"]\n  env: {CONF: /etc/x}\n  ready_timeout: 30s\npools:\n  - name: a\n"},
 		{"drop_syn as a share", "name: x\nserver:\n  drop_syn: 25%\npools:\n  - name: a\n"},
 		{"a NAT with every key", "name: x\npools:\n  - name: a\n    source_addresses: 8\nnat:\n  ports: 60000-60099\n  mode: snat\n  addresses: 2\n  random_fully: true\n  per_client_ports: 25\n  conntrack: {time_wait: 30s, established: 350s, close_wait: 60s, max: 5000}\n"},
 	}

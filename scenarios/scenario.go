@@ -166,6 +166,10 @@ type Scenario struct {
 	rename  map[string]string
 }
 
+// DefaultReadyTimeout is how long portex waits for a server program's
+// ports to accept when server.ready_timeout is not set.
+const DefaultReadyTimeout = 10 * time.Second
+
 // NAT is a source NAT in a router namespace between client and server:
 // the engine's type, as the scenario writes it.
 type NAT = loadgen.NAT
@@ -212,6 +216,13 @@ type Server struct {
 	// DropSYN is the share of SYNs the server's namespace drops
 	// unanswered (drop_syn: true is 1).
 	DropSYN float64
+	// Exec, if set, is the user's server, run in the server's namespace
+	// on the plain ports in place of the bundled one, with Env; portex
+	// waits ReadyTimeout at most (0: DefaultReadyTimeout) for each port
+	// to accept.
+	Exec         []string
+	Env          map[string]string
+	ReadyTimeout time.Duration
 }
 
 // ServerClose says when the server closes a connection on a plain listener

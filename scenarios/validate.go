@@ -183,6 +183,35 @@ func (v validator) nat() {
 	}
 }
 
+// serverExec checks the user's server: a command, a ready timeout, the
+// netns runtime, and none of the keys that shape the bundled server's
+// plain ports, which it replaces.
+func (v validator) serverExec() {
+	sv := v.s.Server
+	if len(sv.Exec) == 0 {
+		for _, k := range []string{"env", "ready_timeout"} {
+			if v.given("server." + k) {
+				v.addf("server."+k, "applies to server.exec, your server program, and the scenario has none")
+			}
+		}
+		return
+	}
+	if strings.TrimSpace(sv.Exec[0]) == "" {
+		v.addf("server.exec", "needs a command to run")
+	}
+	if v.given("server.ready_timeout") && (sv.ReadyTimeout < 100*time.Millisecond || sv.ReadyTimeout > 10*time.Minute) {
+		v.addf("server.ready_timeout", "must be between 100ms and 10m, got %s", sv.ReadyTimeout)
+	}
+	if v.s.Runtime == "docker" || v.s.Runtime == "host" {
+		v.addf("server.exec", "your server program runs on the netns runtime only, not on runtime: %s", v.s.Runtime)
+	}
+	for _, k := range []string{"protocol", "keepalive_requests", "idle_timeout", "close", "linger"} {
+		if v.given("server." + k) {
+			v.addf("server."+k, "shapes the bundled server, and server.exec replaces it on the plain ports; remove one of the two")
+		}
+	}
+}
+
 // largestDivisor is the largest divisor of n not above k.
 func largestDivisor(n, k int) int {
 	for d := min(k, n); d > 1; d-- {
@@ -239,6 +268,7 @@ func (v validator) sysctls(path string, m map[string]string) {
 
 func (v validator) server() {
 	sv := v.s.Server
+	v.serverExec()
 	switch {
 	case sv.DropSYN < 0 || sv.DropSYN > 1:
 		v.addf("server.drop_syn", "must be between 0%% and 100%%, got %s", formatPercent(sv.DropSYN))
