@@ -73,6 +73,9 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	}
 	if c.processes > 1 {
 		run, clientSeries, err = runShards(ctx, p, c.processes, c.target, c.sources, c.sampler, out)
+		if run != nil && c.nat != nil {
+			c.nat.replay(run)
+		}
 	} else {
 		run, err = runLoad(ctx, req, c, out)
 	}

@@ -265,6 +265,38 @@ func (w *natWatch) point(pt *result.Point) {
 	}
 }
 
+// replay judges a sharded run, whose events and points came whole at its
+// end, as event and point judge a run as it goes: if the router refused
+// connections by the end, the first timeout is when the NAT ran out, and
+// the points up to it count the connections it gave. The points of a
+// sharded run carry no router counters.
+func (w *natWatch) replay(run *result.Result) {
+	what := w.ranOut(readConntrackStats(w.routerPid))
+	if what == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at >= 0 {
+		return
+	}
+	for _, ev := range run.Events {
+		if ev.Type == result.EventFirstFailure && timedOut(ev.Class) && (w.at < 0 || ev.AtSeconds < w.at) {
+			w.at, w.limit, w.class = ev.AtSeconds, limitOf(what), ev.Class
+		}
+	}
+	if w.at < 0 || run.TimeSeries == nil {
+		return
+	}
+	for _, pt := range run.TimeSeries.Points {
+		w.ok += pt.OK
+		if pt.T >= w.at {
+			w.open, w.pointOpen = pt.Open, true
+			break
+		}
+	}
+}
+
 // finish reads the router's counters once more and returns the NAT's part
 // of the result, and the exhaustion it saw (nil: none), for the plan's
 // destinations.

@@ -400,3 +400,17 @@ func TestDropSYN(t *testing.T) {
 		}
 	})
 }
+
+// A NAT in a sharded run (sandbox.processes 2): the router's counters at
+// the end and the shards' first timeout show it ran out, as in one
+// process.
+func TestNATExhaustionSharded(t *testing.T) {
+	needsFullTier(t)
+	p := natPlan(150, 1, loadgen.NATSNAT)
+	p.Sandbox.Processes = 2
+	res := run(t, p)
+	ex := res.Exhaustion
+	if res.Dials.OK != 100 || ex == nil || ex.Where != "nat" || ex.Class != "timeout" || ex.DialsOKBefore != 100 {
+		t.Fatalf("%d ok, exhaustion %+v: want 100 connections, then exhausted at the NAT", res.Dials.OK, ex)
+	}
+}
