@@ -445,7 +445,7 @@ func runMarkers(run *result.Result) []marker {
 // runCharts draws one run's charts: sockets, rates, latency.
 func runCharts(anchor string, run *result.Result) ([]chart, error) {
 	var out []chart
-	build := []func(string, *result.Result) (chart, bool, error){socketsChart, ratesChart, latencyChart}
+	build := []func(string, *result.Result) (chart, bool, error){socketsChart, natChart, ratesChart, latencyChart}
 	for _, b := range build {
 		c, ok, err := b(anchor, run)
 		if err != nil {
@@ -908,6 +908,9 @@ type variantLine struct {
 // get a small chart each on one time axis, each with its own range and
 // its own scale, so that a wide range does not flatten a narrow one.
 func variantsPortsChart(r *result.ResultFile) (chart, bool, error) {
+	if allAtNAT(r) {
+		return variantsNATChart(r)
+	}
 	var lines []variantLine
 	ranges := map[int]bool{}
 	end := 0.0
