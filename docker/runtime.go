@@ -28,9 +28,15 @@ type Runtime struct {
 	// StopGrace is how long an interrupted agent has to report before its
 	// container is killed; 0 means 10 s.
 	StopGrace time.Duration
+	// Image, if set, is the user's image the client container runs, with
+	// the agent added: an image of the engine's (nothing is pulled) that
+	// holds what the plan's programs run. Empty: the agent's own image,
+	// with the programs' commands added (see programImage).
+	Image string
 
-	mu     sync.Mutex // guards engine and image
+	mu     sync.Mutex // guards engine, bin and image
 	engine *Engine
+	bin    *Binary
 	image  string
 
 	started func(*Sandbox) // a test hook: each run's sandbox, before it starts
@@ -79,7 +85,7 @@ func (r *Runtime) prepare(ctx context.Context) (*Engine, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %v", sandbox.ErrRuntime, err)
 	}
-	r.image = image
+	r.image, r.bin = image, bin
 	return r.engine, r.image, nil
 }
 
@@ -97,7 +103,15 @@ func (r *Runtime) Run(ctx context.Context, p *loadgen.Plan, obs *sandbox.Observe
 		}
 		return nil, err
 	}
+	r.mu.Lock()
+	bin := r.bin
+	r.mu.Unlock()
+	clientImage, p, err := r.programImage(ctx, e, bin, image, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", sandbox.ErrRuntime, err)
+	}
 	s := NewUnstartedSandbox(e, image, p)
+	s.ClientImage = clientImage
 	s.Stderr, s.StopGrace = r.Stderr, r.StopGrace
 	if r.started != nil {
 		r.started(s)
@@ -125,6 +139,6 @@ func (r *Runtime) Close() error {
 		return nil
 	}
 	err := r.engine.Close()
-	r.engine, r.image = nil, ""
+	r.engine, r.image, r.bin = nil, "", nil
 	return err
 }

@@ -115,8 +115,8 @@ func (v validator) programs() {
 	if len(s.Pools) > 0 {
 		v.keyf("programs", "programs and pools in one scenario are not supported yet; put the pools in a scenario of their own")
 	}
-	if s.Runtime == "docker" || s.Runtime == "host" {
-		v.keyf("programs", "programs run on the netns runtime only, not on runtime: %s", s.Runtime)
+	if s.Runtime == "host" {
+		v.keyf("programs", "programs run on the netns and docker runtimes, not on runtime: host")
 	}
 	names := make(map[string]int, len(s.Programs))
 	for i, p := range s.Programs {

@@ -282,8 +282,8 @@ func TestProgramFailures(t *testing.T) {
 // line: exit 2.
 func TestProgramBadInput(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
-		{"docker", "runtime: docker\n" + programHead + "programs: [{name: p, exec: [true]}]\n",
-			"programs: programs run on the netns runtime only, not on runtime: docker"},
+		{"host", "runtime: host\n" + programHead + "programs: [{name: p, exec: [true]}]\n",
+			"programs: programs run on the netns and docker runtimes, not on runtime: host"},
 		{"no-exec", programHead + "programs:\n  - name: p\n", `scenario.yaml:8:5: programs[0]: missing required key "exec"`},
 		{"bad-env", programHead + "programs:\n  - name: p\n    exec: [true]\n    env: {PORTEX_X: 1}\n", "scenario.yaml:10:11: programs[0].env.PORTEX_X: variables named PORTEX_* are portex's own"},
 		{"exit-code-no-programs", programHead + "pools: [{name: c, workers: 1}]\nexpect: {exit_code: 0}\n", "scenario.yaml:8:21: expect.exit_code: checks the exit status of the scenario's programs, and it runs none"},

@@ -29,6 +29,8 @@ type runOptions struct {
 	// HOST or HOST:PORT; port 0: the scenario's ports).
 	podHost string
 	podPort int
+	// image is the docker runtime's client image (--image).
+	image string
 }
 
 // newRuntime returns the runtime of the given name.
@@ -40,7 +42,7 @@ func newRuntime(e *env, name string, o runOptions) (sandbox.Runtime, error) {
 	case "", "netns":
 		return &sandbox.Netns{Stderr: e.stderr}, nil
 	case "docker":
-		return &docker.Runtime{Stderr: e.stderr}, nil
+		return &docker.Runtime{Stderr: e.stderr, Image: o.image}, nil
 	case "host":
 		return &sandbox.Host{Target: o.target, AllowExternal: o.allowExternal}, nil
 	case "pod":
@@ -65,6 +67,7 @@ func cmdRun(e *env, args []string) int {
 	shardFlag := fs.String("shard", "", "run shard i of n of the load (i counts from 0), for portex merge to put together")
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics of the run on this address:port (e.g. 127.0.0.1:9464) while it lasts")
 	metricsLinger := fs.Duration("metrics-linger", 0, "with --metrics-listen: keep serving the final metrics this long after the run")
+	image := fs.String("image", "", "with --runtime docker: run the client (and its programs) in this image of the engine's, portex's agent added")
 	printResult := fs.Bool("print-result", false, "also print result.json on stdout between marker lines, for kubectl logs and portex k8s collect")
 	if code, done := parse(fs, args); done {
 		return code
@@ -137,7 +140,11 @@ func cmdRun(e *env, args []string) int {
 			}
 		}
 	}
-	o := runOptions{allowExternal: *allowExternal}
+	o := runOptions{allowExternal: *allowExternal, image: *image}
+	if *image != "" && plans[0].Runtime != "docker" {
+		fmt.Fprintf(e.stderr, "portex run: --image works with --runtime docker only\n")
+		return exitUsage
+	}
 	if *target != "" && plans[0].Runtime == "host" {
 		ap, err := netip.ParseAddrPort(*target)
 		if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() {
