@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -53,6 +54,12 @@ func facts(r *result.Result) []fact {
 	for _, p := range r.Programs {
 		out = append(out, fact{"program", ProgramLine(p)})
 	}
+	if len(r.Programs) > 0 && r.TimeSeries != nil {
+		if rate, at := peakOpenRate(r.TimeSeries); rate > 0 {
+			out = append(out, fact{"opening", fmt.Sprintf("the program%s opened new connections at up to %s/s (the kernel's ActiveOpens, over the interval ending at %s)",
+				plural(len(r.Programs)), rate0(rate), seconds(at))})
+		}
+	}
 	for i, d := range r.Destinations {
 		if i == maxDestinationFacts {
 			out = append(out, fact{"dest", fmt.Sprintf("and %d more (result.json's destinations)", len(r.Destinations)-i)})
@@ -62,6 +69,24 @@ func facts(r *result.Result) []fact {
 	}
 	return out
 }
+
+// peakOpenRate is the most connections a second the client's kernel
+// opened over one interval of the series, and that interval's end.
+func peakOpenRate(ts *result.TimeSeries) (rate, at float64) {
+	prev := 0.0
+	for _, p := range ts.Points {
+		dt := p.T - prev
+		prev = p.T
+		if n := p.Kernel["TcpActiveOpens"]; n > 0 && dt > 0 {
+			if r := float64(n) / dt; r > rate {
+				rate, at = r, p.T
+			}
+		}
+	}
+	return rate, at
+}
+
+func rate0(v float64) string { return grouped(int64(math.Round(v))) }
 
 // maxDestinationFacts bounds the destinations a report lists.
 const maxDestinationFacts = 5
