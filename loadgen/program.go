@@ -40,8 +40,8 @@ func checkPrograms(p *Plan) error {
 		}
 		seen[pr.Name] = true
 	}
-	if len(p.Programs) > 0 && len(p.Pools) > 0 {
-		return fmt.Errorf("plan: programs and pools in one run are not supported yet")
+	if len(p.Programs) > 0 && len(p.Pools) > 0 && p.Sandbox.Processes > 1 {
+		return fmt.Errorf("plan: programs beside pools run in one client process; sandbox.processes must be 1")
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/portex/portex/loadgen"
@@ -63,6 +65,17 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 	}
 	var run *result.Result
 	var clientSeries []TimedStates
+	if len(p.Programs) > 0 && len(p.Pools) > 0 && c.processes <= 1 {
+		run, err := runBeside(ctx, req, c, out)
+		if err != nil {
+			if run == nil {
+				run = &result.Result{Variant: p.Variant, Runtime: p.Runtime}
+			}
+			run.Sysctls = c.sysctls
+			return reportFailure(ctx, out, run, err)
+		}
+		return finishClient(run, c, nil, out)
+	}
 	if len(p.Programs) > 0 {
 		run, err := runPrograms(ctx, req, c, out)
 		if err != nil {
@@ -214,6 +227,51 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 		run.Stopped, run.Error = result.StoppedError, fmt.Sprintf("the echo server died mid-run (%v)", c.srv.err)
 	}
 	return run, nil
+}
+
+// runBeside runs the plan's pools and its programs at once, in this
+// namespace: the pools as background load sharing the range, the
+// programs as ever. The result is the engine's (its dials, latency and
+// time series) with the programs', their destinations' peaks, and their
+// events; the exhaustion is the first that either saw. The run lasts
+// the plan's duration, or until the engine stops, whatever the programs
+// do.
+func runBeside(ctx context.Context, req *Request, c *clientSide, out *encoder) (*result.Result, error) {
+	pools, progs := *req, *req
+	pp, gp := *req.Plan, *req.Plan
+	pp.Programs, gp.Pools = nil, nil
+	pools.Plan, progs.Plan = &pp, &gp
+	type outcome struct {
+		res *result.Result
+		err error
+	}
+	progDone := make(chan outcome, 1)
+	progCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		res, err := runPrograms(progCtx, &progs, c, out)
+		progDone <- outcome{res, err}
+	}()
+	run, err := runLoad(ctx, &pools, c, out)
+	cancel() // the engine is done: so are the programs
+	po := <-progDone
+	if err != nil {
+		return run, err
+	}
+	if pr := po.res; pr != nil {
+		run.Programs, run.Destinations = pr.Programs, pr.Destinations
+		run.Notes = append(run.Notes, pr.Notes...)
+		for _, ev := range pr.Events {
+			if ev.Program != "" || ev.Type == result.EventExhaustion {
+				run.Events = append(run.Events, ev)
+			}
+		}
+		slices.SortStableFunc(run.Events, func(a, b result.Event) int { return cmp.Compare(a.AtSeconds, b.AtSeconds) })
+		if ex := pr.Exhaustion; ex != nil && (run.Exhaustion == nil || ex.AtSeconds < run.Exhaustion.AtSeconds) {
+			run.Exhaustion = ex
+		}
+	}
+	return run, po.err
 }
 
 // finishClient adds to the engine's result what the agent knows of its

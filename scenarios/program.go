@@ -112,8 +112,8 @@ func (v validator) programs() {
 	if len(s.Programs) > maxPrograms {
 		v.addf("programs", "has %d programs; a scenario may have at most %d", len(s.Programs), maxPrograms)
 	}
-	if len(s.Pools) > 0 {
-		v.keyf("programs", "programs and pools in one scenario are not supported yet; put the pools in a scenario of their own")
+	if len(s.Pools) > 0 && s.Sandbox.Processes > 1 {
+		v.keyf("programs", "programs beside pools run in one client process; set sandbox.processes to 1 (or leave it out)")
 	}
 	if s.Runtime == "host" {
 		v.keyf("programs", "programs run on the netns and docker runtimes, not on runtime: host")

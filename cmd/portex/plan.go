@@ -149,7 +149,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
 		}
-		if len(p.Pools) == 0 {
+		if len(p.Programs) > 0 {
 			fmt.Fprintf(e.stdout, "%s, variant %s: runs programs, not pools; the capacity model knows only the pools' load: run it to measure (portex run %s)\n",
 				sc.Name, p.Variant, name)
 			continue

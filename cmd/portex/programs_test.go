@@ -194,6 +194,49 @@ server:
   ports: 2
 `
 
+// Pools beside a program share its range: 50 connections held by a pool
+// leave the Go client 150 of the 200 ports, and it runs out there; the
+// run keeps both the pool's dials and the program's end, and predicts
+// nothing (the model does not know the program's load).
+func TestProgramBesidePools(t *testing.T) {
+	needsFullTier(t)
+	buildGoclient(t)
+	code, run, stderr := programRun(t, `name: beside
+duration: 3s
+sandbox:
+  port_range: 40000-40199
+  sysctls: {net.ipv4.tcp_tw_reuse: 0}
+server:
+  protocol: http
+pools:
+  - name: background
+    workers: 50
+    messages: 0
+    hold: forever
+programs:
+  - name: goclient
+    exec: [goclient, -url, "http://{server}/", -concurrency, "10", -requests, "2000"]
+stop:
+  on: never
+expect: {exit_code: 1}
+`)
+	if code != exitOK || run == nil {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if run.Dials.OK != 50 || run.Pools[0].Dials.OK != 50 {
+		t.Errorf("dials %+v: want the pool's 50 held connections", run.Dials)
+	}
+	if len(run.Programs) != 1 || run.Programs[0].ExitCode != 1 || run.Programs[0].FirstErrorClass != "EADDRNOTAVAIL" {
+		t.Errorf("programs %+v: want the client out of ports, exit 1", run.Programs)
+	}
+	if len(run.Destinations) != 1 || run.Destinations[0].PortsInUse != 200 || run.Exhaustion == nil {
+		t.Errorf("destinations %+v, exhaustion %+v: want the 200 ports full, exhausted", run.Destinations, run.Exhaustion)
+	}
+	if run.Model != nil {
+		t.Errorf("model %+v: the model does not know a program's load, and predicts nothing beside one", run.Model)
+	}
+}
+
 // A program gets the server's address in its environment and in its
 // argv, and the environment holds nothing of portex's request.
 func TestProgramEnvironment(t *testing.T) {
@@ -287,7 +330,7 @@ func TestProgramBadInput(t *testing.T) {
 		{"no-exec", programHead + "programs:\n  - name: p\n", `scenario.yaml:8:5: programs[0]: missing required key "exec"`},
 		{"bad-env", programHead + "programs:\n  - name: p\n    exec: [true]\n    env: {PORTEX_X: 1}\n", "scenario.yaml:10:11: programs[0].env.PORTEX_X: variables named PORTEX_* are portex's own"},
 		{"exit-code-no-programs", programHead + "pools: [{name: c, workers: 1}]\nexpect: {exit_code: 0}\n", "scenario.yaml:8:21: expect.exit_code: checks the exit status of the scenario's programs, and it runs none"},
-		{"with-pools", programHead + "pools: [{name: c, workers: 1}]\nprograms: [{name: p, exec: [true]}]\n", "programs and pools in one scenario are not supported yet"},
+		{"with-pools-sharded", strings.Replace(programHead, "  port_range: 40000-40099\n", "  port_range: 40000-40099\n  processes: 2\n", 1) + "pools: [{name: c, workers: 1}]\nprograms: [{name: p, exec: [true]}]\n", "programs beside pools run in one client process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := portex(t, context.Background(), "validate", writeScenario(t, tc.body))

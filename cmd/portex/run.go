@@ -231,8 +231,9 @@ func cmdRun(e *env, args []string) int {
 		res, err := rt.Run(e.ctx, p, lm.observer(onEvent))
 		if res != nil {
 			// The capacity model knows the pools' load; a program's it
-			// cannot know, and predicts nothing for.
-			if len(p.Pools) > 0 {
+			// cannot know, and predicts nothing for, nor for pools that
+			// share the range with programs.
+			if len(p.Pools) > 0 && len(p.Programs) == 0 {
 				analysis.AttachModel(p, res)
 				if scaleSize > 0 {
 					analysis.AttachScaled(p, res, scaleSize)
