@@ -3,18 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/portex/portex/docker"
 	"github.com/portex/portex/result"
 )
 
 // runShards runs the scenario's n shards as separate portex processes at
 // once, as n machines would, and returns their output folders.
-func runShards(t *testing.T, bin, scenario string, n int) []string {
+func runShards(t *testing.T, bin, scenario string, n int, extra ...string) []string {
 	t.Helper()
 	dirs := make([]string, n)
 	outs := make([][]byte, n)
@@ -23,7 +25,7 @@ func runShards(t *testing.T, bin, scenario string, n int) []string {
 	for i := range n {
 		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("shard%d", i))
 		wg.Go(func() {
-			cmd := exec.Command(bin, "run", scenario, "--shard", fmt.Sprintf("%d/%d", i, n), "--out", dirs[i], "--quiet")
+			cmd := exec.Command(bin, append([]string{"run", scenario, "--shard", fmt.Sprintf("%d/%d", i, n), "--out", dirs[i], "--quiet"}, extra...)...)
 			outs[i], errs[i] = cmd.CombinedOutput()
 		})
 	}
@@ -86,6 +88,44 @@ pools:
 	}
 	if m.Server == nil || m.Server.Accepted != 200 {
 		t.Errorf("merged server counts %+v, want 200 accepted", m.Server)
+	}
+}
+
+// Shards as separate docker containers (each shard a sandbox of its own:
+// a client container and an echo server's), merged, give the single
+// run's figures too.
+func TestShardContainersMergeToTheSingleRun(t *testing.T) {
+	needsFullTier(t)
+	eng, err := docker.Connect(context.Background())
+	if err != nil {
+		if os.Getenv("PORTEX_CI") == "1" {
+			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+	eng.Close()
+	bin := buildPortex(t)
+	scenario := writeScenario(t, `name: shard-holders
+duration: 3s
+sandbox:
+  port_range: 50000-50199
+pools:
+  - name: holders
+    workers: 200
+    hold: forever
+    connect_timeout: 2s
+`)
+	single := filepath.Join(t.TempDir(), "single")
+	if got := portex(t, context.Background(), "run", scenario, "--runtime", "docker", "--out", single, "--quiet"); got.code != exitOK {
+		t.Fatalf("single run: exit %d\n%s", got.code, got.stderr)
+	}
+	whole := readResult(t, single).Runs[0]
+	m := merge(t, runShards(t, bin, scenario, 4, "--runtime", "docker")).Runs[0]
+	if whole.Dials.OK != 200 || m.Dials.OK != 200 || m.Dials.Attempted != whole.Dials.Attempted || m.Dials.Failed != 0 || m.Runtime != "docker" {
+		t.Errorf("dials: merged %+v (runtime %s), single %+v; want 200 ok in both, on docker", m.Dials, m.Runtime, whole.Dials)
+	}
+	if m.Latency.Connect.Count != 200 || m.Server == nil || m.Server.Accepted != 200 {
+		t.Errorf("merged: %d connect samples, server %+v; want 200 and 200 accepted", m.Latency.Connect.Count, m.Server)
 	}
 }
 
