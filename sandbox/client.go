@@ -19,8 +19,10 @@ import (
 type clientSide struct {
 	target    netip.Addr
 	sources   []netip.Addr
-	srv       *serverProc // nil: the runtime runs the server (SetupNone)
-	processes int         // client processes sharing the load
+	target6   netip.Addr   // the server's IPv6 address; unset: no pool dials IPv6
+	sources6  []netip.Addr // the client's IPv6 addresses
+	srv       *serverProc  // nil: the runtime runs the server (SetupNone)
+	processes int          // client processes sharing the load
 	sysctls   map[string]string
 	// serverSysctls are read back from the server's namespace; kernel
 	// holds both namespaces' counters at the start.
@@ -72,7 +74,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		return finishClient(run, c, nil, out)
 	}
 	if c.processes > 1 {
-		run, clientSeries, err = runShards(ctx, p, c.processes, c.target, c.sources, c.sampler, out)
+		run, clientSeries, err = runShards(ctx, p, c.processes, c, out)
 	} else {
 		run, err = runLoad(ctx, req, c, out)
 	}
@@ -133,11 +135,15 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 			return c, err
 		}
 		c.target = ServerAddr
+		if p.UsesIPv6() {
+			c.target6, c.sources6 = ServerAddr6, t.Sources6()
+		}
 	default:
 		if c.target, err = resolve(ctx, req.Target); err != nil {
 			return c, err
 		}
 		c.sources = req.Sources
+		c.target6, c.sources6 = req.Target6, req.Sources6
 	}
 	c.sysctls = readSysctls(p.Sandbox.Sysctls)
 	c.serverSysctls = readSysctlsIn(c.srv.pid(), p.Server.Sysctls)
@@ -185,6 +191,8 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 		BeforeClose: beforeClose,
 		Target:      c.target,
 		Sources:     c.sources,
+		Target6:     c.target6,
+		Sources6:    c.sources6,
 		Sockets:     c.sampler,
 		Resolution:  seriesResolution,
 		Progress:    progressEvery,

@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"testing"
+	"time"
+
+	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
+)
+
+// v6Plan is holdPlan over IPv6 (the plan's family) to destinations
+// server ports from 7000 up.
+func v6Plan(workers, destinations int) *loadgen.Plan {
+	p := holdPlan(workers, range100())
+	p.Family = loadgen.FamilyIPv6
+	ls, ports := listeners(destinations)
+	p.Server.Listeners, p.Pools[0].Ports = ls, ports
+	return p
+}
+
+// wantRunOut checks that res made exactly ok connections, then ran out
+// with class, and stopped by it.
+func wantRunOut(t *testing.T, res *result.Result, ok int64, class string) {
+	t.Helper()
+	if res.Dials.OK != ok || res.Exhaustion == nil || res.Exhaustion.Class != class || res.Exhaustion.DialsOKBefore != ok {
+		t.Fatalf("ok %d, exhaustion %+v, failures %v; want %d then %s", res.Dials.OK, res.Exhaustion, res.Failures, ok, class)
+	}
+	if res.Stopped != result.StoppedExhaustion {
+		t.Errorf("stopped %q, want exhaustion", res.Stopped)
+	}
+	if res.Server == nil || res.Server.Accepted != ok {
+		t.Errorf("server counts %+v, want %d accepted", res.Server, ok)
+	}
+}
+
+// IPv6 over the sandbox's veth link (2001:2::1 -> 2001:2:0:1::1) runs
+// out exactly as IPv4 does: ip_local_port_range, an ipv4 sysctl, governs
+// IPv6 connect() too. With 100 ports: 100 held connections, then
+// EADDRNOTAVAIL; 300 over three destination ports; 100 and EADDRINUSE
+// when bind() comes first; 50/s closed by the client exhausts at about
+// 2 s. And the range is per destination address: a dual pool holds 100
+// over IPv6 and 100 over IPv4 to the same server port.
+func TestIPv6InTheSandbox(t *testing.T) {
+	needsFullTier(t)
+	t.Run("hold", func(t *testing.T) {
+		res := run(t, v6Plan(150, 1))
+		wantRunOut(t, res, 100, "EADDRNOTAVAIL")
+		if s := res.Exhaustion.Sockets; s == nil || s.PortsInUse != 100 {
+			t.Errorf("sockets at exhaustion %+v, want the 100 IPv6 ports counted", s)
+		}
+	})
+	t.Run("three destinations", func(t *testing.T) {
+		wantRunOut(t, run(t, v6Plan(400, 3)), 300, "EADDRNOTAVAIL")
+	})
+	t.Run("bind before connect", func(t *testing.T) {
+		p := v6Plan(400, 3)
+		p.Pools[0].Bind = loadgen.BindBeforeConnect
+		wantRunOut(t, run(t, p), 100, "EADDRINUSE")
+	})
+	t.Run("churn", func(t *testing.T) {
+		p := v6Plan(0, 1)
+		p.Duration = 5 * time.Second
+		p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 50, MaxInFlight: 20, Messages: 1, Payload: 64,
+			Hold: loadgen.Hold{Kind: loadgen.HoldFixed}, Close: loadgen.CloseClient,
+			ConnectTimeout: time.Second, Ports: []int{7000}}
+		res := run(t, p)
+		if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.AtSeconds < 1.5 || res.Exhaustion.AtSeconds > 3 {
+			t.Fatalf("exhaustion %+v after %d ok, want EADDRNOTAVAIL at about 2 s", res.Exhaustion, res.Dials.OK)
+		}
+		if s := res.Exhaustion.Sockets; s == nil || s.TimeWait < 90 {
+			t.Errorf("sockets at exhaustion %+v, want about 100 IPv6 ones in TIME_WAIT", s)
+		}
+		if res.Exhaustion.DialsOKBefore != 100 || res.Dropped != 0 {
+			t.Errorf("churn: %d ok before exhaustion, %d arrivals dropped; want 100 and none (no connection waits for the link)",
+				res.Exhaustion.DialsOKBefore, res.Dropped)
+		}
+		t.Logf("churn: EADDRNOTAVAIL at %.2fs after %d ok", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
+	})
+	t.Run("dual", func(t *testing.T) {
+		p := holdPlan(200, range100())
+		p.Pools[0].Family = loadgen.FamilyDual
+		p.Duration, p.Stop = 2*time.Second, loadgen.Stop{On: loadgen.StopNever}
+		res := run(t, p)
+		if res.Dials.OK != 200 || res.Dials.Failed != 0 {
+			t.Errorf("dual, 200 workers on 100 ports: %+v, failures %v; want 100 over each family, all ok", res.Dials, res.Failures)
+		}
+		p = holdPlan(250, range100())
+		p.Pools[0].Family = loadgen.FamilyDual
+		wantRunOut(t, run(t, p), 200, "EADDRNOTAVAIL")
+	})
+}
