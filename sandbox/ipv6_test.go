@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"context"
+	"math"
 	"testing"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/result"
 )
@@ -57,13 +60,16 @@ func TestIPv6InTheSandbox(t *testing.T) {
 		p.Pools[0].Bind = loadgen.BindBeforeConnect
 		wantRunOut(t, run(t, p), 100, "EADDRINUSE")
 	})
-	t.Run("churn", func(t *testing.T) {
+	churn := func(f loadgen.Family) *loadgen.Plan {
 		p := v6Plan(0, 1)
-		p.Duration = 5 * time.Second
+		p.Family, p.Duration = f, 6*time.Second
 		p.Pools[0] = loadgen.Pool{Name: "churn", Rate: 50, MaxInFlight: 20, Messages: 1, Payload: 64,
 			Hold: loadgen.Hold{Kind: loadgen.HoldFixed}, Close: loadgen.CloseClient,
 			ConnectTimeout: time.Second, Ports: []int{7000}}
-		res := run(t, p)
+		return p
+	}
+	t.Run("churn", func(t *testing.T) {
+		res := run(t, churn(loadgen.FamilyIPv6))
 		if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.AtSeconds < 1.5 || res.Exhaustion.AtSeconds > 3 {
 			t.Fatalf("exhaustion %+v after %d ok, want EADDRNOTAVAIL at about 2 s", res.Exhaustion, res.Dials.OK)
 		}
@@ -75,6 +81,21 @@ func TestIPv6InTheSandbox(t *testing.T) {
 				res.Exhaustion.DialsOKBefore, res.Dropped)
 		}
 		t.Logf("churn: EADDRNOTAVAIL at %.2fs after %d ok", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
+	})
+	// Dual churn: 25/s over each family, each with its 100 ports, run
+	// out together at about 4 s, as the model says.
+	t.Run("dual churn", func(t *testing.T) {
+		p := churn(loadgen.FamilyDual)
+		res := run(t, p)
+		if res.Exhaustion == nil || res.Exhaustion.Class != "EADDRNOTAVAIL" || res.Exhaustion.AtSeconds < 3.5 || res.Exhaustion.AtSeconds > 5 ||
+			res.Exhaustion.DialsOKBefore != 200 {
+			t.Fatalf("exhaustion %+v after %d ok, want EADDRNOTAVAIL at about 4 s after 200", res.Exhaustion, res.Dials.OK)
+		}
+		analysis.AttachModel(p, res)
+		if m := res.Model; m == nil || m.ExhaustionAtSeconds == nil || math.Abs(*m.ExhaustionAtSeconds-4) > 0.01 {
+			t.Errorf("model %+v, want exhaustion predicted at 4 s", res.Model)
+		}
+		t.Logf("dual churn: EADDRNOTAVAIL at %.2fs after %d ok", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
 	})
 	t.Run("dual", func(t *testing.T) {
 		p := holdPlan(200, range100())
@@ -88,4 +109,25 @@ func TestIPv6InTheSandbox(t *testing.T) {
 		p.Pools[0].Family = loadgen.FamilyDual
 		wantRunOut(t, run(t, p), 200, "EADDRNOTAVAIL")
 	})
+}
+
+// The host runtime runs a plan of family ipv6 against its echo server on
+// ::1, the range narrowed per socket (IP_LOCAL_PORT_RANGE, an IPv4
+// option the kernel applies to IPv6 sockets too): 100 ports hold 100,
+// then EADDRNOTAVAIL.
+func TestHostIPv6Loopback(t *testing.T) {
+	needsFullTier(t)
+	if !privateLoopback(t) {
+		return
+	}
+	p := v6Plan(150, 1)
+	p.Runtime = "host"
+	res, err := (&Host{}).Run(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Target != "::1" {
+		t.Errorf("target %q, want ::1", res.Target)
+	}
+	wantRunOut(t, res, 100, "EADDRNOTAVAIL")
 }
