@@ -82,6 +82,29 @@ func TestIPv6InTheSandbox(t *testing.T) {
 		}
 		t.Logf("churn: EADDRNOTAVAIL at %.2fs after %d ok", res.Exhaustion.AtSeconds, res.Exhaustion.DialsOKBefore)
 	})
+	// The server closing first keeps TIME_WAIT on its side, in IPv6
+	// sockets its samples count (an IPv4-only count shows none); none on
+	// the client, and nothing runs out.
+	t.Run("server closes first", func(t *testing.T) {
+		p := churn(loadgen.FamilyIPv6)
+		p.Duration, p.Stop = 2*time.Second, loadgen.Stop{On: loadgen.StopNever}
+		p.Server.Listeners = []loadgen.Listener{{Port: 7000, CloseFirst: true, CloseAfterBytes: 64}}
+		p.Pools[0].Close = loadgen.CloseServer
+		res := run(t, p)
+		var serverTW, clientTW int
+		for _, pt := range res.TimeSeries.Points {
+			if pt.Server != nil {
+				serverTW = max(serverTW, pt.Server.TimeWait)
+			}
+			if pt.Client != nil {
+				clientTW = max(clientTW, pt.Client.TimeWait)
+			}
+		}
+		if res.Exhaustion != nil || res.Dials.Failed != 0 || serverTW < 20 || clientTW != 0 {
+			t.Errorf("exhaustion %+v, %d failed, TIME_WAIT peak server %d client %d; want none, some on the server, 0 on the client",
+				res.Exhaustion, res.Dials.Failed, serverTW, clientTW)
+		}
+	})
 	// Dual churn: 25/s over each family, each with its 100 ports, run
 	// out together at about 4 s, as the model says.
 	t.Run("dual churn", func(t *testing.T) {
