@@ -239,6 +239,9 @@ func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates,
 	if c.hi > 0 {
 		run.PortRangeSize = c.hi - c.lo + 1
 	}
+	if c.target6.IsValid() && c.srv != nil && len(c.sources6) > 0 {
+		run.Notes = append(run.Notes, familyNote(c.plan, c.sources6[0], c.target6))
+	}
 	if d := c.plan.Server.DropSYN; d > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("the server's namespace dropped %s of the SYNs to its listeners (server.drop_syn): dials that timed out found an unresponsive destination, not exhausted ports; their ports were held in SYN_SENT until then", percentWords(d)))
 	}

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -71,4 +73,26 @@ func hostFamilies(p *loadgen.Plan, target loadgen.Family) error {
 			Reason: "some pools dial IPv6 and some IPv4: the host runtime's echo server listens on one loopback address (::1 or 127.0.0.1); give every pool one family, or use --runtime netns"}
 	}
 	return nil
+}
+
+// familyNote says which pools dialed IPv6, over which addresses, for a
+// result of the netns sandbox.
+func familyNote(p *loadgen.Plan, src, dst netip.Addr) string {
+	var v6, dual []string
+	for i := range p.Pools {
+		switch p.FamilyOf(&p.Pools[i]) {
+		case loadgen.FamilyIPv6:
+			v6 = append(v6, p.Pools[i].Name)
+		case loadgen.FamilyDual:
+			dual = append(dual, p.Pools[i].Name)
+		}
+	}
+	var parts []string
+	if len(v6) > 0 {
+		parts = append(parts, "pools "+strings.Join(v6, ", ")+" dialed IPv6")
+	}
+	if len(dual) > 0 {
+		parts = append(parts, "pools "+strings.Join(dual, ", ")+" alternated IPv6 and IPv4 (a range of ports for each family)")
+	}
+	return fmt.Sprintf("family: %s, from %s to %s", strings.Join(parts, "; "), src, dst)
 }

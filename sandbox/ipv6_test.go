@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -130,7 +131,12 @@ func TestIPv6InTheSandbox(t *testing.T) {
 		}
 		p = holdPlan(250, range100())
 		p.Pools[0].Family = loadgen.FamilyDual
-		wantRunOut(t, run(t, p), 200, "EADDRNOTAVAIL")
+		res = run(t, p)
+		wantRunOut(t, res, 200, "EADDRNOTAVAIL")
+		want := "family: pools holders alternated IPv6 and IPv4 (a range of ports for each family), from 2001:2::1 to 2001:2:0:1::1"
+		if !slices.Contains(res.Notes, want) {
+			t.Errorf("notes %q, want %q", res.Notes, want)
+		}
 	})
 }
 
