@@ -41,9 +41,11 @@ func wantRunOut(t *testing.T, res *result.Result, ok int64, class string) {
 // out exactly as IPv4 does: ip_local_port_range, an ipv4 sysctl, governs
 // IPv6 connect() too. With 100 ports: 100 held connections, then
 // EADDRNOTAVAIL; 300 over three destination ports; 100 and EADDRINUSE
-// when bind() comes first; 50/s closed by the client exhausts at about
-// 2 s. And the range is per destination address: a dual pool holds 100
-// over IPv6 and 100 over IPv4 to the same server port.
+// when bind() comes first; 600 from two sources over three ports; 200
+// over a 200-port range shared by three processes; 50/s closed by the
+// client exhausts at about 2 s. And the range is per destination
+// address: a dual pool holds 100 over IPv6 and 100 over IPv4 to the same
+// server port.
 func TestIPv6InTheSandbox(t *testing.T) {
 	needsFullTier(t)
 	t.Run("hold", func(t *testing.T) {
@@ -60,6 +62,21 @@ func TestIPv6InTheSandbox(t *testing.T) {
 		p := v6Plan(400, 3)
 		p.Pools[0].Bind = loadgen.BindBeforeConnect
 		wantRunOut(t, run(t, p), 100, "EADDRINUSE")
+	})
+	t.Run("two sources", func(t *testing.T) {
+		p := v6Plan(800, 3)
+		p.Pools[0].Sources, p.Pools[0].Bind = 2, loadgen.BindNoPort
+		wantRunOut(t, run(t, p), 600, "EADDRNOTAVAIL")
+	})
+	t.Run("sharded", func(t *testing.T) {
+		p := v6Plan(300, 1)
+		p.Sandbox.PortRange = loadgen.PortRange{Lo: 50000, Hi: 50199}
+		p.Sandbox.Processes, p.Sandbox.Nofile = 3, 0
+		res := run(t, p)
+		wantRunOut(t, res, 200, "EADDRNOTAVAIL")
+		if c := res.Resources.Client; c.Processes != 3 {
+			t.Errorf("client processes %d, want 3", c.Processes)
+		}
 	})
 	churn := func(f loadgen.Family) *loadgen.Plan {
 		p := v6Plan(0, 1)
