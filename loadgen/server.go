@@ -84,7 +84,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			}
 		}
 		for i := range s.listeners {
-			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort)
+			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort, false)
 			if err != nil {
 				s.closeFDs()
 				return nil, err
@@ -159,7 +159,7 @@ func (s *Server) listenIPv6() error {
 	n := len(s.cfg.Listeners)
 	for i := range s.listeners {
 		for j := 0; j < n; j++ {
-			fd, err := listenTCP(netip.IPv6Unspecified(), boundPortOf(s.listeners[i][j]), s.cfg.Backlog, s.cfg.ReusePort || s.cfg.Loops > 1)
+			fd, err := listenTCP(netip.IPv6Unspecified(), boundPortOf(s.listeners[i][j]), s.cfg.Backlog, s.cfg.ReusePort || s.cfg.Loops > 1, true)
 			if err != nil {
 				if i == 0 && j == 0 && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL)) {
 					return nil
@@ -172,13 +172,14 @@ func (s *Server) listenIPv6() error {
 	return nil
 }
 
-func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) {
+// listenTCP makes a listening socket on addr:port; v6only keeps an IPv6
+// one from IPv4 connections (IPV6_V6ONLY), which are an IPv4 listener's.
+func listenTCP(addr netip.Addr, port, backlog int, reusePort, v6only bool) (int, error) {
 	fd, err := unix.Socket(family(addr), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("echo server: socket: %w", err)
 	}
-	if family(addr) == unix.AF_INET6 {
-		// IPv6 only: an IPv4 connection is an IPv4 listener's.
+	if v6only {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("echo server: IPV6_V6ONLY: %w", err)
