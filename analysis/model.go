@@ -451,6 +451,9 @@ func ModelInputFor(p *loadgen.Plan, rangeSize int) ModelInput {
 		if pl.Bind == loadgen.BindBeforeConnect {
 			mp.Tuples = sources
 		}
+		if p.FamilyOf(&pl) == loadgen.FamilyDual {
+			mp.Tuples *= 2 // each family has its range per destination address
+		}
 		in.Pools = append(in.Pools, mp)
 	}
 	return in

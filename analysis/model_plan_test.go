@@ -108,3 +108,27 @@ func TestTimeWaitSockets(t *testing.T) {
 		})
 	}
 }
+
+// A dual pool has a range per family for each destination address: the
+// model counts its tuples twice, so 50/s closed by the client on 100
+// ports exhausts at 4 s over both families, not 2 s.
+func TestModelDualFamily(t *testing.T) {
+	p := &loadgen.Plan{Duration: 10 * time.Second, Sandbox: loadgen.Sandbox{PortRange: loadgen.PortRange{Lo: 50000, Hi: 50099}},
+		Pools: []loadgen.Pool{{Name: "churn", Rate: 50, MaxInFlight: 20, Close: loadgen.CloseClient, Ports: []int{7000},
+			Hold: loadgen.Hold{Kind: loadgen.HoldFixed}}}}
+	for _, tt := range []struct {
+		family  loadgen.Family
+		tuples  int
+		exhaust float64
+	}{{"", 1, 2}, {loadgen.FamilyIPv6, 1, 2}, {loadgen.FamilyDual, 2, 4}} {
+		p.Family = tt.family
+		in := ModelInputFor(p, 100)
+		if in.Pools[0].Tuples != tt.tuples {
+			t.Errorf("family %q: %d tuples, want %d", tt.family, in.Pools[0].Tuples, tt.tuples)
+		}
+		m := Predict(in)
+		if m.ExhaustionAtSeconds == nil || math.Abs(*m.ExhaustionAtSeconds-tt.exhaust) > 1e-3 {
+			t.Errorf("family %q: exhaustion at %v, want %.0f s", tt.family, m.ExhaustionAtSeconds, tt.exhaust)
+		}
+	}
+}

@@ -26,3 +26,24 @@ func TestCheckPlanRefusesSeveralSources(t *testing.T) {
 		t.Errorf("one source: %v", err)
 	}
 }
+
+// A container's network has IPv4 addresses only: a pool that dials IPv6,
+// by its own family or the plan's, is refused with the key.
+func TestCheckPlanRefusesIPv6(t *testing.T) {
+	p := &loadgen.Plan{Scenario: "x", Variant: "v", Runtime: "docker", Duration: time.Second,
+		Server: loadgen.ServerPlan{Listeners: []loadgen.Listener{{Port: 7000}}},
+		Pools:  []loadgen.Pool{{Name: "a", Workers: 1, Close: loadgen.CloseClient, ConnectTimeout: time.Second, Ports: []int{7000}, Family: loadgen.FamilyIPv4}},
+		Stop:   loadgen.Stop{On: loadgen.StopNever}, Family: loadgen.FamilyIPv6}
+	if err := (&Runtime{}).CheckPlan(p); err != nil {
+		t.Errorf("the pool's ipv4 over the plan's ipv6: %v", err)
+	}
+	var u *sandbox.Unsupported
+	p.Pools[0].Family = ""
+	if err := (&Runtime{}).CheckPlan(p); !errors.As(err, &u) || u.Pool != "" || u.Key != "family" || !errors.Is(err, sandbox.ErrUnrunnable) {
+		t.Errorf("the plan's ipv6: %v", err)
+	}
+	p.Family, p.Pools[0].Family = "", loadgen.FamilyDual
+	if err := (&Runtime{}).CheckPlan(p); !errors.As(err, &u) || u.Pool != "a" || u.Key != "family" {
+		t.Errorf("a pool's dual: %v", err)
+	}
+}

@@ -180,6 +180,9 @@ func CheckPlan(p *loadgen.Plan) error {
 	if err := sandbox.OneSource("docker", p, "a container has one address on its network"); err != nil {
 		return err
 	}
+	if err := sandbox.RefuseIPv6("docker", p, "the docker runtime's network has IPv4 addresses only"); err != nil {
+		return err
+	}
 	return realisable(sandbox.TopologyOf(p))
 }
 

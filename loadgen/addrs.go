@@ -18,6 +18,22 @@ var (
 	SandboxRouterClientAddr = netip.MustParseAddr("198.18.255.254")
 )
 
+// The sandbox's IPv6 address plan, from 2001:2::/48, the prefix set aside
+// for benchmarking (RFC 5180), laid out as the IPv4 one: clients in
+// 2001:2::/64, servers in 2001:2:0:1::/64, both on one /48 link.
+var (
+	SandboxClientAddr6 = netip.MustParseAddr("2001:2::1")
+	SandboxServerAddr6 = netip.MustParseAddr("2001:2:0:1::1")
+)
+
+// SandboxSourceAddr6 is the client's i-th IPv6 address (0: the primary):
+// 2001:2::1, 2001:2::2, and so on.
+func SandboxSourceAddr6(i int) netip.Addr {
+	a := SandboxClientAddr6.As16()
+	a[14], a[15] = byte((i+1)>>8), byte(i+1)
+	return netip.AddrFrom16(a)
+}
+
 // SandboxSourceAddr is the client's i-th address (0: the primary).
 func SandboxSourceAddr(i int) netip.Addr {
 	a := SandboxClientAddr.As4()

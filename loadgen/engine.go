@@ -19,12 +19,20 @@ import (
 
 // Options are how the caller wires a run into its surroundings.
 type Options struct {
-	// Target is the echo server's address; the pools' ports are dialed on it.
+	// Target is the echo server's address for the pools of family ipv4
+	// (the default); the pools' ports are dialed on it. An IPv6 Target
+	// makes those pools dial IPv6 (a --target of the user's).
 	Target netip.Addr
-	// Sources are the client's addresses, the primary first, for pools
-	// that dial from several or bind before connect. Empty means the
-	// unspecified address, 0.0.0.0.
+	// Sources are the client's addresses of Target's family, the primary
+	// first, for pools that dial from several or bind before connect.
+	// Empty means the unspecified address, 0.0.0.0.
 	Sources []netip.Addr
+	// Target6 is the echo server's IPv6 address, for the pools of family
+	// ipv6 and dual; unset, Target if it is IPv6.
+	Target6 netip.Addr
+	// Sources6 are the client's IPv6 addresses, as Sources are its IPv4
+	// ones; empty means ::.
+	Sources6 []netip.Addr
 	// OnEvent, if set, receives events as they happen: first failures,
 	// exhaustion, progress, the end. Calls never overlap.
 	OnEvent func(result.Event)
@@ -108,6 +116,9 @@ func Run(ctx context.Context, p *Plan, opt Options) (*result.Result, error) {
 		if src.Is4() != opt.Target.Is4() {
 			return nil, fmt.Errorf("loadgen: source %v and target %v are of different families", src, opt.Target)
 		}
+	}
+	if err := resolveFamilies(p, &opt); err != nil {
+		return nil, err
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = time.Second
@@ -233,7 +244,7 @@ func newEngine(p *Plan, opt Options) *engine {
 		// by the namespace's own delay, and IPv6 ones too when the load
 		// is IPv6.
 		opt.Sockets.SetReuseDelay(ReuseDelayOf(p.Sandbox.Sysctls))
-		if opt.Target.Is6() {
+		if opt.Target.Is6() || p.UsesIPv6() {
 			opt.Sockets.CountIPv6()
 		}
 	}
@@ -270,7 +281,7 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 		if p.Close == CloseKeep {
 			pr.keep = newKeepPool(p.PoolSize)
 		}
-		pr.refused = make([]atomic.Bool, max(p.Sources, 1)*len(p.Ports))
+		pr.refused = make([]atomic.Bool, len(e.dialSpecs(p)))
 		e.pools = append(e.pools, pr)
 		n, loop := goroutines(e.plan, p), (*worker).closedLoop
 		if holdsForever(p) {
@@ -776,4 +787,51 @@ func (e *engine) result(cause error, interrupted bool) *result.Result {
 		res.Exhaustion = &ex
 	}
 	return res
+}
+
+// resolveFamilies makes sure every pool has a target of its family:
+// Target6 defaults to an IPv6 Target, and a pool of family ipv6 or dual
+// needs one, a dual pool an IPv4 Target besides.
+func resolveFamilies(p *Plan, opt *Options) error {
+	if !opt.Target6.IsValid() && opt.Target.Is6() {
+		opt.Target6, opt.Sources6 = opt.Target, opt.Sources
+	}
+	if opt.Target6.IsValid() && (!opt.Target6.Is6() || opt.Target6.Is4In6()) {
+		return fmt.Errorf("loadgen: IPv6 target %v is not an IPv6 address", opt.Target6)
+	}
+	for _, src := range opt.Sources6 {
+		if !src.Is6() || src.Is4In6() {
+			return fmt.Errorf("loadgen: IPv6 source %v is not an IPv6 address", src)
+		}
+	}
+	for i := range p.Pools {
+		pl := &p.Pools[i]
+		f := p.FamilyOf(pl)
+		if f.IPv6() && !opt.Target6.IsValid() {
+			return fmt.Errorf("loadgen: pool %q: family %s needs an IPv6 target", pl.Name, f)
+		}
+		if f == FamilyDual && !opt.Target.Is4() {
+			return fmt.Errorf("loadgen: pool %q: family dual needs an IPv4 target besides the IPv6 one, got %v", pl.Name, opt.Target)
+		}
+	}
+	return nil
+}
+
+// dialSpecs is every (source, destination) pool pl dials, in turn: over
+// its family's target and sources, and for a dual pool the IPv6 and the
+// IPv4 dial of each tuple one after the other, so that its dials
+// alternate the families.
+func (e *engine) dialSpecs(pl *Pool) []dialSpec {
+	switch e.plan.FamilyOf(pl) {
+	case FamilyIPv6:
+		return dialSpecs(pl, e.opt.Target6, e.opt.Sources6)
+	case FamilyDual:
+		v6, v4 := dialSpecs(pl, e.opt.Target6, e.opt.Sources6), dialSpecs(pl, e.opt.Target, e.opt.Sources)
+		specs := make([]dialSpec, 0, len(v6)+len(v4))
+		for i := range v6 {
+			specs = append(specs, v6[i], v4[i])
+		}
+		return specs
+	}
+	return dialSpecs(pl, e.opt.Target, e.opt.Sources)
 }

@@ -331,7 +331,7 @@ func startStream(t *testing.T, addr *net.TCPAddr) {
 // own, and one more from the again list), and a ping the epoll set reports
 // ready is echoed in the same pass.
 func TestServerServesEveryReadyConnectionEachPass(t *testing.T) {
-	lfd, err := listenTCP(loopback, 0, 16, false)
+	lfd, err := listenTCP(loopback, 0, 16, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func TestServerSeesAFINThatCameWithData(t *testing.T) {
 // once, not once more each pass (26 times seen before), which would give
 // it a turn per entry and undo the cap.
 func TestServerQueuesAConnectionOnce(t *testing.T) {
-	lfd, err := listenTCP(loopback, 0, 16, false)
+	lfd, err := listenTCP(loopback, 0, 16, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,69 @@ type Plan struct {
 	// NAT, if set, puts a router namespace between client and server
 	// that translates the client's connections; nil: a direct link.
 	NAT *NAT `json:"nat,omitempty"`
+	// Family is the address family of the pools that name none; empty
+	// means FamilyIPv4.
+	Family Family `json:"family,omitempty"`
+}
+
+// Family is the address family a pool dials over.
+type Family string
+
+// The families.
+const (
+	FamilyIPv4 Family = "ipv4"
+	FamilyIPv6 Family = "ipv6"
+	// FamilyDual alternates the families dial by dial: half of the
+	// connections over IPv4, half over IPv6, each family with a port
+	// range of its own per destination address.
+	FamilyDual Family = "dual"
+)
+
+// Valid reports whether f is a known family; empty is not.
+func (f Family) Valid() bool {
+	switch f {
+	case FamilyIPv4, FamilyIPv6, FamilyDual:
+		return true
+	}
+	return false
+}
+
+// IPv4 reports whether f dials over IPv4 (ipv4 or dual).
+func (f Family) IPv4() bool { return f != FamilyIPv6 }
+
+// IPv6 reports whether f dials over IPv6 (ipv6 or dual).
+func (f Family) IPv6() bool { return f == FamilyIPv6 || f == FamilyDual }
+
+// FamilyOf is the family pool pl dials over: its own, else the plan's,
+// else FamilyIPv4.
+func (p *Plan) FamilyOf(pl *Pool) Family {
+	switch {
+	case pl.Family != "":
+		return pl.Family
+	case p.Family != "":
+		return p.Family
+	}
+	return FamilyIPv4
+}
+
+// UsesIPv6 reports whether some pool of the plan dials over IPv6.
+func (p *Plan) UsesIPv6() bool {
+	for i := range p.Pools {
+		if p.FamilyOf(&p.Pools[i]).IPv6() {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesIPv4 reports whether some pool of the plan dials over IPv4.
+func (p *Plan) UsesIPv4() bool {
+	for i := range p.Pools {
+		if p.FamilyOf(&p.Pools[i]).IPv4() {
+			return true
+		}
+	}
+	return false
 }
 
 // NAT modes (NAT.Mode).
@@ -339,6 +402,9 @@ type Pool struct {
 	Sources int `json:"sources,omitempty"`
 	// Bind says how a socket gets its local address.
 	Bind BindMode `json:"bind,omitempty"`
+	// Family is the address family the pool dials over; empty: the
+	// plan's (see Plan.FamilyOf).
+	Family Family `json:"family,omitempty"`
 }
 
 // Stage is one step of a rate ramp: the rate moves linearly from where the
@@ -469,7 +535,11 @@ func (p *Plan) PortBudget(pl *Pool) int {
 	if size <= 0 {
 		size = 65536
 	}
-	return size * max(1, len(pl.Ports)) * max(1, pl.Sources)
+	n := size * max(1, len(pl.Ports)) * max(1, pl.Sources)
+	if p.FamilyOf(pl) == FamilyDual {
+		n *= 2 // a range per family
+	}
+	return n
 }
 
 // Concurrency is how many connections pool pl works on at once: its
@@ -577,6 +647,9 @@ func (p *Plan) Check() error {
 	if sp := p.Server.Program; sp != nil && (len(sp.Exec) == 0 || sp.Exec[0] == "" || sp.ReadyTimeout <= 0 || len(p.Server.ProgramPorts()) == 0) {
 		return fmt.Errorf("plan: server program: want a command, a ready timeout and a port to serve")
 	}
+	if p.Family != "" && !p.Family.Valid() {
+		return fmt.Errorf("plan: unknown family %q: want ipv4, ipv6 or dual", p.Family)
+	}
 	if d := p.Server.DropSYN; d < 0 || d > 1 || d != d {
 		return fmt.Errorf("plan: server drop_syn %v: want a share within 0..1", d)
 	}
@@ -622,6 +695,9 @@ func (p *Plan) Check() error {
 			return fmt.Errorf("plan: pool %q: no server ports to dial", pl.Name)
 		case pl.Sources < 0 || pl.Sources > MaxSources:
 			return fmt.Errorf("plan: pool %q: sources %d is not within 0-%d", pl.Name, pl.Sources, MaxSources)
+		}
+		if pl.Family != "" && !pl.Family.Valid() {
+			return fmt.Errorf("plan: pool %q: unknown family %q: want ipv4, ipv6 or dual", pl.Name, pl.Family)
 		}
 		switch pl.Bind {
 		case "", BindAuto, BindBeforeConnect, BindNoPort:

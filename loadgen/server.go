@@ -84,7 +84,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			}
 		}
 		for i := range s.listeners {
-			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort)
+			fd, err := listenTCP(cfg.Addr, port, cfg.Backlog, reusePort, false)
 			if err != nil {
 				s.closeFDs()
 				return nil, err
@@ -93,6 +93,12 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			if port == 0 { // the others take the port the kernel chose
 				port = boundPortOf(fd)
 			}
+		}
+	}
+	if !cfg.Addr.IsValid() {
+		if err := s.listenIPv6(); err != nil {
+			s.closeFDs()
+			return nil, err
 		}
 	}
 	for i := 0; i < cfg.Loops; i++ {
@@ -142,10 +148,42 @@ func probePort(addr netip.Addr, port int) error {
 	return nil
 }
 
-func listenTCP(addr netip.Addr, port, backlog int, reusePort bool) (int, error) {
+// listenIPv6 gives a server on all addresses (no cfg.Addr) IPv6's
+// wildcard besides IPv4's: every loop gets, after its IPv4 listeners, one
+// IPv6-only socket on each of their ports, in the same order, so that
+// IPv4 connections stay IPv4 sockets (as the namespace's socket dumps
+// count them) and IPv6 ones are served too. A kernel without IPv6 keeps
+// the IPv4 listeners alone. The IPv4 listeners' probe stands for the
+// port's ownership: an IPv6 one would find them.
+func (s *Server) listenIPv6() error {
+	n := len(s.cfg.Listeners)
+	for i := range s.listeners {
+		for j := 0; j < n; j++ {
+			fd, err := listenTCP(netip.IPv6Unspecified(), boundPortOf(s.listeners[i][j]), s.cfg.Backlog, s.cfg.ReusePort || s.cfg.Loops > 1, true)
+			if err != nil {
+				if i == 0 && j == 0 && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL)) {
+					return nil
+				}
+				return err
+			}
+			s.listeners[i] = append(s.listeners[i], fd)
+		}
+	}
+	return nil
+}
+
+// listenTCP makes a listening socket on addr:port; v6only keeps an IPv6
+// one from IPv4 connections (IPV6_V6ONLY), which are an IPv4 listener's.
+func listenTCP(addr netip.Addr, port, backlog int, reusePort, v6only bool) (int, error) {
 	fd, err := unix.Socket(family(addr), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("echo server: socket: %w", err)
+	}
+	if v6only {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("echo server: IPV6_V6ONLY: %w", err)
+		}
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
@@ -223,8 +261,11 @@ type sconn struct {
 }
 
 type serverLoop struct {
-	s         *Server
-	listeners []int // this loop's listening sockets, in the order of cfg.Listeners
+	s *Server
+	// listeners are this loop's listening sockets, in the order of
+	// cfg.Listeners, then their IPv6 companions in the same order, if
+	// any (see listenIPv6).
+	listeners []int
 	epoch     time.Time
 	idle      bool  // some listener closes idle connections
 	swept     int64 // ns since epoch of the last idle sweep
@@ -391,7 +432,7 @@ func (l *serverLoop) sweep() {
 func (l *serverLoop) listenerIndex(fd int) int {
 	for i, lfd := range l.listeners {
 		if lfd == fd {
-			return i
+			return i % len(l.s.cfg.Listeners)
 		}
 	}
 	return -1

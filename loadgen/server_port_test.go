@@ -13,7 +13,7 @@ import (
 // echo server's loops would.
 func listenReusePort(t *testing.T, port int) {
 	t.Helper()
-	fd, err := listenTCP(loopback, port, 16, true)
+	fd, err := listenTCP(loopback, port, 16, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

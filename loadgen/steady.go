@@ -91,7 +91,11 @@ func (p *Plan) Cycle(k Kernel) (cycle time.Duration, grows bool) {
 func (p *Plan) Tuples() int {
 	n := 0
 	for i := range p.Pools {
-		if t := p.Pools[i].Tuples(); n == 0 || t < n {
+		t := p.Pools[i].Tuples()
+		if p.FamilyOf(&p.Pools[i]) == FamilyDual {
+			t *= 2 // each tuple once per family
+		}
+		if n == 0 || t < n {
 			n = t
 		}
 	}

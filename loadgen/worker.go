@@ -73,7 +73,7 @@ func newWorker(pr *poolRun, id int) *worker {
 		rec: recorder{agg: e.agg, pool: uint16(pr.index)},
 		rng: mrand.New(mrand.NewPCG(uint64(pr.index), uint64(id))),
 	}
-	w.spec = dialSpecs(p, e.opt.Target, e.opt.Sources)
+	w.spec = e.dialSpecs(p)
 	if r := e.opt.LocalPortRange; !r.IsZero() {
 		for i := range w.spec {
 			w.spec[i].portRange = uint32(r.Hi)<<16 | uint32(r.Lo)

@@ -21,8 +21,10 @@ import (
 type clientSide struct {
 	target    netip.Addr
 	sources   []netip.Addr
-	srv       *serverProc // nil: the runtime runs the server (SetupNone)
-	processes int         // client processes sharing the load
+	target6   netip.Addr   // the server's IPv6 address; unset: no pool dials IPv6
+	sources6  []netip.Addr // the client's IPv6 addresses
+	srv       *serverProc  // nil: the runtime runs the server (SetupNone)
+	processes int          // client processes sharing the load
 	sysctls   map[string]string
 	// serverSysctls are read back from the server's namespace; kernel
 	// holds both namespaces' counters at the start.
@@ -85,7 +87,7 @@ func runClient(ctx context.Context, req *Request, out *encoder) error {
 		return finishClient(run, c, nil, out)
 	}
 	if c.processes > 1 {
-		run, clientSeries, err = runShards(ctx, p, c.processes, c.target, c.sources, c.sampler, out)
+		run, clientSeries, err = runShards(ctx, p, c.processes, c, out)
 		if run != nil && c.nat != nil {
 			c.nat.replay(run)
 		}
@@ -149,11 +151,15 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 			return c, err
 		}
 		c.target = ServerAddr
+		if p.UsesIPv6() {
+			c.target6, c.sources6 = ServerAddr6, t.Sources6()
+		}
 	default:
 		if c.target, err = resolve(ctx, req.Target); err != nil {
 			return c, err
 		}
 		c.sources = req.Sources
+		c.target6, c.sources6 = req.Target6, req.Sources6
 	}
 	c.sysctls = readSysctls(p.Sandbox.Sysctls)
 	c.serverSysctls = readSysctlsIn(c.srv.pid(), p.Server.Sysctls)
@@ -201,6 +207,8 @@ func runLoad(ctx context.Context, req *Request, c *clientSide, out *encoder) (*r
 		BeforeClose: beforeClose,
 		Target:      c.target,
 		Sources:     c.sources,
+		Target6:     c.target6,
+		Sources6:    c.sources6,
 		Sockets:     c.sampler,
 		Resolution:  seriesResolution,
 		Progress:    progressEvery,
@@ -291,6 +299,9 @@ func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates,
 	}
 	if c.hi > 0 {
 		run.PortRangeSize = c.hi - c.lo + 1
+	}
+	if c.target6.IsValid() && c.srv != nil && len(c.sources6) > 0 {
+		run.Notes = append(run.Notes, familyNote(c.plan, c.sources6[0], c.target6))
 	}
 	if d := c.plan.Server.DropSYN; d > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("the server's namespace dropped %s of the SYNs to its listeners (server.drop_syn): dials that timed out found an unresponsive destination, not exhausted ports; their ports were held in SYN_SENT until then", percentWords(d)))

@@ -56,6 +56,9 @@ func (h *Host) CheckPlan(p *loadgen.Plan) error {
 	if err := OneSource("host", p, "the host runtime dials from one address"); err != nil {
 		return err
 	}
+	if err := hostFamilies(p, h.targetFamily()); err != nil {
+		return err
+	}
 	if !h.Target.IsValid() {
 		return nil
 	}
@@ -149,6 +152,9 @@ func (h *Host) Run(ctx context.Context, p *loadgen.Plan, obs *Observer) (*result
 		return nil, err
 	}
 	target := netip.MustParseAddr("127.0.0.1")
+	if p.UsesIPv6() {
+		target = netip.IPv6Loopback() // every pool dials IPv6 (CheckPlan)
+	}
 	plan := *p
 	var srv *loadgen.Server
 	if h.Target.IsValid() {
@@ -246,4 +252,15 @@ func valueOr(v string, err error) string {
 		return "unknown"
 	}
 	return v
+}
+
+// targetFamily is the family of the Target; empty without one.
+func (h *Host) targetFamily() loadgen.Family {
+	switch {
+	case !h.Target.IsValid():
+		return ""
+	case h.Target.Addr().Is4() || h.Target.Addr().Is4In6():
+		return loadgen.FamilyIPv4
+	}
+	return loadgen.FamilyIPv6
 }

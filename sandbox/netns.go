@@ -46,9 +46,9 @@ type Netns struct {
 // and its report.
 const overstaySlack = 30 * time.Second
 
-// CheckPlan accepts every valid plan: the netns runtime carries out every
-// setting a scenario has.
-func (n *Netns) CheckPlan(p *loadgen.Plan) error { return nil }
+// CheckPlan accepts every valid plan but one: the netns runtime carries
+// out every setting a scenario has, save a NAT for pools that dial IPv6.
+func (n *Netns) CheckPlan(p *loadgen.Plan) error { return refuseNATIPv6("netns", p) }
 
 // Check is CheckPlan; whether namespaces can be made shows when the agent
 // starts.

@@ -53,6 +53,10 @@ type Request struct {
 	Processes int `json:"processes,omitempty"`
 	// Sources are the client's addresses (SetupNone shards).
 	Sources []netip.Addr `json:"sources,omitempty"`
+	// Target6 and Sources6 are the server's and the client's IPv6
+	// addresses, for pools that dial IPv6 (SetupNone shards).
+	Target6  netip.Addr   `json:"target6,omitzero"`
+	Sources6 []netip.Addr `json:"sources6,omitempty"`
 	// StopPipe: descriptor 3 is a pipe from the parent, and the run stops
 	// when the parent closes it (or dies). A stop sent that way cannot
 	// arrive before the agent is ready for it, as a signal can.

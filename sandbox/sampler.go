@@ -18,13 +18,18 @@ const progressEvery = 250 * time.Millisecond
 
 // sampleUntil samples the namespace's socket states on the schedule until
 // ctx ends, and hands each sample to emit; with no emit it takes none, and
-// only calls also at every tick.
+// only calls also at every tick. It counts IPv6 sockets too: it samples
+// the echo server's namespace, whose server listens on both families, and
+// IPv6 connections are there whenever a pool dials IPv6 (without any, the
+// IPv6 dump holds the listeners alone).
 func sampleUntil(ctx context.Context, sched loadgen.Resolution, also func(), emit func(TimedStates)) <-chan []TimedStates {
 	var s *loadgen.SocketSampler
 	if emit != nil {
 		var err error
 		if s, err = loadgen.NewSocketSampler(0, 0); err != nil {
 			s = nil
+		} else {
+			s.CountIPv6()
 		}
 	}
 	out := make(chan []TimedStates, 1)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"sort"
@@ -66,7 +65,8 @@ func addServerCounts(a result.ServerCounts, b *result.ServerCounts) result.Serve
 // stop rule, exhaustion) stops them all. A shard is stopped by closing its
 // stop pipe, which it reads once it is ready to stop: a shard told to stop
 // while it still starts stops cleanly, as soon as it can.
-func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, sources []netip.Addr, sampler *loadgen.SocketSampler, out *encoder) (*result.Result, []TimedStates, error) {
+func runShards(ctx context.Context, p *loadgen.Plan, n int, c *clientSide, out *encoder) (*result.Result, []TimedStates, error) {
+	sampler := c.sampler
 	set := &shardSet{
 		n: n, out: out, stopOnExhaustion: p.Stop.On == loadgen.StopOnExhaustion || p.Stop.On == loadgen.StopOnVerdict, sampler: sampler,
 		signaled: make([]bool, n), quiesced: make([]bool, n),
@@ -76,7 +76,8 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, target netip.Addr, s
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, sp := range loadgen.Split(p, n) {
-		req := &Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: target.String(), Sources: sources,
+		req := &Request{Plan: sp, Role: RoleClient, Setup: SetupNone, Target: c.target.String(), Sources: c.sources,
+			Target6: c.target6, Sources6: c.sources6,
 			Shard: true, StopPipe: true}
 		if err := set.start(i, req, &wg, &results[i], &errs[i]); err != nil {
 			set.abort()

@@ -96,7 +96,9 @@ type Role struct {
 }
 
 // TopologyOf is the sandbox the plan asks for. Without a NAT, client and
-// server share one link on 198.18.0.0/15; with one, the router sits
+// server share one link on 198.18.0.0/15, and on 2001:2::/48 too when a
+// pool dials IPv6 (the IPv4 addresses first, then the IPv6 ones, the
+// primary of each first); with one, the router sits
 // between them on two /16 links, the client routes the servers' /16
 // through it and the server has no route back, so it answers only what
 // the router translated.
@@ -123,10 +125,17 @@ func TopologyOf(p *loadgen.Plan) *Topology {
 		for i := range sources {
 			sources[i] = netip.PrefixFrom(SourceAddr(i), prefixLen)
 		}
+		servers := []netip.Prefix{netip.PrefixFrom(ServerAddr, prefixLen)}
+		if p.UsesIPv6() {
+			for i := range p.Sources() {
+				sources = append(sources, netip.PrefixFrom(SourceAddr6(i), prefixLen6))
+			}
+			servers = append(servers, netip.PrefixFrom(ServerAddr6, prefixLen6))
+		}
 		t.Namespaces = []Namespace{client, server}
 		t.Links = []Link{{
 			A: End{NS: NSClient, Dev: clientLink, Addrs: sources},
-			B: End{NS: NSServer, Dev: serverLink, Addrs: []netip.Prefix{netip.PrefixFrom(ServerAddr, prefixLen)}},
+			B: End{NS: NSServer, Dev: serverLink, Addrs: servers},
 		}}
 		return t
 	}
@@ -167,14 +176,22 @@ func (t *Topology) Namespace(name string) *Namespace {
 	return nil
 }
 
-// Sources are the client's addresses on its link, the primary first.
-func (t *Topology) Sources() []netip.Addr {
+// Sources are the client's IPv4 addresses on its link, the primary first.
+func (t *Topology) Sources() []netip.Addr { return t.clientAddrs(false) }
+
+// Sources6 are the client's IPv6 addresses on its link, the primary
+// first; none when no pool dials IPv6.
+func (t *Topology) Sources6() []netip.Addr { return t.clientAddrs(true) }
+
+func (t *Topology) clientAddrs(v6 bool) []netip.Addr {
 	var out []netip.Addr
 	for _, l := range t.Links {
 		for _, e := range []End{l.A, l.B} {
 			if e.NS == NSClient {
 				for _, a := range e.Addrs {
-					out = append(out, a.Addr())
+					if a.Addr().Is6() == v6 {
+						out = append(out, a.Addr())
+					}
 				}
 			}
 		}

@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/portex/portex/loadgen"
@@ -95,5 +97,103 @@ func TestTopologyOfPrograms(t *testing.T) {
 	want := []Role{{Kind: RoleProgram, NS: NSClient, Name: "a"}, {Kind: RoleProgram, NS: NSClient, Name: "b"}, {Kind: RoleEcho, NS: NSServer}}
 	if !slices.Equal(topo.Roles, want) {
 		t.Errorf("roles %+v, want %+v", topo.Roles, want)
+	}
+}
+
+// A pool that dials IPv6 puts 2001:2::/48 on the same link: the client's
+// addresses from 2001:2::1, as many as its IPv4 ones and after them, the
+// server's 2001:2:0:1::1; an IPv4 plan has none, and Sources stays IPv4.
+func TestTopologyOfAnIPv6Plan(t *testing.T) {
+	p := holdPlan(10, range100())
+	if s6 := TopologyOf(p).Sources6(); len(s6) != 0 {
+		t.Errorf("an ipv4 plan has IPv6 sources %v", s6)
+	}
+	p.Pools = append(p.Pools, p.Pools[0])
+	p.Pools[1].Name, p.Pools[1].Family, p.Pools[1].Sources = "v6", loadgen.FamilyDual, 2
+	topo := TopologyOf(p)
+	if len(topo.Links) != 1 {
+		t.Fatalf("links %+v, want the one", topo.Links)
+	}
+	l := topo.Links[0]
+	wantClient := []netip.Prefix{
+		netip.MustParsePrefix("198.18.0.1/15"), netip.MustParsePrefix("198.18.0.2/15"),
+		netip.MustParsePrefix("2001:2::1/48"), netip.MustParsePrefix("2001:2::2/48"),
+	}
+	if !slices.Equal(l.A.Addrs, wantClient) {
+		t.Errorf("client end %v, want %v", l.A.Addrs, wantClient)
+	}
+	wantServer := []netip.Prefix{netip.MustParsePrefix("198.19.0.1/15"), netip.MustParsePrefix("2001:2:0:1::1/48")}
+	if !slices.Equal(l.B.Addrs, wantServer) {
+		t.Errorf("server end %v, want %v", l.B.Addrs, wantServer)
+	}
+	if got := topo.Sources(); !slices.Equal(got, []netip.Addr{ClientAddr, SourceAddr(1)}) {
+		t.Errorf("Sources %v, want the IPv4 ones only", got)
+	}
+	if got := topo.Sources6(); !slices.Equal(got, []netip.Addr{ClientAddr6, netip.MustParseAddr("2001:2::2")}) {
+		t.Errorf("Sources6 %v", got)
+	}
+	for _, a := range append(topo.Sources6(), ServerAddr6) {
+		if !netip.MustParsePrefix("2001:2::/48").Contains(a) {
+			t.Errorf("%v is outside the benchmarking prefix 2001:2::/48", a)
+		}
+	}
+	if SourceAddr6(299) != netip.MustParseAddr("2001:2::12c") {
+		t.Errorf("the 300th IPv6 source %v", SourceAddr6(299))
+	}
+}
+
+// The router translates IPv4 only: the netns runtime refuses a plan with
+// a nat and a pool that dials IPv6, naming the key that asks for it; the
+// host runtime dials one loopback address, so dual and mixed families
+// are refused there, and an IPv6 --target needs no family.
+func TestFamilyRefusals(t *testing.T) {
+	nat := func(p *loadgen.Plan) *loadgen.Plan {
+		p.NAT = &loadgen.NAT{Ports: loadgen.PortRange{Lo: 60000, Hi: 60099}, Mode: loadgen.NATSNAT}
+		return p
+	}
+	v6 := func(f loadgen.Family, pool bool) *loadgen.Plan {
+		p := holdPlan(10, range100())
+		if pool {
+			p.Pools[0].Family = f
+		} else {
+			p.Family = f
+		}
+		return p
+	}
+	mixed := v6(loadgen.FamilyIPv6, true)
+	mixed.Pools = append(mixed.Pools, mixed.Pools[0])
+	mixed.Pools[1].Name, mixed.Pools[1].Family = "v4", ""
+	target6 := &Host{Target: netip.MustParseAddrPort("[::1]:7000")}
+	target4 := &Host{Target: netip.MustParseAddrPort("127.0.0.1:7000")}
+	tests := []struct {
+		name string
+		rt   Runtime
+		p    *loadgen.Plan
+		key  string // "" accepted; else "pool:key" or ":key"
+	}{
+		{"netns ipv6", &Netns{}, v6(loadgen.FamilyIPv6, false), ""},
+		{"netns nat ipv4", &Netns{}, nat(v6(loadgen.FamilyIPv4, false)), ""},
+		{"netns nat, the scenario's ipv6", &Netns{}, nat(v6(loadgen.FamilyIPv6, false)), ":family"},
+		{"netns nat, a pool's dual", &Netns{}, nat(v6(loadgen.FamilyDual, true)), "holders:family"},
+		{"host ipv6", &Host{}, v6(loadgen.FamilyIPv6, false), ""},
+		{"host dual", &Host{}, v6(loadgen.FamilyDual, true), "holders:family"},
+		{"host mixed", &Host{}, mixed, ":family"},
+		{"host ipv6 to an IPv4 target", target4, v6(loadgen.FamilyIPv6, false), ":family"},
+		{"host an IPv6 target, no family", target6, holdPlan(10, range100()), ""},
+	}
+	for _, tt := range tests {
+		err := tt.rt.CheckPlan(tt.p)
+		var u *Unsupported
+		switch {
+		case tt.key == "" && err != nil:
+			t.Errorf("%s: %v, want it accepted", tt.name, err)
+		case tt.key == "":
+		case !errors.As(err, &u):
+			t.Errorf("%s: %v, want an *Unsupported", tt.name, err)
+		case u.Pool+":"+u.Key != tt.key || !strings.Contains(u.Reason, "family"):
+			t.Errorf("%s: %+v, want key %s and a reason naming the family", tt.name, u, tt.key)
+		default:
+			t.Logf("%s: %v", tt.name, err)
+		}
 	}
 }

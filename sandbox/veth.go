@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/portex/portex/loadgen"
 )
@@ -14,15 +15,20 @@ import (
 // The netns topology's addresses are loadgen's sandbox address plan, in
 // 198.18.0.0/15: clients in 198.18.0.0/16, servers in 198.19.0.0/16, so
 // extra source and destination addresses fit.
+// The IPv6 ones are in 2001:2::/48, laid out alike (loadgen's
+// SandboxClientAddr6 and SandboxServerAddr6): the same link carries both.
 var (
-	ClientAddr = loadgen.SandboxClientAddr
-	ServerAddr = loadgen.SandboxServerAddr
+	ClientAddr  = loadgen.SandboxClientAddr
+	ServerAddr  = loadgen.SandboxServerAddr
+	ClientAddr6 = loadgen.SandboxClientAddr6
+	ServerAddr6 = loadgen.SandboxServerAddr6
 )
 
 const (
 	clientLink = "portex0"
 	serverLink = "portex1"
 	prefixLen  = 15
+	prefixLen6 = 48
 )
 
 func linkUp(name string) error {
@@ -38,6 +44,9 @@ func linkUp(name string) error {
 
 // SourceAddr returns the client's i-th address (0: the primary).
 func SourceAddr(i int) netip.Addr { return loadgen.SandboxSourceAddr(i) }
+
+// SourceAddr6 returns the client's i-th IPv6 address (0: the primary).
+func SourceAddr6(i int) netip.Addr { return loadgen.SandboxSourceAddr6(i) }
 
 // realise builds the topology's network around the calling process, in
 // the client's namespace, whose other namespaces already hold a process
@@ -87,15 +96,43 @@ func wireLink(l Link, pids map[string]int) error {
 	if err != nil {
 		return fmt.Errorf("veth pair %s (%s) - %s (%s): %w", l.A.Dev, l.A.NS, l.B.Dev, l.B.NS, err)
 	}
+	macs := make(map[string]net.HardwareAddr, 2)
 	for _, e := range []End{l.A, l.B} {
 		err := inNetns(pids[e.NS], func(h *netlink.Handle) error {
 			link, err := h.LinkByName(e.Dev)
 			if err != nil {
 				return fmt.Errorf("veth %s: %w", e.Dev, err)
 			}
+			macs[e.Dev] = link.Attrs().HardwareAddr
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.NS, err)
+		}
+	}
+	for _, e := range []End{l.A, l.B} {
+		peer := l.B
+		if e.Dev == l.B.Dev {
+			peer = l.A
+		}
+		err := inNetns(pids[e.NS], func(h *netlink.Handle) error {
+			link, err := h.LinkByName(e.Dev)
+			if err != nil {
+				return fmt.Errorf("veth %s: %w", e.Dev, err)
+			}
+			if err := staticNeighbours6(h, link, peer.Addrs, macs[peer.Dev]); err != nil {
+				return fmt.Errorf("veth %s: %w", e.Dev, err)
+			}
 			for _, a := range e.Addrs {
 				ipnet := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}
-				if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipnet}); err != nil {
+				addr := &netlink.Addr{IPNet: ipnet}
+				if a.Addr().Is6() {
+					// No duplicate address detection: the address is
+					// usable at once, not tentative for a second or two,
+					// and nothing else is on the link.
+					addr.Flags = unix.IFA_F_NODAD
+				}
+				if err := h.AddrAdd(link, addr); err != nil {
 					return fmt.Errorf("address %s on %s: %w", a, e.Dev, err)
 				}
 			}
@@ -106,6 +143,25 @@ func wireLink(l Link, pids map[string]int) error {
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.NS, err)
+		}
+	}
+	return nil
+}
+
+// staticNeighbours6 tells link the peer's IPv6 addresses, at its
+// hardware address, for good: a link of two ends needs no neighbour
+// discovery, whose first solicitation on a link just brought up can go
+// unanswered and hold the first connections in SYN_SENT for a second
+// or more. IPv4's ARP has no such delay and is left as it is.
+func staticNeighbours6(h *netlink.Handle, link netlink.Link, peer []netip.Prefix, mac net.HardwareAddr) error {
+	for _, a := range peer {
+		if !a.Addr().Is6() {
+			continue
+		}
+		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET6, State: netlink.NUD_PERMANENT,
+			IP: a.Addr().AsSlice(), HardwareAddr: mac}
+		if err := h.NeighAdd(n); err != nil {
+			return fmt.Errorf("neighbour %s at %s: %w", a.Addr(), mac, err)
 		}
 	}
 	return nil

@@ -76,6 +76,7 @@ func (s *Scenario) compile(variant string) *loadgen.Plan {
 		Programs: compilePrograms(s.Programs),
 		Stop:     s.Stop,
 		NAT:      compileNAT(s.NAT),
+		Family:   s.Family,
 	}
 }
 
@@ -104,6 +105,7 @@ func (p *Pool) compile(ports []int) loadgen.Pool {
 		Ports:          ports,
 		Sources:        p.SourceAddresses,
 		Bind:           p.Bind,
+		Family:         p.Family,
 	}
 	concurrency := p.Workers
 	if p.Open() {

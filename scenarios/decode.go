@@ -74,6 +74,7 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"expect", into(&s.Expect, d.expect)}, // also in overrideFields
 		{"programs", into(&s.Programs, d.programs)},
 		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
+		{"family", into(&s.Family, str[loadgen.Family](d))}, // also in overrideFields
 	})
 }
 
@@ -229,6 +230,7 @@ func (d *decoder) poolFields(p *Pool) []field {
 		{"destinations", into(&p.Destinations, d.integer)},
 		{"source_addresses", into(&p.SourceAddresses, d.integer)},
 		{"bind", into(&p.Bind, str[loadgen.BindMode](d))},
+		{"family", into(&p.Family, str[loadgen.Family](d))},
 	}
 }
 
@@ -319,6 +321,7 @@ func (d *decoder) overrideFields(s *Scenario) []field {
 		{"nat", func(path string, n *yaml.Node) { d.nat(path, n, &s.NAT) }},
 		{"expect", into(&s.Expect, d.expect)},       // replaces the scenario's
 		{"programs", into(&s.Programs, d.programs)}, // replaces the scenario's
+		{"family", into(&s.Family, str[loadgen.Family](d))},
 	}
 }
 

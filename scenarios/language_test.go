@@ -32,6 +32,7 @@ func TestEveryKey(t *testing.T) {
 		Scenario: "every-key",
 		Variant:  "baseline",
 		Runtime:  "netns",
+		Family:   loadgen.FamilyIPv6,
 		Duration: 20 * time.Second,
 		Sandbox: loadgen.Sandbox{
 			PortRange: loadgen.PortRange{Lo: 50000, Hi: 50099},
@@ -65,7 +66,7 @@ func TestEveryKey(t *testing.T) {
 				Name: "closed", Workers: 7, Messages: 1, Payload: 1024,
 				Hold:  loadgen.Hold{Kind: loadgen.HoldExp, Min: 2 * time.Second},
 				Close: loadgen.CloseClient, Leak: 0.05, ConnectTimeout: 5 * time.Second,
-				Ports: []int{8000}, Sources: 1, Bind: loadgen.BindBeforeConnect,
+				Ports: []int{8000}, Sources: 1, Bind: loadgen.BindBeforeConnect, Family: loadgen.FamilyDual,
 			},
 			{
 				Name: "ramped", Ramp: []loadgen.Stage{{To: 100, Over: 5 * time.Second}}, MaxInFlight: 1000,
@@ -116,6 +117,9 @@ func TestEveryKey(t *testing.T) {
 		{"pools not named are unchanged", slower.Pools[2], baseline.Pools[2]},
 		{"stop.on replaced", slower.Stop.On, loadgen.StopNever},
 		{"stop.after_failures stays", slower.Stop.AfterFailures, int64(10)},
+		{"family replaced", slower.Family, loadgen.FamilyIPv4},
+		{"a pool's own family stays", closed.Family, loadgen.FamilyDual},
+		{"a pool without one takes the scenario's", slower.FamilyOf(&slower.Pools[2]), loadgen.FamilyIPv4},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -211,6 +215,14 @@ func TestLanguageProblems(t *testing.T) {
 		{"nat conntrack keys", head + "nat:\n  ports: 60000-60099\n  conntrack:\n    timewait: 10s\n", "7:5: nat.conntrack.timewait", `did you mean "time_wait"?`},
 		{"bind modes", head + "    bind: any\n", "4:11: pools[0].bind", `want one of auto, before_connect, no_port; got "any"`},
 		{"bind typo", head + "    bind: before-connect\n", "4:11: pools[0].bind", `did you mean "before_connect"?`},
+		// Address families.
+		{"families", head + "family: ipv5\n", "4:9: family", `want one of ipv4, ipv6, dual; got "ipv5"`},
+		{"family typo", head + "    family: ipv-6\n", "4:13: pools[0].family", `did you mean "ipv6"?`},
+		{"family not empty", head + "    family: \"\"\n", "4:13: pools[0].family", `want one of ipv4, ipv6, dual; got ""`},
+		{"family a string", head + "family: [ipv6]\n", "4:9: family", "want a string"},
+		{"ipv6 on netns only", head + "runtime: docker\nfamily: ipv6\n", "5:9: family", "runs on the netns runtime only"},
+		{"a pool's dual on netns only", head + "    family: dual\nruntime: docker\n", "4:13: pools[0].family", "runs on the netns runtime only"},
+		{"ipv6 without a nat", head + "    family: ipv6\nnat:\n  ports: 60000-60099\n", "4:13: pools[0].family", "the router translates IPv4 only"},
 		// Server.
 		{"ports at least 1", head + "server:\n  ports: 0\n", "5:10: server.ports", "must be between 1 and 1000, got 0"},
 		{"ports within 65535", head + "server:\n  port: 65000\n  ports: 600\n", "6:10: server.ports", "server.port .. server.port+599 = 65599 go above 65535"},

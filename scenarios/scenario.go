@@ -22,6 +22,8 @@
 //	description        what the scenario shows and what to look at
 //	duration           upper bound of each run; default 30s, at most 24h
 //	runtime            netns (default) or docker
+//	family             ipv4 (default), ipv6 or dual (every other dial over each):
+//	                   the pools' address family; netns only, without a nat
 //	sandbox:
 //	  port_range       the client's ephemeral range, "lo-hi" within 1024-65535; default: the sandbox's
 //	  sysctls          per-network-namespace sysctls of the client (see AllowedSysctls)
@@ -79,6 +81,7 @@
 //	                   as no_port), before_connect (bind() to port 0 first: the port is
 //	                   reserved for every destination, EADDRINUSE when out),
 //	                   no_port (bind() with IP_BIND_ADDRESS_NO_PORT)
+//	  family           ipv4, ipv6 or dual; default: the scenario's family
 //	stop:
 //	  on               exhaustion (default: the first time a pool finds every
 //	                   destination out of ports), first_failure, never
@@ -151,6 +154,9 @@ type Scenario struct {
 	Stop     Stop
 	// NAT puts a source NAT between client and server; nil: none.
 	NAT *NAT
+	// Family is the pools' address family unless a pool names its own;
+	// empty: ipv4.
+	Family loadgen.Family
 	// Expect is what a run must show; nil: nothing is checked.
 	Expect *analysis.Expect
 	// Variants are named sets of overrides, one run each; see
@@ -264,6 +270,7 @@ type Pool struct {
 	Destinations    int              // server ports dialed in turn; default 1
 	SourceAddresses int              // client addresses dialed from in turn; default 1
 	Bind            loadgen.BindMode // how a socket gets its local address; default auto
+	Family          loadgen.Family   // the address family dialed; empty: the scenario's
 }
 
 // Open reports whether the pool is an open model: arrivals at a rate.

@@ -22,6 +22,7 @@ var (
 	closeModes     = []loadgen.CloseMode{loadgen.CloseClient, loadgen.CloseServer, loadgen.CloseReset, loadgen.CloseLeak, loadgen.CloseKeep}
 	protocols      = []loadgen.Protocol{loadgen.ProtoEcho, loadgen.ProtoHTTP}
 	bindModes      = []loadgen.BindMode{loadgen.BindAuto, loadgen.BindBeforeConnect, loadgen.BindNoPort}
+	families       = []loadgen.Family{loadgen.FamilyIPv4, loadgen.FamilyIPv6, loadgen.FamilyDual}
 	stopConditions = []loadgen.StopOn{loadgen.StopOnExhaustion, loadgen.StopOnFirstFailure, loadgen.StopNever, loadgen.StopOnVerdict}
 )
 
@@ -127,6 +128,25 @@ func (v validator) top() {
 		v.addf("duration", "must be more than 0s and at most 24h, got %s", s.Duration)
 	}
 	oneOf(v, "runtime", s.Runtime, runtimes)
+	v.family("family", s.Family)
+}
+
+// family checks the family at path (the scenario's or a pool's), if
+// written: a known one, and IPv6 only where the sandbox has it.
+func (v validator) family(path string, f loadgen.Family) {
+	if f == "" && !v.given(path) {
+		return
+	}
+	oneOf(v, path, f, families)
+	if !f.IPv6() || v.c.reported(path) {
+		return
+	}
+	switch {
+	case v.s.Runtime == "docker":
+		v.addf(path, "family %s runs on the netns runtime only (the docker runtime's network has IPv4 addresses only); use runtime: netns", f)
+	case v.s.NAT != nil:
+		v.addf(path, "family %s with a nat: the router translates IPv4 only; drop the nat or use family ipv4", f)
+	}
 }
 
 func (v validator) nat() {
@@ -443,6 +463,7 @@ func (v validator) pool(path string, p Pool) {
 		v.addf(path+".source_addresses", "must be between 1 and %d, got %d", loadgen.MaxSources, p.SourceAddresses)
 	}
 	oneOf(v, path+".bind", p.Bind, bindModes)
+	v.family(path+".family", p.Family)
 }
 
 // leakApplies refuses a leak share on a pool that closes no connection
