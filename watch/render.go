@@ -22,18 +22,22 @@ func WriteTable(w io.Writer, r *Report) error {
 	if _, err := fmt.Fprintf(w, "%s  %s\n", r.At.UTC().Format(time.TimeOnly), header(r)); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "DESTINATION\tIN USE\tBUDGET\tUSED\tNEW/S\tESTAB\tTIME_WAIT\tCLOSE_WAIT\t  PROJECTION\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "DESTINATION\tIN USE\tBUDGET\tUSED\tNEW/S\tESTAB\tTIME_WAIT\tCLOSE_WAIT\tPROJECTION\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.1f\t%d\t%d\t%d\t  %s\n", row.Destination, row.PortsInUse, row.Budget,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.1f\t%d\t%d\t%d\t%s\n", row.Destination, row.PortsInUse, row.Budget,
 			row.Projection.UsedPercent, row.NewPerSecond, row.Established, row.TimeWait, row.CloseWait, row.Says)
 	}
-	if len(r.Rows) == 0 {
-		fmt.Fprintf(tw, "(no client sockets)\n")
-	} else if len(r.Rows) < r.Destinations {
-		fmt.Fprintf(tw, "(%d more destinations, with more headroom)\n", r.Destinations-len(r.Rows))
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	var err error
+	if len(r.Rows) == 0 {
+		_, err = fmt.Fprintf(w, "(no client sockets)\n")
+	} else if len(r.Rows) < r.Destinations {
+		_, err = fmt.Fprintf(w, "(%d more destinations, with more headroom)\n", r.Destinations-len(r.Rows))
+	}
+	return err
 }
 
 // WritePlain writes the report as lines of key=value, one per
