@@ -210,9 +210,10 @@ func DestinationExhausted(d result.DestinationSockets, budget int) bool {
 	return d.Sockets.PortsCounted() && budget > 0 && d.Sockets.PortsInUse >= budget
 }
 
-// tcpBoundInactive is TCP_BOUND_INACTIVE (Linux 6.8): in a dump request, a
-// socket bound by bind() that neither listens nor is connected.
-const tcpBoundInactive = 12
+// tcpBoundInactive is TCP_BOUND_INACTIVE (Linux 6.8): in a dump request,
+// the sockets bound by bind() that neither listen nor are connected; the
+// dump reports them in TCP_CLOSE.
+const tcpBoundInactive = 13
 
 // DiagSocket is one IPv4 TCP socket of a DumpSockets dump.
 type DiagSocket struct {
@@ -220,7 +221,7 @@ type DiagSocket struct {
 	// for a listening or a bound, unconnected socket.
 	Local, Remote netip.AddrPort
 	// State is the kernel's TCP state number (include/net/tcp_states.h);
-	// 12 is a bound, unconnected socket.
+	// a bound, unconnected socket is in TCP_CLOSE (7).
 	State uint8
 	// Cookie is the kernel's socket cookie: unique per socket, and kept
 	// by the TIME_WAIT socket a connection leaves.
@@ -232,7 +233,7 @@ func (d DiagSocket) Listening() bool { return d.State == tcpListen }
 
 // BoundInactive reports whether the socket is bound by bind() and neither
 // listens nor is connected: its port is taken from every destination.
-func (d DiagSocket) BoundInactive() bool { return d.State == tcpBoundInactive }
+func (d DiagSocket) BoundInactive() bool { return d.State == tcpClose }
 
 // AddTo counts the socket's state in st, as SampleDestinations does (it
 // leaves PortsInUse and TimeWaitRecent alone).

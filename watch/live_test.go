@@ -5,6 +5,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portex/portex/loadgen"
 )
 
 // TestOwnNamespace watches the test's own namespace, which takes no
@@ -89,4 +93,46 @@ func TestOwnNamespace(t *testing.T) {
 		}
 	}
 	t.Errorf("%s not in the report: %+v", dst, r.Rows)
+}
+
+// TestOwnNamespaceBound checks that a dump sees a socket bound by bind()
+// without a connection, whose port no connect() may take.
+func TestOwnNamespaceBound(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(sa.(*unix.SockaddrInet4).Port)
+	ns, err := Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	var seen []loadgen.DiagSocket
+	err = ns.sampler.DumpSockets(true, func(d loadgen.DiagSocket) {
+		if d.Local.Port() == port {
+			seen = append(seen, d)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || !seen[0].BoundInactive() || seen[0].Listening() {
+		t.Fatalf("sockets on the bound port %d: %+v; want one, bound and inactive", port, seen)
+	}
+	s, err := ns.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(port) >= s.Range.Lo && int(port) <= s.Range.Hi && s.Bound < 1 {
+		t.Errorf("port %d of the range bound, sample counts %d bound", port, s.Bound)
+	}
 }

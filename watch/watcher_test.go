@@ -16,7 +16,7 @@ const (
 	timeWait      = 6
 	closeWait     = 8
 	listen        = 10
-	boundInactive = 12
+	boundInactive = 7 // TCP_CLOSE: how a dump reports a bound, unconnected socket
 )
 
 var (
