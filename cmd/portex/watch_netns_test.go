@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/docker"
 	"github.com/portex/portex/watch"
 )
 
@@ -221,4 +223,78 @@ stop:
 	if !strings.Contains(row.Says, "runs out in ~") || !strings.Contains(row.Says, "(projected)") {
 		t.Errorf("says %q", row.Says)
 	}
+}
+
+// TestWatchContainer watches a docker run's client container by name.
+func TestWatchContainer(t *testing.T) {
+	needsFullTier(t)
+	eng, err := docker.Connect(context.Background())
+	if err != nil {
+		if os.Getenv("PORTEX_CI") == "1" {
+			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+	eng.Close()
+	bin := buildPortex(t)
+
+	cmd := exec.Command(bin, "watch", "--container", "portex-no-such-container", "--once")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(out), "no such container: portex-no-such-container") {
+		t.Errorf("a container that does not exist: exit %d (%v), %q; want %d", code, err, out, exitUsage)
+	}
+
+	run := startWatchedRun(t, bin, `name: watch-container
+duration: 30s
+runtime: docker
+sandbox:
+  port_range: 50000-50199
+server:
+  port: 7000
+pools:
+  - name: held
+    workers: 60
+    hold: forever
+stop:
+  on: never
+`)
+	var name string
+	deadline := time.Now().Add(60 * time.Second)
+	for name == "" && time.Now().Before(deadline) {
+		ps, err := exec.Command("docker", "ps", "--filter", "name=portex-", "--format", "{{.Names}}").Output()
+		if err != nil {
+			t.Fatalf("docker ps: %v", err)
+		}
+		for _, n := range strings.Fields(string(ps)) {
+			if strings.HasSuffix(n, "-client") {
+				name = n
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if name == "" {
+		t.Fatalf("no client container; stderr: %s", run.stderr.String())
+	}
+	var r *watch.Report
+	for time.Now().Before(deadline) {
+		cmd := exec.Command(bin, "watch", "--container", name, "--once", "--window", "0", "--format", "json")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("portex watch --container %s: %v", name, err)
+		}
+		r = new(watch.Report)
+		if err := json.Unmarshal(out, r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(r.Rows) == 1 && r.Rows[0].PortsInUse == 60 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r.Namespace != "container "+name || r.RangeSize != 200 || r.Budget != 200 || len(r.Rows) != 1 ||
+		r.Rows[0].PortsInUse != 60 || r.Rows[0].Established != 60 {
+		t.Errorf("report %+v: want container %s, range 200, budget 200, 60 in use and established toward one destination", r, name)
+	}
+	run.cmd.Process.Signal(os.Interrupt)
+	<-run.done
 }
