@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,7 +9,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portex/portex/docker"
+	"github.com/portex/portex/metrics"
 	"github.com/portex/portex/watch"
 )
 
@@ -25,6 +29,7 @@ func cmdWatch(e *env, args []string) int {
 	window := fs.Duration("window", 10*time.Second, "how far back rates and projections look")
 	top := fs.Int("top", 20, "show at most this many destinations, least headroom first (0: all)")
 	once := fs.Bool("once", false, "sample for one --window, print one report and exit")
+	metricsListen := fs.String("metrics-listen", "", "also serve the report as Prometheus metrics on this address (host:port) at /metrics")
 	format := fs.String("format", "", "table, plain or json (default: table on a terminal, plain otherwise)")
 	if code, done := parse(fs, args); done {
 		return code
@@ -51,6 +56,8 @@ func cmdWatch(e *env, args []string) int {
 		return fs.fail(fmt.Errorf("--interval %s: want 10ms or more", *interval))
 	case *window < 0:
 		return fs.fail(fmt.Errorf("--window %s: want 0 or more", *window))
+	case *once && *metricsListen != "":
+		return fs.fail(errors.New("--metrics-listen serves metrics while watch runs: not with --once"))
 	case *top < 0:
 		return fs.fail(fmt.Errorf("--top %d: want 0 (all) or more", *top))
 	}
@@ -112,7 +119,26 @@ func cmdWatch(e *env, args []string) int {
 	}
 	defer ns.Close()
 	w := &watch.Watcher{Window: *window, Namespace: label}
-	err = watch.Loop(e.ctx, ns, w, *interval, *once, *top, func(r *watch.Report) error { return show(e.stdout, r) })
+	exp := &watch.Exporter{}
+	if *metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(exp)
+		srv := &metrics.Server{Addr: *metricsListen, Gatherer: reg}
+		if err := srv.Start(e.ctx); err != nil {
+			fmt.Fprintf(e.stderr, "portex watch: --metrics-listen %s: %v\n", *metricsListen, err)
+			return exitUsage
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			srv.Close(ctx)
+		}()
+		fmt.Fprintf(e.stderr, "portex watch: metrics on http://%s/metrics\n", srv.Listening())
+	}
+	err = watch.Loop(e.ctx, ns, w, *interval, *once, *top, func(r *watch.Report) error {
+		exp.Update(r)
+		return show(e.stdout, r)
+	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "portex watch: %v\n", err)
 		return exitRuntime
