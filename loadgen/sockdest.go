@@ -215,7 +215,7 @@ func DestinationExhausted(d result.DestinationSockets, budget int) bool {
 // dump reports them in TCP_CLOSE.
 const tcpBoundInactive = 13
 
-// DiagSocket is one IPv4 TCP socket of a DumpSockets dump.
+// DiagSocket is one TCP socket of a DumpSockets dump.
 type DiagSocket struct {
 	// Local and Remote are the socket's addresses; Remote is 0.0.0.0:0
 	// for a listening or a bound, unconnected socket.
@@ -239,11 +239,13 @@ func (d DiagSocket) BoundInactive() bool { return d.State == tcpClose }
 // leaves PortsInUse and TimeWaitRecent alone).
 func (d DiagSocket) AddTo(st *result.SocketStates) { countState(st, d.State, false) }
 
-// DumpSockets hands fn every IPv4 TCP socket of the namespace in the
-// states SampleDestinations counts and, with boundInactive, the sockets
-// bound by bind() that neither listen nor are connected (Linux 6.8 and
-// later; an older kernel sends none). It is a full dump, whatever it costs.
-func (s *SocketSampler) DumpSockets(boundInactive bool, fn func(DiagSocket)) error {
+// DumpSockets hands fn every TCP socket of the namespace of one family
+// (unix.AF_INET or unix.AF_INET6) in the states SampleDestinations counts
+// and, with boundInactive, the sockets bound by bind() that neither
+// listen nor are connected (Linux 6.8 and later; an older kernel sends
+// none). An IPv6 socket's IPv4-mapped address is given as IPv4. It is a
+// full dump, whatever it costs.
+func (s *SocketSampler) DumpSockets(family uint8, boundInactive bool, fn func(DiagSocket)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fd < 0 {
@@ -254,13 +256,19 @@ func (s *SocketSampler) DumpSockets(boundInactive bool, fn func(DiagSocket)) err
 	if boundInactive {
 		states |= 1 << tcpBoundInactive
 	}
-	if err := s.request(unix.AF_INET, states); err != nil {
+	if err := s.request(family, states); err != nil {
 		return err
+	}
+	addr := func(m []byte, at int) netip.Addr {
+		if m[0] == unix.AF_INET6 {
+			return netip.AddrFrom16([16]byte(m[at : at+16])).Unmap()
+		}
+		return netip.AddrFrom4([4]byte(m[at : at+4]))
 	}
 	each := func(m []byte) {
 		fn(DiagSocket{
-			Local:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[8:12])), binary.BigEndian.Uint16(m[4:])),
-			Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte(m[24:28])), binary.BigEndian.Uint16(m[6:])),
+			Local:  netip.AddrPortFrom(addr(m, 8), binary.BigEndian.Uint16(m[4:])),
+			Remote: netip.AddrPortFrom(addr(m, 24), binary.BigEndian.Uint16(m[6:])),
 			State:  m[1],
 			Cookie: uint64(binary.NativeEndian.Uint32(m[44:])) | uint64(binary.NativeEndian.Uint32(m[48:]))<<32,
 		})

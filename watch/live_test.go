@@ -15,8 +15,16 @@ import (
 // privilege: connections to a loopback listener show as one destination,
 // their accepted ends do not, and closed ones stay counted in TIME_WAIT.
 func TestOwnNamespace(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	t.Run("ipv4", func(t *testing.T) { ownNamespace(t, "tcp4", "127.0.0.1:0") })
+	t.Run("ipv6", func(t *testing.T) { ownNamespace(t, "tcp6", "[::1]:0") })
+}
+
+func ownNamespace(t *testing.T, network, addr string) {
+	ln, err := net.Listen(network, addr)
 	if err != nil {
+		if network == "tcp6" {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
 		t.Fatal(err)
 	}
 	defer ln.Close()
@@ -57,7 +65,7 @@ func TestOwnNamespace(t *testing.T) {
 	}
 	var conns []net.Conn
 	for range 7 {
-		c, err := net.Dial("tcp4", dst.String())
+		c, err := net.Dial(network, dst.String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +125,7 @@ func TestOwnNamespaceBound(t *testing.T) {
 	}
 	defer ns.Close()
 	var seen []loadgen.DiagSocket
-	err = ns.sampler.DumpSockets(true, func(d loadgen.DiagSocket) {
+	err = ns.sampler.DumpSockets(unix.AF_INET, true, func(d loadgen.DiagSocket) {
 		if d.Local.Port() == port {
 			seen = append(seen, d)
 		}

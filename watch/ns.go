@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/portex/portex/loadgen"
 	"github.com/portex/portex/result"
@@ -162,8 +163,8 @@ func readSysctl(f *os.File) (string, error) {
 	return strings.TrimSpace(string(buf[:n])), nil
 }
 
-// Sample takes one full sock_diag dump of the namespace and reads its
-// port sysctls.
+// Sample takes a full sock_diag dump of the namespace's IPv4 and IPv6
+// sockets and reads its port sysctls (ip_local_port_range governs both).
 func (n *Namespace) Sample() (*Sample, error) {
 	rng, err := readSysctl(n.portRange)
 	if err != nil {
@@ -178,8 +179,10 @@ func (n *Namespace) Sample() (*Sample, error) {
 		return nil, err
 	}
 	var socks []loadgen.DiagSocket
-	if err := n.sampler.DumpSockets(true, func(d loadgen.DiagSocket) { socks = append(socks, d) }); err != nil {
-		return nil, err
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := n.sampler.DumpSockets(family, true, func(d loadgen.DiagSocket) { socks = append(socks, d) }); err != nil {
+			return nil, err
+		}
 	}
 	return count(time.Now(), r, reserved, socks)
 }
