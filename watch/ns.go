@@ -22,7 +22,7 @@ import (
 )
 
 // ErrNoNamespace is the error of Open when the namespace to watch does not
-// exist (no such file, no such process).
+// exist (no such file, no such process) or the file is not one.
 var ErrNoNamespace = errors.New("no such network namespace")
 
 // Namespace is a network namespace opened for sampling: a sock_diag socket
@@ -74,7 +74,15 @@ func Open(path string) (*Namespace, error) {
 		}
 		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
-			ch <- opened{err: fmt.Errorf("enter network namespace %s: %w (it takes CAP_SYS_ADMIN over that namespace: run as root)", path, err)}
+			switch {
+			case errors.Is(err, unix.EINVAL):
+				err = fmt.Errorf("%w: %s is not one (%v)", ErrNoNamespace, path, err)
+			case errors.Is(err, unix.EPERM):
+				err = fmt.Errorf("enter network namespace %s: %w (it takes CAP_SYS_ADMIN over that namespace: run as root)", path, err)
+			default:
+				err = fmt.Errorf("enter network namespace %s: %w", path, err)
+			}
+			ch <- opened{err: err}
 			return
 		}
 		n, err := open()

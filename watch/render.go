@@ -45,11 +45,11 @@ func WriteTable(w io.Writer, r *Report) error {
 func WritePlain(w io.Writer, r *Report) error {
 	at := r.At.UTC().Format(time.RFC3339)
 	if len(r.Rows) == 0 {
-		_, err := fmt.Fprintf(w, "%s %s budget=%d destinations=0\n", at, r.Namespace, r.Budget)
+		_, err := fmt.Fprintf(w, "%s namespace=%q budget=%d destinations=0\n", at, r.Namespace, r.Budget)
 		return err
 	}
 	for _, row := range r.Rows {
-		if _, err := fmt.Fprintf(w, "%s %s dst=%s in_use=%d budget=%d used=%.0f%% new_per_s=%.1f established=%d time_wait=%d close_wait=%d projection=%s %q\n",
+		if _, err := fmt.Fprintf(w, "%s namespace=%q dst=%s in_use=%d budget=%d used=%.0f%% new_per_s=%.1f established=%d time_wait=%d close_wait=%d projection=%s %q\n",
 			at, r.Namespace, row.Destination, row.PortsInUse, row.Budget, row.Projection.UsedPercent, row.NewPerSecond,
 			row.Established, row.TimeWait, row.CloseWait, row.Projection.Kind, row.Says); err != nil {
 			return err

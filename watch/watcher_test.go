@@ -150,8 +150,8 @@ func TestWritePlain(t *testing.T) {
 	if err := WritePlain(&buf, &r); err != nil {
 		t.Fatal(err)
 	}
-	want := `2026-12-04T02:30:02Z pid 42 dst=198.18.0.2:7000 in_use=30 budget=100 used=30% new_per_s=10.0 established=0 time_wait=30 close_wait=0 projection=rising "runs out in ~7.0 s at the current rate (projected)"
-2026-12-04T02:30:02Z pid 42 dst=198.18.0.2:7001 in_use=5 budget=100 used=5% new_per_s=0.0 established=5 time_wait=0 close_wait=0 projection=steady "steady at 5%"
+	want := `2026-12-04T02:30:02Z namespace="pid 42" dst=198.18.0.2:7000 in_use=30 budget=100 used=30% new_per_s=10.0 established=0 time_wait=30 close_wait=0 projection=rising "runs out in ~7.0 s at the current rate (projected)"
+2026-12-04T02:30:02Z namespace="pid 42" dst=198.18.0.2:7001 in_use=5 budget=100 used=5% new_per_s=0.0 established=5 time_wait=0 close_wait=0 projection=steady "steady at 5%"
 `
 	if got := buf.String(); got != want {
 		t.Errorf("plain:\n%s\nwant:\n%s", got, want)

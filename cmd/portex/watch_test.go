@@ -41,6 +41,12 @@ func TestWatchFlagErrors(t *testing.T) {
 			t.Errorf("watch %v: exit %d, stderr %q; want %d and %q", tt.args, r.code, r.stderr, exitUsage, tt.says)
 		}
 	}
+	// A file that is not a namespace: setns refuses it (EINVAL) before
+	// it looks at privilege.
+	if r := portex(t, ctx, "watch", "--netns", "/proc/self/stat", "--once"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "no such network namespace: /proc/self/stat is not one") {
+		t.Errorf("--netns /proc/self/stat: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestWatchOnceJSON watches the test's own namespace once, which takes
