@@ -61,12 +61,15 @@ func cmdWatch(e *env, args []string) int {
 	case *top < 0:
 		return fs.fail(fmt.Errorf("--top %d: want 0 (all) or more", *top))
 	}
-	live := isTerminal(e.stdout)
 	var show func(io.Writer, *watch.Report) error
 	switch *format {
 	case "":
-		show = watch.WritePlain
-		if live {
+		switch {
+		case !isTerminal(e.stdout):
+			show = watch.WritePlain
+		case *once:
+			show = watch.WriteTable
+		default: // a live table, redrawn in place
 			show = func(w io.Writer, r *watch.Report) error {
 				fmt.Fprint(w, "\x1b[H\x1b[2J")
 				return watch.WriteTable(w, r)
