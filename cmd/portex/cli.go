@@ -57,6 +57,7 @@ func commands() []command {
 		{name: "validate", summary: "check scenario files and report every problem", run: cmdValidate},
 		{name: "scenarios", summary: "list the bundled scenarios, or show one: scenarios show NAME", run: cmdScenarios},
 		{name: "plan", summary: "predict with the capacity model: ports needed, sustainable rate, time to exhaustion", run: cmdPlan},
+		{name: "watch", summary: watchSummary, run: cmdWatch},
 		{name: "echo", summary: "run the bundled echo server alone", run: cmdEcho},
 		{name: "docker", summary: "docker prune: remove what crashed docker runs left behind", run: cmdDocker},
 		{name: "version", summary: "print the version", run: cmdVersion},
