@@ -83,3 +83,19 @@ func TestApprox(t *testing.T) {
 		}
 	}
 }
+
+// The wait after a sample is the interval asked for, or ten times the
+// sample's cost: watch takes a tenth of a CPU at most, however many
+// sockets a sample dumps.
+func TestNextWait(t *testing.T) {
+	for _, c := range []struct{ interval, cost, want time.Duration }{
+		{time.Second, 5 * time.Millisecond, time.Second},        // a quick sample: the interval
+		{time.Second, 100 * time.Millisecond, time.Second},      // exactly a tenth
+		{time.Second, 400 * time.Millisecond, 4 * time.Second},  // a slow one stretches the wait
+		{100 * time.Millisecond, time.Second, 10 * time.Second}, // the interval is a floor, not a promise
+	} {
+		if got := NextWait(c.interval, c.cost); got != c.want {
+			t.Errorf("NextWait(%s, %s) = %s, want %s", c.interval, c.cost, got, c.want)
+		}
+	}
+}

@@ -148,15 +148,22 @@ func (w *Watcher) points(dst netip.AddrPort) []Point {
 // Loop samples n every interval into w and hands show a report (top rows
 // at most) after each sample until ctx ends; with once, one report only,
 // once the samples span the window. A failed sample ends it.
+//
+// Its cost stays bounded however many sockets the namespace holds: a
+// sample dumps every socket, so the wait after one is at least
+// costShare times what it took (NextWait), and watch spends at most
+// about a tenth of a CPU on sampling.
 func Loop(ctx context.Context, n *Namespace, w *Watcher, interval time.Duration, once bool, top int, show func(*Report) error) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	var start time.Time
 	for {
+		t0 := time.Now()
 		s, err := n.Sample()
 		if err != nil {
 			return err
 		}
+		timer.Reset(NextWait(interval, time.Since(t0)))
 		if start.IsZero() {
 			start = s.At
 		}
@@ -170,7 +177,18 @@ func Loop(ctx context.Context, n *Namespace, w *Watcher, interval time.Duration,
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
+}
+
+// costShare is how many times a sample's cost the wait after it is at
+// least.
+const costShare = 10
+
+// NextWait is the wait until the next sample, from its start: the
+// interval asked for, or costShare times what the last sample cost if
+// that is longer.
+func NextWait(interval, cost time.Duration) time.Duration {
+	return max(interval, costShare*cost)
 }
