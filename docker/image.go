@@ -230,18 +230,7 @@ func contextArchive(b *Binary) (io.ReadSeeker, error) {
 	}
 	dirs := map[string]bool{}
 	for _, lib := range b.Libraries {
-		name := path.Join("rootfs", lib)
-		var parents []string
-		for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-			parents = append(parents, d)
-		}
-		for _, d := range slices.Backward(parents) {
-			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-				return nil, err
-			}
-		}
-		if err := addFile(tw, name, lib, 0o755); err != nil {
+		if err := addUnder(tw, dirs, path.Join("rootfs", lib), lib); err != nil {
 			return nil, err
 		}
 	}
@@ -269,6 +258,22 @@ func dockerfileFor(b *Binary) []byte {
 	df = append(df, "\n# A dynamically linked portex: its ELF interpreter and shared libraries,\n# at the paths they have where the image was built.\nCOPY rootfs/ /\n"...)
 	df = append(df, "ENV LD_LIBRARY_PATH="+strings.Join(dirs, ":")+"\n"...)
 	return df
+}
+
+// addUnder adds the file at src as name, after the directories above it
+// that dirs (the ones written so far) does not hold yet.
+func addUnder(tw *tar.Writer, dirs map[string]bool, name, src string) error {
+	var parents []string
+	for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
+		dirs[d] = true
+		parents = append(parents, d)
+	}
+	for _, d := range slices.Backward(parents) {
+		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			return err
+		}
+	}
+	return addFile(tw, name, src, 0o755)
 }
 
 // addFile adds the file at src (symbolic links followed) as name.

@@ -132,18 +132,7 @@ func rootfsArchive(dockerfile []byte, files map[string]string) (io.ReadSeeker, e
 	}
 	dirs := map[string]bool{}
 	for _, src := range slices.Sorted(maps.Keys(files)) {
-		name := path.Join("rootfs", files[src])
-		var parents []string
-		for d := path.Dir(name); d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-			parents = append(parents, d)
-		}
-		for _, d := range slices.Backward(parents) {
-			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-				return nil, err
-			}
-		}
-		if err := addFile(tw, name, src, 0o755); err != nil {
+		if err := addUnder(tw, dirs, path.Join("rootfs", files[src]), src); err != nil {
 			return nil, err
 		}
 	}

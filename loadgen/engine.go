@@ -176,8 +176,8 @@ type engine struct {
 	series     result.TimeSeries // written by the sampler goroutine only, read at the end
 	points     int               // points made so far (the sampler goroutine's)
 	lastT      float64           // the last point's time
-	// kernel is the namespace's KernelCounters at the last socket sample.
-	kernel map[string]int64
+	// kernel is the namespace's KernelCounters, read at each socket sample.
+	kernel KernelMoves
 	steady *steadyWatch // stop.on verdict; the sampler goroutine's
 }
 
@@ -655,7 +655,7 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 			}
 			e.series.SamplerCost.Add(time.Since(t0), st)
 		}
-		pt.Kernel = e.kernelMoves()
+		pt.Kernel = e.kernel.Moves()
 	}
 	*prev = cur
 	if e.steady != nil && !last && e.steady.add(&pt) {
@@ -667,31 +667,6 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 	}
 	e.series.Points = append(e.series.Points, pt)
 	return &e.series.Points[len(e.series.Points)-1]
-}
-
-// kernelMoves reads the namespace's KernelCounters and returns those that
-// moved since the last read, by how much; nil when none did (or they
-// cannot be read).
-func (e *engine) kernelMoves() map[string]int64 {
-	cur, err := ReadKernelCounters("/proc/self/net")
-	if err != nil {
-		return nil
-	}
-	prev := e.kernel
-	e.kernel = cur
-	if prev == nil {
-		return nil
-	}
-	var moved map[string]int64
-	for name, v := range cur {
-		if d := v - prev[name]; d != 0 {
-			if moved == nil {
-				moved = make(map[string]int64)
-			}
-			moved[name] = d
-		}
-	}
-	return moved
 }
 
 // dialedPorts lists the server ports the pools dial, like "7000, 7001".

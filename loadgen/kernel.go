@@ -106,3 +106,33 @@ func ReservedPorts(list string, rng PortRange) int {
 	}
 	return n
 }
+
+// KernelMoves reads the calling process's namespace's KernelCounters at
+// each call and says which moved since the call before, by how much: what
+// a time series' point carries. The zero value is ready; its first call
+// returns nil.
+type KernelMoves struct{ prev map[string]int64 }
+
+// Moves returns the counters that moved since the last call; nil when
+// none did, on the first call, or when they cannot be read.
+func (k *KernelMoves) Moves() map[string]int64 {
+	cur, err := ReadKernelCounters("/proc/self/net")
+	if err != nil {
+		return nil
+	}
+	prev := k.prev
+	k.prev = cur
+	if prev == nil {
+		return nil
+	}
+	var moved map[string]int64
+	for name, v := range cur {
+		if d := v - prev[name]; d != 0 {
+			if moved == nil {
+				moved = make(map[string]int64)
+			}
+			moved[name] = d
+		}
+	}
+	return moved
+}

@@ -152,8 +152,8 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 	defer cancel()
 	ts := &result.TimeSeries{IntervalSeconds: programSampleEvery.Seconds()}
 	peaks := destinationPeaks{}
-	kernel := &kernelMoves{}
-	kernel.moves()
+	var kernel loadgen.KernelMoves
+	kernel.Moves()
 	tick := time.NewTicker(programSampleEvery)
 	defer tick.Stop()
 	lastProgress := time.Time{}
@@ -189,7 +189,7 @@ func runPrograms(ctx context.Context, req *Request, c *clientSide, out *encoder)
 		}
 		res.PeakOpen = max(res.PeakOpen, int64(total.Established))
 		t := since()
-		ts.Points = append(ts.Points, result.Point{T: t, Open: int64(total.Established), Client: &total, Kernel: kernel.moves()})
+		ts.Points = append(ts.Points, result.Point{T: t, Open: int64(total.Established), Client: &total, Kernel: kernel.Moves()})
 		if time.Since(lastProgress) >= progressEvery {
 			lastProgress = time.Now()
 			send(result.Event{Type: result.EventProgress, AtSeconds: t,
@@ -360,33 +360,6 @@ func (rp *runningProgram) read(r io.Reader, since func() float64, send func(resu
 	rp.mu.Lock()
 	rp.res.OutputTail = string(tail)
 	rp.mu.Unlock()
-}
-
-// kernelMoves reads the namespace's kernel counters at each sample and
-// returns how much each moved since the one before (nil the first time):
-// a program's new connections per interval are its ActiveOpens.
-type kernelMoves struct{ prev map[string]int64 }
-
-func (k *kernelMoves) moves() map[string]int64 {
-	cur, err := loadgen.ReadKernelCounters("/proc/self/net")
-	if err != nil {
-		return nil
-	}
-	prev := k.prev
-	k.prev = cur
-	if prev == nil {
-		return nil
-	}
-	var moved map[string]int64
-	for name, v := range cur {
-		if d := v - prev[name]; d != 0 {
-			if moved == nil {
-				moved = make(map[string]int64)
-			}
-			moved[name] = d
-		}
-	}
-	return moved
 }
 
 // destinationPeaks keeps each destination's peaks over the samples.

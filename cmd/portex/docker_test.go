@@ -41,15 +41,7 @@ func TestDockerRuntimeWithoutEngine(t *testing.T) {
 // The real thing: a static portex runs bundled scenarios in containers.
 func TestDockerRuntimeRun(t *testing.T) {
 	needsFullTier(t)
-	ctx := context.Background()
-	eng, err := docker.Connect(ctx)
-	if err != nil {
-		if os.Getenv("PORTEX_CI") == "1" {
-			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-	eng.Close()
+	needsDocker(t)
 
 	bin := buildPortex(t)
 	runDocker := func(t *testing.T, scenario string) *result.ResultFile {

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/portex/portex/docker"
 )
 
 // A program of the user's under the docker runtime: portex puts the
@@ -19,14 +17,7 @@ import (
 // variant with 10 idle connections a host does not (exit 0).
 func TestProgramsOnDocker(t *testing.T) {
 	needsFullTier(t)
-	eng, err := docker.Connect(context.Background())
-	if err != nil {
-		if os.Getenv("PORTEX_CI") == "1" {
-			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-	eng.Close()
+	needsDocker(t)
 	buildGoclient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/portex/portex/docker"
 	"github.com/portex/portex/result"
 )
 
@@ -96,14 +94,7 @@ pools:
 // run's figures too.
 func TestShardContainersMergeToTheSingleRun(t *testing.T) {
 	needsFullTier(t)
-	eng, err := docker.Connect(context.Background())
-	if err != nil {
-		if os.Getenv("PORTEX_CI") == "1" {
-			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-	eng.Close()
+	needsDocker(t)
 	bin := buildPortex(t)
 	scenario := writeScenario(t, `name: shard-holders
 duration: 3s

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/cmd/portex/internal/earlysignal"
+	"github.com/portex/portex/docker"
 	"github.com/portex/portex/result"
 )
 
@@ -30,6 +31,20 @@ func TestMain(m *testing.M) {
 // needsFullTier skips a test of the fast tier (go test -short): it runs
 // scenarios for real, in network namespaces (as root, or where user
 // namespaces are allowed), in containers, or for seconds.
+// needsDocker skips a test where no Docker engine answers, and fails it
+// under PORTEX_CI=1, where one must.
+func needsDocker(t *testing.T) {
+	t.Helper()
+	eng, err := docker.Connect(context.Background())
+	if err != nil {
+		if os.Getenv("PORTEX_CI") == "1" {
+			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+	eng.Close()
+}
+
 func needsFullTier(t *testing.T) {
 	t.Helper()
 	if testing.Short() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portex/portex/docker"
 	"github.com/portex/portex/watch"
 )
 
@@ -228,14 +226,7 @@ stop:
 // TestWatchContainer watches a docker run's client container by name.
 func TestWatchContainer(t *testing.T) {
 	needsFullTier(t)
-	eng, err := docker.Connect(context.Background())
-	if err != nil {
-		if os.Getenv("PORTEX_CI") == "1" {
-			t.Fatalf("PORTEX_CI=1 and no Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-	eng.Close()
+	needsDocker(t)
 	bin := buildPortex(t)
 
 	cmd := exec.Command(bin, "watch", "--container", "portex-no-such-container", "--once")
