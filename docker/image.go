@@ -193,6 +193,12 @@ func (e *Engine) build(ctx context.Context, b *Binary, tag string, noCache bool)
 	if err != nil {
 		return err
 	}
+	return e.buildContext(ctx, tag, buildContext, b.SHA256, noCache)
+}
+
+// buildContext builds the image of a build context under tag, labelled
+// with the sha256 of the binary in it and the engine's image labels.
+func (e *Engine) buildContext(ctx context.Context, tag string, buildContext io.ReadSeeker, binarySHA string, noCache bool) error {
 	repo, version, _ := strings.Cut(tag, ":")
 	req := &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
 		ContextArchive: buildContext,
@@ -201,7 +207,7 @@ func (e *Engine) build(ctx context.Context, b *Binary, tag string, noCache bool)
 		KeepImage:      true,
 		BuildLogWriter: io.Discard,
 		BuildOptionsModifier: func(o *client.ImageBuildOptions) {
-			o.Labels = map[string]string{LabelBinary: b.SHA256}
+			o.Labels = map[string]string{LabelBinary: binarySHA}
 			maps.Copy(o.Labels, e.imageLabels)
 			o.NoCache = noCache
 		},

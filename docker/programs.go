@@ -15,9 +15,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
-
 	"github.com/portex/portex/loadgen"
 )
 
@@ -98,23 +95,11 @@ func (r *Runtime) programImage(ctx context.Context, e *Engine, agent *Binary, ag
 	if err != nil {
 		return "", nil, err
 	}
-	repo, version, _ := strings.Cut(tag, ":")
-	req := &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		ContextArchive: buildContext,
-		Repo:           repo,
-		Tag:            version,
-		KeepImage:      true,
-		BuildLogWriter: io.Discard,
-		BuildOptionsModifier: func(o *client.ImageBuildOptions) {
-			o.Labels = map[string]string{LabelBinary: agent.SHA256}
-			maps.Copy(o.Labels, e.imageLabels)
-		},
-	}}
-	if _, err := e.provider.BuildImage(ctx, req); err != nil {
+	if err := e.buildContext(ctx, tag, buildContext, agent.SHA256, false); err != nil {
 		if r.Image != "" {
-			return "", nil, fmt.Errorf("docker: build the client's image on %s (an image of this engine: nothing is pulled): %s", r.Image, oneLine(err))
+			return "", nil, fmt.Errorf("%w (on %s, an image of this engine: nothing is pulled)", err, r.Image)
 		}
-		return "", nil, fmt.Errorf("docker: build image %s: %s", tag, oneLine(err))
+		return "", nil, err
 	}
 	return tag, &plan, nil
 }
