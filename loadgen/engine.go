@@ -170,15 +170,22 @@ type engine struct {
 	rssBefore, rssAtPeak, openAtPeak int64
 	cpuBefore                        time.Duration
 
-	mu         sync.Mutex // guards exhaustion, events and OnEvent calls
+	mu         sync.Mutex // guards exhaustion, exhaustDests, events and OnEvent calls
 	exhaustion *result.Exhaustion
-	events     []result.Event
-	series     result.TimeSeries // written by the sampler goroutine only, read at the end
-	points     int               // points made so far (the sampler goroutine's)
-	lastT      float64           // the last point's time
+	// exhaustDests are the destinations' sockets at the moment of
+	// exhaustion, when the range was full: their peaks too.
+	exhaustDests []result.DestinationSockets
+	events       []result.Event
+	series       result.TimeSeries // written by the sampler goroutine only, read at the end
+	points       int               // points made so far (the sampler goroutine's)
+	lastT        float64           // the last point's time
 	// kernel is the namespace's KernelCounters, read at each socket sample.
 	kernel KernelMoves
-	steady *steadyWatch // stop.on verdict; the sampler goroutine's
+	// destPeaks are each destination's peaks over the full samples, the
+	// sampler goroutine's; destBudget the budget of each.
+	destPeaks  map[netip.AddrPort]*result.DestinationPeak
+	destBudget int
+	steady     *steadyWatch // stop.on verdict; the sampler goroutine's
 }
 
 // steadyWatch looks for a steady state in the samples as they come, for
@@ -516,13 +523,15 @@ func (e *engine) failed(c Class, pool string, at time.Duration, exhausted bool) 
 		return
 	}
 	ex := &result.Exhaustion{Class: c.String(), AtSeconds: at.Seconds(), OpenConnections: e.open.Load()}
+	var dests []result.DestinationSockets
 	if e.opt.Sockets != nil {
 		if st, err := e.opt.Sockets.SampleFull(); err == nil {
 			ex.Sockets = &st
+			dests = e.opt.Sockets.Destinations()
 		}
 	}
 	e.mu.Lock()
-	e.exhaustion = ex
+	e.exhaustion, e.exhaustDests = ex, dests
 	e.mu.Unlock()
 	e.event(result.Event{Type: result.EventExhaustion, AtSeconds: at.Seconds(), Class: c.String(), Pool: pool,
 		Progress: &result.Progress{Open: ex.OpenConnections, Client: ex.Sockets}})
@@ -650,6 +659,10 @@ func (e *engine) point(prev *totals, fds *fdCounter, last bool) *result.Point {
 		t0 := time.Now()
 		if st, err := e.opt.Sockets.Sample(); err == nil {
 			pt.Client = &st
+			if st.PortsCounted() {
+				pt.Destinations = e.opt.Sockets.Destinations()
+				e.addDestPeaks(pt.Destinations, pt.T)
+			}
 			if e.series.SamplerCost == nil {
 				e.series.SamplerCost = &result.SamplerCost{}
 			}
@@ -682,6 +695,30 @@ func (e *engine) dialedPorts() string {
 	return strings.Join(ports, ", ")
 }
 
+// addDestPeaks takes a full sample's destinations into their peaks.
+func (e *engine) addDestPeaks(ds []result.DestinationSockets, t float64) {
+	if e.destPeaks == nil {
+		e.destPeaks = make(map[netip.AddrPort]*result.DestinationPeak)
+		rng := e.opt.LocalPortRange
+		if rng.IsZero() {
+			rng = e.plan.Sandbox.PortRange
+		}
+		e.destBudget = KernelOf(e.plan.Sandbox.Sysctls, e.plan.Server.Sysctls, e.opt.Target.IsLoopback(), rng).Budget()
+	}
+	for _, d := range ds {
+		p := e.destPeaks[d.Destination]
+		if p == nil {
+			p = &result.DestinationPeak{Destination: d.Destination.String(), Budget: e.destBudget}
+			e.destPeaks[d.Destination] = p
+		}
+		if d.Sockets.PortsInUse > p.PortsInUse {
+			p.PortsInUse, p.AtSeconds = d.Sockets.PortsInUse, t
+		}
+		p.TimeWait = max(p.TimeWait, d.Sockets.TimeWait)
+		p.CloseWait = max(p.CloseWait, d.Sockets.CloseWait)
+	}
+}
+
 func (e *engine) result(cause error, interrupted bool) *result.Result {
 	res := &result.Result{
 		Variant:        e.plan.Variant,
@@ -691,6 +728,15 @@ func (e *engine) result(cause error, interrupted bool) *result.Result {
 		Failures:       map[string]int64{},
 		PeakOpen:       e.peakOpen.Load(),
 	}
+	e.mu.Lock()
+	if ex := e.exhaustion; ex != nil && e.exhaustDests != nil {
+		e.addDestPeaks(e.exhaustDests, ex.AtSeconds)
+	}
+	e.mu.Unlock()
+	for _, p := range e.destPeaks {
+		res.Destinations = append(res.Destinations, *p)
+	}
+	result.SortPeaks(res.Destinations)
 	switch {
 	case interrupted:
 		res.Stopped = result.StoppedInterrupted

@@ -131,6 +131,7 @@ func Merge(shards []*result.Result) *result.Result {
 		}
 	}
 	m.Latency = lat.latency()
+	m.Destinations = fullestPeaks(live)
 	m.Pools = mergePools(live)
 	m.Events = mergeEvents(m.Events)
 	m.TimeSeries = mergeSeries(live, m.StartedAt)
@@ -329,4 +330,26 @@ func mergeResources(live []*result.Result) *result.Resources {
 		}
 	}
 	return &result.Resources{Client: &c}
+}
+
+// fullestPeaks is each destination's fullest peak over the runs: shards
+// in one namespace each sampled all of it; on separate machines, each
+// had a budget of its own, and the fullest machine is the one that
+// counts.
+func fullestPeaks(runs []*result.Result) []result.DestinationPeak {
+	by := map[string]result.DestinationPeak{}
+	for _, r := range runs {
+		for _, d := range r.Destinations {
+			if p, ok := by[d.Destination]; !ok || d.PortsInUse > p.PortsInUse {
+				d.TimeWait, d.CloseWait = max(d.TimeWait, p.TimeWait), max(d.CloseWait, p.CloseWait)
+				by[d.Destination] = d
+			}
+		}
+	}
+	var out []result.DestinationPeak
+	for _, d := range by {
+		out = append(out, d)
+	}
+	result.SortPeaks(out)
+	return out
 }

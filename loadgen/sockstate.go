@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,6 +82,32 @@ type SocketSampler struct {
 	recentTW uint32
 	// v6 makes a dump ask for IPv6 sockets too (CountIPv6).
 	v6 bool
+	// perDest, while a full dump is counted, buckets its sockets by
+	// destination (at most maxSampledDestinations); dests is the last
+	// full sample's.
+	perDest map[netip.AddrPort]*destCount
+	dests   []result.DestinationSockets
+}
+
+// maxSampledDestinations bounds the destinations a full sample counts
+// apart; beyond, it counts none apart (Destinations is nil).
+const maxSampledDestinations = 256
+
+// destCount is one destination's sockets in a full dump, and the ports
+// they hold.
+type destCount struct {
+	states result.SocketStates
+	ports  [65536 / 64]uint64
+}
+
+// Destinations is the last full sample's sockets by destination (address
+// and port), each with the distinct local ports of the range they hold:
+// each destination's budget used. Nil before the first full sample, and
+// when the namespace dials more than maxSampledDestinations.
+func (s *SocketSampler) Destinations() []result.DestinationSockets {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dests
 }
 
 // CountIPv6 makes the full samples, and the dumps of the quick ones, count
@@ -231,7 +259,18 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 		}
 	}()
 	if full {
-		return st, s.dump(tcpfAll, &st)
+		s.perDest = make(map[netip.AddrPort]*destCount)
+		err := s.dump(tcpfAll, &st)
+		s.dests = nil
+		if err == nil && len(s.perDest) <= maxSampledDestinations {
+			s.dests = make([]result.DestinationSockets, 0, len(s.perDest))
+			for dst, d := range s.perDest {
+				s.dests = append(s.dests, result.DestinationSockets{Destination: dst, Sockets: d.states})
+			}
+			slices.SortFunc(s.dests, func(a, b result.DestinationSockets) int { return a.Destination.Compare(b.Destination) })
+		}
+		s.perDest = nil
+		return st, err
 	}
 	// Quick: the counters first, so that a socket leaving ESTABLISHED or
 	// TIME_WAIT meanwhile is seen in the dump rather than missed.
@@ -398,5 +437,37 @@ func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 	if s.ports[word]&bit == 0 {
 		s.ports[word] |= bit
 		st.PortsInUse++
+	}
+	if s.perDest != nil {
+		s.countDest(m, state, uint16(port))
+	}
+}
+
+// countDest buckets a socket of a full dump by its destination: the
+// address at byte 24 (4 bytes for AF_INET, 16 for AF_INET6, by the family
+// at byte 0), the port (big-endian) at byte 6.
+func (s *SocketSampler) countDest(m []byte, state uint8, port uint16) {
+	var addr netip.Addr
+	switch m[0] {
+	case unix.AF_INET:
+		addr = netip.AddrFrom4([4]byte(m[24:28]))
+	case unix.AF_INET6:
+		addr = netip.AddrFrom16([16]byte(m[24:40])).Unmap()
+	default:
+		return
+	}
+	dst := netip.AddrPortFrom(addr, binary.BigEndian.Uint16(m[6:]))
+	d := s.perDest[dst]
+	if d == nil {
+		if len(s.perDest) > maxSampledDestinations {
+			return
+		}
+		d = &destCount{}
+		s.perDest[dst] = d
+	}
+	countState(&d.states, state, false)
+	if word, bit := port/64, uint64(1)<<(port%64); d.ports[word]&bit == 0 {
+		d.ports[word] |= bit
+		d.states.PortsInUse++
 	}
 }

@@ -26,6 +26,7 @@ const (
 	labelClass    = "class"
 	labelPool     = "pool"
 	labelSide     = "side"
+	labelDest     = "destination"
 	labelState    = "state"
 )
 
@@ -54,6 +55,7 @@ type Collector struct {
 	failures                       *prometheus.CounterVec
 	poolOK, poolFailures           *prometheus.CounterVec
 	open, portsInUse, budget       *prometheus.GaugeVec
+	destPorts                      *prometheus.GaugeVec
 	sockets                        *prometheus.GaugeVec
 	exhausted, exhaustionAt        *prometheus.GaugeVec
 	elapsed, running               *prometheus.GaugeVec
@@ -97,6 +99,8 @@ func New() *Collector {
 		open:    gauge("open_connections", "Connections the client holds.", run),
 		portsInUse: gauge("ports_in_use",
 			"Local ports in use toward the fullest destination, TIME_WAIT included; for pools, the client namespace's distinct local ports in the range, which bounds every destination's from above.", run),
+		destPorts: gauge("destination_ports_in_use",
+			"Local ports in use toward one destination (address:port), TIME_WAIT included, at each full sample: what its budget has used.", with(labelDest)),
 		budget: gauge("port_budget",
 			"Local ports one destination can use: the ephemeral range less ip_local_reserved_ports.", run),
 		sockets:      gauge("sockets", "TCP sockets of the client's and the server's network namespace, by state.", with(labelSide, labelState)),
@@ -113,7 +117,7 @@ func New() *Collector {
 		}, with(labelPool)),
 	}
 	c.reg.MustRegister(c.attempted, c.ok, c.failed, c.failures, c.poolOK, c.poolFailures, c.dropped,
-		c.open, c.portsInUse, c.budget, c.sockets, c.exhausted, c.exhaustionAt, c.elapsed, c.running, c.connect,
+		c.open, c.portsInUse, c.destPorts, c.budget, c.sockets, c.exhausted, c.exhaustionAt, c.elapsed, c.running, c.connect,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return c
 }
@@ -199,6 +203,9 @@ func (c *Collector) Point(pt result.Point) {
 	c.elapsed.With(l).Set(pt.T)
 	c.states(l, SideClient, pt.Client)
 	c.states(l, SideServer, pt.Server)
+	for _, d := range pt.Destinations {
+		c.destPorts.With(with(l, labelDest, d.Destination.String())).Set(float64(d.Sockets.PortsInUse))
+	}
 }
 
 // ServerStates takes one sample of the server namespace's sockets.

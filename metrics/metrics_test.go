@@ -3,6 +3,7 @@ package metrics
 import (
 	"encoding/base64"
 	"math"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -114,7 +115,11 @@ func TestCollectorCountsThePoints(t *testing.T) {
 		Client: &result.SocketStates{Established: 60, PortsInUse: 60}})
 	c.Point(result.Point{T: 0.2, Attempted: 100, OK: 90, Failed: 10, Open: 150, Dropped: 3,
 		Failures: map[string]int64{"EADDRNOTAVAIL": 10},
-		Client:   &result.SocketStates{Established: 150, TimeWait: 0, PortsInUse: 150}})
+		Client:   &result.SocketStates{Established: 150, TimeWait: 0, PortsInUse: 150},
+		Destinations: []result.DestinationSockets{
+			{Destination: netip.MustParseAddrPort("198.19.0.1:7000"), Sockets: result.SocketStates{Established: 100, PortsInUse: 100}},
+			{Destination: netip.MustParseAddrPort("198.19.0.1:7001"), Sockets: result.SocketStates{Established: 50, PortsInUse: 50}},
+		}})
 	c.Event(result.Event{Type: result.EventExhaustion, AtSeconds: 0.17, Class: "EADDRNOTAVAIL"})
 	// A quick sample does not count ports: the gauge keeps the last count.
 	c.Point(result.Point{T: 0.3, Attempted: 5, Failed: 5, Open: 140,
@@ -137,6 +142,8 @@ func TestCollectorCountsThePoints(t *testing.T) {
 		{"portex_dropped_arrivals_total", l, 3},
 		{"portex_open_connections", l, 140},
 		{"portex_ports_in_use", l, 150},
+		{"portex_destination_ports_in_use", labels("baseline", "destination", "198.19.0.1:7000"), 100},
+		{"portex_destination_ports_in_use", labels("baseline", "destination", "198.19.0.1:7001"), 50},
 		{"portex_sockets", labels("baseline", "side", "client", "state", "established"), 140},
 		{"portex_sockets", labels("baseline", "side", "client", "state", "time_wait"), 10},
 		{"portex_sockets", labels("baseline", "side", "server", "state", "close_wait"), 1},
@@ -320,7 +327,8 @@ func TestExamplesUseTheseNames(t *testing.T) {
 	c := New()
 	c.Begin("s", plan("baseline"))
 	c.Point(result.Point{T: 1, Attempted: 2, OK: 1, Failed: 1, Failures: map[string]int64{"EADDRNOTAVAIL": 1},
-		Client: &result.SocketStates{PortsInUse: 1}})
+		Client:       &result.SocketStates{PortsInUse: 1},
+		Destinations: []result.DestinationSockets{{Destination: netip.MustParseAddrPort("198.19.0.1:7000"), Sockets: result.SocketStates{PortsInUse: 1}}}})
 	c.Event(result.Event{Type: result.EventExhaustion, AtSeconds: 1})
 	c.End(&result.Result{Pools: []result.PoolResult{{Name: "a", Failures: map[string]int64{"EADDRNOTAVAIL": 1}}}})
 	mfs, err := c.Gatherer().Gather()

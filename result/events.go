@@ -119,4 +119,8 @@ type Point struct {
 	NAT *Conntrack `json:"nat,omitempty"`
 	// NATTable is the router's conntrack table at the end of the interval.
 	NATTable *NATTable `json:"nat_table,omitempty"`
+	// Destinations are the client's sockets by destination at a full
+	// sample (where Client counts its ports): each one's ports in use is
+	// what its budget has used.
+	Destinations []DestinationSockets `json:"destinations,omitempty"`
 }

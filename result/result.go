@@ -1,7 +1,10 @@
 package result
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -195,6 +198,13 @@ type DestinationPeak struct {
 	AtSeconds  float64 `json:"at_seconds"`
 	TimeWait   int     `json:"time_wait"`
 	CloseWait  int     `json:"close_wait"`
+}
+
+// SortPeaks orders destinations' peaks the fullest first, then by name.
+func SortPeaks(ps []DestinationPeak) {
+	slices.SortFunc(ps, func(a, b DestinationPeak) int {
+		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), strings.Compare(a.Destination, b.Destination))
+	})
 }
 
 // NAT is what the router of a run with a NAT measured.

@@ -384,9 +384,7 @@ func (dp destinationPeaks) list() []result.DestinationPeak {
 	for _, p := range dp {
 		out = append(out, *p)
 	}
-	slices.SortFunc(out, func(a, b result.DestinationPeak) int {
-		return cmp.Or(cmp.Compare(b.PortsInUse, a.PortsInUse), strings.Compare(a.Destination, b.Destination))
-	})
+	result.SortPeaks(out)
 	return out
 }
 

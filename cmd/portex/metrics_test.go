@@ -257,6 +257,22 @@ scrape_configs:
 		}
 	}
 
+	// Per destination: the most ports in use Prometheus saw toward the
+	// destination is result.json's peak for it, when a scrape caught it
+	// (the peak stays until the next full sample), and never above it.
+	for _, r := range rf.Runs {
+		for _, d := range r.Destinations {
+			q := fmt.Sprintf(`max_over_time(portex_destination_ports_in_use{variant=%q,destination=%q}[10m])`, r.Variant, d.Destination)
+			res := promQuery(t, promAddr, q)
+			if len(res) != 1 || sampleValue(t, res[0].Value) > float64(d.PortsInUse) || sampleValue(t, res[0].Value) <= 0 {
+				t.Errorf("%s = %v: want at most result.json's peak %d, and some", q, res, d.PortsInUse)
+			}
+		}
+		if len(r.Destinations) == 0 {
+			t.Errorf("variant %s: no destination peaks in result.json", r.Variant)
+		}
+	}
+
 	// Live: some scrape taken while a variant ran saw its dials already.
 	live := 0
 	for _, r := range rf.Runs {
