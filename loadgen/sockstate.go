@@ -87,6 +87,14 @@ type SocketSampler struct {
 	// full sample's.
 	perDest map[netip.AddrPort]*destCount
 	dests   []result.DestinationSockets
+	// spare are the destCounts of earlier samples, for the next; inFull
+	// is set while a full dump is counted.
+	spare  []*destCount
+	inFull bool
+	// lastDst and lastDest are the destination the last socket counted
+	// went to, and its count.
+	lastDst  netip.AddrPort
+	lastDest *destCount
 }
 
 // maxSampledDestinations bounds the destinations a full sample counts
@@ -259,7 +267,10 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 		}
 	}()
 	if full {
-		s.perDest = make(map[netip.AddrPort]*destCount)
+		if s.perDest == nil {
+			s.perDest = make(map[netip.AddrPort]*destCount)
+		}
+		s.inFull = true
 		err := s.dump(tcpfAll, &st)
 		s.dests = nil
 		if err == nil && len(s.perDest) <= maxSampledDestinations {
@@ -269,7 +280,11 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 			}
 			slices.SortFunc(s.dests, func(a, b result.DestinationSockets) int { return a.Destination.Compare(b.Destination) })
 		}
-		s.perDest = nil
+		for dst, d := range s.perDest {
+			s.spare = append(s.spare, d)
+			delete(s.perDest, dst)
+		}
+		s.inFull, s.lastDest = false, nil
 		return st, err
 	}
 	// Quick: the counters first, so that a socket leaving ESTABLISHED or
@@ -438,7 +453,7 @@ func (s *SocketSampler) count(m []byte, st *result.SocketStates) {
 		s.ports[word] |= bit
 		st.PortsInUse++
 	}
-	if s.perDest != nil {
+	if s.inFull {
 		s.countDest(m, state, uint16(port))
 	}
 }
@@ -457,14 +472,24 @@ func (s *SocketSampler) countDest(m []byte, state uint8, port uint16) {
 		return
 	}
 	dst := netip.AddrPortFrom(addr, binary.BigEndian.Uint16(m[6:]))
-	d := s.perDest[dst]
+	// Sockets come in runs to one destination: the last one first.
+	d := s.lastDest
+	if d == nil || s.lastDst != dst {
+		d = s.perDest[dst]
+	}
 	if d == nil {
 		if len(s.perDest) > maxSampledDestinations {
 			return
 		}
-		d = &destCount{}
+		if n := len(s.spare); n > 0 {
+			d, s.spare = s.spare[n-1], s.spare[:n-1]
+			*d = destCount{}
+		} else {
+			d = &destCount{}
+		}
 		s.perDest[dst] = d
 	}
+	s.lastDst, s.lastDest = dst, d
 	countState(&d.states, state, false)
 	if word, bit := port/64, uint64(1)<<(port%64); d.ports[word]&bit == 0 {
 		d.ports[word] |= bit

@@ -159,3 +159,31 @@ func TestServerExecReplacesTheEchoServer(t *testing.T) {
 		t.Errorf("server counts %+v: want none, the echo server did not run", res.Server)
 	}
 }
+
+// Each destination has a range of its own, and the samples count its
+// ports apart: two server ports in a 100-port range, 200 held, and each
+// destination is full at 100 of 100, in the points and in the peaks.
+func TestDestinationsCountedApart(t *testing.T) {
+	needsFullTier(t)
+	p := holdPlan(250, range100())
+	ls, ports := listeners(2)
+	p.Server.Listeners, p.Pools[0].Ports = ls, ports
+	p.Pools[0].ConnectTimeout = 200 * time.Millisecond
+	p.Duration, p.Stop = time.Second, loadgen.Stop{On: loadgen.StopNever}
+	res := run(t, p)
+	if res.Dials.OK != 200 || len(res.Destinations) != 2 {
+		t.Fatalf("%d ok, destinations %+v: want 200, two destinations", res.Dials.OK, res.Destinations)
+	}
+	for _, d := range res.Destinations {
+		if d.PortsInUse != 100 || d.Budget != 100 {
+			t.Errorf("destination %+v: want 100 of 100 ports in use", d)
+		}
+	}
+	seen := false
+	for _, pt := range res.TimeSeries.Points {
+		seen = seen || (len(pt.Destinations) == 2 && pt.Destinations[0].Sockets.PortsInUse == 100 && pt.Destinations[1].Sockets.PortsInUse == 100)
+	}
+	if !seen {
+		t.Error("no point carries the two destinations' counts, 100 each")
+	}
+}
