@@ -249,6 +249,21 @@ func newHTMLRun(anchor string, run *result.Result) (htmlRun, error) {
 	if run.Latency.Connect.Count > 0 {
 		hr.Stats[7] = htmlStat{"p99 connect", micros(run.Latency.Connect.P99Us), fmt.Sprintf("p50 %s", micros(run.Latency.Connect.P50Us))}
 	}
+	if programsOnly(run) {
+		// portex dialed nothing: the kernel's side of the programs'.
+		opened, accepted := "—", "—"
+		if k := run.Kernel; k != nil {
+			opened, accepted = fmt.Sprint(k.Client["TcpActiveOpens"]), fmt.Sprint(k.Server["TcpPassiveOpens"])
+		}
+		hr.Stats[0] = htmlStat{"connections opened", opened, "by the programs (ActiveOpens)"}
+		hr.Stats[1] = htmlStat{"accepted", accepted, "by the server (PassiveOpens)"}
+		hr.Stats[2] = htmlStat{"programs", fmt.Sprint(len(run.Programs)), programsNote(run)}
+		hr.Stats[7] = htmlStat{"fullest destination", "—", ""}
+		if len(run.Destinations) > 0 {
+			d := run.Destinations[0]
+			hr.Stats[7] = htmlStat{"fullest destination", fmt.Sprintf("%d of %d", d.PortsInUse, d.Budget), d.Destination}
+		}
+	}
 
 	if m := run.Model; m != nil {
 		mc := modelCells(run)
@@ -564,10 +579,32 @@ func addMarkers(p *plot.Plot, run *result.Result) {
 	}
 }
 
+// programsOnly reports whether the run was the user's programs alone:
+// portex dialed nothing, and its dials say nothing.
+func programsOnly(run *result.Result) bool { return len(run.Programs) > 0 && run.Dials.Attempted == 0 }
+
+// programsNote says how the programs ended: "exit 1", "2 of 3 exit 0".
+func programsNote(run *result.Result) string {
+	ok := 0
+	for _, p := range run.Programs {
+		if p.ExitCode == 0 && p.Signal == "" {
+			ok++
+		}
+	}
+	if len(run.Programs) == 1 {
+		p := run.Programs[0]
+		if p.Signal != "" {
+			return p.Name + " · signal " + p.Signal
+		}
+		return fmt.Sprintf("%s · exit %d", p.Name, p.ExitCode)
+	}
+	return fmt.Sprintf("%d of %d exited 0", ok, len(run.Programs))
+}
+
 // ratesChart: dials that succeeded and failures by class, per second,
 // from the per-interval counts.
 func ratesChart(anchor string, run *result.Result) (chart, bool, error) {
-	if run.TimeSeries == nil || len(run.TimeSeries.Points) == 0 {
+	if run.TimeSeries == nil || len(run.TimeSeries.Points) == 0 || programsOnly(run) {
 		return chart{}, false, nil
 	}
 	ts := rebin(run.TimeSeries, endTime(run)/rateBins)
