@@ -37,6 +37,8 @@ func cmdExec(e *env, args []string) int {
 	expectExit := fs.Int("expect-exit", 0, "the exit status the program must end with; -1: do not check it")
 	save := fs.String("save-scenario", "", "also write the scenario portex runs to this file")
 	dryRun := fs.Bool("dry-run", false, "print the scenario (or write it, with --save-scenario) and run nothing")
+	runtimeName := fs.String("runtime", "netns", "where to run: netns, or docker (the command goes into the client's image; see --image)")
+	image := fs.String("image", "", "with --runtime docker: run the command in this image of the engine's, portex's agent added")
 	out := fs.String("out", "", "folder for the report files (default: a new folder under ./portex-results/)")
 	force := fs.Bool("force", false, "write into --out even if it holds a result already")
 	quiet := fs.BoolP("quiet", "q", false, "print no progress on stderr")
@@ -87,7 +89,10 @@ func cmdExec(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "portex exec: %v\n", err)
 		return exitRuntime
 	}
-	runArgs := []string{file}
+	runArgs := []string{file, "--runtime", *runtimeName}
+	if *image != "" {
+		runArgs = append(runArgs, "--image", *image)
+	}
 	if *out != "" {
 		runArgs = append(runArgs, "--out", *out)
 	}

@@ -94,3 +94,23 @@ func TestExecRunsAProgram(t *testing.T) {
 		t.Errorf("the summary does not show the destination's ports, or shows portex's dials:\n%s", got.stdout)
 	}
 }
+
+// portex exec --runtime docker puts the command in the client's image
+// and runs it there, as a scenario's programs run.
+func TestExecOnDocker(t *testing.T) {
+	needsFullTier(t)
+	needsDocker(t)
+	buildGoclient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "out")
+	got := portex(t, ctx, "exec", "--runtime", "docker", "--range", "40000-40199", "--sysctl", "net.ipv4.tcp_tw_reuse=0",
+		"--expect-exit", "1", "--out", dir, "-q", "--", "goclient", "-url", "http://{server}/", "-concurrency", "10", "-requests", "2000")
+	if got.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", got.code, got.stderr)
+	}
+	run := readResult(t, dir).Runs[0]
+	if run.Runtime != "docker" || run.Exhaustion == nil || run.Programs[0].ExitCode != 1 {
+		t.Errorf("runtime %s, exhaustion %+v, programs %+v: want docker, exhausted, exit 1", run.Runtime, run.Exhaustion, run.Programs)
+	}
+}

@@ -162,7 +162,7 @@ func planScenario(e *env, name string, rangeSize int, override bool) int {
 		ports := fmt.Sprintf("%d ports", in.RangeSize)
 		switch {
 		case in.NAT:
-			ports = fmt.Sprintf("a NAT's %d ports per NAT tuple (the NAT runs out before the client's range)", in.RangeSize)
+			ports = fmt.Sprintf("a NAT's %d ports per NAT tuple (the client's own range outlasts it)", in.RangeSize)
 		case in.Reserved > 0:
 			ports = fmt.Sprintf("%d usable of %d ports (ip_local_reserved_ports)", in.Budget(), in.RangeSize)
 		}
