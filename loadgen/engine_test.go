@@ -119,7 +119,10 @@ func TestRunEchoesAndCloses(t *testing.T) {
 		t.Errorf("stopped %q, want duration", res.Stopped)
 	}
 	srv.Close()
-	if c := srv.Counts(); c.Accepted < res.Dials.OK || c.BytesEchoed < 300*res.Dials.OK-2400 {
+	// A dial is ok once the kernel completed its handshake; the server
+	// accepts it from the queue later, and a worker's last connection may
+	// still wait there when the run ends: one per worker at most.
+	if c := srv.Counts(); c.Accepted < res.Dials.OK-8 || c.BytesEchoed < 300*res.Dials.OK-2400 {
 		t.Errorf("server counts %+v for %d dials", c, res.Dials.OK)
 	}
 }
