@@ -113,7 +113,17 @@ func runShards(ctx context.Context, p *loadgen.Plan, n int, c *clientSide, out *
 		return nil, nil, fmt.Errorf("no shard reported a result")
 	}
 	if set.final != nil {
-		series = append(series, *set.final)
+		// The final sample is the namespace with every connection the
+		// load made still held: the last of the series. A sample taken
+		// after it, as the shards close their connections, would take
+		// its place in the point that holds both.
+		kept := series[:0]
+		for _, st := range series {
+			if st.UnixNano < set.final.UnixNano {
+				kept = append(kept, st)
+			}
+		}
+		series = append(kept, *set.final)
 		sort.SliceStable(series, func(i, j int) bool { return series[i].UnixNano < series[j].UnixNano })
 	}
 	res.Stopped = stopReason(results)
