@@ -142,7 +142,7 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 					return c, err
 				}
 				pids[h.Name] = c.router.pid()
-				c.nat = newNATWatch(c.router)
+				c.nat = newNATWatch(c.router, p.NAT)
 			default:
 				return c, fmt.Errorf("netns: cannot realise namespace %q", h.Name)
 			}

@@ -19,10 +19,10 @@ import (
 )
 
 // readConntrackStats reads the router's conntrack statistics
-// (/proc/<pid>/net/stat/nf_conntrack, see parseConntrackStats) and the
-// packets its conntrack limit dropped; nil when there is none to read (no
-// router, or no conntrack in its namespace).
-func readConntrackStats(pid int) *result.Conntrack {
+// (/proc/<pid>/net/stat/nf_conntrack, see parseConntrackStats) and, with
+// limited, the packets its conntrack limit dropped; nil when there is
+// none to read (no router, or no conntrack in its namespace).
+func readConntrackStats(pid int, limited bool) *result.Conntrack {
 	if pid <= 0 {
 		return nil
 	}
@@ -32,7 +32,7 @@ func readConntrackStats(pid int) *result.Conntrack {
 	}
 	defer f.Close()
 	ct := parseConntrackStats(f)
-	if ct != nil {
+	if ct != nil && limited {
 		ct.LimitDrops = readLimitDrops(pid)
 	}
 	return ct
@@ -159,6 +159,7 @@ func parseConntrackTable(r io.Reader) *result.NATTable {
 // goroutines.
 type natWatch struct {
 	routerPid int
+	limited   bool // the NAT has a conntrack limit (nat.conntrack.max)
 	sysctls   map[string]string
 	start     *result.Conntrack
 
@@ -173,23 +174,28 @@ type natWatch struct {
 	peakTW    int
 }
 
-func newNATWatch(r *routerProc) *natWatch {
-	return &natWatch{routerPid: r.pid(), sysctls: r.sysctls, start: readConntrackStats(r.pid()), at: -1}
+func newNATWatch(r *routerProc, n *loadgen.NAT) *natWatch {
+	w := &natWatch{routerPid: r.pid(), limited: n.Conntrack.Max > 0, sysctls: r.sysctls, at: -1}
+	w.start = w.stats()
+	return w
 }
 
-// ranOut says what the NAT has refused since the start: "" for nothing
-// yet, "ports" when insert_failed rose, "conntrack" when the limit's
-// rule dropped.
-func (w *natWatch) ranOut(now *result.Conntrack) string {
+// stats reads the router's counters now.
+func (w *natWatch) stats() *result.Conntrack { return readConntrackStats(w.routerPid, w.limited) }
+
+// ranOut says whether the NAT has refused connections since the start,
+// and what ran out, as Exhaustion.Limit says it: "" its ports (its
+// insert_failed rose), "conntrack" its limit (the limit's rule dropped).
+func (w *natWatch) ranOut(now *result.Conntrack) (limit string, ok bool) {
 	switch {
 	case w.start == nil || now == nil:
-		return ""
+		return "", false
 	case now.InsertFailed > w.start.InsertFailed:
-		return "ports"
+		return "", true
 	case now.LimitDrops > w.start.LimitDrops:
-		return "conntrack"
+		return "conntrack", true
 	}
-	return ""
+	return "", false
 }
 
 // event takes the engine's events: the first timeout, if the router
@@ -201,8 +207,8 @@ func (w *natWatch) event(ev result.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.at < 0 {
-		if what := w.ranOut(readConntrackStats(w.routerPid)); what != "" {
-			w.at, w.limit, w.class = ev.AtSeconds, limitOf(what), ev.Class
+		if limit, ok := w.ranOut(w.stats()); ok {
+			w.at, w.limit, w.class = ev.AtSeconds, limit, ev.Class
 		}
 	}
 }
@@ -223,20 +229,13 @@ func timeouts(pt *result.Point) (int64, string) {
 	return k + t, loadgen.ClassTimeout.String()
 }
 
-func limitOf(what string) string {
-	if what == "conntrack" {
-		return what
-	}
-	return ""
-}
-
 // point takes the engine's points and gives each the growth of the
 // router's counters since the start and its table at the point's end. A
 // point with timeouts, once the router refused connections, marks the NAT
 // out at its end if no event did; the dials that succeeded up to the
 // point that holds that moment are the connections the NAT gave.
 func (w *natWatch) point(pt *result.Point) {
-	now := readConntrackStats(w.routerPid)
+	now := w.stats()
 	if w.start != nil && now != nil {
 		pt.NAT = &result.Conntrack{InsertFailed: now.InsertFailed - w.start.InsertFailed,
 			Drop: now.Drop - w.start.Drop, EarlyDrop: now.EarlyDrop - w.start.EarlyDrop,
@@ -255,8 +254,8 @@ func (w *natWatch) point(pt *result.Point) {
 		return
 	}
 	if n, class := timeouts(pt); w.at < 0 && n > 0 {
-		if what := w.ranOut(now); what != "" {
-			w.at, w.limit, w.class = pt.T, limitOf(what), class
+		if limit, ok := w.ranOut(now); ok {
+			w.at, w.limit, w.class = pt.T, limit, class
 		}
 	}
 	w.ok += pt.OK
@@ -271,8 +270,8 @@ func (w *natWatch) point(pt *result.Point) {
 // the points up to it count the connections it gave. The points of a
 // sharded run carry no router counters.
 func (w *natWatch) replay(run *result.Result) {
-	what := w.ranOut(readConntrackStats(w.routerPid))
-	if what == "" {
+	limit, ok := w.ranOut(w.stats())
+	if !ok {
 		return
 	}
 	w.mu.Lock()
@@ -282,7 +281,7 @@ func (w *natWatch) replay(run *result.Result) {
 	}
 	for _, ev := range run.Events {
 		if ev.Type == result.EventFirstFailure && timedOut(ev.Class) && (w.at < 0 || ev.AtSeconds < w.at) {
-			w.at, w.limit, w.class = ev.AtSeconds, limitOf(what), ev.Class
+			w.at, w.limit, w.class = ev.AtSeconds, limit, ev.Class
 		}
 	}
 	if w.at < 0 || run.TimeSeries == nil {
@@ -303,7 +302,7 @@ func (w *natWatch) replay(run *result.Result) {
 func (w *natWatch) finish(p *loadgen.Plan) (*result.NAT, *result.Exhaustion) {
 	n := &result.NAT{Mode: p.NAT.Mode, Ports: p.NAT.Ports.Size(), RandomFully: p.NAT.RandomFully,
 		Addresses: p.NAT.Addresses, PerClientPorts: p.NAT.PerClientPorts, ConntrackMax: p.NAT.Conntrack.Max,
-		Sysctls: w.sysctls, Start: w.start, End: readConntrackStats(w.routerPid)}
+		Sysctls: w.sysctls, Start: w.start, End: w.stats()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n.Peak, n.PeakTimeWait = w.peak, w.peakTW
