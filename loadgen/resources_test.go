@@ -56,3 +56,25 @@ func TestRSS(t *testing.T) {
 		t.Errorf("RSS allocates %v times", n)
 	}
 }
+
+func TestFDFollowerStopsListing(t *testing.T) {
+	lists, fds := 0, 0
+	f := fdFollower{list: func() int { lists++; return fds }}
+	check := func(open, want int64, wantLists int) {
+		t.Helper()
+		if n := f.count(open); n != want || lists != wantLists {
+			t.Fatalf("count(%d) = %d after %d listings, want %d after %d", open, n, lists, want, wantLists)
+		}
+	}
+	// Below the bound every count lists the directory.
+	fds = 110
+	check(100, 110, 1)
+	fds = 200
+	check(190, 200, 2)
+	// Past it, the count follows the connections without listing.
+	check(fdWalkMax+190, fdWalkMax+200, 2)
+	check(fdWalkMax+1190, fdWalkMax+1200, 2)
+	// Back below it, the directory is listed again.
+	fds = 50
+	check(40, 50, 3)
+}
