@@ -12,29 +12,44 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A closed-model pool whose workers dial, exchange messages, hold and close
-// (close: reset, client, or keep with a connection for every worker; at
-// least one message; a hold that ends) runs on a few event loops instead
-// of a goroutine per worker, as the echo server does, and as wrk does:
-// each loop holds its workers' sockets on an epoll instance of its own,
-// connects them without blocking, sends a connection's next message as
-// soon as its echo is read (or its interval is over), and keeps the holds
-// and intervals on a timer heap. A round trip then costs one write, one
-// read and a share of an epoll_wait, nothing parks or wakes per round trip,
-// and a worker costs a hundred bytes instead of a goroutine's stack.
+// A closed-model pool whose workers dial, exchange messages (or none),
+// hold and close (close: reset, client, leak, or keep with a connection
+// for every worker; any hold; any share of leaks) runs on a few event loops
+// instead of a goroutine per worker, as the echo server does, and as wrk
+// does: each loop holds its workers' sockets on an epoll instance of its
+// own, connects them without blocking, sends a connection's next message
+// as soon as its echo is read (or its interval is over), and keeps the
+// holds and intervals on a timer heap. A round trip then costs one write,
+// one read and a share of an epoll_wait, nothing parks or wakes per round
+// trip, and a worker is a slot of a few dozen bytes in its loop instead of
+// a goroutine's stack: the loop's workers share one set of counters, one
+// batch of latency samples, one payload and one echo buffer. A pool whose
+// connections are held forever needs no slot per worker: a loop's few
+// slots open its workers' connections one after the other (a slot takes
+// the next worker once its connection is parked), so a pool of any size
+// opens through at most maxHolders handshakes under way.
 
 // loopable reports whether a pool runs on event loops.
 func loopable(p *Pool) bool {
-	if p.Open() || p.Messages == 0 || p.Hold.Forever() || p.Leak > 0 {
+	if p.Open() {
 		return false
 	}
 	switch p.Close {
 	case CloseKeep:
-		return p.PoolSize >= p.Workers
-	case CloseReset, CloseClient:
+		return p.PoolSize >= p.Workers && !p.Hold.Forever()
+	case CloseReset, CloseClient, CloseLeak:
 		return true
 	}
 	return false
+}
+
+// loopSlots is how many slots a loopable pool's loops have in all: one a
+// worker, or when each holds its connection forever, maxHolders at most.
+func loopSlots(p *Pool) int {
+	if holdsForever(p) {
+		return min(p.Workers, maxHolders)
+	}
+	return p.Workers
 }
 
 // loopProcs is how many event loops a pool may have: the CPUs Go runs on,
@@ -47,7 +62,7 @@ var loopProcs = runtime.GOMAXPROCS(0)
 var newEpoll = newEpollWaiter
 
 // loopsFor is the number of event loops a loopable pool runs on.
-func loopsFor(p *Pool) int { return min(p.Workers, loopProcs) }
+func loopsFor(p *Pool) int { return min(loopSlots(p), loopProcs) }
 
 // loopState is where a looped worker's connection is in its life.
 //
@@ -63,6 +78,7 @@ func loopsFor(p *Pool) int { return min(p.Workers, loopProcs) }
 //	busy        -> open, stale  ready: the echo is all in (stale: a FIN came with it)
 //	busy, open  -> idle         broken: the exchange failed, the connection is dropped
 //	open, stale -> idle, spare  held: closed (spare: reset, the socket kept), then start
+//	open, stale -> idle         held: leaked, or parked (held forever), then start
 //	any         -> idle         finish
 type loopState uint8
 
@@ -92,14 +108,13 @@ func (s loopState) connected() bool { return s >= loopOpen }
 
 // looped is one worker of an event loop and its connection.
 type looped struct {
-	w     *worker
 	c     conn
 	state loopState
 	// watched says c's descriptor is in the epoll set. It is the
 	// descriptor's, not the connection's state: a connection from the
 	// keep-alive pool comes unwatched, a spare socket stays watched.
 	watched bool
-	si      int       // the dial spec of the dial under way
+	si      int       // the dial spec of the dial under way, or last dialed
 	wrote   int       // bytes of the message written so far
 	got     int       // bytes of its echo read so far
 	sent    int       // messages of this connection's life sent
@@ -109,15 +124,18 @@ type looped struct {
 	slot    int       // its timer's index in the heap; -1: none
 }
 
-// echoLoop runs workers on one event loop until the pool stops, then
-// lets their last echoes come in and hands their connections over as the
-// goroutine workers do (see worker.connection).
-func (pr *poolRun) echoLoop(ws []*worker) {
-	l := &eventLoop{pr: pr, ls: make([]looped, len(ws))}
+// echoLoop runs a loop's slots, with w their shared worker state, until
+// the pool stops, then lets their last echoes come in and hands their
+// connections over as the goroutine workers do (see worker.connection).
+// Slot j runs worker first+j, or with connections held forever, the
+// workers it takes in turn.
+func (pr *poolRun) echoLoop(w *worker, first, slots int) {
+	l := &eventLoop{pr: pr, w: w, ls: make([]looped, slots)}
 	l.timers.ls = l.ls
 	defer l.finish()
-	for i, w := range ws {
-		l.ls[i].w, l.ls[i].slot = w, -1
+	for i := range l.ls {
+		l.ls[i].slot = -1
+		l.ls[i].si = l.before(first + i)
 	}
 	if !new(sleeper).sleepUntil(pr.ctx, pr.begin) {
 		return
@@ -141,17 +159,21 @@ func (pr *poolRun) echoLoop(ws []*worker) {
 		}
 	}()
 	for i := range l.ls {
+		if holdsForever(w.p) && !l.take(i) {
+			break
+		}
 		l.start(i)
 	}
 	l.run(func() bool { return pr.ctx.Err() == nil })
 	// The pool stopped: no new dial or message goes out; the dials and
 	// echoes under way end, by their own timeouts at the latest.
-	deadline := time.Now().Add(max(ioTimeout, ws[0].p.ConnectTimeout))
+	deadline := time.Now().Add(max(ioTimeout, w.p.ConnectTimeout))
 	l.run(func() bool { return l.waiting() && time.Now().Before(deadline) && pr.e.hard.Err() == nil })
 }
 
 type eventLoop struct {
 	pr     *poolRun
+	w      *worker // the state the loop's workers share
 	ls     []looped
 	ep     *epollWaiter // woken when the pool stops
 	timers timerHeap
@@ -259,7 +281,7 @@ func (l *eventLoop) fire(now time.Time) {
 			// The pool stopped: nothing new starts.
 		case !lw.state.connected():
 			l.start(i)
-		case lw.sent < lw.w.p.Messages:
+		case lw.sent < l.w.p.Messages:
 			l.send(i)
 		default:
 			l.held(i)
@@ -295,7 +317,7 @@ func (l *eventLoop) waiting() bool {
 // dial, and sends its first message once connected.
 func (l *eventLoop) start(i int) {
 	lw := &l.ls[i]
-	w := lw.w
+	w := l.w
 	if keep := l.pr.keep; keep != nil {
 		c, fresh, ok := keep.acquire(l.pr.ctx)
 		if !ok {
@@ -307,7 +329,7 @@ func (l *eventLoop) start(i int) {
 		}
 	}
 	prev := lw.si
-	lw.si = w.nextSpec()
+	lw.si = (prev + 1) % len(w.spec)
 	fd, pending, err := l.dial(i, prev)
 	switch {
 	case err != nil:
@@ -336,14 +358,14 @@ func (l *eventLoop) start(i int) {
 // lw.begun to now and lw.t0 to when connect() was called.
 func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	lw := &l.ls[i]
-	spec := &lw.w.spec[lw.si]
+	spec := &l.w.spec[lw.si]
 	lw.begun, lw.t0 = time.Now(), time.Time{}
 	if lw.state != loopSpare {
 		fd, lw.t0, pending, err = startDial(spec)
 		return fd, pending, err
 	}
 	lw.state, fd = loopIdle, lw.c.fd
-	if lw.w.spec[prev].reusableFor(spec) {
+	if l.w.spec[prev].reusableFor(spec) {
 		if lw.t0, pending, err = connectSocket(fd, spec); err == nil {
 			return fd, pending, nil
 		}
@@ -357,13 +379,67 @@ func (l *eventLoop) dial(i, prev int) (fd int, pending bool, err error) {
 	return fd, pending, err
 }
 
-// connected sends worker i's first message on c.
+// connected sends worker i's first message on c, or with none to send,
+// begins its hold.
 func (l *eventLoop) connected(i int, c conn) {
 	lw := &l.ls[i]
 	lw.c, lw.state, lw.sent = c, loopOpen, 0
-	if l.pr.ctx.Err() == nil {
+	switch {
+	case l.pr.ctx.Err() != nil:
+	case l.w.p.Messages > 0:
 		l.send(i)
+	default:
+		l.hold(i)
 	}
+}
+
+// hold keeps worker i's connection, its messages done, for the pool's
+// hold: on the timer heap, or parked when held forever.
+func (l *eventLoop) hold(i int) {
+	w := l.w
+	if w.p.Hold.Forever() && l.pr.keep == nil {
+		l.park(i)
+		return
+	}
+	if d := w.p.Hold.Draw(w.rng); d > 0 {
+		l.arm(i, time.Now().Add(d))
+		return
+	}
+	l.held(i)
+}
+
+// park hands worker i's connection, held forever, to the pool's parked
+// list (out of the loop's epoll set: what it reports is no one's
+// business until the run ends) and gives the slot the next worker.
+func (l *eventLoop) park(i int) {
+	lw := &l.ls[i]
+	if lw.watched {
+		l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
+	}
+	l.pr.park(lw.c)
+	lw.c, lw.state, lw.watched = conn{}, loopIdle, false
+	if l.take(i) {
+		l.start(i)
+	}
+}
+
+// take gives slot i the pool's next worker, if one is left: the slot then
+// dials first what that worker would (see before).
+func (l *eventLoop) take(i int) bool {
+	id := l.pr.started.Add(1) - 1
+	if id >= int64(l.w.p.Workers) {
+		return false
+	}
+	l.ls[i].si = l.before(int(id % int64(len(l.w.spec))))
+	return true
+}
+
+// before is the dial spec that comes before worker id's first, so that
+// workers start at different places and a pool spreads its connections
+// evenly from the first dial on.
+func (l *eventLoop) before(id int) int {
+	n := len(l.w.spec)
+	return (id%n + n - 1) % n
 }
 
 // dialFailed records the failed dial of worker i, which dials again after
@@ -371,7 +447,7 @@ func (l *eventLoop) connected(i int, c conn) {
 func (l *eventLoop) dialFailed(i int, err error) {
 	lw := &l.ls[i]
 	lw.state, lw.watched = loopIdle, false // its descriptor is closed
-	lw.w.dialed(lw.si, lw.begun, lw.t0, err)
+	l.w.dialed(lw.si, lw.begun, lw.t0, err)
 	if l.pr.keep != nil {
 		l.pr.keep.lost()
 	}
@@ -389,7 +465,7 @@ func (l *eventLoop) handshake(i int) {
 		unix.Close(lw.c.fd)
 		l.dialFailed(i, &dialError{opConnect, err})
 	default:
-		lw.w.dialed(lw.si, lw.begun, lw.t0, nil)
+		l.w.dialed(lw.si, lw.begun, lw.t0, nil)
 		l.disarm(i) // the dial's timeout
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
 			lw.state = loopOpen
@@ -426,7 +502,7 @@ func (l *eventLoop) send(i int) {
 // for EPOLLOUT.
 func (l *eventLoop) write(i int) {
 	lw := &l.ls[i]
-	out := lw.w.out
+	out := l.w.out
 	for lw.wrote < len(out) {
 		n, err := writeNB(lw.c.fd, out[lw.wrote:])
 		switch {
@@ -463,7 +539,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 	default: // no connection
 		return
 	}
-	if lw.wrote < len(lw.w.out) {
+	if lw.wrote < len(l.w.out) {
 		// A message larger than the socket buffers: the echo of its start
 		// comes back while the rest waits to go, and must be read (up to
 		// what was written) for the server to go on reading.
@@ -473,7 +549,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.write(i)
 		}
-		if lw.state != loopBusy || lw.wrote < len(lw.w.out) {
+		if lw.state != loopBusy || lw.wrote < len(l.w.out) {
 			return
 		}
 		if err := l.ctl(unix.EPOLL_CTL_MOD, lw.c.fd, unix.EPOLLIN, i); err != nil {
@@ -481,7 +557,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 			return
 		}
 	}
-	in := lw.w.in
+	in := l.w.in
 	if !l.read(i, len(in)) || lw.got < len(in) {
 		return
 	}
@@ -489,7 +565,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		lw.state = loopStale // a FIN or an error came with the echo
 	}
-	w := lw.w
+	w := l.w
 	w.rec.record(kindEchoRTT, time.Since(lw.t0))
 	if !bytes.Equal(w.out, in) {
 		l.broken(i, errMismatch)
@@ -502,11 +578,7 @@ func (l *eventLoop) ready(i int, events uint32) {
 	case lw.sent < w.p.Messages:
 		l.send(i)
 	default:
-		if d := w.p.Hold.Draw(w.rng); d > 0 {
-			l.arm(i, time.Now().Add(d))
-			return
-		}
-		l.held(i)
+		l.hold(i)
 	}
 }
 
@@ -520,14 +592,23 @@ func (l *eventLoop) held(i int) {
 		l.send(i)
 		return
 	}
-	if lw.w.p.Close == CloseReset && disconnect(lw.c.fd) == nil {
+	w := l.w
+	switch {
+	case w.p.Close == CloseLeak || (w.p.Leak > 0 && w.rng.Float64() < w.p.Leak):
+		// Never closed until the run ends, nor watched.
+		if lw.watched {
+			l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
+		}
+		w.leaked = append(w.leaked, lw.c)
+		lw.c, lw.state, lw.watched = conn{}, loopIdle, false
+	case w.p.Close == CloseReset && disconnect(lw.c.fd) == nil:
 		// The same RST as a close, and the socket, still in the epoll
 		// set, dials the next connection (see disconnect).
-		lw.w.e.closed(1)
+		w.e.closed(1)
 		lw.state = loopSpare
-	} else {
+	default:
 		lw.state, lw.watched = loopIdle, false
-		lw.w.close(lw.c) // its descriptor leaves the epoll set as it closes
+		w.close(lw.c) // its descriptor leaves the epoll set as it closes
 		lw.c = conn{}
 	}
 	l.start(i)
@@ -538,7 +619,7 @@ func (l *eventLoop) held(i int) {
 func (l *eventLoop) read(i, upTo int) bool {
 	lw := &l.ls[i]
 	var err error
-	if lw.got, _, err = readIn(lw.c.fd, lw.w.in[:upTo], lw.got); err != nil {
+	if lw.got, _, err = readIn(lw.c.fd, l.w.in[:upTo], lw.got); err != nil {
 		l.broken(i, err)
 		return false
 	}
@@ -549,9 +630,9 @@ func (l *eventLoop) read(i, upTo int) bool {
 // connection with RST; the worker dials again at once.
 func (l *eventLoop) broken(i int, err error) {
 	lw := &l.ls[i]
-	lw.w.fail(Classify(err))
+	l.w.fail(Classify(err))
 	l.ctl(unix.EPOLL_CTL_DEL, lw.c.fd, 0, i)
-	lw.w.drop(lw.c)
+	l.w.drop(lw.c)
 	lw.c, lw.state, lw.watched, lw.sent = conn{}, loopIdle, false, 0
 	l.arm(i, time.Now())
 }
@@ -572,9 +653,9 @@ func (l *eventLoop) finish() {
 		}
 		if lw.state.connected() {
 			if e.sched.Err() != nil {
-				lw.w.leaked = append(lw.w.leaked, lw.c)
+				l.w.leaked = append(l.w.leaked, lw.c)
 			} else {
-				lw.w.drop(lw.c)
+				l.w.drop(lw.c)
 			}
 			lw.state = loopIdle
 		}
@@ -582,16 +663,5 @@ func (l *eventLoop) finish() {
 	if l.ep != nil {
 		l.ep.close()
 	}
-	for i, lw := range l.ls {
-		if i == 0 {
-			lw.w.finish() // counts the loop's goroutine out of the quiesce
-			continue
-		}
-		lw.w.rec.flush()
-		for _, c := range lw.w.leaked {
-			c.reset()
-		}
-		e.closed(int64(len(lw.w.leaked)))
-		lw.w.leaked = nil
-	}
+	l.w.finish() // counts the loop's goroutine out of the quiesce
 }

@@ -477,3 +477,89 @@ func TestEchoLoopFailureIsTheRunsError(t *testing.T) {
 		t.Errorf("the run went on for %s after its loops failed", d)
 	}
 }
+
+// A pool that holds each connection forever runs on event loops whose few
+// slots open every worker's connection in turn: all held to the end, each
+// destination given its share, no slot or goroutine per connection.
+func TestEchoLoopHoldsForeverThroughFewSlots(t *testing.T) {
+	ports := freePorts(t, 3)
+	checkNoLeaks(t)
+	var srvs []*Server
+	for _, port := range ports {
+		srvs = append(srvs, startEcho(t, Listener{Port: port}))
+	}
+	const workers = 3*maxHolders + 7
+	for _, messages := range []int{0, 1} {
+		t.Run(fmt.Sprintf("messages=%d", messages), func(t *testing.T) {
+			p := plan(ports, Pool{Name: "holders", Workers: workers, Messages: messages, Payload: 16,
+				Hold: Hold{Kind: HoldForever}, Close: CloseClient})
+			if got := loopSlots(&p.Pools[0]); got != maxHolders {
+				t.Fatalf("%d slots for %d workers held forever, want %d", got, workers, maxHolders)
+			}
+			before := make([]int64, len(srvs))
+			for i, s := range srvs {
+				before[i] = s.Counts().Accepted
+			}
+			res := runLooped(t, p, 500*time.Millisecond)
+			if res.Dials.OK != workers || res.Dials.Failed != 0 || res.PeakOpen != workers {
+				t.Fatalf("dials %+v, peak open %d: want all %d workers' connections held at once", res.Dials, res.PeakOpen, workers)
+			}
+			if res.ClosedAtEnd != workers {
+				t.Errorf("%d closed at the end, want %d", res.ClosedAtEnd, workers)
+			}
+			for i, s := range srvs {
+				if n := s.Counts().Accepted - before[i]; n < workers/3 || n > workers/3+1 {
+					t.Errorf("destination %d got %d connections of %d, want its third", i, n, workers)
+				}
+			}
+			if messages > 0 && res.Latency.EchoRTT.Count != workers {
+				t.Errorf("%d echoes, want one a connection", res.Latency.EchoRTT.Count)
+			}
+		})
+	}
+}
+
+// A hold without messages, and leaks, run on event loops too: each worker
+// connects, holds, and closes or leaks, over and over.
+func TestEchoLoopHoldsWithoutMessagesAndLeaks(t *testing.T) {
+	ports := freePorts(t, 1)
+	checkNoLeaks(t)
+	srv := startEcho(t, Listener{Port: ports[0]})
+	p := plan(ports, Pool{Name: "leaky", Workers: 4, Messages: 0, Hold: Hold{Kind: HoldFixed, Min: 20 * time.Millisecond},
+		Close: CloseClient, Leak: 0.5})
+	res := runLooped(t, p, 400*time.Millisecond)
+	if res.Dials.OK < 20 || res.Dials.Failed != 0 {
+		t.Fatalf("dials %+v: want a connection every 20 ms a worker", res.Dials)
+	}
+	// About half the connections leak: open until the run ends.
+	if res.ClosedAtEnd < res.Dials.OK/4 || res.ClosedAtEnd > 3*res.Dials.OK/4+4 {
+		t.Errorf("%d of %d connections closed at the end, want about half (leaked) and the last four", res.ClosedAtEnd, res.Dials.OK)
+	}
+	srv.Close()
+	if c := srv.Counts(); c.Accepted != res.Dials.OK || c.BytesEchoed != 0 {
+		t.Errorf("server %+v: want %d connections and no bytes", c, res.Dials.OK)
+	}
+}
+
+// The engine reads a looped pool's counters once a loop, not once a
+// worker: the time series costs the same at a hundred thousand workers as at ten.
+func TestLoopedPoolCountsPerLoop(t *testing.T) {
+	for _, pl := range []Pool{
+		{Name: "held", Workers: 100_000, Messages: 0, Hold: Hold{Kind: HoldForever}, Close: CloseClient},
+		{Name: "finite", Workers: 100_000, Messages: 1, Hold: Hold{Kind: HoldFixed, Min: time.Second}, Close: CloseClient},
+	} {
+		p := plan([]int{1}, pl)
+		p.Duration = time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // nothing dials: the pools are built and stop at once
+		e := newEngine(p, Options{Target: loopback})
+		e.sched, e.stopSched, e.hard = ctx, func(error) {}, ctx
+		var wg sync.WaitGroup
+		e.startPools(&wg)
+		wg.Wait()
+		if n := len(e.workers); n != loopsFor(&p.Pools[0]) {
+			t.Errorf("pool %s: the engine reads %d workers' counters for %d workers, want one a loop (%d)",
+				pl.Name, n, pl.Workers, loopsFor(&p.Pools[0]))
+		}
+	}
+}

@@ -305,17 +305,15 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 			}()
 		}
 		if loopable(p) {
-			ws := make([]*worker, p.Workers)
-			for id := range ws {
-				ws[id] = newWorker(pr, id)
-			}
-			e.workers = append(e.workers, ws...)
+			slots := loopSlots(p)
 			for k, loops := 0, loopsFor(p); k < loops; k++ {
-				share := ws[k*len(ws)/loops : (k+1)*len(ws)/loops]
+				w := newWorker(pr, k)
+				e.workers = append(e.workers, w)
+				first, last := k*slots/loops, (k+1)*slots/loops
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					pr.echoLoop(share)
+					pr.echoLoop(w, first, last-first)
 				}()
 			}
 			continue
@@ -348,10 +346,10 @@ func goroutines(plan *Plan, p *Pool) int {
 	switch {
 	case p.Open():
 		return plan.Concurrency(p)
-	case holdsForever(p):
-		return min(p.Workers, maxHolders)
 	case loopable(p):
 		return loopsFor(p)
+	case holdsForever(p):
+		return min(p.Workers, maxHolders)
 	}
 	return plan.Concurrency(p)
 }
