@@ -127,7 +127,7 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 			forward = func(m Message) { out.send(m) }
 		}
 		sreq := *req
-		sreq.Processes, sreq.StopPipe = c.processes, false
+		sreq.Processes, sreq.StopPipe = t.Namespace(NSServer).Processes, false
 		pids := make(map[string]int)
 		for _, h := range t.Namespaces {
 			switch h.Name {

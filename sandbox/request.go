@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/portex/portex/loadgen"
@@ -138,6 +140,24 @@ func readRequest(stdin io.Reader) (*Request, error) {
 
 // childEnv is the environment of the processes an agent or a runtime
 // starts: its own, without the request variable.
+// sharedCPUs is the environment of a process that is one of n sharing the
+// machine's CPUs for one role (the client's shards, the echo server's
+// processes): GOMAXPROCS set to its share, at least one, unless the user
+// set it. Past as many processes as CPUs, each runs one P: its event loops
+// are one, and no thread of its runtime spins, wakes and sleeps looking
+// for work that only the other processes have.
+func sharedCPUs(env []string, n int) []string {
+	if n <= 1 {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/n)))
+}
+
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {

@@ -43,6 +43,9 @@ func startServerProc(req *Request, newNetns bool, forward func(Message)) (*serve
 	cmd.Stdin = bytes.NewReader(data)
 	cmd.Stderr = os.Stderr
 	cmd.Env = childEnv()
+	if newNetns { // the first of the server's processes: the others inherit it
+		cmd.Env = sharedCPUs(cmd.Env, req.Processes)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,
 		Pdeathsig: syscall.SIGKILL, // the server never outlives its agent

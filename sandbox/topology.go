@@ -108,7 +108,7 @@ func TopologyOf(p *loadgen.Plan) *Topology {
 		client.Sysctls = append(client.Sysctls, Sysctl{"net.ipv4.ip_local_port_range", p.Sandbox.PortRange.String()})
 	}
 	client.Sysctls = append(client.Sysctls, sortedSysctls(p.Sandbox.Sysctls)...)
-	server := Namespace{Name: NSServer, Sysctls: sortedSysctls(p.Server.Sysctls), Processes: client.Processes}
+	server := Namespace{Name: NSServer, Sysctls: sortedSysctls(p.Server.Sysctls), Processes: serverProcesses(p, client.Processes)}
 
 	t := &Topology{}
 	if len(p.Programs) > 0 {
