@@ -60,6 +60,14 @@ const tcpfAll = 1<<(tcpClosing+1) - 2
 // that asks only for them, which costs the kernel just the walk of its
 // hash. A quick sample cannot count the ports in use; a full one is still
 // taken when its own duty cycle allows.
+//
+// That walk is of the machine's whole established hash, every namespace's
+// sockets, and at a million connections it takes longer than the time
+// series' interval. So once a full sample costs more than countAbove, a
+// quick sample is counted: the counters alone, which cost the same at any
+// number of sockets. Its Established counts CLOSE_WAIT too, its TimeWait
+// the orphans that wait in FIN_WAIT2, and Unsorted the sockets in the
+// other states (the namespace's sockets in use less CurrEstab).
 type SocketSampler struct {
 	mu             sync.Mutex // guards everything below
 	fd             int
@@ -145,6 +153,11 @@ const maxDuty = 0.1
 // quickAbove is the cost of a full sample above which Sample takes quick
 // ones in between (at about 10,000 sockets on a 2-core machine).
 const quickAbove = 10 * time.Millisecond
+
+// countAbove is the cost of a full sample above which the quick samples
+// are counted (at over 100,000 sockets), unless IPv6 sockets are counted
+// too: the counters of sockets in use are per family.
+const countAbove = 100 * time.Millisecond
 
 // maxGap bounds the wait between quick samples, so that one slowed down by
 // a busy machine does not silence the sampler for long.
@@ -289,9 +302,14 @@ func (s *SocketSampler) sample(full bool) (st result.SocketStates, err error) {
 	}
 	// Quick: the counters first, so that a socket leaving ESTABLISHED or
 	// TIME_WAIT meanwhile is seen in the dump rather than missed.
-	estab, tw, err := s.counters()
+	estab, tw, inuse, err := s.counters()
 	if err != nil {
 		return st, err
+	}
+	if s.fullCost > countAbove && !s.v6 {
+		st.Established, st.TimeWait, st.Unsorted = estab, tw, max(0, inuse-estab)
+		st.PortsInUse = result.PortsUncounted
+		return st, nil
 	}
 	if err := s.dump(tcpfAll&^(1<<tcpEstablished|1<<tcpTimeWait), &st); err != nil {
 		return st, err
@@ -338,26 +356,29 @@ func (s *SocketSampler) dumpFamily(family uint8, states uint32, st *result.Socke
 
 // counters reads the namespace's CurrEstab (ESTABLISHED and CLOSE_WAIT
 // sockets) and its count of timewait sockets.
-func (s *SocketSampler) counters() (estab, tw int, err error) {
+func (s *SocketSampler) counters() (estab, tw, inuse int, err error) {
 	b, err := s.read(s.snmp)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	// "Tcp: RtoAlgorithm ... CurrEstab ..." then "Tcp: 1 200 ...".
 	names, rest := nextLine(b, "Tcp: ")
 	vals, _ := nextLine(rest, "Tcp: ")
 	if estab, err = field(names, vals, "CurrEstab", 0); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if b, err = s.read(s.sockstat); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	// "TCP: inuse 5 orphan 0 tw 3 alloc 7 mem 1".
 	line, _ := nextLine(b, "TCP: ")
 	if tw, err = field(line, line, "tw", 1); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return estab, tw, nil
+	if inuse, err = field(line, line, "inuse", 1); err != nil {
+		return 0, 0, 0, err
+	}
+	return estab, tw, inuse, nil
 }
 
 // nextLine returns the first line of b that starts with prefix, and what

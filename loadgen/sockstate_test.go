@@ -133,6 +133,18 @@ func TestSocketSamplerQuickCountsAsFull(t *testing.T) {
 	if quick != want {
 		t.Errorf("quick sample %+v, want %+v", quick, want)
 	}
+	// Counted, from the counters alone: the CLOSE_WAIT sockets among the
+	// established ones, the FIN_WAIT2 orphans among the timewait ones, the
+	// listener unsorted; the same sockets in all.
+	s.fullCost = 2 * countAbove
+	counted, err := s.sample(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = result.SocketStates{Established: 30, TimeWait: 20, Unsorted: 1, PortsInUse: result.PortsUncounted}
+	if counted != want || counted.Total() != full.Total() {
+		t.Errorf("counted sample %+v, want %+v, %d sockets as the full one counted", counted, want, full.Total())
+	}
 }
 
 // Sample takes quick samples once full ones are dear, and a full one still
@@ -193,9 +205,14 @@ func BenchmarkSocketSampler(b *testing.B) {
 			holdPairs(b, pairs, 1000+holders) // below the ephemeral range
 			held, holders = held+2*pairs, holders+1
 		}
-		for _, full := range []bool{true, false} {
-			b.Run(fmt.Sprintf("sockets=%d/full=%v", n, full), func(b *testing.B) {
+		for _, kind := range []string{"full", "quick", "counted"} {
+			b.Run(fmt.Sprintf("sockets=%d/%s", n, kind), func(b *testing.B) {
 				b.ReportAllocs()
+				full := kind == "full"
+				s.fullCost = 0
+				if kind == "counted" {
+					s.fullCost = 2 * countAbove
+				}
 				for b.Loop() {
 					st, err := s.sample(full)
 					if err != nil {

@@ -288,6 +288,7 @@ func (c *Collector) states(l prometheus.Labels, side string, st *result.SocketSt
 		{"established", st.Established}, {"syn_sent", st.SynSent}, {"syn_recv", st.SynRecv},
 		{"fin_wait1", st.FinWait1}, {"fin_wait2", st.FinWait2}, {"time_wait", st.TimeWait},
 		{"close_wait", st.CloseWait}, {"last_ack", st.LastAck}, {"closing", st.Closing}, {"listen", st.Listen},
+		{"unsorted", st.Unsorted},
 	} {
 		c.sockets.With(with(l, labelSide, side, labelState, s.name)).Set(float64(s.n))
 	}

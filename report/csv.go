@@ -25,6 +25,7 @@ var csvStates = []struct {
 	{"fin_wait2", func(s *result.SocketStates) int { return s.FinWait2 }},
 	{"last_ack", func(s *result.SocketStates) int { return s.LastAck }},
 	{"closing", func(s *result.SocketStates) int { return s.Closing }},
+	{"unsorted", func(s *result.SocketStates) int { return s.Unsorted }},
 	{"ports_in_use", func(s *result.SocketStates) int { return s.PortsInUse }},
 }
 

@@ -25,6 +25,13 @@ type SocketStates struct {
 	// over yet. A quick sample does
 	// not count them.
 	TimeWaitRecent int `json:"time_wait_recent,omitempty"`
+	// Unsorted counts, in a counted sample (a quick one read from the
+	// kernel's counters alone, at hundreds of thousands of sockets), the
+	// sockets in the states those counters do not tell apart: SYN_SENT,
+	// FIN_WAIT1, FIN_WAIT2 until the orphans among them turn timewait,
+	// LAST_ACK, CLOSING and LISTEN. Such a sample counts CLOSE_WAIT in
+	// Established, and the FIN_WAIT2 orphans in TimeWait.
+	Unsorted int `json:"unsorted,omitempty"`
 }
 
 // PortsUncounted is PortsInUse in a quick sample.
@@ -36,7 +43,7 @@ func (s SocketStates) PortsCounted() bool { return s.PortsInUse != PortsUncounte
 // Total is the number of sockets counted.
 func (s SocketStates) Total() int {
 	return s.Established + s.SynSent + s.SynRecv + s.FinWait1 + s.FinWait2 + s.TimeWait +
-		s.CloseWait + s.LastAck + s.Closing + s.Listen
+		s.CloseWait + s.LastAck + s.Closing + s.Listen + s.Unsorted
 }
 
 // DestinationSockets counts the client sockets of a network namespace

@@ -400,6 +400,7 @@ func addStates(total *result.SocketStates, s result.SocketStates) {
 	total.LastAck += s.LastAck
 	total.Closing += s.Closing
 	total.Listen += s.Listen
+	total.Unsorted += s.Unsorted
 	// Each destination has a budget of its own: the ports in use that
 	// count are the fullest destination's.
 	total.PortsInUse = max(total.PortsInUse, s.PortsInUse)
