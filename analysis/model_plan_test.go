@@ -132,3 +132,29 @@ func TestModelDualFamily(t *testing.T) {
 		}
 	}
 }
+
+// Past half a destination's ports, connect() searches slowly: the model
+// says where, and only when connect() picks the ports.
+func TestModelSlowPortsAbove(t *testing.T) {
+	rng := loadgen.PortRange{Lo: 10000, Hi: 60999} // 51,000 ports
+	for _, tt := range []struct {
+		name    string
+		workers int
+		ports   []int
+		bind    loadgen.BindMode
+		want    int
+	}{
+		{"30,000 held on one destination", 30_000, []int{7000}, "", 25_500},
+		{"25,000 held on one destination: under half", 25_000, []int{7000}, "", 0},
+		{"30,000 held over two destinations", 30_000, []int{7000, 7001}, "", 0},
+		{"bind() picks the ports", 30_000, []int{7000}, loadgen.BindBeforeConnect, 0},
+	} {
+		p := &loadgen.Plan{Duration: 10 * time.Second, Sandbox: loadgen.Sandbox{PortRange: rng},
+			Pools: []loadgen.Pool{{Name: "holders", Workers: tt.workers, Ports: tt.ports, Bind: tt.bind,
+				Hold: loadgen.Hold{Kind: loadgen.HoldForever}}}}
+		m := Predict(ModelInputFor(p, 0))
+		if m.SlowPortsAbove != tt.want {
+			t.Errorf("%s: slow above %d ports (needing %.0f), want %d", tt.name, m.SlowPortsAbove, m.PortsNeeded, tt.want)
+		}
+	}
+}

@@ -88,6 +88,10 @@ func Judge(r *result.Result) result.Verdict {
 		v.Outcome = OutcomeFDs
 		head = fmt.Sprintf("NOT EXHAUSTED: out of file descriptors first, %d dials failed with EMFILE/ENFILE (nofile %d) before %s ran out",
 			fds, r.Nofile, portsPhrase(r))
+	case m != nil && m.HeldConnections > 0 && r.PeakOpen < m.HeldConnections && r.Dials.Failed == 0 &&
+		r.Stopped != result.StoppedInterrupted:
+		head = fmt.Sprintf("NOT EXHAUSTED %s, and no steady state: %d of the pools' %d connections were open at most when the load stopped, the others still to dial",
+			within, r.PeakOpen, m.HeldConnections)
 	case steady != nil && !m.Grows && r.Dials.Failed == 0:
 		v.Outcome, v.Steady = OutcomeHeld, steady
 		return held(v, r, m, steady)

@@ -63,6 +63,16 @@ func TestJudge(t *testing.T) {
 			text: []string{"HELD at a steady state: 20 of 150 ports in use", "a full cycle of 200ms, the hold"},
 		},
 		{
+			name: "flat, but with connections held forever still to open, is not held",
+			run: func() *result.Result {
+				r := modelRun(1.5, result.Model{PortsNeeded: 40, HeldConnections: 40}, steadySeries(1.5, 0.2, 20, 0))
+				r.PeakOpen = 20
+				return r
+			}(),
+			outcome: OutcomeNotExhausted, basis: BasisModel,
+			text:    []string{"no steady state: 20 of the pools' 40 connections were open at most when the load stopped"},
+		},
+		{
 			name: "flat for less than a cycle is not held; the model's steady state is a prediction",
 			run: modelRun(1.5, result.Model{PortsNeeded: 120, CycleSeconds: 60.2},
 				steadySeries(1.5, 0.2, 120, 0)),

@@ -197,6 +197,7 @@ type steadyWatch struct {
 	reuse     bool
 	exhausted bool // a dial failed for want of a port since the last sample
 	samples   []PinSample
+	held      int64 // the connections open at a steady state, if known
 }
 
 // newSteadyWatch watches for the plan's steady state, or returns nil when
@@ -211,7 +212,7 @@ func newSteadyWatch(p *Plan, opt Options) *steadyWatch {
 	if grows || opt.Sockets == nil {
 		return nil
 	}
-	return &steadyWatch{window: SteadyWindow(cycle), budget: k.Budget(), tuples: p.Tuples(), reuse: k.Reuse}
+	return &steadyWatch{window: SteadyWindow(cycle), budget: k.Budget(), tuples: p.Tuples(), reuse: k.Reuse, held: p.HeldConnections()}
 }
 
 // add takes one point and reports whether the samples now end in a steady
@@ -230,6 +231,9 @@ func (w *steadyWatch) add(pt *result.Point) bool {
 			i++
 		}
 		w.samples = append(w.samples[:0], w.samples[i:]...)
+	}
+	if pt.Open < w.held {
+		return false // still opening (see Plan.HeldConnections)
 	}
 	_, steady := FindSteady(w.samples, w.window, w.budget)
 	return steady

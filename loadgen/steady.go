@@ -62,6 +62,23 @@ func (p *Pool) PinTime(k Kernel) (pin time.Duration, forever bool) {
 	return pin, false
 }
 
+// HeldConnections is how many connections the plan's pools hold once all
+// are open, when every pool is of the closed model and holds each worker's
+// connection forever; 0 for any other plan. Such a load is at its steady
+// state only once they are all open: a ramp that slows down, as connect()
+// searches longer for each port, looks flat long before it ends.
+func (p *Plan) HeldConnections() int64 {
+	var n int64
+	for i := range p.Pools {
+		pl := &p.Pools[i]
+		if pl.Open() || !pl.Hold.Forever() || pl.Close == CloseKeep {
+			return 0
+		}
+		n += int64(pl.Workers)
+	}
+	return n
+}
+
 // Tuples is how many (source address, destination port) tuples the pool
 // spreads its connections over, each with a range of its own; bind()
 // before connect() reserves a port for every destination, so there only

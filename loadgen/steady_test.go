@@ -36,3 +36,34 @@ func TestPinnedPorts(t *testing.T) {
 		})
 	}
 }
+
+// A load that holds every connection forever is steady only once all are
+// open: the watch that stops a run on its verdict does not take a slowing
+// ramp for one.
+func TestSteadyWatchWaitsForHeldConnections(t *testing.T) {
+	p := &Plan{Pools: []Pool{{Name: "holders", Workers: 100, Ports: []int{1}, Hold: Hold{Kind: HoldForever}}}}
+	if got := p.HeldConnections(); got != 100 {
+		t.Fatalf("HeldConnections = %d, want 100", got)
+	}
+	w := &steadyWatch{window: MinSteadyWindow, budget: 1000, tuples: 1, held: p.HeldConnections()}
+	steadyAt := func(open int64) float64 {
+		for i := 1; i <= 20; i++ {
+			pt := result.Point{T: float64(i) / 10, Open: open, Client: &result.SocketStates{Established: int(open), PortsInUse: int(open)}}
+			if w.add(&pt) {
+				return pt.T
+			}
+		}
+		return 0
+	}
+	if at := steadyAt(60); at != 0 {
+		t.Errorf("steady at %.1fs with 60 of 100 connections open", at)
+	}
+	w.samples = nil
+	if at := steadyAt(100); at == 0 {
+		t.Error("never steady with all 100 connections open and flat")
+	}
+	p.Pools = append(p.Pools, Pool{Name: "churn", Workers: 1, Messages: 1, Close: CloseClient})
+	if got := p.HeldConnections(); got != 0 {
+		t.Errorf("HeldConnections = %d with a pool that churns, want 0", got)
+	}
+}

@@ -82,6 +82,10 @@ func (t *textWriter) run(scenario string, r *result.Result) {
 			t.line("  %-10s %s", f.Label, f.Text)
 		}
 	}
+	if m := r.Model; m != nil && m.SlowPortsAbove > 0 {
+		// The model's card says so too; a summary has no card.
+		t.line("  ports      %s", analysis.SlowPortsNote(m.PortsNeeded, m.SlowPortsAbove))
+	}
 	if pools {
 		t.line("  connect    %s", latency(r.Latency.Connect))
 	}

@@ -336,6 +336,15 @@ type Model struct {
 	// ExhaustionAtSeconds is when the model says the ports run out; nil
 	// when it says they never do.
 	ExhaustionAtSeconds *float64 `json:"exhaustion_at_seconds"`
+	// HeldConnections is, when every pool holds its workers' connections
+	// forever, how many that is: the load is at its steady state only once
+	// they are all open. 0 for other loads.
+	HeldConnections int64 `json:"held_connections,omitempty"`
+	// SlowPortsAbove is the ports in use on one destination tuple past
+	// which the model expects connect() to search slowly for the next
+	// (half the budget: connect() takes the even ports first); set only
+	// when PortsNeeded is past it.
+	SlowPortsAbove int `json:"slow_ports_above,omitempty"`
 	// MaxSustainableRatePerS is the highest rate of new connections per
 	// destination tuple the budget sustains at steady state; nil when the
 	// model sets no bound (nothing pins a port after its hold) or when
