@@ -175,6 +175,7 @@ type eventLoop struct {
 	pr     *poolRun
 	w      *worker // the state the loop's workers share
 	ls     []looped
+	queued []int32 // slots whose next worker is to start (see next)
 	ep     *epollWaiter // woken when the pool stops
 	timers timerHeap
 	swept  time.Time // the last look for exchanges past ioTimeout
@@ -227,7 +228,11 @@ func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
 func (l *eventLoop) run(more func() bool) {
 	for more() {
 		// Woken, the pool stopped: more() says what next.
-		events, _, err := l.ep.wait(l.until())
+		wait := l.ep.wait
+		if l.next() {
+			wait = func(time.Time) ([]unix.EpollEvent, bool, error) { return l.ep.ready() }
+		}
+		events, _, err := wait(l.until())
 		if err != nil {
 			l.pr.e.fault(fmt.Errorf("pool %s: event loop: %w", l.pr.p.Name, err))
 			return
@@ -419,8 +424,30 @@ func (l *eventLoop) park(i int) {
 	l.pr.park(lw.c)
 	lw.c, lw.state, lw.watched = conn{}, loopIdle, false
 	if l.take(i) {
-		l.start(i)
+		l.queued = append(l.queued, int32(i))
 	}
+}
+
+// startBatch is how many queued slots next starts before the loop looks
+// at what its sockets report: a slot whose dials all connect at once
+// would otherwise keep the handshakes under way waiting.
+const startBatch = 64
+
+// next starts up to startBatch of the queued slots, and reports whether
+// some are left. A slot's next worker is queued, not started from park:
+// its dial may connect at once and be parked in turn, and so on for every
+// worker of the pool, each a frame deeper on the loop's stack.
+func (l *eventLoop) next() bool {
+	for n := 0; n < startBatch && len(l.queued) > 0 && l.pr.ctx.Err() == nil; n++ {
+		i := l.queued[0]
+		l.queued = l.queued[1:]
+		l.start(int(i))
+	}
+	if len(l.queued) == 0 {
+		l.queued = l.queued[:0:0] // let the array go
+		return false
+	}
+	return l.pr.ctx.Err() == nil
 }
 
 // take gives slot i the pool's next worker, if one is left: the slot then
