@@ -372,7 +372,7 @@ func TestServerServesEveryReadyConnectionEachPass(t *testing.T) {
 	served := func() []int {
 		var fds []int
 		for fd := range l.conns {
-			if l.conns[fd].listener >= 0 {
+			if l.conns[fd].listener() >= 0 {
 				fds = append(fds, fd)
 			}
 		}

@@ -214,7 +214,7 @@ func (l *serverLoop) answer(fd int, c *sconn) bool {
 		case httpOK:
 			h.served++
 			l.s.requests.Add(1)
-			lim := l.s.cfg.Listeners[c.listener].KeepaliveRequests
+			lim := l.s.cfg.Listeners[c.listener()].KeepaliveRequests
 			keep = req.keepAlive && (lim == 0 || h.served < lim)
 			resp = httpOKResponse[b2i(keep)][b2i(req.head)]
 			// The body, what of it is in: dropped; the rest as it comes.

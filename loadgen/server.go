@@ -249,12 +249,16 @@ func (s *Server) Open() int64 { return s.open.Load() }
 
 // sconn is a connection's state, indexed by its descriptor.
 type sconn struct {
-	listener int   // index into cfg.Listeners; -1: not a connection of this loop
-	echoed   int64 // bytes echoed so far
-	active   int64 // when it last read or wrote, ns since the loop's epoch
-	pending  []byte
-	watched  bool // registered with the loop's epoll set
-	queued   bool // on the loop's again list
+	// lst is the index into cfg.Listeners plus one; 0: not a connection
+	// of this loop. Zero is "none" so that a loop's table needs no
+	// writing before use: its pages stay untouched until a descriptor of
+	// theirs is the loop's (see conn).
+	lst     int32
+	watched bool  // registered with the loop's epoll set
+	queued  bool  // on the loop's again list
+	echoed  int64 // bytes echoed so far
+	active  int64 // when it last read or wrote, ns since the loop's epoch
+	pending []byte
 	// http is the parsing state of a connection to an HTTP listener;
 	// nil on an echo listener.
 	http *httpConn
@@ -420,10 +424,10 @@ func (l *serverLoop) sweep() {
 	l.swept = now
 	for fd := range l.conns {
 		c := &l.conns[fd]
-		if c.listener < 0 {
+		if c.listener() < 0 {
 			continue
 		}
-		if idle := l.s.cfg.Listeners[c.listener].IdleClose; idle > 0 && now-c.active >= int64(idle) {
+		if idle := l.s.cfg.Listeners[c.listener()].IdleClose; idle > 0 && now-c.active >= int64(idle) {
 			l.close(fd, true)
 		}
 	}
@@ -438,16 +442,30 @@ func (l *serverLoop) listenerIndex(fd int) int {
 	return -1
 }
 
+// listener is the index into cfg.Listeners of the connection's listener;
+// -1: not a connection of this loop.
+func (c *sconn) listener() int { return int(c.lst) - 1 }
+
+// conn is the state of descriptor fd. The table is sized at first for
+// the process's descriptor limit, and only the pages of descriptors the
+// loop serves are ever written: a loop does not pay for the others'
+// connections, nor for copies of its table as it grows.
 func (l *serverLoop) conn(fd int) *sconn {
 	if fd >= len(l.conns) {
-		grown := make([]sconn, max(fd+1, 2*len(l.conns)))
+		grown := make([]sconn, max(fd+1, 2*len(l.conns), descriptorLimit()))
 		copy(grown, l.conns)
-		for i := len(l.conns); i < len(grown); i++ {
-			grown[i].listener = -1
-		}
 		l.conns = grown
 	}
 	return &l.conns[fd]
+}
+
+// descriptorLimit is the process's RLIMIT_NOFILE (soft), at most 1<<20.
+func descriptorLimit() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return int(min(lim.Cur, 1<<20))
 }
 
 // watch sets the events a connection waits for, registering it first if
@@ -500,7 +518,7 @@ func (l *serverLoop) accept(lfd, li int) {
 		for peak := l.s.peak.Load(); n > peak && !l.s.peak.CompareAndSwap(peak, n); peak = l.s.peak.Load() {
 		}
 		c := l.conn(fd)
-		*c = sconn{listener: li, active: l.now()}
+		*c = sconn{lst: int32(li) + 1, active: l.now()}
 		lst := l.s.cfg.Listeners[li]
 		if lst.HTTP() {
 			c.http = new(httpConn)
@@ -514,7 +532,7 @@ func (l *serverLoop) accept(lfd, li int) {
 		// and skip the epoll round trip (and, for churned connections,
 		// the registration altogether).
 		l.serve(fd, unix.EPOLLIN)
-		if c := &l.conns[fd]; c.listener >= 0 && !c.watched {
+		if c := &l.conns[fd]; c.listener() >= 0 && !c.watched {
 			if err := l.watch(fd, c, unix.EPOLLIN); err != nil {
 				l.s.errs.Add(1)
 				l.close(fd, true)
@@ -534,7 +552,7 @@ const turnReads = 4
 // echo must wait for room to write, or the turn is over.
 func (l *serverLoop) serve(fd int, events uint32) {
 	c := l.conn(fd)
-	if c.listener < 0 {
+	if c.listener() < 0 {
 		return
 	}
 	if c.http != nil {
@@ -547,7 +565,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		}
 		return
 	}
-	lst := l.s.cfg.Listeners[c.listener]
+	lst := l.s.cfg.Listeners[c.listener()]
 	for reads := 0; ; reads++ {
 		if reads == turnReads {
 			if !c.queued {
@@ -635,7 +653,7 @@ func (l *serverLoop) flush(fd int, c *sconn) {
 // maybeCloseFirst closes c if its listener closes first and it has echoed
 // enough; it reports whether it did.
 func (l *serverLoop) maybeCloseFirst(fd int, c *sconn) bool {
-	lst := l.s.cfg.Listeners[c.listener]
+	lst := l.s.cfg.Listeners[c.listener()]
 	if lst.CloseFirst && c.echoed >= lst.CloseAfterBytes {
 		l.close(fd, true)
 		return true
@@ -652,7 +670,7 @@ func (l *serverLoop) close(fd int, first bool) {
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	closeNB(fd) // also removes it from the epoll set
-	l.conns[fd] = sconn{listener: -1}
+	l.conns[fd] = sconn{}
 	l.s.open.Add(-1)
 	if l.paused { // a descriptor is free
 		l.resumeAccept()
@@ -661,7 +679,7 @@ func (l *serverLoop) close(fd int, first bool) {
 
 func (l *serverLoop) closeAll() {
 	for fd := range l.conns {
-		if l.conns[fd].listener >= 0 {
+		if l.conns[fd].listener() >= 0 {
 			l.close(fd, false)
 		}
 	}
