@@ -45,6 +45,9 @@ func facts(r *result.Result) []fact {
 		}
 	}
 	out = append(out, kernelFacts(r)...)
+	if t := memoryLine(r.Resources); t != "" {
+		out = append(out, fact{"memory", t})
+	}
 	// A connection or two in flight as a churning run ends are no news;
 	// connections the pools never closed are.
 	if r.ClosedAtEnd > 0 && r.ClosedAtEnd*100 >= r.Dials.OK {
@@ -68,6 +71,54 @@ func facts(r *result.Result) []fact {
 		out = append(out, fact{"dest", destinationLine(d)})
 	}
 	return out
+}
+
+// memoryLine says what a connection cost in memory: each side's user
+// memory, and the kernel's, when the run held enough connections to tell.
+func memoryLine(res *result.Resources) string {
+	if res == nil {
+		return ""
+	}
+	var parts []string
+	for _, side := range []struct {
+		name string
+		p    *result.ProcessResources
+	}{{"client", res.Client}, {"server", res.Server}} {
+		if side.p != nil && side.p.RSSPerConnectionBytes > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s (%d process%s)", side.name, bytesWords(side.p.RSSPerConnectionBytes),
+				side.p.Processes, pluralEs(side.p.Processes)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	t := "user memory a connection: " + strings.Join(parts, ", ")
+	if k := res.Kernel; k != nil && k.PerConnectionBytes > 0 {
+		t += fmt.Sprintf("; kernel %s (the machine's slab, %s at the peak)", bytesWords(k.PerConnectionBytes), bytesWords(k.SlabPeakBytes))
+	}
+	return t
+}
+
+// bytesWords prints a size in B, KB, MB or GB (powers of 1024).
+func bytesWords(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 10<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func pluralEs(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
 }
 
 // peakOpenRate is the most connections a second the client's kernel

@@ -4,6 +4,8 @@ package result
 type Resources struct {
 	Client *ProcessResources `json:"client,omitempty"`
 	Server *ProcessResources `json:"server,omitempty"`
+	// Kernel is the machine's kernel memory the run took.
+	Kernel *KernelMemory `json:"kernel,omitempty"`
 }
 
 // ProcessResources is the cost of one side's processes.
@@ -37,4 +39,17 @@ func (r *ProcessResources) Add(o *ProcessResources) {
 	r.RSSPeakBytes += o.RSSPeakBytes
 	r.CPUSeconds += o.CPUSeconds
 	r.Peak += o.Peak
+}
+
+// KernelMemory is the kernel memory a run took, from the machine's slab
+// (/proc/meminfo): the sockets of both ends, their inodes, dentries and
+// files, epoll items and request sockets. It is the whole machine's, so
+// anything else that ran meanwhile is in it.
+type KernelMemory struct {
+	SlabBeforeBytes int64 `json:"slab_before_bytes"`
+	SlabPeakBytes   int64 `json:"slab_peak_bytes"`
+	// PerConnectionBytes is (peak - before) / the most connections open
+	// at once: a connection's kernel memory, both of its ends when the
+	// server is in the sandbox too.
+	PerConnectionBytes int64 `json:"per_connection_bytes,omitempty"`
 }

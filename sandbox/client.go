@@ -35,6 +35,7 @@ type clientSide struct {
 	plan          *loadgen.Plan
 	router        *routerProc // nil: no NAT in the path (Plan.NAT)
 	nat           *natWatch   // nil: no NAT in the path
+	slab          *slabWatch  // nil: a shard, or no slab to read
 }
 
 // close stops what the set-up started that is still running.
@@ -46,6 +47,7 @@ func (c *clientSide) close() {
 		c.sampler.Close()
 	}
 	c.router.stop()
+	c.slab.finish(0)
 }
 
 // runClient is the client role: it sets the sandbox up, runs the load
@@ -164,6 +166,9 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 	c.sysctls = readSysctls(p.Sandbox.Sysctls)
 	c.serverSysctls = readSysctlsIn(c.srv.pid(), p.Server.Sysctls)
 	c.kernel = startCounters(c.srv.pid())
+	if !req.Shard {
+		c.slab = startSlabWatch()
+	}
 	c.lo, c.hi = portRange(c.sysctls["net.ipv4.ip_local_port_range"])
 	// One process samples the namespace's sockets: a shard leaves it to
 	// its coordinator.
@@ -314,6 +319,7 @@ func finishClient(run *result.Result, c *clientSide, clientSeries []TimedStates,
 		}
 		run.Server = counts
 		if run.Resources != nil {
+			run.Resources.Kernel = c.slab.finish(run.PeakOpen)
 			run.Resources.Server = c.srv.cost
 		}
 		series = samples
