@@ -202,7 +202,9 @@ type shardSet struct {
 	stopping  bool // stopAll was called: shards still to start stop at once
 	exhausted bool
 	last      []result.Progress
-	seen      map[string]bool
+	// progressAt is when the last progress passed on was reported.
+	progressAt float64
+	seen       map[string]bool
 	// final is a full sample taken when every shard has stopped dialing
 	// and still holds its connections: the ports in use at the end of the
 	// load, however rarely a full sample was affordable during it.
@@ -289,7 +291,13 @@ func (s *shardSet) event(i int, ev result.Event) {
 			sum.Open += l.Open
 		}
 		ev.Progress = &sum
-		s.out.send(Message{Type: MsgEvent, Event: &ev})
+		// Each shard reports every progressEvery: pass on one sum for
+		// each such period, or the rates read from consecutive sums are
+		// of a fraction of it.
+		if ev.AtSeconds-s.progressAt >= 0.9*progressEvery.Seconds() {
+			s.progressAt = ev.AtSeconds
+			s.out.send(Message{Type: MsgEvent, Event: &ev})
+		}
 	case result.EventEnd:
 	default:
 		if key := ev.Type + "/" + ev.Class; !s.seen[key] {
