@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"syscall"
 
 	"github.com/portex/portex/loadgen"
@@ -127,6 +128,11 @@ func setUpClient(ctx context.Context, req *Request, out *encoder) (c *clientSide
 		var forward func(Message)
 		if c.processes <= 1 {
 			forward = func(m Message) { out.send(m) }
+		}
+		if n := t.Namespace(NSClient).ChildEhash; n > 0 {
+			if err := writeSysctl("net.ipv4.tcp_child_ehash_entries", strconv.Itoa(n)); err != nil {
+				return c, err
+			}
 		}
 		sreq := *req
 		sreq.Processes, sreq.StopPipe = t.Namespace(NSServer).Processes, false

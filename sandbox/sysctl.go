@@ -70,9 +70,11 @@ func writeSysctl(name, value string) error {
 	return nil
 }
 
-// topologySysctls are the sysctls a topology writes in a router's
-// namespace from the plan's nat settings, never from a plan's sysctls.
+// topologySysctls are the sysctls a topology writes from the plan's
+// shape, never from a plan's sysctls: a router's from its nat settings, a
+// client's child hash from its connections (Namespace.ChildEhash).
 var topologySysctls = map[string]bool{
+	"net.ipv4.tcp_child_ehash_entries":                   true,
 	"net.ipv4.ip_forward":                                true,
 	"net.netfilter.nf_conntrack_tcp_timeout_time_wait":   true,
 	"net.netfilter.nf_conntrack_tcp_timeout_established": true,

@@ -41,6 +41,11 @@ type Namespace struct {
 	Processes int
 	// Routes are added once the links are up.
 	Routes []Route
+	// ChildEhash is tcp_child_ehash_entries, written before the
+	// namespace's role creates the server's and the router's namespaces,
+	// which then have an established hash of that many buckets of their
+	// own; 0: they share the machine's (see childEhash).
+	ChildEhash int
 }
 
 // Sysctl is one setting, by dotted name.
@@ -95,6 +100,24 @@ type Role struct {
 	Name string // a program's name; empty for the others
 }
 
+// childEhash is the established hash a run of that many connections
+// gives the namespaces its client creates: a bucket a connection, in a
+// power of two, past 65,536 connections; 0 below. Every namespace made
+// from the host's shares the host's hash (tcp_ehash_entries, 262,144
+// buckets on a 24 GiB machine), whose chains a million connections' two
+// million sockets make eight long, walked by every packet's lookup and
+// by connect()'s check of each port it tries.
+func childEhash(connections int) int {
+	if connections <= 1<<16 {
+		return 0
+	}
+	n := 1 << 17
+	for n < connections && n < 1<<24 { // the kernel's maximum
+		n <<= 1
+	}
+	return n
+}
+
 // TopologyOf is the sandbox the plan asks for. Without a NAT, client and
 // server share one link on 198.18.0.0/15, and on 2001:2::/48 too when a
 // pool dials IPv6 (the IPv4 addresses first, then the IPv6 ones, the
@@ -108,6 +131,7 @@ func TopologyOf(p *loadgen.Plan) *Topology {
 		client.Sysctls = append(client.Sysctls, Sysctl{"net.ipv4.ip_local_port_range", p.Sandbox.PortRange.String()})
 	}
 	client.Sysctls = append(client.Sysctls, sortedSysctls(p.Sandbox.Sysctls)...)
+	client.ChildEhash = childEhash(p.Connections())
 	server := Namespace{Name: NSServer, Sysctls: sortedSysctls(p.Server.Sysctls), Processes: serverProcesses(p, client.Processes)}
 
 	t := &Topology{}

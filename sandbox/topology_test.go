@@ -197,3 +197,15 @@ func TestFamilyRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Past 65,536 connections the namespaces the client creates get an
+// established hash of their own, a bucket a connection.
+func TestChildEhash(t *testing.T) {
+	for _, tt := range []struct{ connections, want int }{
+		{19_000, 0}, {1 << 16, 0}, {100_000, 1 << 17}, {1_000_000, 1 << 20}, {1 << 30, 1 << 24},
+	} {
+		if got := childEhash(tt.connections); got != tt.want {
+			t.Errorf("childEhash(%d) = %d, want %d", tt.connections, got, tt.want)
+		}
+	}
+}
