@@ -162,6 +162,75 @@ func BenchmarkHold(b *testing.B) {
 	}
 }
 
+// scalePlan is bench-hold-1m at n connections: held forever over a
+// destination port for every 20,000 connections (under half of the
+// 51,000-port range each: see analysis.SlowPortsNote), until d.
+func scalePlan(n int, d time.Duration) *loadgen.Plan {
+	ls, ports := listeners((n + 19_999) / 20_000)
+	p := holdPlanAt(n, d)
+	p.Scenario, p.Server.Listeners, p.Pools[0].Ports = "bench-hold-1m", ls, ports
+	return p
+}
+
+// BenchmarkHoldScale opens 10,000 to 1,000,000 held connections in one
+// run (set PORTEX_BENCH_MAX to stop lower) and reports how each figure
+// grows: the time to open them all and the rate, each side's user memory
+// and the kernel's (the machine's slab) a connection, the CPU a
+// connection (both sides), and the samplers' costs. The table in the
+// README is its output.
+func BenchmarkHoldScale(b *testing.B) {
+	limit := 1_000_000
+	if v := os.Getenv("PORTEX_BENCH_MAX"); v != "" {
+		fmt.Sscan(v, &limit)
+	}
+	for _, n := range []int{10_000, 100_000, 300_000, 1_000_000} {
+		if n > limit {
+			break
+		}
+		b.Run(fmt.Sprintf("connections=%d", n), func(b *testing.B) {
+			// Long enough to open them at two thirds of the rate
+			// measured here.
+			d := max(5*time.Second, time.Duration(n/10)*time.Millisecond)
+			res, err := (&Netns{Stderr: os.Stderr}).Run(context.Background(), scalePlan(n, d), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Dials.OK != int64(n) || res.Dials.Failed != 0 {
+				b.Fatalf("opened %d of %d (failures %v)", res.Dials.OK, n, res.Failures)
+			}
+			var first, all float64
+			for _, p := range res.TimeSeries.Points {
+				if first == 0 && p.Open > 0 {
+					first = p.T
+				}
+				if p.Open >= int64(n) {
+					all = p.T
+					break
+				}
+			}
+			if all == 0 {
+				b.Fatalf("never all %d open at once", n)
+			}
+			r := res.Resources
+			b.ReportMetric(all, "s-to-open-all")
+			b.ReportMetric(float64(n)/(all-first+res.TimeSeries.IntervalSeconds), "conn/s")
+			b.ReportMetric(float64(r.Client.RSSPerConnectionBytes), "client-B/conn")
+			b.ReportMetric(float64(r.Server.RSSPerConnectionBytes), "server-B/conn")
+			if r.Kernel != nil {
+				b.ReportMetric(float64(r.Kernel.PerConnectionBytes), "kernel-B/conn")
+			}
+			b.ReportMetric((r.Client.CPUSeconds+r.Server.CPUSeconds)/float64(n)*1e6, "cpu-us/conn")
+			b.ReportMetric(float64(r.Client.Processes), "client-procs")
+			b.ReportMetric(float64(r.Server.Processes), "server-procs")
+			if c := res.TimeSeries.SamplerCost; c != nil {
+				b.ReportMetric(c.Full.MeanMs, "full-sample-ms")
+				b.ReportMetric(c.Quick.MeanMs, "quick-sample-ms")
+			}
+			b.ReportMetric(res.ElapsedSeconds-res.LoadStoppedSeconds, "s-to-close")
+		})
+	}
+}
+
 // echoPlan is bench-echo: 100 workers, each sending 64-byte messages one
 // after the other on a kept-alive connection of its own.
 func echoPlan(d time.Duration) *loadgen.Plan {

@@ -156,4 +156,4 @@ func TestLibraryAndBundled(t *testing.T) {
 
 // longByDesign are the bundled scenarios that run longer than CI allows;
 // CI runs them shortened (cmd/portex TestLongScenariosRun).
-var longByDesign = map[string]bool{"soak": true}
+var longByDesign = map[string]bool{"soak": true, "bench-hold-1m": true}

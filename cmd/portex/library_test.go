@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portex/portex/analysis"
 	"github.com/portex/portex/result"
 	"github.com/portex/portex/scenarios"
 )
@@ -421,6 +422,22 @@ var longScenarios = map[string]struct {
 		if r.Dials.OK != 100000 || r.Resources.Client.Processes < 5 || r.Resources.Server.Processes < 5 {
 			t.Errorf("ok %d over %d client and %d server processes: want 100,000 past the 20,000-descriptor limit",
 				r.Dials.OK, r.Resources.Client.Processes, r.Resources.Server.Processes)
+		}
+	}},
+	// Cut short, a million connections are not all open: the run says
+	// so, never that it held.
+	"bench-hold-1m": {"6s", func(t *testing.T, r *result.Result) {
+		if r.Resources.Client.Processes < 50 || r.Resources.Server.Processes < 58 {
+			t.Errorf("%d client and %d server processes, want 51 and 60", r.Resources.Client.Processes, r.Resources.Server.Processes)
+		}
+		if r.Dials.OK < 10_000 || r.PeakOpen >= 1_000_000 {
+			t.Errorf("ok %d, peak open %d: want some but not all of the million open in 6 s", r.Dials.OK, r.PeakOpen)
+		}
+		if r.Model == nil || r.Model.HeldConnections != 1_000_000 || r.Model.SlowPortsAbove != 0 {
+			t.Errorf("model %+v: want 1,000,000 held connections, and no destination past half its ports", r.Model)
+		}
+		if r.Verdict == nil || r.Verdict.Outcome == analysis.OutcomeHeld || !strings.Contains(r.Verdict.Text, "no steady state") {
+			t.Errorf("verdict %+v: want no steady state while the million are still opening", r.Verdict)
 		}
 	}},
 	"soak": {"4s", func(t *testing.T, r *result.Result) {
