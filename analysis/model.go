@@ -514,15 +514,18 @@ func AttachModel(p *loadgen.Plan, r *result.Result) {
 		e := (r.Exhaustion.AtSeconds - *m.ExhaustionAtSeconds) / *m.ExhaustionAtSeconds
 		m.RelativeError = &e
 	}
-	m.Check = in.check(r)
 	m.HeldConnections = p.HeldConnections()
+	m.Check = in.check(r, m.HeldConnections)
 	r.Model = &m
 }
 
 // check puts the model's ports in use and TIME_WAIT sockets at the run's
 // last full socket sample beside that sample's. A run that ran out of
-// ports has its exhaustion time to compare, and none.
-func (in ModelInput) check(r *result.Result) *result.ModelCheck {
+// ports has its exhaustion time to compare, and none. Where the pools hold
+// held connections forever, the model's state is the one with all of them
+// open, and only a sample of it compares: one taken as the load stops
+// (before the teardown) counts.
+func (in ModelInput) check(r *result.Result, held int64) *result.ModelCheck {
 	if r.Exhaustion != nil || r.TimeSeries == nil {
 		return nil
 	}
@@ -540,7 +543,10 @@ func (in ModelInput) check(r *result.Result) *result.ModelCheck {
 		if pt.Client == nil || !pt.Client.PortsCounted() {
 			continue
 		}
-		if r.LoadStoppedSeconds > 0 && pt.T > r.LoadStoppedSeconds {
+		if held > 0 && pt.Open < held {
+			continue // still opening, or the teardown
+		}
+		if r.LoadStoppedSeconds > 0 && pt.T > r.LoadStoppedSeconds && held == 0 {
 			continue // the teardown, not the load
 		}
 		ports, ok := loadgen.PinnedPorts(pt.Client, tuples, in.reuse())

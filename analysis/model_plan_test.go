@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portex/portex/loadgen"
+	"github.com/portex/portex/result"
 )
 
 // max_in_flight caps what an open-model pool serves, and so how fast its
@@ -156,5 +157,27 @@ func TestModelSlowPortsAbove(t *testing.T) {
 		if m.SlowPortsAbove != tt.want {
 			t.Errorf("%s: slow above %d ports (needing %.0f), want %d", tt.name, m.SlowPortsAbove, m.PortsNeeded, tt.want)
 		}
+	}
+}
+
+// A load held forever is checked against the sample with every
+// connection open, the final one taken as the load stopped, not one of
+// its ramp.
+func TestModelCheckWaitsForHeldConnections(t *testing.T) {
+	p := &loadgen.Plan{Duration: time.Second, Sandbox: loadgen.Sandbox{PortRange: loadgen.PortRange{Lo: 10000, Hi: 10999}},
+		Pools: []loadgen.Pool{{Name: "holders", Workers: 100, Ports: []int{7000}, Hold: loadgen.Hold{Kind: loadgen.HoldForever}}}}
+	r := &result.Result{PortRangeSize: 1000, LoadStoppedSeconds: 1, TimeSeries: &result.TimeSeries{Points: []result.Point{
+		{T: 0.5, Open: 40, Client: &result.SocketStates{Established: 40, PortsInUse: 40}},
+		{T: 1.1, Open: 100, Client: &result.SocketStates{Established: 100, PortsInUse: 100}},
+	}}}
+	AttachModel(p, r)
+	c := r.Model.Check
+	if c == nil || c.AtSeconds != 1.1 || !c.Agrees {
+		t.Fatalf("check %+v: want the final sample, all 100 open, agreeing", c)
+	}
+	r.TimeSeries.Points = r.TimeSeries.Points[:1]
+	AttachModel(p, r)
+	if r.Model.Check != nil {
+		t.Errorf("check %+v against a sample of the ramp", r.Model.Check)
 	}
 }
