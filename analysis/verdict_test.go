@@ -70,7 +70,7 @@ func TestJudge(t *testing.T) {
 				return r
 			}(),
 			outcome: OutcomeNotExhausted, basis: BasisModel,
-			text:    []string{"no steady state: 20 of the pools' 40 connections were open at most when the load stopped"},
+			text: []string{"no steady state: 20 of the pools' 40 connections were open at most when the load stopped"},
 		},
 		{
 			name: "flat for less than a cycle is not held; the model's steady state is a prediction",

@@ -175,7 +175,7 @@ type eventLoop struct {
 	pr     *poolRun
 	w      *worker // the state the loop's workers share
 	ls     []looped
-	queued []int32 // slots whose next worker is to start (see next)
+	queued []int32      // slots whose next worker is to start (see next)
 	ep     *epollWaiter // woken when the pool stops
 	timers timerHeap
 	swept  time.Time // the last look for exchanges past ioTimeout
