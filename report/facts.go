@@ -44,6 +44,9 @@ func facts(r *result.Result) []fact {
 				micros(c.P99Us), micros(c.P50Us))})
 		}
 	}
+	if t := openingLine(r); t != "" {
+		out = append(out, fact{"opening", t})
+	}
 	out = append(out, kernelFacts(r)...)
 	if t := memoryLine(r.Resources); t != "" {
 		out = append(out, fact{"memory", t})
@@ -71,6 +74,27 @@ func facts(r *result.Result) []fact {
 		out = append(out, fact{"dest", destinationLine(d)})
 	}
 	return out
+}
+
+// openingLine says, for a load whose pools hold their connections
+// forever, how long opening all of them took and at what rate: the
+// throughput over the run counts the hold and the teardown too.
+func openingLine(r *result.Result) string {
+	if r.Model == nil || r.Model.HeldConnections == 0 || r.TimeSeries == nil {
+		return ""
+	}
+	held := r.Model.HeldConnections
+	var first float64
+	for _, p := range r.TimeSeries.Points {
+		if first == 0 && p.Open > 0 {
+			first = p.T - r.TimeSeries.IntervalSeconds
+		}
+		if p.Open >= held {
+			return fmt.Sprintf("all %s connections open at %s, %s/s from the first", grouped(held), seconds(p.T),
+				rate0(float64(held)/max(p.T-max(first, 0), 1e-3)))
+		}
+	}
+	return ""
 }
 
 // memoryLine says what a connection cost in memory: each side's user

@@ -166,3 +166,21 @@ func TestSlowConnectsFact(t *testing.T) {
 		t.Errorf("no %q in\n%s", want, b.String())
 	}
 }
+
+// A load held forever says when all of its connections were open, and
+// the rate from the first: the throughput over the run counts the hold.
+func TestOpeningLine(t *testing.T) {
+	r := &result.Result{Model: &result.Model{HeldConnections: 1000}, TimeSeries: &result.TimeSeries{IntervalSeconds: 0.1,
+		Points: []result.Point{{T: 0.1}, {T: 0.2, Open: 100}, {T: 1.1, Open: 1000}, {T: 5, Open: 1000}}}}
+	if got, want := openingLine(r), "all 1,000 connections open at 1.10s, 1,000/s from the first"; got != want {
+		t.Errorf("openingLine = %q, want %q", got, want)
+	}
+	r.TimeSeries.Points = r.TimeSeries.Points[:2]
+	if got := openingLine(r); got != "" {
+		t.Errorf("openingLine = %q with the connections not all open, want none", got)
+	}
+	r.Model.HeldConnections = 0
+	if got := openingLine(r); got != "" {
+		t.Errorf("openingLine = %q for a load not held forever", got)
+	}
+}

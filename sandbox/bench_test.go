@@ -231,6 +231,46 @@ func BenchmarkHoldScale(b *testing.B) {
 	}
 }
 
+// BenchmarkHoldShapes holds 19,000 connections in one client process in
+// each closed-model pool shape, and reports the client's and the server's
+// memory a connection (target: at most 300 B on the client, as a hold
+// forever costs): held forever with no message or one; held 20 s (longer
+// than the run) after one message, none, or two a second apart; leaked.
+func BenchmarkHoldShapes(b *testing.B) {
+	const n = 19_000
+	hold20 := loadgen.Hold{Kind: loadgen.HoldFixed, Min: 20 * time.Second}
+	for _, tt := range []struct {
+		name string
+		pool func(*loadgen.Pool)
+	}{
+		{"forever", func(p *loadgen.Pool) {}},
+		{"forever-one-message", func(p *loadgen.Pool) { p.Messages, p.Payload = 1, 64 }},
+		{"20s-one-message", func(p *loadgen.Pool) { p.Messages, p.Payload, p.Hold = 1, 64, hold20 }},
+		{"20s-no-message", func(p *loadgen.Pool) { p.Hold = hold20 }},
+		{"20s-two-messages-1s-apart", func(p *loadgen.Pool) { p.Messages, p.Payload, p.Interval, p.Hold = 2, 64, time.Second, hold20 }},
+		// Half the workers, each leaking its first connection after
+		// 3 s and holding a second at the end.
+		{"leaked", func(p *loadgen.Pool) {
+			p.Workers, p.Messages, p.Payload, p.Close = n/2, 1, 64, loadgen.CloseLeak
+			p.Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 3 * time.Second}
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			p := holdPlanAt(n, 4*time.Second)
+			tt.pool(&p.Pools[0])
+			res, err := (&Netns{Stderr: os.Stderr}).Run(context.Background(), p, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.PeakOpen < n*19/20 || res.Dials.Failed > 0 {
+				b.Fatalf("peak open %d of %d (dials %+v, failures %v)", res.PeakOpen, n, res.Dials, res.Failures)
+			}
+			b.ReportMetric(float64(res.Resources.Client.RSSPerConnectionBytes), "client-B/conn")
+			b.ReportMetric(float64(res.Resources.Server.RSSPerConnectionBytes), "server-B/conn")
+		})
+	}
+}
+
 // echoPlan is bench-echo: 100 workers, each sending 64-byte messages one
 // after the other on a kept-alive connection of its own.
 func echoPlan(d time.Duration) *loadgen.Plan {
