@@ -249,10 +249,10 @@ func BenchmarkHoldShapes(b *testing.B) {
 		{"20s-no-message", func(p *loadgen.Pool) { p.Hold = hold20 }},
 		{"20s-two-messages-1s-apart", func(p *loadgen.Pool) { p.Messages, p.Payload, p.Interval, p.Hold = 2, 64, time.Second, hold20 }},
 		// Half the workers, each leaking its first connection after
-		// 3 s and holding a second at the end.
+		// 2 s and holding a second at the end.
 		{"leaked", func(p *loadgen.Pool) {
 			p.Workers, p.Messages, p.Payload, p.Close = n/2, 1, 64, loadgen.CloseLeak
-			p.Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 3 * time.Second}
+			p.Hold = loadgen.Hold{Kind: loadgen.HoldFixed, Min: 2 * time.Second}
 		}},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
