@@ -147,13 +147,13 @@ func errResponse(status string) []byte {
 // is empty, a response must wait for room to write, the connection
 // closes, or the turn is over.
 func (l *serverLoop) serveHTTP(fd int, c *sconn, events uint32) {
-	if len(c.pending) > 0 {
+	if len(c.pending()) > 0 {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.flush(fd, c)
 		}
 		return
 	}
-	h := c.http
+	h := c.httpState()
 	for reads := 0; ; reads++ {
 		if !l.answer(fd, c) {
 			return
@@ -200,7 +200,7 @@ func (l *serverLoop) serveHTTP(fd int, c *sconn, events uint32) {
 // answer answers the complete requests buffered on c, in order; false:
 // the connection closed, or a response waits for room to write.
 func (l *serverLoop) answer(fd int, c *sconn) bool {
-	h := c.http
+	h := c.httpState()
 	for h.skip == 0 {
 		req, used, res := parseRequest(h.in)
 		var resp []byte
@@ -238,7 +238,7 @@ func (l *serverLoop) answer(fd int, c *sconn) bool {
 			return false
 		}
 		if w = max(w, 0); w < len(resp) {
-			c.pending = append(c.pending[:0], resp[w:]...)
+			c.setPending(append(c.pending()[:0], resp[w:]...))
 			h.closing = !keep
 			if err := l.watch(fd, c, unix.EPOLLOUT); err != nil {
 				l.close(fd, false)
@@ -258,7 +258,7 @@ func (l *serverLoop) answer(fd int, c *sconn) bool {
 // that came meanwhile and are buffered (the socket, watched again, reports
 // what is still unread).
 func (l *serverLoop) flushedHTTP(fd int, c *sconn) {
-	if c.http.closing {
+	if c.httpState().closing {
 		l.close(fd, true)
 		return
 	}

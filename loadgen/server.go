@@ -258,10 +258,10 @@ type sconn struct {
 	queued  bool  // on the loop's again list
 	echoed  int64 // bytes echoed so far
 	active  int64 // when it last read or wrote, ns since the loop's epoch
-	pending []byte
-	// http is the parsing state of a connection to an HTTP listener;
-	// nil on an echo listener.
-	http *httpConn
+	// ext is what few connections need, nil for the others: a table of
+	// states is as many as the process's descriptors, twice with two
+	// loops, so a connection's fixed state is kept to 32 bytes.
+	ext *sconnExt
 }
 
 type serverLoop struct {
@@ -442,6 +442,42 @@ func (l *serverLoop) listenerIndex(fd int) int {
 	return -1
 }
 
+// sconnExt is the state of a connection that few have.
+type sconnExt struct {
+	// pending is what a slow reader has yet to be sent.
+	pending []byte
+	// http is the parsing state of a connection to an HTTP listener;
+	// nil on an echo listener.
+	http *httpConn
+}
+
+// pending is what the connection has yet to send.
+func (c *sconn) pending() []byte {
+	if c.ext == nil {
+		return nil
+	}
+	return c.ext.pending
+}
+
+// setPending sets what the connection has yet to send.
+func (c *sconn) setPending(b []byte) {
+	if c.ext == nil {
+		if b == nil {
+			return
+		}
+		c.ext = new(sconnExt)
+	}
+	c.ext.pending = b
+}
+
+// httpState is the connection's HTTP state; nil on an echo listener.
+func (c *sconn) httpState() *httpConn {
+	if c.ext == nil {
+		return nil
+	}
+	return c.ext.http
+}
+
 // listener is the index into cfg.Listeners of the connection's listener;
 // -1: not a connection of this loop.
 func (c *sconn) listener() int { return int(c.lst) - 1 }
@@ -521,7 +557,7 @@ func (l *serverLoop) accept(lfd, li int) {
 		*c = sconn{lst: int32(li) + 1, active: l.now()}
 		lst := l.s.cfg.Listeners[li]
 		if lst.HTTP() {
-			c.http = new(httpConn)
+			c.ext = &sconnExt{http: new(httpConn)}
 		}
 		if lst.CloseFirst && lst.CloseAfterBytes <= 0 {
 			l.close(fd, true)
@@ -555,11 +591,11 @@ func (l *serverLoop) serve(fd int, events uint32) {
 	if c.listener() < 0 {
 		return
 	}
-	if c.http != nil {
+	if c.httpState() != nil {
 		l.serveHTTP(fd, c, events)
 		return
 	}
-	if len(c.pending) > 0 {
+	if len(c.pending()) > 0 {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.flush(fd, c)
 		}
@@ -611,7 +647,7 @@ func (l *serverLoop) serve(fd int, events uint32) {
 		}
 		l.s.bytes.Add(int64(n))
 		if w < n {
-			c.pending = append(c.pending[:0], l.buf[w:n]...)
+			c.setPending(append(c.pending()[:0], l.buf[w:n]...))
 			if err := l.watch(fd, c, unix.EPOLLOUT); err != nil {
 				l.close(fd, false)
 			}
@@ -628,22 +664,22 @@ func (l *serverLoop) serve(fd int, events uint32) {
 
 // flush writes what a slow reader left pending.
 func (l *serverLoop) flush(fd int, c *sconn) {
-	w, err := writeNB(fd, c.pending)
+	w, err := writeNB(fd, c.pending())
 	if err != nil && err != unix.EAGAIN {
 		l.s.errs.Add(1)
 		l.close(fd, false)
 		return
 	}
-	c.pending = c.pending[max(w, 0):]
-	if len(c.pending) > 0 {
+	c.setPending(c.pending()[max(w, 0):])
+	if len(c.pending()) > 0 {
 		return
 	}
-	c.pending = nil
+	c.setPending(nil)
 	if err := l.watch(fd, c, unix.EPOLLIN); err != nil {
 		l.close(fd, false)
 		return
 	}
-	if c.http != nil {
+	if c.httpState() != nil {
 		l.flushedHTTP(fd, c)
 		return
 	}
