@@ -288,7 +288,7 @@ func Predict(in ModelInput) result.Model {
 		m.ExhaustionAtSeconds = &at
 	}
 	m.Assumptions = in.assumptions()
-	if n := in.slowPortsAbove(); n > 0 && m.PortsNeeded > float64(n) {
+	if n := in.slowPortsAbove(); n > 0 && m.PortsNeeded > float64(n) && m.ExhaustionAtSeconds == nil {
 		m.SlowPortsAbove = n
 		m.Assumptions = append(m.Assumptions, SlowPortsNote(m.PortsNeeded, n))
 	}
@@ -297,8 +297,9 @@ func Predict(in ModelInput) result.Model {
 
 // slowPortsAbove is the ports in use on one destination past which
 // connect() searches slowly for the next: half the budget, when connect()
-// picks the ports (no pool binds port 0 first, no NAT picks them); 0
-// otherwise.
+// picks the ports (no pool binds port 0 first, no NAT picks them) and the
+// half is long enough for its scan to show (slowScanPorts); 0 otherwise.
+// A load that exhausts the ports is told so instead.
 //
 // Linux's connect() takes a destination's ports of one parity first
 // (__inet_hash_connect scans every other port from an offset, even ones,
@@ -308,7 +309,7 @@ func Predict(in ModelInput) result.Model {
 // ones: in a namespace of its own here, 25,500 connections to one
 // destination (of 51,000 ports) opened in 3 s, the next 4,600 in 17 s.
 func (in ModelInput) slowPortsAbove() int {
-	if in.NAT || in.Budget() < 2 {
+	if in.NAT || in.Budget()/2 < slowScanPorts {
 		return 0
 	}
 	for _, p := range in.Pools {
@@ -318,6 +319,10 @@ func (in ModelInput) slowPortsAbove() int {
 	}
 	return in.Budget() / 2
 }
+
+// slowScanPorts is the fewest even ports whose scan, one hash lookup
+// each, costs a connect() more than its handshake over veth.
+const slowScanPorts = 1000
 
 // SlowPortsNote says that a load needs more than half of a destination's
 // ports, and what that costs.

@@ -181,3 +181,23 @@ func TestModelCheckWaitsForHeldConnections(t *testing.T) {
 		t.Errorf("check %+v against a sample of the ramp", r.Model.Check)
 	}
 }
+
+// A load that runs out of ports, or a range too small for the scan to
+// show, gets no note of the slow search.
+func TestModelSlowPortsNotForExhaustionOrSmallRanges(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rng  loadgen.PortRange
+		pool loadgen.Pool
+	}{
+		{"exhausts", loadgen.PortRange{Lo: 10000, Hi: 60999},
+			loadgen.Pool{Name: "churn", Rate: 1000, MaxInFlight: 100, Close: loadgen.CloseClient, Ports: []int{7000}, Hold: loadgen.Hold{Kind: loadgen.HoldFixed}}},
+		{"200 ports", loadgen.PortRange{Lo: 50000, Hi: 50199},
+			loadgen.Pool{Name: "holders", Workers: 150, Ports: []int{7000}, Hold: loadgen.Hold{Kind: loadgen.HoldForever}}},
+	} {
+		p := &loadgen.Plan{Duration: 10 * time.Second, Sandbox: loadgen.Sandbox{PortRange: tt.rng}, Pools: []loadgen.Pool{tt.pool}}
+		if m := Predict(ModelInputFor(p, 0)); m.SlowPortsAbove != 0 {
+			t.Errorf("%s: slow above %d ports (needing %.0f)", tt.name, m.SlowPortsAbove, m.PortsNeeded)
+		}
+	}
+}

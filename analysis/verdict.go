@@ -177,6 +177,9 @@ func predict(v *result.Verdict, r *result.Result, m *result.Model, steady *resul
 	v.SteadyPorts = &ports
 	proof := fmt.Sprintf("showing it takes a run of %s", Seconds(v.ProofSeconds))
 	switch {
+	case m.HeldConnections > 0 && r.PeakOpen < m.HeldConnections:
+		proof = fmt.Sprintf("showing it takes all %d connections open, then %s of them held (two windows of %s)",
+			m.HeldConnections, Seconds(v.ProofSeconds), short(loadgen.MinSteadyWindow))
 	case m.CycleSeconds >= TimeWait.Seconds():
 		proof += " (two cycles, and TIME_WAIT alone lasts 60 s)"
 	case m.CycleSeconds < loadgen.MinSteadyWindow.Seconds():

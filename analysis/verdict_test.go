@@ -70,7 +70,8 @@ func TestJudge(t *testing.T) {
 				return r
 			}(),
 			outcome: OutcomeNotExhausted, basis: BasisModel,
-			text: []string{"no steady state: 20 of the pools' 40 connections were open at most when the load stopped"},
+			text: []string{"no steady state: 20 of the pools' 40 connections were open at most when the load stopped",
+				"showing it takes all 40 connections open, then 1.00s of them held"},
 		},
 		{
 			name: "flat for less than a cycle is not held; the model's steady state is a prediction",
