@@ -202,7 +202,9 @@ func TestEchoLoopIgnoresIdleEvents(t *testing.T) {
 	needsFullTier(t, "a second of idle time")
 	ports := freePorts(t, 1)
 	checkNoLeaks(t)
-	startEcho(t, Listener{Port: ports[0], IdleClose: 10 * time.Millisecond})
+	// Idle for 50 ms, well within the hold, and long enough that a busy
+	// machine's delay between a connect and its message is not idleness.
+	startEcho(t, Listener{Port: ports[0], IdleClose: 50 * time.Millisecond})
 	p := plan(ports, Pool{Name: "hold", Workers: 10, Messages: 1, Payload: 16,
 		Hold: Hold{Kind: HoldFixed, Min: 200 * time.Millisecond}, Close: CloseClient})
 	if !loopable(&p.Pools[0]) {

@@ -130,7 +130,9 @@ func TestAgentWritesNothingOutsideASandbox(t *testing.T) {
 			// the agent's parent shares its namespace
 			{"nsenter", "-t", fmt.Sprint(pid), "-n", "sh", "-c", `"$0" agent; exit $?`, self},
 		} {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			// A bound on a hang, not on the refusal's speed: a busy
+			// machine takes a while to start a process.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			cmd := exec.CommandContext(ctx, how[0], how[1:]...)
 			cmd.Stdin = bytes.NewReader(req)
 			var stdout bytes.Buffer
