@@ -228,11 +228,13 @@ func (l *eventLoop) ctl(op, fd int, events uint32, i int) error {
 func (l *eventLoop) run(more func() bool) {
 	for more() {
 		// Woken, the pool stopped: more() says what next.
-		wait := l.ep.wait
-		if l.next() {
-			wait = func(time.Time) ([]unix.EpollEvent, bool, error) { return l.ep.ready() }
+		var events []unix.EpollEvent
+		var err error
+		if l.next() { // slots wait to start: look, but do not wait
+			events, _, err = l.ep.ready()
+		} else {
+			events, _, err = l.ep.wait(l.until())
 		}
-		events, _, err := wait(l.until())
 		if err != nil {
 			l.pr.e.fault(fmt.Errorf("pool %s: event loop: %w", l.pr.p.Name, err))
 			return
