@@ -128,22 +128,23 @@ type looped struct {
 // the pool stops, then lets their last echoes come in and hands their
 // connections over as the goroutine workers do (see worker.connection).
 // Slot j runs worker first+j, or with connections held forever, the
-// workers it takes in turn.
-func (pr *poolRun) echoLoop(w *worker, first, slots int) {
-	l := &eventLoop{pr: pr, w: w, ls: make([]looped, slots)}
+// workers it takes in turn. ep is the loop's epoll instance, made before
+// any loop of the run dials (or the error that made none): one loop's
+// connections may take every descriptor the process has.
+func (pr *poolRun) echoLoop(w *worker, first, slots int, ep *epollWaiter, err error) {
+	l := &eventLoop{pr: pr, w: w, ls: make([]looped, slots), ep: ep}
 	l.timers.ls = l.ls
 	defer l.finish()
 	for i := range l.ls {
 		l.ls[i].slot = -1
 		l.ls[i].si = l.before(first + i)
 	}
-	if !new(sleeper).sleepUntil(pr.ctx, pr.begin) {
-		return
-	}
-	var err error
-	if l.ep, err = newEpoll(256); err != nil {
+	if err != nil {
 		// No epoll instance: the workers cannot run, nor can the run.
 		pr.e.fault(fmt.Errorf("pool %s: event loop: %w", pr.p.Name, err))
+		return
+	}
+	if !new(sleeper).sleepUntil(pr.ctx, pr.begin) {
 		return
 	}
 	// The wake-up must be over before finish closes its eventfd, or its

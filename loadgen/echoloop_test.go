@@ -565,3 +565,27 @@ func TestLoopedPoolCountsPerLoop(t *testing.T) {
 		}
 	}
 }
+
+// A loop's epoll instance is made before any loop dials: when one loop's
+// connections take every descriptor, the others still run, and the run
+// reports EMFILE, not a broken event loop.
+func TestEchoLoopsOutOfDescriptorsStillRun(t *testing.T) {
+	needsFullTier(t, "lowers the test process's descriptor limit")
+	ports := freePorts(t, 1)
+	startEcho(t, Listener{Port: ports[0]})
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(countFDs() + 100)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	p := plan(ports, Pool{Name: "holders", Workers: 300, Hold: Hold{Kind: HoldForever}, Close: CloseClient})
+	res := runLooped(t, p, 300*time.Millisecond)
+	if res.Error != "" || res.Failures["EMFILE"] == 0 {
+		t.Fatalf("error %q, failures %v: want EMFILE and no broken loop", res.Error, res.Failures)
+	}
+}

@@ -314,10 +314,11 @@ func (e *engine) startPools(wg *sync.WaitGroup) {
 				w := newWorker(pr, k)
 				e.workers = append(e.workers, w)
 				first, last := k*slots/loops, (k+1)*slots/loops
+				ep, err := newEpoll(256)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					pr.echoLoop(w, first, last-first)
+					pr.echoLoop(w, first, last-first, ep, err)
 				}()
 			}
 			continue
