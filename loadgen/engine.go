@@ -584,12 +584,11 @@ func (e *engine) sample(done <-chan struct{}, finished chan<- struct{}) {
 // opened can take seconds, and the time series must not wait for it.
 //
 // Listing /proc/self/fd makes the kernel build a dentry and an inode for
-// every descriptor (about a kilobyte of kernel memory each, kept cached,
-// and a lookup per descriptor every time): at 20,000 descriptors in each
-// of fifty processes, a sixth of the machine's CPU and a gigabyte of
-// slab. So past fdWalkMax descriptors the counter lists the directory no
-// more and follows the connections instead: the last count, plus the
-// connections opened since, less those closed.
+// every descriptor (kept cached, and looked up again every time), which
+// costs CPU and kernel memory in proportion to the descriptors. So past
+// fdWalkMax descriptors the counter lists the directory no more and
+// follows the connections instead: the last count, plus the connections
+// opened since, less those closed.
 type fdCounter struct {
 	n    atomic.Int64
 	done chan struct{} // closed when the goroutine has returned

@@ -138,8 +138,6 @@ func readRequest(stdin io.Reader) (*Request, error) {
 	return &req, nil
 }
 
-// childEnv is the environment of the processes an agent or a runtime
-// starts: its own, without the request variable.
 // sharedCPUs is the environment of a process that is one of n sharing the
 // machine's CPUs for one role (the client's shards, the echo server's
 // processes): GOMAXPROCS set to its share, at least one, unless the user
@@ -158,6 +156,8 @@ func sharedCPUs(env []string, n int) []string {
 	return append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/n)))
 }
 
+// childEnv is the environment of the processes an agent or a runtime
+// starts: its own, without the request variable.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {

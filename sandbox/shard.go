@@ -55,10 +55,9 @@ func perProcess() int {
 // serverShare is the share of its descriptors a server process is planned
 // to fill when the server is shared over several. SO_REUSEPORT spreads
 // connections by a hash of their addresses, not by the room each process
-// has left: at 400,000 connections over 21 processes the busiest held 5%
-// more than its share and the idlest 7% less, and a process out of
-// descriptors leaves the handshakes it cannot accept in its backlog, where
-// the client counts them open.
+// has left (the README's kernel facts say by how much), and a process out
+// of descriptors leaves the handshakes it cannot accept in its backlog,
+// where the client counts them open.
 const serverShare = 0.85
 
 // serverProcesses is how many echo server processes serve a run whose

@@ -103,10 +103,10 @@ type Role struct {
 // childEhash is the established hash a run of that many connections
 // gives the namespaces its client creates: a bucket a connection, in a
 // power of two, past 65,536 connections; 0 below. Every namespace made
-// from the host's shares the host's hash (tcp_ehash_entries, 262,144
-// buckets on a 24 GiB machine), whose chains a million connections' two
-// million sockets make eight long, walked by every packet's lookup and
-// by connect()'s check of each port it tries.
+// from the host's shares the host's hash (tcp_ehash_entries, sized by the
+// machine's memory), whose chains grow with the sockets of every
+// namespace, walked by every packet's lookup and by connect()'s check of
+// each port it tries.
 func childEhash(connections int) int {
 	if connections <= 1<<16 {
 		return 0

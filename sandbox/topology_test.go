@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -207,5 +209,40 @@ func TestChildEhash(t *testing.T) {
 		if got := childEhash(tt.connections); got != tt.want {
 			t.Errorf("childEhash(%d) = %d, want %d", tt.connections, got, tt.want)
 		}
+	}
+}
+
+// The processes of a sharded side share the CPUs, unless the user set
+// GOMAXPROCS.
+func TestSharedCPUs(t *testing.T) {
+	env := []string{"PATH=/bin"}
+	if got := sharedCPUs(env, 1); len(got) != 1 {
+		t.Errorf("one process: %v, want the environment as it is", got)
+	}
+	want := fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/50))
+	if got := sharedCPUs(env, 50); len(got) != 2 || got[1] != want {
+		t.Errorf("50 processes: %v, want %s added", got, want)
+	}
+	if got := sharedCPUs([]string{"GOMAXPROCS=7"}, 50); len(got) != 1 {
+		t.Errorf("GOMAXPROCS set: %v, want it kept", got)
+	}
+}
+
+// The slab is read from /proc/meminfo, and a connection's share of its
+// growth is the growth over the peak of open connections.
+func TestSlabWatch(t *testing.T) {
+	if n, ok := readSlab(); !ok || n <= 0 {
+		t.Fatalf("readSlab = %d, %v", n, ok)
+	}
+	w := startSlabWatch()
+	w.mu.Lock()
+	w.before, w.peak = 1<<50, 1<<50+8<<20 // above any real slab
+	w.mu.Unlock()
+	km := w.finish(1024)
+	if km.PerConnectionBytes != 8<<10 || km.SlabBeforeBytes != 1<<50 {
+		t.Errorf("kernel memory %+v, want 8 KB a connection", km)
+	}
+	if again := w.finish(1024); again == nil {
+		t.Error("a second finish returned nothing")
 	}
 }
