@@ -436,7 +436,7 @@ var longScenarios = map[string]struct {
 		if r.Resources.Client.Processes < 50 || r.Resources.Server.Processes < 58 {
 			t.Errorf("%d client and %d server processes, want 51 and 60", r.Resources.Client.Processes, r.Resources.Server.Processes)
 		}
-		if r.Dials.OK < 10_000 || r.PeakOpen >= 1_000_000 {
+		if r.Dials.OK < 1_000 || r.PeakOpen >= 1_000_000 {
 			t.Errorf("ok %d, peak open %d: want some but not all of the million open in 2 s", r.Dials.OK, r.PeakOpen)
 		}
 		if r.Model == nil || r.Model.HeldConnections != 1_000_000 || r.Model.SlowPortsAbove != 0 {
